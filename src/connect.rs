@@ -1,0 +1,157 @@
+//! The decoded CONNECT packet, and the small types that make its fields valid by construction.
+
+use crate::properties::{ConnectProperties, WillProperties};
+
+/// An MQTT version, as the protocol name and level announce it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// MQTT 3.1: name `MQIsdp`, level 3.
+    V3_1,
+    /// MQTT 3.1.1: name `MQTT`, level 4.
+    V3_1_1,
+    /// MQTT 5.0: name `MQTT`, level 5.
+    V5,
+}
+
+impl Protocol {
+    /// The level byte, bridge bit excluded.
+    pub const fn level(self) -> u8 {
+        match self {
+            Self::V3_1 => 3,
+            Self::V3_1_1 => 4,
+            Self::V5 => 5,
+        }
+    }
+
+    /// The protocol name on the wire.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::V3_1 => "MQIsdp",
+            Self::V3_1_1 | Self::V5 => "MQTT",
+        }
+    }
+
+    /// The version a name and a level (bridge bit cleared) pair up to.
+    pub(crate) fn from_wire(name: &[u8], level: u8) -> Option<Self> {
+        match (name, level) {
+            (b"MQIsdp", 3) => Some(Self::V3_1),
+            (b"MQTT", 4) => Some(Self::V3_1_1),
+            (b"MQTT", 5) => Some(Self::V5),
+            _ => None,
+        }
+    }
+
+    /// Whether this version has properties.
+    pub(crate) const fn is_v5(self) -> bool {
+        matches!(self, Self::V5)
+    }
+}
+
+/// A quality of service level, here the will's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum QoS {
+    /// At most once: fire and forget.
+    #[default]
+    AtMostOnce = 0,
+    /// At least once: acknowledged, may repeat.
+    AtLeastOnce = 1,
+    /// Exactly once: a four-way handshake.
+    ExactlyOnce = 2,
+}
+
+/// What the Payload Format Indicator says of the will payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PayloadFormat {
+    /// 0: unspecified bytes.
+    Bytes = 0,
+    /// 1: UTF-8 text.
+    Utf8 = 1,
+}
+
+/// A CONNECT packet. Strings and binary fields borrow from the decoded bytes.
+///
+/// Build one to encode with [`Connect::new`], then set its fields:
+///
+/// ```
+/// use mqtt_connect::{Connect, Protocol, QoS, Will};
+///
+/// let mut connect = Connect::new(Protocol::V5, "sensor-17");
+/// connect.username = Some("alice");
+/// connect.password = Some(b"secret");
+/// let mut will = Will::new("sensors/17/status", b"offline");
+/// will.qos = QoS::AtLeastOnce;
+/// connect.will = Some(will);
+///
+/// let mut buf = [0u8; 128];
+/// let len = connect.encode(&mut buf)?;
+/// assert_eq!(len, connect.encoded_len()?);
+///
+/// let decoded = mqtt_connect::decode(&buf[..len])?;
+/// assert_eq!(decoded, mqtt_connect::Status::Complete { packet: connect, len });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Connect<'a> {
+    /// The version, from the protocol name and level.
+    pub protocol: Protocol,
+    /// The level byte had the bridge bit (0x80) that mosquitto bridges set.
+    pub bridge: bool,
+    /// Clean Start in 5.0, Clean Session in 3.x.
+    pub clean_start: bool,
+    /// Seconds between control packets; 0 turns keep-alive off.
+    pub keep_alive: u16,
+    /// The Client Identifier; empty asks the server to assign one.
+    pub client_id: &'a str,
+    /// The will, when the will flag is set.
+    pub will: Option<Will<'a>>,
+    /// The User Name, when its flag is set.
+    pub username: Option<&'a str>,
+    /// The Password, when its flag is set: binary, never required to be UTF-8.
+    pub password: Option<&'a [u8]>,
+    /// The CONNECT properties; all `None` and empty for 3.x.
+    pub properties: ConnectProperties<'a>,
+}
+
+impl<'a> Connect<'a> {
+    /// A CONNECT with clean start, keep-alive 60 s (what common clients send), and nothing else.
+    pub fn new(protocol: Protocol, client_id: &'a str) -> Self {
+        Self {
+            protocol,
+            bridge: false,
+            clean_start: true,
+            keep_alive: 60,
+            client_id,
+            will: None,
+            username: None,
+            password: None,
+            properties: ConnectProperties::default(),
+        }
+    }
+}
+
+/// The will message, which the server publishes if the client goes away uncleanly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Will<'a> {
+    /// The QoS to publish it with.
+    pub qos: QoS,
+    /// Whether to publish it retained.
+    pub retain: bool,
+    /// A topic name: not empty, no wildcards.
+    pub topic: &'a str,
+    /// The message, raw bytes.
+    pub payload: &'a [u8],
+    /// The will properties; all `None` and empty for 3.x.
+    pub properties: WillProperties<'a>,
+}
+
+impl<'a> Will<'a> {
+    /// A will at QoS 0, not retained, with no properties.
+    pub fn new(topic: &'a str, payload: &'a [u8]) -> Self {
+        Self { qos: QoS::AtMostOnce, retain: false, topic, payload, properties: WillProperties::default() }
+    }
+}

@@ -1,0 +1,52 @@
+//! A strict, zero-copy decoder and encoder for the MQTT CONNECT packet, versions 3.1, 3.1.1
+//! and 5.0, for the proxies and brokers that read the first packet of every connection.
+//!
+//! It is sans-IO, `no_std` and allocation-free: hand it the bytes received so far and it
+//! answers [`Status::Complete`] with the packet and its length, [`Status::Incomplete`] with how
+//! many bytes more, or an [`Error`] that names the fault and maps to the reason code a server
+//! answers with. Strings and binary fields borrow from the input.
+//!
+//! ```
+//! use mqtt_connect::{Decoder, Status};
+//!
+//! let bytes = b"\x10\x18\x00\x04MQTT\x04\xc2\x00\x3c\x00\x02c1\x00\x03bob\x00\x03pwd";
+//! let decoder = Decoder::new().max_packet_size(64 * 1024);
+//! match decoder.decode(bytes) {
+//!     Ok(Status::Complete { packet, len }) => {
+//!         assert_eq!(packet.client_id, "c1");
+//!         assert_eq!(packet.username, Some("bob"));
+//!         assert_eq!(packet.password, Some(&b"pwd"[..]));
+//!         assert_eq!(len, bytes.len());
+//!     }
+//!     Ok(Status::Incomplete(_)) => { /* read more, then decode again */ }
+//!     Err(e) => {
+//!         // Answer as a broker would, in the client's version, then close.
+//!         let _answer = e.connack(bytes);
+//!     }
+//! }
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod connack;
+mod connect;
+mod decode;
+mod encode;
+mod error;
+mod numbers;
+mod properties;
+mod strings;
+mod user_properties;
+mod varint;
+
+pub use connack::{Connack, protocol_of};
+pub use connect::{Connect, PayloadFormat, Protocol, QoS, Will};
+pub use decode::{Decoder, Needed, Status, decode};
+pub use encode::EncodeError;
+pub use error::{Error, Field, ReasonCode};
+pub use properties::{ConnectProperties, Property, WillProperties};
+pub use user_properties::{Iter as UserPropertiesIter, UserProperties};
+
+/// What the parsers inside a frame return: the rest of the input and the value.
+type Res<'a, T> = Result<(&'a [u8], T), Error>;

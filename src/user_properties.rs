@@ -1,0 +1,180 @@
+//! User Properties: kept as the validated bytes they came in, read lazily.
+
+use core::fmt;
+
+use crate::properties::{Property, Value};
+
+/// The User Properties of a CONNECT or a will, in wire order.
+///
+/// A decoded value borrows the property block it came from and stores nothing; one built for
+/// encoding borrows a slice of pairs. Both compare equal when their pairs are equal in order.
+///
+/// ```
+/// use mqtt_connect::UserProperties;
+///
+/// let pairs = [("tenant", "acme"), ("region", "eu"), ("tenant", "other")];
+/// let props = UserProperties::new(&pairs);
+/// assert_eq!(props.get("tenant"), Some("acme"));
+/// assert_eq!(props.len(), 3);
+/// ```
+#[derive(Clone, Copy)]
+pub struct UserProperties<'a>(Repr<'a>);
+
+#[derive(Clone, Copy)]
+enum Repr<'a> {
+    /// Validated property bytes holding `len` User Properties, maybe among other properties.
+    Wire {
+        bytes: &'a [u8],
+        len: usize,
+    },
+    Pairs(&'a [(&'a str, &'a str)]),
+}
+
+impl<'a> UserProperties<'a> {
+    /// User Properties to encode.
+    pub const fn new(pairs: &'a [(&'a str, &'a str)]) -> Self {
+        Self(Repr::Pairs(pairs))
+    }
+
+    /// How many pairs there are.
+    pub const fn len(&self) -> usize {
+        match self.0 {
+            Repr::Wire { len, .. } => len,
+            Repr::Pairs(pairs) => pairs.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pairs, in wire order.
+    pub fn iter(&self) -> Iter<'a> {
+        let repr = match self.0 {
+            Repr::Wire { bytes, .. } => IterRepr::Wire(bytes),
+            Repr::Pairs(pairs) => IterRepr::Pairs(pairs.iter()),
+        };
+        Iter { repr, remaining: self.len() }
+    }
+
+    /// The value of the first pair named `name`.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+impl Default for UserProperties<'_> {
+    fn default() -> Self {
+        Self::new(&[])
+    }
+}
+
+impl<'a> From<&'a [(&'a str, &'a str)]> for UserProperties<'a> {
+    fn from(pairs: &'a [(&'a str, &'a str)]) -> Self {
+        Self::new(pairs)
+    }
+}
+
+impl PartialEq for UserProperties<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for UserProperties<'_> {}
+
+impl fmt::Debug for UserProperties<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for UserProperties<'a> {
+    type Item = (&'a str, &'a str);
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &UserProperties<'a> {
+    type Item = (&'a str, &'a str);
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// An iterator over User Properties, in wire order.
+#[derive(Clone, Debug)]
+pub struct Iter<'a> {
+    repr: IterRepr<'a>,
+    remaining: usize,
+}
+
+#[derive(Clone, Debug)]
+enum IterRepr<'a> {
+    Wire(&'a [u8]),
+    Pairs(core::slice::Iter<'a, (&'a str, &'a str)>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let pair = match &mut self.repr {
+            IterRepr::Pairs(pairs) => pairs.next().copied(),
+            // The bytes were validated when decoded, so nothing here fails; a failure would
+            // only end the iteration early.
+            IterRepr::Wire(bytes) => loop {
+                let [id, tail @ ..] = *bytes else { break None };
+                let property = Property::from_id(*id)?;
+                let (rest, value) = Value::read(tail, property).ok()?;
+                *bytes = rest;
+                if let Value::Pair(name, value) = value {
+                    break Some((name, value));
+                }
+            },
+        };
+        self.remaining = self.remaining.saturating_sub(1);
+        pair
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+/// Gathers the span of a block that holds its User Properties while the block is read.
+pub(crate) struct UserPropertiesBuilder<'a> {
+    block: &'a [u8],
+    start: Option<usize>,
+    end: usize,
+    len: usize,
+}
+
+impl<'a> UserPropertiesBuilder<'a> {
+    pub(crate) fn new(block: &'a [u8]) -> Self {
+        Self { block, start: None, end: 0, len: 0 }
+    }
+
+    /// Records a User Property that starts where `at` does and ends where `after` starts;
+    /// both are suffixes of the block.
+    pub(crate) fn push(&mut self, at: &[u8], after: &[u8]) {
+        self.start.get_or_insert(self.block.len().saturating_sub(at.len()));
+        self.end = self.block.len().saturating_sub(after.len());
+        self.len = self.len.saturating_add(1);
+    }
+
+    pub(crate) fn finish(self) -> UserProperties<'a> {
+        match self.start.and_then(|start| self.block.get(start..self.end)) {
+            Some(bytes) => UserProperties(Repr::Wire { bytes, len: self.len }),
+            None => UserProperties::default(),
+        }
+    }
+}
