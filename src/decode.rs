@@ -226,7 +226,7 @@ impl Decoder {
 /// ```
 /// use mqtt_connect::{Protocol, Status};
 ///
-/// let bytes = b"\x10\x10\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x02c1";
+/// let bytes = b"\x10\x0f\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x02c1";
 /// match mqtt_connect::decode(bytes)? {
 ///     Status::Complete { packet, len } => {
 ///         assert_eq!(packet.protocol, Protocol::V5);
