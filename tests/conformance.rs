@@ -1,0 +1,533 @@
+//! One test per rule of the standards, named after the rule id: each shows an accepted and a
+//! refused example and checks the reason code. 3.1.1 ids come first where 5.0 numbers the
+//! same rule differently; the doc comment gives both.
+
+mod common;
+
+use common::*;
+use mqtt_connect::{
+    Decoder, Error, Field, Needed, PayloadFormat, Property, Protocol, QoS, ReasonCode, Status,
+};
+
+const MALFORMED: u8 = 0x81;
+const PROTOCOL_ERROR: u8 = 0x82;
+const UNSUPPORTED: u8 = 0x84;
+const CLIENT_ID: u8 = 0x85;
+
+/// The smallest valid payload: a client id.
+fn cid() -> Vec<u8> {
+    s(b"c1")
+}
+
+// ---- Fixed header ----
+
+/// [MQTT-3.1.0-1] The first packet must be CONNECT; a sniffing proxy can tell from byte one.
+#[test]
+fn mqtt_3_1_0_1_first_packet_must_be_connect() {
+    assert_eq!(ok(&v311(0x02, &cid())).client_id, "c1");
+    for first in [0x20, 0x30, 0x82, b'G', 0x00, 0xff] {
+        assert_eq!(err(&[first], MALFORMED), Error::NotConnect { byte: first });
+    }
+    // A TLS ClientHello starts 0x16: type 1, but flags that CONNECT never has.
+    assert_eq!(err(&[0x16], MALFORMED), Error::FixedHeaderFlags { flags: 6 });
+}
+
+/// [MQTT-2.2.2-2 / 5.0 2.1.3] The CONNECT fixed header flags are reserved as 0.
+#[test]
+fn mqtt_2_2_2_2_fixed_header_flags_must_be_zero() {
+    let good = v311(0x02, &cid());
+    ok(&good);
+    for flags in 1..=0x0f {
+        let mut bad = good.clone();
+        bad[0] = 0x10 | flags;
+        assert_eq!(err(&bad, MALFORMED), Error::FixedHeaderFlags { flags });
+        assert_eq!(err(&bad[..1], MALFORMED), Error::FixedHeaderFlags { flags }, "fails at once");
+    }
+}
+
+/// [3.1.1 2.2.3 / 5.0 1.5.5] The Remaining Length takes at most 4 bytes.
+#[test]
+fn mqtt_2_2_3_remaining_length_at_most_four_bytes() {
+    assert_eq!(mqtt_connect::decode(&[0x10, 0xff, 0xff, 0xff]), Ok(Status::Incomplete(Needed::Unknown)));
+    let e = err(&[0x10, 0xff, 0xff, 0xff, 0xff], MALFORMED);
+    assert_eq!(e, Error::VbiTooLong { field: Field::RemainingLength });
+}
+
+/// [MQTT-1.5.5-1] 5.0 requires the shortest Variable Byte Integer; 3.1.1 does not say so and
+/// mosquitto accepts a longer one there, so this decoder does too.
+#[test]
+fn mqtt_1_5_5_1_v5_variable_byte_integer_must_be_minimal() {
+    let lengthen = |packet: &[u8]| {
+        assert!(packet[1] < 0x80);
+        cat(&[&[0x10, packet[1] | 0x80, 0x00], &packet[2..]])
+    };
+    let v3 = lengthen(&v311(0x02, &cid()));
+    assert_eq!(ok(&v3).client_id, "c1");
+
+    let v5_ok = v5(0x02, &[], &cid());
+    ok(&v5_ok);
+    let e = err(&lengthen(&v5_ok), MALFORMED);
+    assert_eq!(e, Error::VbiNotMinimal { field: Field::RemainingLength });
+
+    // The property length too: 0 written as 80 00.
+    let mut body = s(b"MQTT");
+    body.extend([5, 0x02, 0, 60, 0x80, 0x00]);
+    body.extend(cid());
+    let e = err(&frame(&body), MALFORMED);
+    assert_eq!(e, Error::VbiNotMinimal { field: Field::Properties });
+}
+
+/// A packet over the cap is refused from its Remaining Length alone, before its bytes arrive.
+#[test]
+fn max_packet_size_decided_from_remaining_length() {
+    let packet = v311(0x02, &cid());
+    let exact = Decoder::new().max_packet_size(packet.len() as u32);
+    assert!(matches!(exact.decode(&packet), Ok(Status::Complete { .. })));
+
+    let small = Decoder::new().max_packet_size(packet.len() as u32 - 1);
+    let e = small.decode(&packet[..2]).unwrap_err();
+    assert_eq!(e, Error::PacketTooLarge { size: packet.len() as u32, limit: packet.len() as u32 - 1 });
+    assert_eq!(e.reason_code(), ReasonCode::PacketTooLarge);
+
+    // The largest length the standard allows, announced in five bytes.
+    let e = Decoder::new().max_packet_size(1 << 20).decode(&[0x10, 0xff, 0xff, 0xff, 0x7f]).unwrap_err();
+    assert_eq!(e, Error::PacketTooLarge { size: 268_435_460, limit: 1 << 20 });
+}
+
+// ---- Framing ----
+
+/// Inside a complete frame a field cut short is malformed, never "need more": waiting for
+/// bytes that the frame does not hold is how such parsers are held open forever.
+#[test]
+fn field_past_the_frame_is_malformed_not_incomplete() {
+    // Remaining Length 12 frames "MQTT", level, flags, keep-alive, and 2 of the client id's
+    // announced 4 bytes.
+    let mut body = s(b"MQTT");
+    body.extend([4, 0x02, 0, 60, 0, 4, b'c', b'1']);
+    let e = err(&frame(&body), MALFORMED);
+    assert_eq!(e, Error::Truncated { field: Field::ClientId });
+
+    let v5_cut = cat(&[&frame(&cat(&[&s(b"MQTT"), &[5, 0x02, 0, 60, 5, 0x11, 0, 0]]))]);
+    assert_eq!(err(&v5_cut, MALFORMED), Error::Truncated { field: Field::Properties });
+}
+
+/// Every byte counted by the Remaining Length belongs to a field the flags announce.
+#[test]
+fn bytes_after_the_last_field_are_malformed() {
+    let good = v311(0x02, &cid());
+    ok(&good);
+    let e = err(&v311(0x02, &cat(&[&cid(), b"xy"])), MALFORMED);
+    assert_eq!(e, Error::TrailingBytes { count: 2 });
+    // A user name with its flag clear is trailing bytes too.
+    let e = err(&v311(0x02, &cat(&[&cid(), &s(b"bob")])), MALFORMED);
+    assert_eq!(e, Error::TrailingBytes { count: 5 });
+}
+
+/// Bytes after the frame are the next packet, pipelined, and not this decoder's business.
+#[test]
+fn bytes_after_the_frame_are_left_alone() {
+    let packet = v311(0x02, &cid());
+    let pipelined = cat(&[&packet, &[0x30, 0x00]]);
+    match mqtt_connect::decode(&pipelined) {
+        Ok(Status::Complete { len, .. }) => assert_eq!(len, packet.len()),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Outside the frame, Incomplete is exact once the fixed header is in.
+#[test]
+fn incomplete_is_exact_once_the_header_is_in() {
+    let packet = v5(0x02, &[0x11, 0, 0, 0, 10], &cid());
+    assert_eq!(mqtt_connect::decode(&[]), Ok(Status::Incomplete(Needed::Unknown)));
+    assert_eq!(mqtt_connect::decode(&packet[..1]), Ok(Status::Incomplete(Needed::Unknown)));
+    for cut in 2..packet.len() {
+        let needed = (packet.len() - cut).try_into().unwrap();
+        assert_eq!(mqtt_connect::decode(&packet[..cut]), Ok(Status::Incomplete(Needed::Size(needed))));
+    }
+}
+
+// ---- Protocol name and level ----
+
+/// [MQTT-3.1.2-1] The protocol name is `MQTT` (or `MQIsdp` for 3.1), case included.
+#[test]
+fn mqtt_3_1_2_1_protocol_name() {
+    assert_eq!(ok(&packet(b"MQTT", 4, 0x02, None, &cid())).protocol, Protocol::V3_1_1);
+    assert_eq!(ok(&packet(b"MQIsdp", 3, 0x02, None, &cid())).protocol, Protocol::V3_1);
+    for name in [&b"mqtt"[..], b"MQTX", b"MQ", b"", b"MQTTT"] {
+        let bad = packet(name, 4, 0x02, None, &cid());
+        assert_eq!(err(&bad, UNSUPPORTED), Error::UnknownProtocolName);
+        assert_eq!(
+            err(&bad[..bad.len() - 3], UNSUPPORTED),
+            Error::UnknownProtocolName,
+            "before it all arrives"
+        );
+        assert_eq!(Error::UnknownProtocolName.connack(&bad), None, "not MQTT: the server just closes");
+    }
+}
+
+/// [MQTT-3.1.2-2] A level that does not pair with the name is an unsupported version,
+/// answered with 3.1.1's return code 0x01.
+#[test]
+fn mqtt_3_1_2_2_unsupported_protocol_level() {
+    assert_eq!(ok(&v5(0x02, &[], &cid())).protocol, Protocol::V5);
+    for (name, level) in [(&b"MQTT"[..], 3), (b"MQIsdp", 4), (b"MQTT", 6), (b"MQTT", 0), (b"MQIsdp", 5)] {
+        let bad = packet(name, level, 0x02, None, &cid());
+        assert_eq!(err(&bad, UNSUPPORTED), Error::UnsupportedProtocolLevel { level });
+        let ack = mqtt_connect::decode(&bad).unwrap_err().connack(&bad).unwrap();
+        assert_eq!(ack.as_bytes(), [0x20, 0x02, 0x00, 0x01]);
+    }
+}
+
+/// The bridge bit mosquitto bridges set on the level byte: accepted and reported by default,
+/// an unsupported version when the caller asks for strictness.
+#[test]
+fn bridge_bit_on_the_level_byte() {
+    let bridge = packet(b"MQTT", 0x84, 0x02, None, &cid());
+    let c = ok(&bridge);
+    assert_eq!((c.protocol, c.bridge), (Protocol::V3_1_1, true));
+    assert!(!ok(&v311(0x02, &cid())).bridge);
+
+    let strict = Decoder::new().allow_bridge_bit(false);
+    let e = strict.decode(&bridge).unwrap_err();
+    assert_eq!(e, Error::UnsupportedProtocolLevel { level: 0x84 });
+    assert_eq!(e.connack(&bridge).unwrap().as_bytes(), [0x20, 0x02, 0x00, 0x01]);
+    let v5_bridge = packet(b"MQTT", 0x85, 0x02, Some(&[]), &cid());
+    let e = strict.decode(&v5_bridge).unwrap_err();
+    assert_eq!(e.connack(&v5_bridge).unwrap().as_bytes(), [0x20, 0x03, 0x00, 0x84, 0x00]);
+}
+
+// ---- Connect Flags ----
+
+/// [MQTT-3.1.2-3] The reserved flag must be 0.
+#[test]
+fn mqtt_3_1_2_3_reserved_flag_must_be_zero() {
+    ok(&v311(0x02, &cid()));
+    assert_eq!(err(&v311(0x03, &cid()), MALFORMED), Error::ReservedFlag);
+    assert_eq!(err(&v5(0x03, &[], &cid()), MALFORMED), Error::ReservedFlag);
+}
+
+fn will_payload() -> Vec<u8> {
+    cat(&[&cid(), &s(b"t/will"), &s(b"gone")])
+}
+
+/// [MQTT-3.1.2-13 / 5.0 MQTT-3.1.2-11] Without the will flag, the will QoS is 0.
+#[test]
+fn mqtt_3_1_2_13_will_qos_needs_the_will_flag() {
+    let c_bytes = v311(0x02 | 0x04 | 0x08, &will_payload());
+    let c = ok(&c_bytes);
+    assert_eq!(c.will.unwrap().qos, QoS::AtLeastOnce);
+    assert_eq!(err(&v311(0x02 | 0x08, &cid()), MALFORMED), Error::WillFlagsWithoutWill);
+    assert_eq!(err(&v5(0x02 | 0x10, &[], &cid()), MALFORMED), Error::WillFlagsWithoutWill);
+}
+
+/// [MQTT-3.1.2-14 / 5.0 MQTT-3.1.2-12] With the will flag, the will QoS is 0, 1 or 2, never 3.
+#[test]
+fn mqtt_3_1_2_14_will_qos_3_is_malformed() {
+    for (bits, qos) in [(0x00, QoS::AtMostOnce), (0x08, QoS::AtLeastOnce), (0x10, QoS::ExactlyOnce)] {
+        assert_eq!(ok(&v311(0x06 | bits, &will_payload())).will.unwrap().qos, qos);
+    }
+    assert_eq!(err(&v311(0x06 | 0x18, &will_payload()), MALFORMED), Error::InvalidWillQos);
+}
+
+/// [MQTT-3.1.2-15 / 5.0 MQTT-3.1.2-13] Without the will flag, Will Retain is 0.
+#[test]
+fn mqtt_3_1_2_15_will_retain_needs_the_will_flag() {
+    assert!(ok(&v311(0x26, &will_payload())).will.unwrap().retain);
+    assert_eq!(err(&v311(0x22, &cid()), MALFORMED), Error::WillFlagsWithoutWill);
+}
+
+/// Without the will flag no will fields stand in the payload; with it, they must.
+#[test]
+fn will_fields_follow_the_will_flag() {
+    assert_eq!(err(&v311(0x02, &will_payload()), MALFORMED), Error::TrailingBytes { count: 14 });
+    assert_eq!(err(&v311(0x06, &cid()), MALFORMED), Error::Truncated { field: Field::WillTopic });
+}
+
+/// [MQTT-3.1.2-22] 3.x forbids a password without a user name; 5.0 allows it.
+#[test]
+fn mqtt_3_1_2_22_password_needs_a_user_name_in_3x() {
+    let both_bytes = v311(0xc2, &cat(&[&cid(), &s(b"bob"), &s(b"pw")]));
+    let both = ok(&both_bytes);
+    assert_eq!((both.username, both.password), (Some("bob"), Some(&b"pw"[..])));
+    assert_eq!(err(&v311(0x42, &cat(&[&cid(), &s(b"pw")])), MALFORMED), Error::PasswordWithoutUsername);
+    let v5_pw_bytes = v5(0x42, &[], &cat(&[&cid(), &s(b"pw")]));
+    let v5_pw = ok(&v5_pw_bytes);
+    assert_eq!((v5_pw.username, v5_pw.password), (None, Some(&b"pw"[..])));
+}
+
+/// [3.1.3.5] The password is Binary Data: any bytes, never required to be UTF-8.
+#[test]
+fn mqtt_3_1_3_5_password_is_binary_data() {
+    let c_bytes = v311(0xc2, &cat(&[&cid(), &s(b"bob"), &s(&[0xff, 0x00, 0xc0])]));
+    let c = ok(&c_bytes);
+    assert_eq!(c.password, Some(&[0xff, 0x00, 0xc0][..]));
+}
+
+// ---- UTF-8 strings ----
+
+/// [MQTT-1.5.3-1 / 5.0 MQTT-1.5.4-1] Strings are well-formed UTF-8, with no surrogates.
+#[test]
+fn mqtt_1_5_3_1_strings_must_be_well_formed_utf8() {
+    assert_eq!(ok(&v311(0x02, &s("ünï-€-😀".as_bytes()))).client_id, "ünï-€-😀");
+    for bad in [&[0xed, 0xa0, 0x80][..], &[0xc0, 0x80], &[0xff], &[b'a', 0xe2, 0x82]] {
+        let e = err(&v311(0x02, &s(bad)), MALFORMED);
+        assert_eq!(e, Error::InvalidUtf8 { field: Field::ClientId });
+    }
+    let e = err(&v311(0x82, &cat(&[&cid(), &s(&[0xed, 0xbf, 0xbf])])), MALFORMED);
+    assert_eq!(e, Error::InvalidUtf8 { field: Field::Username });
+}
+
+/// [MQTT-1.5.3-2 / 5.0 MQTT-1.5.4-2] Strings must not hold U+0000.
+#[test]
+fn mqtt_1_5_3_2_strings_must_not_hold_null() {
+    ok(&v311(0x02, &s(b"a\x01b")));
+    assert_eq!(err(&v311(0x02, &s(b"a\0b")), MALFORMED), Error::NullCharacter { field: Field::ClientId });
+    let e = err(&v311(0x06, &cat(&[&cid(), &s(b"t\0"), &s(b"")])), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field: Field::WillTopic });
+    let user_property = cat(&[&[0x26], &s(b"k"), &s(b"v\0")]);
+    let e = err(&v5(0x02, &user_property, &cid()), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field: Field::Property(Property::UserProperty) });
+}
+
+/// [MQTT-1.5.3-3 / 5.0 MQTT-1.5.4-3] A leading U+FEFF is part of the string, never stripped.
+#[test]
+fn mqtt_1_5_3_3_byte_order_mark_is_kept() {
+    let c_bytes = v311(0x02, &s("\u{feff}c1".as_bytes()));
+    let c = ok(&c_bytes);
+    assert_eq!(c.client_id, "\u{feff}c1");
+    assert_eq!(err(&v311(0x02, &s(&[0xef, 0xbb])), MALFORMED), Error::InvalidUtf8 { field: Field::ClientId });
+}
+
+// ---- Client Identifier ----
+
+/// [MQTT-3.1.3-8] 3.1.1: an empty client id needs clean session, else return code 0x02.
+#[test]
+fn mqtt_3_1_3_8_empty_client_id_needs_clean_session() {
+    assert_eq!(ok(&v311(0x02, &s(b""))).client_id, "");
+    let bad = v311(0x00, &s(b""));
+    assert_eq!(err(&bad, CLIENT_ID), Error::EmptyClientId);
+    let ack = mqtt_connect::decode(&bad).unwrap_err().connack(&bad).unwrap();
+    assert_eq!(ack.as_bytes(), [0x20, 0x02, 0x00, 0x02]);
+    // 5.0 leaves an empty id with clean start 0 to the server.
+    assert_eq!(ok(&v5(0x00, &[], &s(b""))).client_id, "");
+}
+
+/// [MQTT 3.1, 3.1] A 3.1 client id is 1 to 23 characters; the upper limit is a policy the
+/// caller turns on, as most brokers accept longer ids.
+#[test]
+fn mqtt_3_1_client_id_is_1_to_23_characters() {
+    let v31 = |id: &str, flags: u8| packet(b"MQIsdp", 3, flags, None, &s(id.as_bytes()));
+    assert_eq!(err(&v31("", 0x02), CLIENT_ID), Error::EmptyClientId);
+    let long = "é".repeat(24);
+    assert_eq!(ok(&v31(&long, 0x02)).client_id, long);
+    let strict = Decoder::new().limit_v3_1_client_id(true);
+    assert!(strict.decode(&v31(&"é".repeat(23), 0x02)).is_ok());
+    let e = strict.decode(&v31(&long, 0x02)).unwrap_err();
+    assert_eq!(e, Error::ClientIdTooLong);
+    assert_eq!(e.reason_code(), ReasonCode::ClientIdentifierNotValid);
+}
+
+// ---- Will topic ----
+
+/// [MQTT-4.7.3-1] A topic name has at least one character: the will topic and Response Topic.
+#[test]
+fn mqtt_4_7_3_1_will_topic_must_not_be_empty() {
+    let e = err(&v311(0x06, &cat(&[&cid(), &s(b""), &s(b"x")])), PROTOCOL_ERROR);
+    assert_eq!(e, Error::EmptyTopic { field: Field::WillTopic });
+    let response = cat(&[&[0x08], &s(b"")]);
+    let e = err(&v5(0x06, &[], &cat(&[&cid(), &props(&response), &s(b"t"), &s(b"x")])), PROTOCOL_ERROR);
+    assert_eq!(e, Error::EmptyTopic { field: Field::Property(Property::ResponseTopic) });
+}
+
+/// [MQTT-3.3.2-2] A topic name holds no wildcard.
+#[test]
+fn mqtt_3_3_2_2_will_topic_must_not_hold_wildcards() {
+    assert_eq!(ok(&v311(0x06, &will_payload())).will.unwrap().topic, "t/will");
+    for topic in [&b"a/+"[..], b"#", b"a/#/b"] {
+        let e = err(&v311(0x06, &cat(&[&cid(), &s(topic), &s(b"x")])), PROTOCOL_ERROR);
+        assert_eq!(e, Error::WildcardInTopic { field: Field::WillTopic });
+    }
+    let response = cat(&[&[0x08], &s(b"r/+")]);
+    let e = err(&v5(0x06, &[], &cat(&[&cid(), &props(&response), &s(b"t"), &s(b"x")])), PROTOCOL_ERROR);
+    assert_eq!(e, Error::WildcardInTopic { field: Field::Property(Property::ResponseTopic) });
+}
+
+// ---- 5.0 properties ----
+
+fn all_connect_properties() -> Vec<u8> {
+    cat(&[
+        &[0x11, 0, 0, 0x0e, 0x10],
+        &[0x21, 0, 20],
+        &[0x27, 0, 1, 0, 0],
+        &[0x22, 0, 5],
+        &[0x19, 1],
+        &[0x17, 0],
+        &[0x15],
+        &s(b"SCRAM-SHA-1"),
+        &[0x16],
+        &s(b"\x00\x01"),
+        &[0x26],
+        &s(b"tenant"),
+        &s(b"acme"),
+        &[0x26],
+        &s(b"tenant"),
+        &s(b"other"),
+    ])
+}
+
+/// [5.0 3.1.2.11] Every CONNECT property is read into its typed field; User Properties keep
+/// their order and may repeat.
+#[test]
+fn v5_3_1_2_11_connect_properties() {
+    let bytes = v5(0x02, &all_connect_properties(), &cid());
+    let p = ok(&bytes).properties;
+    assert_eq!(p.session_expiry_interval, Some(3600));
+    assert_eq!(p.receive_maximum, Some(20));
+    assert_eq!(p.maximum_packet_size, Some(65536));
+    assert_eq!(p.topic_alias_maximum, Some(5));
+    assert_eq!(p.request_response_information, Some(true));
+    assert_eq!(p.request_problem_information, Some(false));
+    assert_eq!(p.authentication_method, Some("SCRAM-SHA-1"));
+    assert_eq!(p.authentication_data, Some(&b"\x00\x01"[..]));
+    let users: Vec<_> = p.user_properties.iter().collect();
+    assert_eq!(users, [("tenant", "acme"), ("tenant", "other")]);
+    assert_eq!(p.user_properties.get("tenant"), Some("acme"));
+}
+
+/// [5.0 3.1.3.2] Every will property is read into its typed field.
+#[test]
+fn v5_3_1_3_2_will_properties() {
+    let will = cat(&[
+        &[0x18, 0, 0, 0, 30],
+        &[0x01, 1],
+        &[0x02, 0, 0, 0, 60],
+        &[0x03],
+        &s(b"text/plain"),
+        &[0x08],
+        &s(b"resp/1"),
+        &[0x09],
+        &s(b"corr"),
+        &[0x26],
+        &s(b"k"),
+        &s(b"v"),
+    ]);
+    let bytes = v5(0x06, &[], &cat(&[&cid(), &props(&will), &s(b"t"), &s(b"bye")]));
+    let w = ok(&bytes).will.unwrap();
+    let p = w.properties;
+    assert_eq!(p.will_delay_interval, Some(30));
+    assert_eq!(p.payload_format, Some(PayloadFormat::Utf8));
+    assert_eq!(p.message_expiry_interval, Some(60));
+    assert_eq!(p.content_type, Some("text/plain"));
+    assert_eq!(p.response_topic, Some("resp/1"));
+    assert_eq!(p.correlation_data, Some(&b"corr"[..]));
+    assert_eq!(p.user_properties.iter().collect::<Vec<_>>(), [("k", "v")]);
+    assert_eq!((w.topic, w.payload), ("t", &b"bye"[..]));
+}
+
+/// [5.0 2.2.2.2] A property id that the packet does not allow is malformed: will properties
+/// in the CONNECT block, CONNECT properties in the will block, unknown ids anywhere.
+#[test]
+fn v5_2_2_2_2_property_not_allowed_is_malformed() {
+    let e = err(&v5(0x02, &[0x01, 1], &cid()), MALFORMED);
+    assert_eq!(e, Error::PropertyNotAllowed { id: 0x01, field: Field::Properties });
+    let will = cat(&[&cid(), &props(&[0x11, 0, 0, 0, 1]), &s(b"t"), &s(b"x")]);
+    let e = err(&v5(0x06, &[], &will), MALFORMED);
+    assert_eq!(e, Error::PropertyNotAllowed { id: 0x11, field: Field::WillProperties });
+    for id in [0x00, 0x1f, 0x7f, 0x80, 0xff] {
+        let e = err(&v5(0x02, &[id, 0], &cid()), MALFORMED);
+        assert_eq!(e, Error::PropertyNotAllowed { id, field: Field::Properties });
+    }
+}
+
+/// [5.0 3.1.2.11] Any property but User Property appearing twice is a protocol error.
+#[test]
+fn v5_3_1_2_11_duplicate_property_is_a_protocol_error() {
+    let twice = [0x21, 0, 1, 0x21, 0, 1];
+    let e = err(&v5(0x02, &twice, &cid()), PROTOCOL_ERROR);
+    assert_eq!(e, Error::DuplicateProperty { property: Property::ReceiveMaximum });
+    let will = cat(&[&cid(), &props(&[0x01, 0, 0x01, 0]), &s(b"t"), &s(b"x")]);
+    let e = err(&v5(0x06, &[], &will), PROTOCOL_ERROR);
+    assert_eq!(e, Error::DuplicateProperty { property: Property::PayloadFormatIndicator });
+}
+
+/// [5.0 3.1.2.11.3 / 3.1.2.11.4] Receive Maximum and Maximum Packet Size are never 0.
+#[test]
+fn v5_3_1_2_11_receive_maximum_and_maximum_packet_size_not_zero() {
+    ok(&v5(0x02, &[0x21, 0, 1, 0x27, 0, 0, 0, 1], &cid()));
+    for (bytes, property) in
+        [(&[0x21, 0, 0][..], Property::ReceiveMaximum), (&[0x27, 0, 0, 0, 0], Property::MaximumPacketSize)]
+    {
+        let e = err(&v5(0x02, bytes, &cid()), PROTOCOL_ERROR);
+        assert_eq!(e, Error::InvalidPropertyValue { property });
+    }
+}
+
+/// [5.0 3.1.2.11.6 / 3.1.2.11.7 / 3.1.3.2.3] Request Response Information, Request Problem
+/// Information and the Payload Format Indicator are 0 or 1.
+#[test]
+fn v5_3_1_2_11_byte_properties_are_0_or_1() {
+    for (id, property) in
+        [(0x19, Property::RequestResponseInformation), (0x17, Property::RequestProblemInformation)]
+    {
+        ok(&v5(0x02, &[id, 1], &cid()));
+        let e = err(&v5(0x02, &[id, 2], &cid()), PROTOCOL_ERROR);
+        assert_eq!(e, Error::InvalidPropertyValue { property });
+    }
+    let will = |pfi: u8| cat(&[&cid(), &props(&[0x01, pfi]), &s(b"t"), &s(b"x")]);
+    assert_eq!(
+        ok(&v5(0x06, &[], &will(0))).will.unwrap().properties.payload_format,
+        Some(PayloadFormat::Bytes)
+    );
+    let e = err(&v5(0x06, &[], &will(2)), PROTOCOL_ERROR);
+    assert_eq!(e, Error::InvalidPropertyValue { property: Property::PayloadFormatIndicator });
+}
+
+/// [5.0 3.1.2.11.10] Authentication Data without Authentication Method is a protocol error.
+#[test]
+fn v5_3_1_2_11_authentication_data_needs_a_method() {
+    let data = cat(&[&[0x16], &s(b"x")]);
+    ok(&v5(0x02, &cat(&[&data, &[0x15], &s(b"m")]), &cid()));
+    assert_eq!(err(&v5(0x02, &data, &cid()), PROTOCOL_ERROR), Error::AuthenticationDataWithoutMethod);
+}
+
+/// [5.0 2.2.2] The properties fill exactly the block's length.
+#[test]
+fn v5_2_2_2_properties_fill_the_block_exactly() {
+    // The block says 3 bytes but Session Expiry Interval takes 5.
+    let mut body = s(b"MQTT");
+    body.extend([5, 0x02, 0, 60, 3, 0x11, 0, 0]);
+    body.extend(cid());
+    let e = err(&frame(&body), MALFORMED);
+    assert_eq!(e, Error::Truncated { field: Field::Property(Property::SessionExpiryInterval) });
+}
+
+/// [5.0 3.1.3.2.3] A server MAY check that a payload announced as UTF-8 is; offered, not forced.
+#[test]
+fn v5_3_1_3_2_3_payload_format_check_is_optional() {
+    let bytes = v5(0x06, &[], &cat(&[&cid(), &props(&[0x01, 1]), &s(b"t"), &s(&[0xff])]));
+    ok(&bytes);
+    let e = Decoder::new().check_payload_format(true).decode(&bytes).unwrap_err();
+    assert_eq!((e, e.reason_code()), (Error::InvalidPayloadFormat, ReasonCode::PayloadFormatInvalid));
+}
+
+// ---- Answering ----
+
+/// [MQTT-4.13.1-1 / 3.1.1 3.2.2.3] A refused CONNECT is answered in the client's version:
+/// 5.0 with its reason code, 3.x with its return code where it has one, else a close.
+#[test]
+fn mqtt_4_13_1_1_connack_in_the_clients_version() {
+    let v5_bad = v5(0x03, &[], &cid());
+    let e = err(&v5_bad, MALFORMED);
+    assert_eq!(e.connack(&v5_bad).unwrap().as_bytes(), [0x20, 0x03, 0x00, 0x81, 0x00]);
+    let v3_bad = v311(0x03, &cid());
+    assert_eq!(err(&v3_bad, MALFORMED).connack(&v3_bad), None);
+    assert_eq!(mqtt_connect::protocol_of(&v3_bad), Some(Protocol::V3_1_1));
+    assert_eq!(mqtt_connect::protocol_of(&[0x10, 0x0c, 0x00]), None);
+    let too_big = Decoder::new().max_packet_size(8).decode(&v5_bad).unwrap_err();
+    assert_eq!(too_big.connack(&v5_bad).unwrap().as_bytes(), [0x20, 0x03, 0x00, 0x95, 0x00]);
+    assert_eq!(Protocol::V3_1.connack(ReasonCode::ServerUnavailable).unwrap().as_bytes(), [0x20, 0x02, 0, 3]);
+    assert_eq!(
+        Protocol::V5.connack(ReasonCode::ServerUnavailable).unwrap().as_bytes(),
+        [0x20, 3, 0, 0x88, 0]
+    );
+}
