@@ -1,0 +1,75 @@
+//! Decoding, encoding and answering allocate nothing: a counting global allocator proves it.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use mqtt_connect::{Connect, Decoder, Protocol, Status, UserProperties, Will};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while `f` runs; this file holds one test, so nothing else counts.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+#[test]
+fn decode_encode_and_connack_allocate_nothing() {
+    // Everything is built before counting starts.
+    let users = cat(&[&[0x26], &s(b"tenant"), &s(b"acme"), &[0x26], &s(b"k"), &s(b"v")]);
+    let will = cat(&[&props(&[0x18, 0, 0, 0, 5, 0x01, 1]), &s(b"will/t"), &s(b"bye")]);
+    let full = v5(
+        0xc6,
+        &cat(&[&[0x11, 0, 0, 0, 9, 0x21, 0, 9], &users]),
+        &cat(&[&s(b"c1"), &will, &s(b"u"), &s(b"p")]),
+    );
+    let bad = v5(0x03, &[], &s(b"c1"));
+    let pairs = [("a", "b"), ("c", "d")];
+    let mut connect = Connect::new(Protocol::V5, "encoder");
+    connect.properties.user_properties = UserProperties::new(&pairs);
+    connect.will = Some(Will::new("t", b"x"));
+    let mut out = [0u8; 256];
+    let decoder = Decoder::new().max_packet_size(1024).check_payload_format(true);
+
+    let count = allocations(|| {
+        for cut in 0..=full.len() {
+            let _ = decoder.decode(&full[..cut]);
+        }
+        let Ok(Status::Complete { packet, .. }) = decoder.decode(&full) else { panic!("decodes") };
+        assert_eq!(packet.properties.user_properties.get("k"), Some("v"));
+        assert_eq!(packet.properties.user_properties.iter().count(), 2);
+        let len = packet.encode(&mut out).expect("encodes");
+        assert_eq!(&out[..len], &full[..]);
+        assert!(connect.encode(&mut out).is_ok());
+        let e = decoder.decode(&bad).expect_err("reserved flag");
+        assert!(e.connack(&bad).is_some());
+        assert_eq!(mqtt_connect::protocol_of(&bad), Some(Protocol::V5));
+    });
+    assert_eq!(count, 0, "decode, encode and connack allocated");
+}
