@@ -50,3 +50,8 @@ pub use user_properties::{Iter as UserPropertiesIter, UserProperties};
 
 /// What the parsers inside a frame return: the rest of the input and the value.
 type Res<'a, T> = Result<(&'a [u8], T), Error>;
+
+/// The README's examples, compiled and run as doc tests so that the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
