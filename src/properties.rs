@@ -201,8 +201,7 @@ impl<'a> Value<'a> {
                 (rest, Self::Bin(v))
             }
             Kind::Pair => {
-                let (rest, name) = strings::utf8(input, field)?;
-                let (rest, value) = strings::utf8(rest, field)?;
+                let (rest, (name, value)) = strings::pair(input, field)?;
                 (rest, Self::Pair(name, value))
             }
         })
