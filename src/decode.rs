@@ -116,12 +116,14 @@ impl Decoder {
             return Ok(Status::Incomplete(Needed::Unknown));
         };
         let size = header.packet_size();
-        if size > u64::from(self.max_packet_size) {
+        let remaining =
+            usize::try_from(header.remaining).ok().filter(|_| size <= u64::from(self.max_packet_size));
+        let Some(remaining) = remaining else {
             let size = u32::try_from(size).unwrap_or(u32::MAX);
             return Err(Error::PacketTooLarge { size, limit: self.max_packet_size });
-        }
+        };
         let body = buf.get(header.len..).unwrap_or_default();
-        match body.get(..header.remaining as usize) {
+        match body.get(..remaining) {
             Some(frame) => {
                 let packet = self.body(frame, &header)?;
                 Ok(Status::Complete { packet, len: header.len + frame.len() })
@@ -133,7 +135,7 @@ impl Decoder {
                     Ok(_) | Err(Error::Truncated { .. }) => {}
                     Err(e) => return Err(e),
                 }
-                let missing = (header.remaining as usize).saturating_sub(body.len());
+                let missing = remaining.saturating_sub(body.len());
                 Ok(Status::Incomplete(NonZeroUsize::new(missing).map_or(Needed::Unknown, Needed::Size)))
             }
         }
