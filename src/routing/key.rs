@@ -65,7 +65,8 @@ impl<A: RoutingKey, B: RoutingKey> RoutingKey for Or<A, B> {
     }
 }
 
-/// Any function of the packet is a key, for what the provided ones don't cover.
+/// Any function of the packet is a key, for what the provided ones don't cover; a closure
+/// goes through [`from_fn`] to get that signature.
 impl<F> RoutingKey for F
 where
     F: for<'a> Fn(&Connect<'a>) -> Option<&'a [u8]>,
@@ -73,6 +74,24 @@ where
     fn routing_key<'a>(&self, connect: &Connect<'a>) -> Option<&'a [u8]> {
         self(connect)
     }
+}
+
+/// Gives a closure the signature of a key, which the compiler cannot infer from the
+/// `RoutingKey` bound alone: the returned bytes borrow from the packet, not the closure.
+///
+/// ```
+/// use mqtt_connect::routing::{self, RoutingKey};
+/// use mqtt_connect::{Connect, Protocol};
+///
+/// let site = routing::from_fn(|c| c.client_id.split('/').next().map(str::as_bytes));
+/// let connect = Connect::new(Protocol::V5, "berlin/sensor-17");
+/// assert_eq!(site.routing_key(&connect), Some(&b"berlin"[..]));
+/// ```
+pub fn from_fn<F>(f: F) -> F
+where
+    F: for<'a> Fn(&Connect<'a>) -> Option<&'a [u8]>,
+{
+    f
 }
 
 fn non_empty(value: &str) -> Option<&[u8]> {

@@ -68,5 +68,5 @@
 mod key;
 mod select;
 
-pub use key::{ClientId, Or, RoutingKey, UserProperty, Username};
+pub use key::{ClientId, Or, RoutingKey, UserProperty, Username, from_fn};
 pub use select::{Node, Rank, Upstream, pick, rank, score};
