@@ -59,11 +59,11 @@
 //! as even as its points fall: with 160 points a node's share is off by several percent, and
 //! more with 16. A lookup is then a binary search.
 //!
-//! Rendezvous keeps no structure: each pick scores every node, O(n) instead of O(log n). MQTT
-//! clusters run tens of brokers, and a proxy picks once per connection, not per message, so
-//! that is well under a microsecond. In exchange there is nothing to rebuild when health
-//! checks change the set, the disruption is the minimum possible, weights are exact, and the
-//! failover order falls out of the same scores.
+//! Rendezvous keeps no structure: each pick scores every node, O(n) instead of O(log n), some
+//! 20 ns a node (see the README's bench). MQTT clusters run tens of brokers, and a proxy picks
+//! once per connection, not per message, so that stays around a microsecond. In exchange there
+//! is nothing to rebuild when health checks change the set, the disruption is the minimum
+//! possible, weights are exact, and the failover order falls out of the same scores.
 
 mod key;
 mod select;
