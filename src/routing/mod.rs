@@ -35,7 +35,8 @@
 //! scores `weight / -ln(u)`. The highest score wins; equal scores go to the smaller identity,
 //! then to the earlier position. This is the same across processes, machines, platforms and
 //! versions of this crate, since each step is specified, and `f64` division and `libm`'s
-//! logarithm give the same bits on every target. Changing any step is a breaking change.
+//! portable logarithm give the same bits on every target but the x87-only `i586` ones.
+//! Changing any step is a breaking change.
 //!
 //! What follows from it:
 //!
