@@ -201,7 +201,7 @@ impl<'a> Value<'a> {
                 (rest, Self::Bin(v))
             }
             Kind::Pair => {
-                let (rest, (name, value)) = strings::pair(input, field)?;
+                let (rest, (name, value)) = strings::two(input, field, field)?;
                 (rest, Self::Pair(name, value))
             }
         })
