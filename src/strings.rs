@@ -64,7 +64,7 @@ pub(crate) fn check_no_null(text: &str, field: Field) -> Result<(), Error> {
 /// that may overlap (a byte seen twice does no harm). Both beat `contains(&0)`, whose memchr
 /// set-up dominates short strings.
 #[inline]
-fn has_zero_byte(bytes: &[u8]) -> bool {
+pub(crate) fn has_zero_byte(bytes: &[u8]) -> bool {
     const LO: u64 = u64::from_ne_bytes([0x01; 8]);
     const HI: u64 = u64::from_ne_bytes([0x80; 8]);
     let zero_in = |w: u64| w.wrapping_sub(LO) & !w & HI != 0;
