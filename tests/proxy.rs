@@ -452,3 +452,10 @@ async fn shutdown_stops_accepting_and_drains_live_connections() {
     assert_eq!(read_to_close(&mut live).await, [&b"ping"[..], BYE].concat());
     tokio::time::timeout(PATIENCE, proxy.task).await.expect("drained in time").expect("ran");
 }
+
+#[test]
+fn the_sample_config_is_valid() {
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy.toml");
+    let config = Config::load(&sample).expect("examples/proxy.toml parses and checks");
+    assert_eq!(config.routes.len(), 2);
+}
