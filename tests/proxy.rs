@@ -113,7 +113,7 @@ struct Running {
 
 async fn start(config: &str) -> Running {
     let config = Config::parse(config).expect("test config is valid");
-    let proxy = Proxy::bind(config).await.expect("bind proxy");
+    let proxy = Proxy::bind(config).expect("bind proxy");
     let addr = proxy.local_addrs().expect("proxy address")[0];
     let handle = proxy.handle();
     let task = tokio::spawn(proxy.run());

@@ -78,7 +78,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let proxy = match Proxy::bind(config).await {
+    let proxy = match Proxy::bind(config) {
         Ok(proxy) => proxy,
         Err(e) => {
             tracing::error!(error = %e, "cannot listen");

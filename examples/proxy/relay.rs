@@ -7,7 +7,7 @@
 use std::io;
 use std::time::Instant;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -48,20 +48,11 @@ async fn pump(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, count: &mut u64
     loop {
         from.readable().await?;
         let mut buf = Vec::with_capacity(BURST);
-        loop {
-            match from.try_read_buf(&mut buf) {
-                Ok(0) => {
-                    to.shutdown().await?;
-                    return Ok(Instant::now());
-                }
-                Ok(n) => {
-                    to.write_all(&buf).await?;
-                    *count += n as u64;
-                    buf.clear();
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
+        if from.read_buf(&mut buf).await? == 0 {
+            to.shutdown().await?;
+            return Ok(Instant::now());
         }
+        to.write_all(&buf).await?;
+        *count += buf.len() as u64;
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -35,11 +35,11 @@ struct Shared {
 }
 
 impl Proxy {
-    /// Binds every listen address of `config`.
-    pub async fn bind(config: Config) -> io::Result<Self> {
+    /// Binds every listen address of `config`; call it inside the runtime.
+    pub fn bind(config: Config) -> io::Result<Self> {
         let mut listeners = Vec::with_capacity(config.listen.len());
-        for addr in &config.listen {
-            listeners.push(TcpListener::bind(addr).await?);
+        for &addr in &config.listen {
+            listeners.push(listen(addr)?);
         }
         let shared = Shared {
             config: watch::Sender::new(Arc::new(config)),
@@ -99,6 +99,18 @@ impl Handle {
         self.0.stop.send_replace(true);
     }
 }
+
+/// A listening socket whose backlog absorbs a burst of connects, which the default of 1024 does
+/// not: the clients of a failed broker all come back at once.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// Capped by the kernel's net.core.somaxconn.
+const BACKLOG: u32 = 8192;
 
 /// Hands each client to its own task, with the config in force when it arrived.
 async fn accept(listener: TcpListener, shared: Arc<Shared>) {
