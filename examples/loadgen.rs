@@ -51,6 +51,9 @@ struct Args {
     /// Time each connection stays open, idle, after its CONNACK.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     hold_ms: u64,
+    /// Runs over all targets in turn; each target is reported by its median run.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
 }
 
 #[derive(Clone)]
@@ -105,11 +108,16 @@ async fn main() {
         publishes: publishes(protocol, args.publishes, args.payload),
         hold: Duration::from_millis(args.hold_ms),
     });
-    let mut reports = Vec::new();
-    for target in &args.targets {
-        reports.push(run(target, &args, load.clone()).await);
+    // Rounds take the targets in turn, so that a load that comes and goes on the machine falls
+    // on all of them alike; each target is reported by its median round.
+    let mut rounds: Vec<Vec<Report>> = args.targets.iter().map(|_| Vec::new()).collect();
+    for _ in 0..args.rounds {
+        for (target, reports) in args.targets.iter().zip(&mut rounds) {
+            reports.push(run(target, &args, load.clone()).await);
+        }
     }
-    print_table(&reports, &args);
+    let medians: Vec<Report> = rounds.into_iter().filter_map(median).collect();
+    print_table(&medians, &args);
 }
 
 /// Runs the whole load against one target.
@@ -274,19 +282,34 @@ fn rss_kib(pid: u32) -> Option<usize> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The round in the middle, by messages per second when there are messages, else by connections.
+fn median(mut reports: Vec<Report>) -> Option<Report> {
+    reports.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let middle = reports.len() / 2;
+    reports.into_iter().nth(middle)
+}
+
+impl Report {
+    fn rate(&self) -> f64 {
+        let count = if self.messages > 0 { self.messages } else { self.ok };
+        count as f64 / self.took.as_secs_f64()
+    }
+}
+
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted.get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
 }
 
 fn print_table(reports: &[Report], args: &Args) {
     println!(
-        "{} connections per target, {} at a time, MQTT {}, {} publishes of {} bytes each, held {} ms\n",
+        "{} connections per target, {} at a time, MQTT {}, {} publishes of {} bytes each, held {} ms, median of {} rounds\n",
         args.connections,
         args.concurrency,
         if args.protocol == 5 { "5.0" } else { "3.1.1" },
         args.publishes,
         args.payload,
-        args.hold_ms
+        args.hold_ms,
+        args.rounds
     );
     println!("| target | conn/s | CONNACK p50 | CONNACK p99 | errors | msg/s | MB/s | RSS/conn |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
