@@ -116,16 +116,15 @@ impl Decoder {
             return Ok(Status::Incomplete(Needed::Unknown));
         };
         let size = header.packet_size();
-        if size > u64::from(self.max_packet_size) {
+        let remaining =
+            usize::try_from(header.remaining).ok().filter(|_| size <= u64::from(self.max_packet_size));
+        let Some(remaining) = remaining else {
             let size = u32::try_from(size).unwrap_or(u32::MAX);
             return Err(Error::PacketTooLarge { size, limit: self.max_packet_size });
-        }
+        };
         let body = buf.get(header.len..).unwrap_or_default();
-        match body.get(..header.remaining as usize) {
-            Some(frame) => {
-                let packet = self.body(frame, &header)?;
-                Ok(Status::Complete { packet, len: header.len + frame.len() })
-            }
+        match body.get(..remaining) {
+            Some(frame) => self.body(frame, &header),
             None => {
                 // Check what has arrived of the variable header; running out of it here
                 // only means waiting.
@@ -133,13 +132,14 @@ impl Decoder {
                     Ok(_) | Err(Error::Truncated { .. }) => {}
                     Err(e) => return Err(e),
                 }
-                let missing = (header.remaining as usize).saturating_sub(body.len());
+                let missing = remaining.saturating_sub(body.len());
                 Ok(Status::Incomplete(NonZeroUsize::new(missing).map_or(Needed::Unknown, Needed::Size)))
             }
         }
     }
 
     /// Protocol name and level, then the 5.0 rule on the Remaining Length, then the flags.
+    #[inline]
     fn preamble<'a>(&self, input: &'a [u8], header: &FixedHeader) -> Res<'a, Preamble> {
         let (rest, (protocol, level)) = protocol(input)?;
         let bridge = level & BRIDGE_BIT != 0;
@@ -157,7 +157,11 @@ impl Decoder {
     }
 
     /// Reads a complete frame: every byte of it, and nothing past it.
-    fn body<'a>(&self, frame: &'a [u8], header: &FixedHeader) -> Result<Connect<'a>, Error> {
+    ///
+    /// It builds the `Status` itself, so that the 280-byte `Connect` is written once, in
+    /// place, not moved out of one `Result` into another.
+    #[inline]
+    fn body<'a>(&self, frame: &'a [u8], header: &FixedHeader) -> Result<Status<Connect<'a>>, Error> {
         let (rest, pre) = self.preamble(frame, header)?;
         let v5 = pre.protocol.is_v5();
 
@@ -171,22 +175,41 @@ impl Decoder {
             rest
         };
 
-        let (rest, client_id) = strings::utf8(rest, Field::ClientId)?;
+        // The string right after the client id, when there is one, is read with it as one run.
+        let after_id = match pre.flags.will {
+            Some(_) if v5 => None,
+            Some(_) => Some(Field::WillTopic),
+            None if pre.flags.username => Some(Field::Username),
+            None => None,
+        };
+        let (rest, client_id, mut next) = match after_id {
+            Some(field) => {
+                let (rest, (id, next)) = strings::two(rest, Field::ClientId, field)?;
+                (rest, id, Some(next))
+            }
+            None => {
+                let (rest, id) = strings::utf8(rest, Field::ClientId)?;
+                (rest, id, None)
+            }
+        };
         check_client_id(pre.protocol, client_id, pre.flags.clean_start, self.limit_v3_1_client_id)?;
 
         let (rest, will) = match pre.flags.will {
             Some((qos, retain)) => {
-                let (rest, will) = self.will(rest, qos, retain, v5)?;
+                let (rest, will) = self.will(rest, qos, retain, v5, next.take())?;
                 (rest, Some(will))
             }
             None => (rest, None),
         };
-        let (rest, username) = optional(rest, pre.flags.username, |i| strings::utf8(i, Field::Username))?;
+        let (rest, username) = match next {
+            Some(username) => (rest, Some(username)),
+            None => optional(rest, pre.flags.username, |i| strings::utf8(i, Field::Username))?,
+        };
         let (rest, password) = optional(rest, pre.flags.password, |i| strings::binary(i, Field::Password))?;
         if !rest.is_empty() {
             return Err(Error::TrailingBytes { count: rest.len() });
         }
-        Ok(Connect {
+        let packet = Connect {
             protocol: pre.protocol,
             bridge: pre.bridge,
             clean_start: pre.flags.clean_start,
@@ -196,10 +219,19 @@ impl Decoder {
             username,
             password,
             properties,
-        })
+        };
+        Ok(Status::Complete { packet, len: header.len + frame.len() })
     }
 
-    fn will<'a>(&self, input: &'a [u8], qos: QoS, retain: bool, v5: bool) -> Res<'a, Will<'a>> {
+    /// The will fields; `topic` when it was read already, with the client id.
+    fn will<'a>(
+        &self,
+        input: &'a [u8],
+        qos: QoS,
+        retain: bool,
+        v5: bool,
+        topic: Option<&'a str>,
+    ) -> Res<'a, Will<'a>> {
         let mut properties = WillProperties::default();
         let rest = if v5 {
             let (rest, users) = properties::parse_block(input, Block::Will, |p, v| properties.set(p, v))?;
@@ -208,7 +240,10 @@ impl Decoder {
         } else {
             input
         };
-        let (rest, topic) = strings::utf8(rest, Field::WillTopic)?;
+        let (rest, topic) = match topic {
+            Some(topic) => (rest, topic),
+            None => strings::utf8(rest, Field::WillTopic)?,
+        };
         strings::check_topic(topic, Field::WillTopic)?;
         let (rest, payload) = strings::binary(rest, Field::WillPayload)?;
         if self.check_payload_format
@@ -237,6 +272,7 @@ impl Decoder {
 /// }
 /// # Ok::<(), mqtt_connect::Error>(())
 /// ```
+#[inline]
 pub fn decode(buf: &[u8]) -> Result<Status<Connect<'_>>, Error> {
     Decoder::new().decode(buf)
 }
@@ -253,6 +289,7 @@ pub(crate) struct FixedHeader {
 
 impl FixedHeader {
     /// `None` while the header is not all there; a wrong first byte fails at once.
+    #[inline]
     pub(crate) fn parse(buf: &[u8]) -> Result<Option<Self>, Error> {
         let Some((&first, rest)) = buf.split_first() else {
             return Ok(None);
@@ -277,6 +314,7 @@ impl FixedHeader {
 
 /// Reads the protocol name and the raw level byte; the version is `None` when they do not
 /// pair, and the name must be one MQTT uses.
+#[inline]
 pub(crate) fn protocol(input: &[u8]) -> Res<'_, (Option<Protocol>, u8)> {
     let (rest, name) = strings::binary(input, Field::ProtocolName)?;
     if name != b"MQTT" && name != b"MQIsdp" {
@@ -332,6 +370,7 @@ impl Flags {
 }
 
 /// The 3.x rules on the client id [MQTT-3.1.3-8]; 5.0 leaves the choice to the server.
+#[inline]
 pub(crate) fn check_client_id(
     protocol: Protocol,
     client_id: &str,
@@ -347,6 +386,7 @@ pub(crate) fn check_client_id(
 }
 
 /// Reads a field the flags announce, or nothing.
+#[inline]
 fn optional<'a, T>(
     input: &'a [u8],
     present: bool,
