@@ -113,8 +113,8 @@ struct Running {
 
 async fn start(config: &str) -> Running {
     let config = Config::parse(config).expect("test config is valid");
-    let proxy = Proxy::bind(config).expect("bind proxy");
-    let addr = proxy.local_addrs().expect("proxy address")[0];
+    let proxy = Proxy::start(config).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
     let handle = proxy.handle();
     let task = tokio::spawn(proxy.run());
     Running { addr, handle, task }
@@ -384,6 +384,29 @@ async fn a_reload_routes_new_connections_and_keeps_live_ones() {
     let mut echo = [0; 10];
     tokio::time::timeout(PATIENCE, live.read_exact(&mut echo)).await.expect("echo in time").expect("echo");
     assert_eq!(&echo, b"still here", "the live connection kept its upstream");
+}
+
+#[tokio::test]
+async fn a_reload_opens_and_closes_listeners() {
+    let broker = Broker::start().await;
+    let file = ConfigFile::new("listeners", "");
+    let proxy = start(&config(&[&broker], "")).await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+    file.write(&config(&[&broker], "").replace("\"127.0.0.1:0\"", &format!("\"{free}\"")));
+    proxy.handle.reload(&file.0).expect("valid config reloads");
+
+    assert_eq!(mqtt_connect(free, Protocol::V5, "on-the-new-port").await.1, V5_OK);
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(proxy.addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "the old listener closes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy = taken.local_addr().expect("address");
+    file.write(&config(&[&broker], "").replace("\"127.0.0.1:0\"", &format!("\"{busy}\"")));
+    assert!(proxy.handle.reload(&file.0).is_err(), "an address in use is refused");
+    assert_eq!(mqtt_connect(free, Protocol::V5, "still-served").await.1, V5_OK);
 }
 
 #[tokio::test]

@@ -126,9 +126,13 @@ impl Config {
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Parses and checks TOML text.
+    /// Parses and checks TOML text; an error is one line, for the log.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        let config: Self = toml::from_str(text).map_err(|e| {
+            let line =
+                e.span().and_then(|span| text.get(..span.start)).map_or(0, |t| t.matches('\n').count());
+            format!("line {}: {}", line + 1, e.message())
+        })?;
         config.check()?;
         Ok(config)
     }

@@ -78,16 +78,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let proxy = match Proxy::bind(config) {
+    let proxy = match Proxy::start(config) {
         Ok(proxy) => proxy,
         Err(e) => {
             tracing::error!(error = %e, "cannot listen");
             return ExitCode::FAILURE;
         }
     };
-    if let Ok(addrs) = proxy.local_addrs() {
-        tracing::info!(?addrs, "listening");
-    }
+    tracing::info!(addrs = ?proxy.local_addrs(), "listening");
     match on_signals(proxy.handle(), args.config) {
         Ok(()) => {
             proxy.run().await;

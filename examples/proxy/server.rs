@@ -1,25 +1,27 @@
 //! The listeners and what all connections share: the config in force, the count of live
 //! connections against the cap, and passive health. A reload swaps the config for new
-//! connections only; a shutdown stops accepting and lets live connections drain.
+//! connections only, and opens or closes listeners to match it; a shutdown stops accepting and
+//! lets live connections drain.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::health::Health;
 use crate::session;
 
-/// A bound proxy, ready to run.
+/// A proxy accepting clients.
 pub struct Proxy {
-    listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
+    local_addrs: Vec<SocketAddr>,
 }
 
 /// Reloads and stops a running proxy; cheap to clone.
@@ -32,42 +34,40 @@ struct Shared {
     live: watch::Sender<usize>,
     health: Health,
     stop: watch::Sender<bool>,
+    /// The accept loops, by the configured address each serves.
+    accepting: Mutex<HashMap<SocketAddr, JoinHandle<()>>>,
 }
 
 impl Proxy {
-    /// Binds every listen address of `config`; call it inside the runtime.
-    pub fn bind(config: Config) -> io::Result<Self> {
-        let mut listeners = Vec::with_capacity(config.listen.len());
-        for &addr in &config.listen {
-            listeners.push(listen(addr)?);
-        }
-        let shared = Shared {
+    /// Binds every listen address of `config` and starts accepting; call it inside the runtime.
+    pub fn start(config: Config) -> io::Result<Self> {
+        let listeners = bind(&config.listen)?;
+        let local_addrs = listeners.iter().map(|(_, l)| l.local_addr()).collect::<io::Result<_>>()?;
+        let shared = Arc::new(Shared {
             config: watch::Sender::new(Arc::new(config)),
             live: watch::Sender::new(0),
             health: Health::default(),
             stop: watch::Sender::new(false),
-        };
-        Ok(Self { listeners, shared: Arc::new(shared) })
+            accepting: Mutex::default(),
+        });
+        shared.accept_on(listeners);
+        Ok(Self { shared, local_addrs })
     }
 
-    /// Where it listens, ports resolved.
-    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-        self.listeners.iter().map(TcpListener::local_addr).collect()
+    /// Where it listens, ports resolved, as started.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     pub fn handle(&self) -> Handle {
         Handle(self.shared.clone())
     }
 
-    /// Accepts until [`Handle::shutdown`], then waits for live connections to end, up to the
+    /// Serves until [`Handle::shutdown`], then waits for live connections to end, up to the
     /// drain deadline.
     pub async fn run(self) {
-        let mut accepting = JoinSet::new();
-        for listener in self.listeners {
-            accepting.spawn(accept(listener, self.shared.clone()));
-        }
         self.shared.stop.subscribe().wait_for(|&stop| stop).await.ok();
-        accepting.shutdown().await;
+        self.shared.stop_accepting(|_| true);
 
         let drain = self.shared.config.borrow().limits.drain();
         tracing::info!(live = *self.shared.live.borrow(), "stopped accepting; draining");
@@ -80,24 +80,59 @@ impl Proxy {
 }
 
 impl Handle {
-    /// Puts the file's config in force for new connections; live ones keep their upstream. A
-    /// file that fails to read, parse or check is refused with a log line, and the old config
+    /// Puts the file's config in force for new connections; live ones keep their upstream.
+    /// Listeners are opened and closed to match. A file that fails to read, parse or check, or
+    /// names an address that cannot be bound, is refused with a log line, and the old config
     /// stays.
     pub fn reload(&self, path: &Path) -> Result<(), String> {
-        let config = Config::load(path).inspect_err(|e| {
+        let refused = |e: String| {
             tracing::error!(error = %e, "config refused; the previous one stays in force");
-        })?;
-        if config.listen != self.0.config.borrow().listen {
-            tracing::warn!("listen addresses change only on restart; routes and limits reloaded");
-        }
-        tracing::info!(routes = config.routes.len(), "config reloaded");
+            e
+        };
+        let config = Config::load(path).map_err(refused)?;
+        let opened = {
+            let accepting = self.0.accepting.lock().unwrap_or_else(PoisonError::into_inner);
+            let new: Vec<SocketAddr> =
+                config.listen.iter().copied().filter(|addr| !accepting.contains_key(addr)).collect();
+            bind(&new).map_err(|e| refused(format!("{}: {e}", path.display())))?
+        };
+        let listen = config.listen.clone();
+        tracing::info!(routes = config.routes.len(), listen = ?listen, "config reloaded");
         self.0.config.send_replace(Arc::new(config));
+        self.0.stop_accepting(|addr| !listen.contains(addr));
+        self.0.accept_on(opened);
         Ok(())
     }
 
     pub fn shutdown(&self) {
         self.0.stop.send_replace(true);
     }
+}
+
+impl Shared {
+    fn accept_on(self: &Arc<Self>, listeners: Vec<(SocketAddr, TcpListener)>) {
+        let mut accepting = self.accepting.lock().unwrap_or_else(PoisonError::into_inner);
+        for (addr, listener) in listeners {
+            accepting.insert(addr, tokio::spawn(accept(listener, self.clone())));
+        }
+    }
+
+    /// Ends the accept loops of the addresses `stop` picks, closing their sockets.
+    fn stop_accepting(&self, stop: impl Fn(&SocketAddr) -> bool) {
+        let mut accepting = self.accepting.lock().unwrap_or_else(PoisonError::into_inner);
+        accepting.retain(|addr, task| {
+            let keep = !stop(addr);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+    }
+}
+
+/// Binds all of `addrs`, or none.
+fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<(SocketAddr, TcpListener)>> {
+    addrs.iter().map(|&addr| Ok((addr, listen(addr)?))).collect()
 }
 
 /// A listening socket whose backlog absorbs a burst of connects, which the default of 1024 does

@@ -55,7 +55,7 @@ async fn proxy(
 ) -> Result<End, End> {
     let limits = &config.limits;
     let buf = read_connect(&mut client, limits).await?;
-    let connect = decode(&mut client, &buf, limits).await?;
+    let connect = decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
     log.client_id = Some(connect.client_id.to_owned());
     log.version = Some(connect.protocol);
 
