@@ -344,6 +344,28 @@ async fn a_half_close_is_passed_on_and_the_other_way_keeps_flowing() {
     assert_eq!(read_to_close(&mut stream).await, [&b"last words"[..], BYE].concat());
 }
 
+#[tokio::test]
+async fn a_route_may_send_a_proxy_protocol_header_before_the_connect() {
+    let upstream = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let proxy = start(&format!(
+        "listen = [\"127.0.0.1:0\"]\n[[route]]\nproxy_protocol = true\nupstreams = [\"{}\"]",
+        upstream.local_addr().expect("address")
+    ))
+    .await;
+    let packet = connect_packet(Protocol::V5, "behind-a-proxy");
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(&packet).await.expect("send");
+    client.shutdown().await.expect("half-close");
+
+    let (mut broker, _) = upstream.accept().await.expect("accept");
+    let mut got = Vec::new();
+    tokio::time::timeout(PATIENCE, broker.read_to_end(&mut got)).await.expect("in time").expect("read");
+    let header = ppp::v2::Header::try_from(got.as_slice()).expect("a PROXY v2 header first");
+    let client_addr = client.local_addr().expect("address");
+    assert_eq!(header.addresses, (client_addr, proxy.addr).into(), "the client's address, and the proxy's");
+    assert_eq!(&got[header.as_bytes().len()..], packet, "then the CONNECT, untouched");
+}
+
 /// A config file in the test's own temporary directory.
 struct ConfigFile(PathBuf);
 

@@ -107,6 +107,10 @@ pub struct Route {
     pub key: Key,
     /// The brokers, as `HOST:PORT` or `HOST:PORT=WEIGHT`.
     pub upstreams: Vec<Upstream>,
+    /// Start each upstream connection with a PROXY protocol v2 header, so that brokers see the
+    /// client's address rather than the proxy's.
+    #[serde(default)]
+    pub proxy_protocol: bool,
 }
 
 /// Why no route took a connection.

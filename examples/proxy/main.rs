@@ -40,10 +40,14 @@ struct Args {
     /// without one is placed by its IP address.
     #[arg(long, default_value = "client-id")]
     key: Key,
+    /// Start each upstream connection with a PROXY protocol v2 header carrying the client's
+    /// address.
+    #[arg(long)]
+    proxy_protocol: bool,
     #[command(flatten)]
     limits: Limits,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol"])]
     config: Option<PathBuf>,
 }
 
@@ -59,6 +63,7 @@ impl Args {
             protocol_level: None,
             key: self.key.clone(),
             upstreams: self.upstreams.clone(),
+            proxy_protocol: self.proxy_protocol,
         };
         let config = Config { listen: self.listen.clone(), limits: self.limits.clone(), routes: vec![route] };
         config.check()?;

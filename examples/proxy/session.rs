@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mqtt_connect::routing::rank;
 use mqtt_connect::{Connack, Connect, Protocol, ReasonCode, Status, protocol_of};
+use ppp::v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -71,7 +72,7 @@ async fn proxy(
     log.upstream = Some(node.addr.clone());
 
     log.traffic.up = buf.len() as u64;
-    forward(&mut upstream, buf).await.map_err(End::Failed)?;
+    forward(&mut upstream, route, &client, buf).await.map_err(End::Failed)?;
     let first = relay::relay(client, upstream, &mut log.traffic).await.map_err(End::Failed)?;
     Ok(match first {
         First::Client => End::ClientClosed,
@@ -156,10 +157,23 @@ async fn connect_upstream<'r>(
     None
 }
 
-/// Writes the CONNECT exactly as received, with whatever the client pipelined after it, then
-/// frees the buffer before the relay starts.
-async fn forward(upstream: &mut TcpStream, buf: BytesMut) -> io::Result<()> {
-    upstream.write_all(&buf).await
+/// Writes the CONNECT exactly as received, with whatever the client pipelined after it, behind
+/// a PROXY protocol v2 header if the route asks for one; then frees the buffer before the relay
+/// starts.
+async fn forward(
+    upstream: &mut TcpStream,
+    route: &Route,
+    client: &TcpStream,
+    buf: BytesMut,
+) -> io::Result<()> {
+    if !route.proxy_protocol {
+        return upstream.write_all(&buf).await;
+    }
+    let addresses = (client.peer_addr()?, client.local_addr()?);
+    let command = v2::Version::Two | v2::Command::Proxy;
+    let mut bytes = v2::Builder::with_addresses(command, v2::Protocol::Stream, addresses).build()?;
+    bytes.extend_from_slice(&buf);
+    upstream.write_all(&bytes).await
 }
 
 /// Answers `ack`, if there is one, and closes. Input still arriving is read and dropped for a
