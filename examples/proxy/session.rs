@@ -47,6 +47,7 @@ pub async fn refuse_busy(mut client: TcpStream, peer: SocketAddr, limits: &Limit
     Log::default().write(peer, started.elapsed(), &end);
 }
 
+/// The steps in order. Each that stops the connection returns how it ended, as `Err`.
 async fn proxy(
     mut client: TcpStream,
     peer: SocketAddr,
