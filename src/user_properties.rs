@@ -62,7 +62,16 @@ impl<'a> UserProperties<'a> {
 
     /// The value of the first pair named `name`.
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        match self.0 {
+            // Names compare as bytes; only the value found is turned into text.
+            Repr::Wire { mut bytes, .. } => loop {
+                let (n, value) = next_pair(&mut bytes)?;
+                if n == name.as_bytes() {
+                    break core::str::from_utf8(value).ok();
+                }
+            },
+            Repr::Pairs(pairs) => pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+        }
     }
 }
 
@@ -131,15 +140,9 @@ impl<'a> Iterator for Iter<'a> {
             IterRepr::Pairs(pairs) => pairs.next().copied(),
             // The bytes were validated when decoded, so nothing here fails; a failure would
             // only end the iteration early.
-            IterRepr::Wire(bytes) => loop {
-                let [id, tail @ ..] = *bytes else { break None };
-                let property = Property::from_id(*id)?;
-                let (rest, value) = Value::read(tail, property).ok()?;
-                *bytes = rest;
-                if let Value::Pair(name, value) = value {
-                    break Some((name, value));
-                }
-            },
+            IterRepr::Wire(bytes) => next_pair(bytes).and_then(|(name, value)| {
+                Some((core::str::from_utf8(name).ok()?, core::str::from_utf8(value).ok()?))
+            }),
         };
         self.remaining = self.remaining.saturating_sub(1);
         pair
@@ -151,6 +154,25 @@ impl<'a> Iterator for Iter<'a> {
 }
 
 impl ExactSizeIterator for Iter<'_> {}
+
+/// The name and value bytes of the next User Property in `bytes`, a span of framed
+/// properties, stepping over any other property; `None` at the end.
+#[inline]
+fn next_pair<'a>(bytes: &mut &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let field = Field::Property(Property::UserProperty);
+    loop {
+        let [id, tail @ ..] = *bytes else { return None };
+        let property = Property::from_id(*id)?;
+        if property != Property::UserProperty {
+            *bytes = Value::read(tail, property).ok()?.0;
+            continue;
+        }
+        let (rest, name) = strings::binary(tail, field).ok()?;
+        let (rest, value) = strings::binary(rest, field).ok()?;
+        *bytes = rest;
+        return Some((name, value));
+    }
+}
 
 /// Gathers the span of a block that holds its User Properties while the block is read.
 pub(crate) struct UserPropertiesBuilder<'a> {
