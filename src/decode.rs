@@ -317,11 +317,19 @@ impl FixedHeader {
 #[inline]
 pub(crate) fn protocol(input: &[u8]) -> Res<'_, (Option<Protocol>, u8)> {
     let (rest, name) = strings::binary(input, Field::ProtocolName)?;
-    if name != b"MQTT" && name != b"MQIsdp" {
-        return Err(Error::UnknownProtocolName);
-    }
+    let mqisdp = match name {
+        b"MQTT" => false,
+        b"MQIsdp" => true,
+        _ => return Err(Error::UnknownProtocolName),
+    };
     let (rest, level) = numbers::u8(rest, Field::ProtocolLevel)?;
-    Ok((rest, (Protocol::from_wire(name, level & !BRIDGE_BIT), level)))
+    let protocol = match (mqisdp, level & !BRIDGE_BIT) {
+        (true, 3) => Some(Protocol::V3_1),
+        (false, 4) => Some(Protocol::V3_1_1),
+        (false, 5) => Some(Protocol::V5),
+        _ => None,
+    };
+    Ok((rest, (protocol, level)))
 }
 
 /// The variable header up to the properties.
