@@ -10,12 +10,8 @@ fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     for shape in shapes::all() {
         group.throughput(Throughput::Bytes(shape.bytes.len() as u64));
-        group.bench_function(shape.name, |b| {
-            b.iter(|| match mqtt_connect::decode(black_box(&shape.bytes)) {
-                Ok(Status::Complete { packet, .. }) => black_box(packet),
-                other => panic!("{other:?}"),
-            })
-        });
+        assert!(matches!(mqtt_connect::decode(&shape.bytes), Ok(Status::Complete { .. })));
+        group.bench_function(shape.name, |b| b.iter(|| mqtt_connect::decode(black_box(&shape.bytes))));
     }
     group.finish();
 }

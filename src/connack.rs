@@ -63,7 +63,7 @@ impl Protocol {
 pub fn protocol_of(buf: &[u8]) -> Option<Protocol> {
     let header = FixedHeader::parse(buf).ok()??;
     let body = buf.get(header.len..)?;
-    let frame = body.get(..header.remaining as usize).unwrap_or(body);
+    let frame = usize::try_from(header.remaining).ok().and_then(|n| body.get(..n)).unwrap_or(body);
     protocol(frame).ok()?.1.0
 }
 

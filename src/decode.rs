@@ -116,12 +116,14 @@ impl Decoder {
             return Ok(Status::Incomplete(Needed::Unknown));
         };
         let size = header.packet_size();
-        if size > u64::from(self.max_packet_size) {
+        let remaining =
+            usize::try_from(header.remaining).ok().filter(|_| size <= u64::from(self.max_packet_size));
+        let Some(remaining) = remaining else {
             let size = u32::try_from(size).unwrap_or(u32::MAX);
             return Err(Error::PacketTooLarge { size, limit: self.max_packet_size });
-        }
+        };
         let body = buf.get(header.len..).unwrap_or_default();
-        match body.get(..header.remaining as usize) {
+        match body.get(..remaining) {
             Some(frame) => {
                 let packet = self.body(frame, &header)?;
                 Ok(Status::Complete { packet, len: header.len + frame.len() })
@@ -133,13 +135,14 @@ impl Decoder {
                     Ok(_) | Err(Error::Truncated { .. }) => {}
                     Err(e) => return Err(e),
                 }
-                let missing = (header.remaining as usize).saturating_sub(body.len());
+                let missing = remaining.saturating_sub(body.len());
                 Ok(Status::Incomplete(NonZeroUsize::new(missing).map_or(Needed::Unknown, Needed::Size)))
             }
         }
     }
 
     /// Protocol name and level, then the 5.0 rule on the Remaining Length, then the flags.
+    #[inline]
     fn preamble<'a>(&self, input: &'a [u8], header: &FixedHeader) -> Res<'a, Preamble> {
         let (rest, (protocol, level)) = protocol(input)?;
         let bridge = level & BRIDGE_BIT != 0;
@@ -157,6 +160,7 @@ impl Decoder {
     }
 
     /// Reads a complete frame: every byte of it, and nothing past it.
+    #[inline]
     fn body<'a>(&self, frame: &'a [u8], header: &FixedHeader) -> Result<Connect<'a>, Error> {
         let (rest, pre) = self.preamble(frame, header)?;
         let v5 = pre.protocol.is_v5();
@@ -253,6 +257,7 @@ pub(crate) struct FixedHeader {
 
 impl FixedHeader {
     /// `None` while the header is not all there; a wrong first byte fails at once.
+    #[inline]
     pub(crate) fn parse(buf: &[u8]) -> Result<Option<Self>, Error> {
         let Some((&first, rest)) = buf.split_first() else {
             return Ok(None);
@@ -277,6 +282,7 @@ impl FixedHeader {
 
 /// Reads the protocol name and the raw level byte; the version is `None` when they do not
 /// pair, and the name must be one MQTT uses.
+#[inline]
 pub(crate) fn protocol(input: &[u8]) -> Res<'_, (Option<Protocol>, u8)> {
     let (rest, name) = strings::binary(input, Field::ProtocolName)?;
     if name != b"MQTT" && name != b"MQIsdp" {
@@ -332,6 +338,7 @@ impl Flags {
 }
 
 /// The 3.x rules on the client id [MQTT-3.1.3-8]; 5.0 leaves the choice to the server.
+#[inline]
 pub(crate) fn check_client_id(
     protocol: Protocol,
     client_id: &str,
@@ -347,6 +354,7 @@ pub(crate) fn check_client_id(
 }
 
 /// Reads a field the flags announce, or nothing.
+#[inline]
 fn optional<'a, T>(
     input: &'a [u8],
     present: bool,

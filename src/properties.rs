@@ -201,8 +201,7 @@ impl<'a> Value<'a> {
                 (rest, Self::Bin(v))
             }
             Kind::Pair => {
-                let (rest, name) = strings::utf8(input, field)?;
-                let (rest, value) = strings::utf8(rest, field)?;
+                let (rest, (name, value)) = strings::pair(input, field)?;
                 (rest, Self::Pair(name, value))
             }
         })
@@ -250,7 +249,8 @@ pub(crate) fn parse_block<'a>(
 ) -> Res<'a, UserProperties<'a>> {
     let field = block.field();
     let (rest, len) = varint::parse_v5(input, field)?;
-    let (rest, all) = numbers::take(rest, len as usize, field)?;
+    let len = usize::try_from(len).map_err(|_| Error::Truncated { field })?;
+    let (rest, all) = numbers::take(rest, len, field)?;
     let mut seen = 0u64;
     let mut users = UserPropertiesBuilder::new(all);
     let mut props = all;
