@@ -36,6 +36,7 @@ mod encode;
 mod error;
 mod numbers;
 mod properties;
+pub mod routing;
 mod strings;
 mod user_properties;
 mod varint;
