@@ -95,7 +95,23 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
         .map(|(n, p)| (name(n), p.clone()))
         .chain([(name("zeros"), vec![0; 64]), (name("ones"), vec![0xff; 256])])
         .collect();
-    BTreeMap::from([("decode", decode), ("decode_stream", decode_stream), ("roundtrip", roundtrip)])
+    // The same for a key and its nodes, with broker-like identities and duplicates besides.
+    let routing = [
+        ("zeros", vec![0; 64]),
+        ("ones", vec![0xff; 256]),
+        ("brokers", b"sensor-17\x0d10.0.0.1:1883\x01\x00\x00\x00\x0d10.0.0.2:1883\x02\x00\x00\x00".to_vec()),
+        ("duplicates", b"k\x01a\x01\x00\x00\x00\x01a\x01\x00\x00\x00\x01b\x00\x00\x00\x00".to_vec()),
+        ("v5_full", encode(&everything())),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
+    BTreeMap::from([
+        ("decode", decode),
+        ("decode_stream", decode_stream),
+        ("roundtrip", roundtrip),
+        ("routing", routing),
+    ])
 }
 
 /// CONNECT packets of each version, valid and not, and byte strings around them.

@@ -3,6 +3,7 @@
 //! functions (`tests/fuzz_corpus.rs` includes this file), so a crash found once stays fixed.
 
 use arbitrary::{Arbitrary, Unstructured};
+use mqtt_connect::routing::{self, Upstream};
 use mqtt_connect::{
     Connect, ConnectProperties, Decoder, EncodeError, Error, Needed, PayloadFormat, Protocol, QoS, Status,
     UserProperties, Will, WillProperties,
@@ -13,7 +14,7 @@ pub type Check = fn(&[u8]);
 
 /// Each fuzz target by name, with its check.
 pub const TARGETS: &[(&str, Check)] =
-    &[("decode", decode), ("decode_stream", decode_stream), ("roundtrip", roundtrip)];
+    &[("decode", decode), ("decode_stream", decode_stream), ("roundtrip", roundtrip), ("routing", routing)];
 
 /// What a decode answers, the packet borrowing the decoded bytes.
 type Outcome<'a> = Result<Status<Connect<'a>>, Error>;
@@ -355,5 +356,67 @@ impl OwnedWill {
         properties.user_properties = UserProperties::new(users);
         will.properties = properties;
         will
+    }
+}
+
+/// The most nodes [`routing`] takes from an input; every check over them is quadratic or
+/// worse, and MQTT clusters run tens of brokers.
+const MAX_NODES: usize = 16;
+
+/// The input of [`routing`]: a key and the nodes, identity and weight each.
+#[derive(Arbitrary, Debug)]
+struct Placement {
+    key: Vec<u8>,
+    nodes: Vec<(Vec<u8>, u32)>,
+}
+
+/// The `routing` target: a key and a node set, from `arbitrary`, through selection.
+///
+/// `pick` and `rank` are deterministic and never panic, the empty and all-zero sets included;
+/// a node scores 0 exactly when its weight is 0, and a positive finite score otherwise; the
+/// failover order is a permutation of the nodes of non-zero weight, led by the pick; and
+/// removing any node, or setting its weight to 0, leaves the failover order of the others as
+/// it was, so removing a node that was not chosen never changes the choice.
+pub fn routing(data: &[u8]) {
+    let Ok(mut placement) = Placement::arbitrary_take_rest(Unstructured::new(data)) else { return };
+    placement.nodes.truncate(MAX_NODES);
+    let key = placement.key.as_slice();
+    let nodes: Vec<Upstream<'_>> = placement.nodes.iter().map(|(id, w)| Upstream::new(id, *w)).collect();
+
+    for node in &nodes {
+        let score = routing::score(key, node);
+        if node.weight == 0 {
+            assert_eq!(score, 0.0, "{node:?} of weight 0 scored {score}");
+        } else {
+            assert!(score > 0.0 && score.is_finite(), "{node:?} scored {score}");
+        }
+    }
+
+    let order: Vec<usize> = routing::rank(key, &nodes).collect();
+    assert_eq!(routing::rank(key, &nodes).collect::<Vec<_>>(), order, "rank is not deterministic");
+    let pick = routing::pick(key, &nodes);
+    assert_eq!(routing::pick(key, &nodes), pick, "pick is not deterministic");
+    assert_eq!(pick, order.first().copied(), "pick is not the head of the failover order");
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    let eligible: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].weight > 0).collect();
+    assert_eq!(sorted, eligible, "the failover order {order:?} is not a permutation of the weighted nodes");
+
+    for gone in 0..nodes.len() {
+        let expected: Vec<usize> =
+            order.iter().filter(|&&i| i != gone).map(|&i| if i > gone { i - 1 } else { i }).collect();
+        let mut fewer = nodes.clone();
+        fewer.remove(gone);
+        let after: Vec<usize> = routing::rank(key, &fewer).collect();
+        assert_eq!(after, expected, "removing node {gone} reordered the others: {order:?} became {after:?}");
+
+        let mut drained = nodes.clone();
+        drained[gone].weight = 0;
+        let after: Vec<usize> = routing::rank(key, &drained).collect();
+        let expected: Vec<usize> = order.iter().copied().filter(|&i| i != gone).collect();
+        assert_eq!(
+            after, expected,
+            "weight 0 on node {gone} reordered the others: {order:?} became {after:?}"
+        );
     }
 }
