@@ -32,16 +32,6 @@ impl Protocol {
         }
     }
 
-    /// The version a name and a level (bridge bit cleared) pair up to.
-    pub(crate) fn from_wire(name: &[u8], level: u8) -> Option<Self> {
-        match (name, level) {
-            (b"MQIsdp", 3) => Some(Self::V3_1),
-            (b"MQTT", 4) => Some(Self::V3_1_1),
-            (b"MQTT", 5) => Some(Self::V5),
-            _ => None,
-        }
-    }
-
     /// Whether this version has properties.
     pub(crate) const fn is_v5(self) -> bool {
         matches!(self, Self::V5)

@@ -124,10 +124,7 @@ impl Decoder {
         };
         let body = buf.get(header.len..).unwrap_or_default();
         match body.get(..remaining) {
-            Some(frame) => {
-                let packet = self.body(frame, &header)?;
-                Ok(Status::Complete { packet, len: header.len + frame.len() })
-            }
+            Some(frame) => self.body(frame, &header),
             None => {
                 // Check what has arrived of the variable header; running out of it here
                 // only means waiting.
@@ -160,8 +157,11 @@ impl Decoder {
     }
 
     /// Reads a complete frame: every byte of it, and nothing past it.
+    ///
+    /// It builds the `Status` itself, so that the 280-byte `Connect` is written once, in
+    /// place, not moved out of one `Result` into another.
     #[inline]
-    fn body<'a>(&self, frame: &'a [u8], header: &FixedHeader) -> Result<Connect<'a>, Error> {
+    fn body<'a>(&self, frame: &'a [u8], header: &FixedHeader) -> Result<Status<Connect<'a>>, Error> {
         let (rest, pre) = self.preamble(frame, header)?;
         let v5 = pre.protocol.is_v5();
 
@@ -175,22 +175,41 @@ impl Decoder {
             rest
         };
 
-        let (rest, client_id) = strings::utf8(rest, Field::ClientId)?;
+        // The string right after the client id, when there is one, is read with it as one run.
+        let after_id = match pre.flags.will {
+            Some(_) if v5 => None,
+            Some(_) => Some(Field::WillTopic),
+            None if pre.flags.username => Some(Field::Username),
+            None => None,
+        };
+        let (rest, client_id, mut next) = match after_id {
+            Some(field) => {
+                let (rest, (id, next)) = strings::two(rest, Field::ClientId, field)?;
+                (rest, id, Some(next))
+            }
+            None => {
+                let (rest, id) = strings::utf8(rest, Field::ClientId)?;
+                (rest, id, None)
+            }
+        };
         check_client_id(pre.protocol, client_id, pre.flags.clean_start, self.limit_v3_1_client_id)?;
 
         let (rest, will) = match pre.flags.will {
             Some((qos, retain)) => {
-                let (rest, will) = self.will(rest, qos, retain, v5)?;
+                let (rest, will) = self.will(rest, qos, retain, v5, next.take())?;
                 (rest, Some(will))
             }
             None => (rest, None),
         };
-        let (rest, username) = optional(rest, pre.flags.username, |i| strings::utf8(i, Field::Username))?;
+        let (rest, username) = match next {
+            Some(username) => (rest, Some(username)),
+            None => optional(rest, pre.flags.username, |i| strings::utf8(i, Field::Username))?,
+        };
         let (rest, password) = optional(rest, pre.flags.password, |i| strings::binary(i, Field::Password))?;
         if !rest.is_empty() {
             return Err(Error::TrailingBytes { count: rest.len() });
         }
-        Ok(Connect {
+        let packet = Connect {
             protocol: pre.protocol,
             bridge: pre.bridge,
             clean_start: pre.flags.clean_start,
@@ -200,10 +219,19 @@ impl Decoder {
             username,
             password,
             properties,
-        })
+        };
+        Ok(Status::Complete { packet, len: header.len + frame.len() })
     }
 
-    fn will<'a>(&self, input: &'a [u8], qos: QoS, retain: bool, v5: bool) -> Res<'a, Will<'a>> {
+    /// The will fields; `topic` when it was read already, with the client id.
+    fn will<'a>(
+        &self,
+        input: &'a [u8],
+        qos: QoS,
+        retain: bool,
+        v5: bool,
+        topic: Option<&'a str>,
+    ) -> Res<'a, Will<'a>> {
         let mut properties = WillProperties::default();
         let rest = if v5 {
             let (rest, users) = properties::parse_block(input, Block::Will, |p, v| properties.set(p, v))?;
@@ -212,7 +240,10 @@ impl Decoder {
         } else {
             input
         };
-        let (rest, topic) = strings::utf8(rest, Field::WillTopic)?;
+        let (rest, topic) = match topic {
+            Some(topic) => (rest, topic),
+            None => strings::utf8(rest, Field::WillTopic)?,
+        };
         strings::check_topic(topic, Field::WillTopic)?;
         let (rest, payload) = strings::binary(rest, Field::WillPayload)?;
         if self.check_payload_format
@@ -241,6 +272,7 @@ impl Decoder {
 /// }
 /// # Ok::<(), mqtt_connect::Error>(())
 /// ```
+#[inline]
 pub fn decode(buf: &[u8]) -> Result<Status<Connect<'_>>, Error> {
     Decoder::new().decode(buf)
 }
@@ -285,11 +317,19 @@ impl FixedHeader {
 #[inline]
 pub(crate) fn protocol(input: &[u8]) -> Res<'_, (Option<Protocol>, u8)> {
     let (rest, name) = strings::binary(input, Field::ProtocolName)?;
-    if name != b"MQTT" && name != b"MQIsdp" {
-        return Err(Error::UnknownProtocolName);
-    }
+    let mqisdp = match name {
+        b"MQTT" => false,
+        b"MQIsdp" => true,
+        _ => return Err(Error::UnknownProtocolName),
+    };
     let (rest, level) = numbers::u8(rest, Field::ProtocolLevel)?;
-    Ok((rest, (Protocol::from_wire(name, level & !BRIDGE_BIT), level)))
+    let protocol = match (mqisdp, level & !BRIDGE_BIT) {
+        (true, 3) => Some(Protocol::V3_1),
+        (false, 4) => Some(Protocol::V3_1_1),
+        (false, 5) => Some(Protocol::V5),
+        _ => None,
+    };
+    Ok((rest, (protocol, level)))
 }
 
 /// The variable header up to the properties.

@@ -201,7 +201,7 @@ impl<'a> Value<'a> {
                 (rest, Self::Bin(v))
             }
             Kind::Pair => {
-                let (rest, (name, value)) = strings::pair(input, field)?;
+                let (rest, (name, value)) = strings::two(input, field, field)?;
                 (rest, Self::Pair(name, value))
             }
         })
@@ -256,22 +256,27 @@ pub(crate) fn parse_block<'a>(
     let mut props = all;
     while let [id, tail @ ..] = props {
         let property = Property::in_block(*id, block).ok_or(Error::PropertyNotAllowed { id: *id, field })?;
-        let (tail, value) = Value::read(tail, property)?;
         if property == Property::UserProperty {
-            users.push(props, tail);
-        } else {
-            // Every allowed id is below 64, so one bit each.
-            let bit = 1u64 << (id & 63);
-            if seen & bit != 0 {
-                return Err(Error::DuplicateProperty { property });
-            }
-            seen |= bit;
-            value.check(property)?;
-            set(property, value);
+            // Framed here; `finish` validates all their strings together.
+            let field = Field::Property(property);
+            let (after, _) = strings::binary(tail, field)?;
+            let (after, _) = strings::binary(after, field)?;
+            users.push(props, after);
+            props = after;
+            continue;
         }
+        let (tail, value) = Value::read(tail, property)?;
+        // Every allowed id is below 64, so one bit each.
+        let bit = 1u64 << (id & 63);
+        if seen & bit != 0 {
+            return Err(Error::DuplicateProperty { property });
+        }
+        seen |= bit;
+        value.check(property)?;
+        set(property, value);
         props = tail;
     }
-    Ok((rest, users.finish()))
+    Ok((rest, users.finish()?))
 }
 
 /// A property for the encoder: checked by the same rules the decoder applies.

@@ -21,31 +21,33 @@ pub(crate) fn utf8(input: &[u8], field: Field) -> Res<'_, &str> {
     Ok((rest, text))
 }
 
-/// A UTF-8 String Pair, as User Property holds.
+/// Two UTF-8 strings that stand side by side: a User Property's name and value, or the
+/// client id and the user name (or will topic) after it.
 ///
-/// When the value is shorter than 128 bytes its length prefix is two ASCII bytes, so name,
-/// prefix and value validate as one run: one `from_utf8` call instead of two, which is most
-/// of the cost of the short strings user properties hold. The prefix is a whole character,
-/// so the run splits back into name and value on character boundaries.
+/// When the second is shorter than 128 bytes its length prefix is two ASCII bytes, so first
+/// string, prefix and second string validate as one run: one `from_utf8` call instead of two,
+/// which is most of the cost of the short strings CONNECT holds. The prefix is a whole
+/// character, so the run splits back on character boundaries. Only a failure, to name the
+/// field at fault, looks at the two apart.
 #[inline]
-pub(crate) fn pair(input: &[u8], field: Field) -> Res<'_, (&str, &str)> {
-    let (rest, name) = binary(input, field)?;
-    let (after, value) = binary(rest, field)?;
-    let run = input.get(2..4 + name.len() + value.len()).filter(|_| value.len() < 0x80);
-    let (name, value) = match run {
-        Some(run) => {
-            let text = core::str::from_utf8(run).map_err(|_| Error::InvalidUtf8 { field })?;
-            let (name, rest) = text.split_at_checked(name.len()).ok_or(Error::InvalidUtf8 { field })?;
-            (name, rest.get(2..).ok_or(Error::InvalidUtf8 { field })?)
-        }
+pub(crate) fn two(input: &[u8], first: Field, second: Field) -> Res<'_, (&str, &str)> {
+    let (rest, a) = binary(input, first)?;
+    let (after, b) = binary(rest, second)?;
+    let run = input.get(2..4 + a.len() + b.len()).filter(|_| b.len() < 0x80);
+    let fused = run.and_then(|run| core::str::from_utf8(run).ok()).and_then(|text| {
+        let (a, rest) = text.split_at_checked(a.len())?;
+        Some((a, rest.get(2..)?))
+    });
+    let (a, b) = match fused {
+        Some(pair) => pair,
         None => (
-            core::str::from_utf8(name).map_err(|_| Error::InvalidUtf8 { field })?,
-            core::str::from_utf8(value).map_err(|_| Error::InvalidUtf8 { field })?,
+            core::str::from_utf8(a).map_err(|_| Error::InvalidUtf8 { field: first })?,
+            core::str::from_utf8(b).map_err(|_| Error::InvalidUtf8 { field: second })?,
         ),
     };
-    check_no_null(name, field)?;
-    check_no_null(value, field)?;
-    Ok((after, (name, value)))
+    check_no_null(a, first)?;
+    check_no_null(b, second)?;
+    Ok((after, (a, b)))
 }
 
 /// The U+0000 rule, for text that is already well-formed.
@@ -62,7 +64,7 @@ pub(crate) fn check_no_null(text: &str, field: Field) -> Result<(), Error> {
 /// that may overlap (a byte seen twice does no harm). Both beat `contains(&0)`, whose memchr
 /// set-up dominates short strings.
 #[inline]
-fn has_zero_byte(bytes: &[u8]) -> bool {
+pub(crate) fn has_zero_byte(bytes: &[u8]) -> bool {
     const LO: u64 = u64::from_ne_bytes([0x01; 8]);
     const HI: u64 = u64::from_ne_bytes([0x80; 8]);
     let zero_in = |w: u64| w.wrapping_sub(LO) & !w & HI != 0;
@@ -124,27 +126,27 @@ mod tests {
         out
     }
 
+    const A: Field = Field::ClientId;
+    const B: Field = Field::Username;
+
     #[test]
-    fn pair_reads_short_and_long_values_alike() {
-        let field = Field::ClientId;
+    fn two_strings_read_alike_short_or_long() {
         let long = [b'v'; 200];
         for value in [&b""[..], b"v", &long[..127], &long[..128], &long[..]] {
             let bytes = wire_pair("né".as_bytes(), value);
-            let (_, (n, v)) = pair(&bytes, field).unwrap();
+            let (_, (n, v)) = two(&bytes, A, B).unwrap();
             assert_eq!((n, v.as_bytes()), ("né", value));
         }
     }
 
     #[test]
-    fn pair_refuses_bad_utf8_and_null_on_either_side() {
-        let field = Field::ClientId;
-        let bad = Err(Error::InvalidUtf8 { field });
-        // A name cut inside a character: the ASCII prefix after it must not make it pass.
-        assert_eq!(pair(&wire_pair(&[0xe2, 0x82], b"x"), field).map(|r| r.1), bad);
-        assert_eq!(pair(&wire_pair(b"k", &[0xc3]), field).map(|r| r.1), bad);
-        assert_eq!(pair(&wire_pair(b"k", &[0xc3; 130]), field).map(|r| r.1), bad);
-        let null = Err(Error::NullCharacter { field });
-        assert_eq!(pair(&wire_pair(b"k\0", b"x"), field).map(|r| r.1), null);
-        assert_eq!(pair(&wire_pair(b"k", b"\0"), field).map(|r| r.1), null);
+    fn two_strings_name_the_one_at_fault() {
+        let two = |a: &[u8], b: &[u8]| two(&wire_pair(a, b), A, B).map(|_| ());
+        // A first string cut inside a character: the ASCII prefix after it must not pass it.
+        assert_eq!(two(&[0xe2, 0x82], b"x"), Err(Error::InvalidUtf8 { field: A }));
+        assert_eq!(two(b"k", &[0xc3]), Err(Error::InvalidUtf8 { field: B }));
+        assert_eq!(two(b"k", &[0xc3; 130]), Err(Error::InvalidUtf8 { field: B }));
+        assert_eq!(two(b"k\0", b"x"), Err(Error::NullCharacter { field: A }));
+        assert_eq!(two(b"k", b"\0"), Err(Error::NullCharacter { field: B }));
     }
 }

@@ -2,7 +2,9 @@
 
 use core::fmt;
 
+use crate::error::{Error, Field};
 use crate::properties::{Property, Value};
+use crate::strings;
 
 /// The User Properties of a CONNECT or a will, in wire order.
 ///
@@ -60,7 +62,16 @@ impl<'a> UserProperties<'a> {
 
     /// The value of the first pair named `name`.
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        match self.0 {
+            // Names compare as bytes; only the value found is turned into text.
+            Repr::Wire { mut bytes, .. } => loop {
+                let (n, value) = next_pair(&mut bytes)?;
+                if n == name.as_bytes() {
+                    break core::str::from_utf8(value).ok();
+                }
+            },
+            Repr::Pairs(pairs) => pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+        }
     }
 }
 
@@ -129,15 +140,9 @@ impl<'a> Iterator for Iter<'a> {
             IterRepr::Pairs(pairs) => pairs.next().copied(),
             // The bytes were validated when decoded, so nothing here fails; a failure would
             // only end the iteration early.
-            IterRepr::Wire(bytes) => loop {
-                let [id, tail @ ..] = *bytes else { break None };
-                let property = Property::from_id(*id)?;
-                let (rest, value) = Value::read(tail, property).ok()?;
-                *bytes = rest;
-                if let Value::Pair(name, value) = value {
-                    break Some((name, value));
-                }
-            },
+            IterRepr::Wire(bytes) => next_pair(bytes).and_then(|(name, value)| {
+                Some((core::str::from_utf8(name).ok()?, core::str::from_utf8(value).ok()?))
+            }),
         };
         self.remaining = self.remaining.saturating_sub(1);
         pair
@@ -149,6 +154,25 @@ impl<'a> Iterator for Iter<'a> {
 }
 
 impl ExactSizeIterator for Iter<'_> {}
+
+/// The name and value bytes of the next User Property in `bytes`, a span of framed
+/// properties, stepping over any other property; `None` at the end.
+#[inline]
+fn next_pair<'a>(bytes: &mut &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let field = Field::Property(Property::UserProperty);
+    loop {
+        let [id, tail @ ..] = *bytes else { return None };
+        let property = Property::from_id(*id)?;
+        if property != Property::UserProperty {
+            *bytes = Value::read(tail, property).ok()?.0;
+            continue;
+        }
+        let (rest, name) = strings::binary(tail, field).ok()?;
+        let (rest, value) = strings::binary(rest, field).ok()?;
+        *bytes = rest;
+        return Some((name, value));
+    }
+}
 
 /// Gathers the span of a block that holds its User Properties while the block is read.
 pub(crate) struct UserPropertiesBuilder<'a> {
@@ -171,10 +195,45 @@ impl<'a> UserPropertiesBuilder<'a> {
         self.len = self.len.saturating_add(1);
     }
 
-    pub(crate) fn finish(self) -> UserProperties<'a> {
-        match self.start.and_then(|start| self.block.get(start..self.end)) {
-            Some(bytes) => UserProperties(Repr::Wire { bytes, len: self.len }),
-            None => UserProperties::default(),
+    /// Validates every User Property string, then hands out their span.
+    ///
+    /// The span mostly validates as one UTF-8 run, since its strings are joined by the id
+    /// byte `&` and length prefixes that are ASCII below 128: one `from_utf8` call for all of
+    /// them. A string inside a valid run is valid itself when both its ends are character
+    /// boundaries, that is when neither its first byte nor the byte after it is a
+    /// continuation byte. Only a string that fails that test (the run broke on other bytes)
+    /// is validated by itself.
+    pub(crate) fn finish(self) -> Result<UserProperties<'a>, Error> {
+        let Some(span) = self.start.and_then(|start| self.block.get(start..self.end)) else {
+            return Ok(UserProperties::default());
+        };
+        let field = Field::Property(Property::UserProperty);
+        let run_is_valid = core::str::from_utf8(span).is_ok();
+        let boundary = |byte: Option<&u8>| byte.is_none_or(|b| b & 0xC0 != 0x80);
+        // `bytes` is a string of the span, and `rest` the span after it.
+        let check = |bytes: &[u8], rest: &[u8]| {
+            let inside_run = run_is_valid && boundary(bytes.first()) && boundary(rest.first());
+            if !inside_run && core::str::from_utf8(bytes).is_err() {
+                return Err(Error::InvalidUtf8 { field });
+            }
+            if strings::has_zero_byte(bytes) {
+                return Err(Error::NullCharacter { field });
+            }
+            Ok(())
+        };
+        let mut rest = span;
+        while let [id, tail @ ..] = rest {
+            let property = Property::from_id(*id).ok_or(Error::Truncated { field })?;
+            if property != Property::UserProperty {
+                rest = Value::read(tail, property)?.0;
+                continue;
+            }
+            let (after_name, name) = strings::binary(tail, field)?;
+            check(name, after_name)?;
+            let (after, value) = strings::binary(after_name, field)?;
+            check(value, after)?;
+            rest = after;
         }
+        Ok(UserProperties(Repr::Wire { bytes: span, len: self.len }))
     }
 }

@@ -531,3 +531,23 @@ fn mqtt_4_13_1_1_connack_in_the_clients_version() {
         [0x20, 3, 0, 0x88, 0]
     );
 }
+
+/// [MQTT-1.5.4-1 / 1.5.7-1] User Property strings are validated one by one, even where the
+/// bytes around a string would complete its characters: here a length prefix.
+#[test]
+fn mqtt_1_5_7_1_user_property_strings_are_each_well_formed() {
+    let field = Field::Property(Property::UserProperty);
+    let user = |name: &[u8], value: &[u8]| cat(&[&[0x26], &s(name), &s(value)]);
+    let long_ascii = vec![b'v'; 0xA900];
+    ok(&v5(0x02, &cat(&[&user(b"k", b"v"), &user("é".as_bytes(), &long_ascii)]), &cid()));
+
+    // A name cut after its lead byte 0xC3, then a length of 0xA900 whose first byte would
+    // complete "é".
+    let e = err(&v5(0x02, &user(&[0xc3], &long_ascii), &cid()), MALFORMED);
+    assert_eq!(e, Error::InvalidUtf8 { field });
+    // A value that starts with a continuation byte right after a length byte 0xC3.
+    let mut value = vec![b'v'; 0xC3];
+    value[0] = 0xa9;
+    let e = err(&v5(0x02, &user(b"k", &value), &cid()), MALFORMED);
+    assert_eq!(e, Error::InvalidUtf8 { field });
+}

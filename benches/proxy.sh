@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The proxy example against direct connections and HAProxy 2.6, in one run on this machine:
+# three mosquitto brokers on loopback, the proxy and HAProxy in front of them (both balancing on
+# the client id), and the loadgen example measuring each in turn.
+#
+#   bash benches/proxy.sh [rate|memory|relay]   # all three by default; installs mosquitto and
+#                                               # haproxy with apt if missing
+#
+# Short and bounded: a few thousand connections per target, loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+base=${PORT_BASE:-18840}
+proxy_port=$((base + 10))
+haproxy_port=$((base + 20))
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! command -v mosquitto >/dev/null || ! command -v haproxy >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto haproxy >/dev/null
+fi
+cargo build --quiet --release --example proxy --example loadgen
+
+wait_port() {
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}
+
+upstreams=()
+servers=""
+for n in 1 2 3; do
+    port=$((base + n))
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nmax_connections -1\n' \
+        "$port" >"$work/broker$n.conf"
+    mosquitto -c "$work/broker$n.conf" >/dev/null 2>&1 &
+    pids+=("$!")
+    wait_port "$port"
+    upstreams+=(--upstream "127.0.0.1:$port")
+    servers+="    server b$n 127.0.0.1:$port"$'\n'
+done
+
+${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0.1:$proxy_port" "${upstreams[@]}" 2>"$work/proxy.log" &
+proxy_pid=$!
+pids+=("$proxy_pid")
+
+# HAProxy's one-line `balance hash req.payload(0,0),mqtt_field_value(...)` silently falls back
+# to round robin; capture the id in a variable first, then hash that.
+cat >"$work/haproxy.cfg" <<EOF
+global
+    maxconn 9000
+defaults
+    mode tcp
+    timeout connect 3s
+    timeout client 1h
+    timeout server 1h
+frontend mqtt
+    bind 127.0.0.1:$haproxy_port
+    tcp-request inspect-delay 10s
+    tcp-request content reject unless { req.payload(0,0),mqtt_is_valid }
+    tcp-request content set-var(sess.cid) req.payload(0,0),mqtt_field_value(connect,client_identifier)
+    default_backend brokers
+backend brokers
+    balance hash var(sess.cid)
+    hash-type consistent
+$servers
+EOF
+haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+haproxy_pid=$!
+pids+=("$haproxy_pid")
+wait_port "$proxy_port"
+wait_port "$haproxy_port" || { cat "$work/haproxy.log" "$work/proxy.log"; exit 1; }
+
+loadgen() {
+    target/release/examples/loadgen --target "direct=127.0.0.1:$((base + 1)),${pids[0]}" \
+        --target "proxy=127.0.0.1:$proxy_port,$proxy_pid" --target "haproxy=127.0.0.1:$haproxy_port,$haproxy_pid" "$@"
+    echo
+}
+
+section=${1:-all}
+# Memory first, on fresh processes: the heap that later runs leave behind would hide growth.
+if [[ $section == all || $section == memory ]]; then
+    echo "## memory per idle connection"
+    loadgen --connections 3000 --concurrency 3000 --hold-ms 2000 --protocol 4
+fi
+if [[ $section == all || $section == rate ]]; then
+    echo "## connection rate"
+    loadgen --connections 3000 --concurrency 50 --protocol 4 --rounds 5
+    loadgen --connections 3000 --concurrency 50 --protocol 5 --rounds 5
+fi
+if [[ $section == all || $section == relay ]]; then
+    echo "## relay throughput, one connection to one broker"
+    loadgen --connections 1 --concurrency 1 --publishes 200000 --payload 256 --protocol 4 --rounds 5
+fi

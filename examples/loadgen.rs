@@ -1,0 +1,331 @@
+//! A load generator for MQTT brokers and the proxies in front of them.
+//!
+//! Each connection does CONNECT → CONNACK, optional QoS 0 publishes closed by a PINGREQ round
+//! trip (so every message has been taken in), then DISCONNECT. Targets are run one after the
+//! other with the same load, and reported side by side, so a proxy's cost reads as a ratio to
+//! the broker behind it.
+//!
+//! ```sh
+//! cargo run --release --example loadgen -- \
+//!     --target direct=127.0.0.1:1884 --target proxy=127.0.0.1:9100,$(pgrep -f examples/proxy) \
+//!     --connections 5000 --concurrency 50 --protocol 5
+//! ```
+//!
+//! With `,PID` after a target's address, the resident memory of that process is read before
+//! and while all connections are held open (`--hold-ms`), and reported per connection.
+
+use std::io;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use mqtt_connect::{Connect, Protocol};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Opens MQTT connections against one or more targets and reports rates and latencies.
+#[derive(Parser)]
+struct Args {
+    /// NAME=ADDR or NAME=ADDR,PID; repeat to compare targets in one run.
+    #[arg(long = "target", required = true)]
+    targets: Vec<Target>,
+    /// Connections per target.
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Connections open at once.
+    #[arg(long, default_value_t = 50)]
+    concurrency: usize,
+    /// MQTT version: 4 (3.1.1) or 5.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(4..=5))]
+    protocol: u8,
+    /// QoS 0 publishes per connection.
+    #[arg(long, default_value_t = 0)]
+    publishes: usize,
+    /// Payload bytes per publish.
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
+    /// Time each connection stays open, idle, after its CONNACK.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    hold_ms: u64,
+    /// Runs over all targets in turn; each target is reported by its median run.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+}
+
+#[derive(Clone)]
+struct Target {
+    name: String,
+    addr: SocketAddr,
+    pid: Option<u32>,
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("target {text:?} is not NAME=ADDR or NAME=ADDR,PID");
+        let (name, rest) = text.split_once('=').ok_or_else(bad)?;
+        let (addr, pid) = match rest.split_once(',') {
+            Some((addr, pid)) => (addr, Some(pid.parse().map_err(|_| bad())?)),
+            None => (rest, None),
+        };
+        Ok(Self { name: name.to_owned(), addr: addr.parse().map_err(|_| bad())?, pid })
+    }
+}
+
+/// The load each connection carries.
+struct Load {
+    protocol: Protocol,
+    publishes: Vec<u8>,
+    hold: Duration,
+}
+
+/// One target's results.
+struct Report {
+    name: String,
+    ok: usize,
+    errors: usize,
+    took: Duration,
+    latencies: Vec<Duration>,
+    messages: usize,
+    bytes: usize,
+    rss_per_connection: Option<f64>,
+}
+
+/// No step of a connection waits longer than this.
+const STEP: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let protocol = if args.protocol == 5 { Protocol::V5 } else { Protocol::V3_1_1 };
+    let load = Arc::new(Load {
+        protocol,
+        publishes: publishes(protocol, args.publishes, args.payload),
+        hold: Duration::from_millis(args.hold_ms),
+    });
+    // Rounds take the targets in turn, so that a load that comes and goes on the machine falls
+    // on all of them alike; each target is reported by its median round.
+    let mut rounds: Vec<Vec<Report>> = args.targets.iter().map(|_| Vec::new()).collect();
+    for _ in 0..args.rounds {
+        for (target, reports) in args.targets.iter().zip(&mut rounds) {
+            reports.push(run(target, &args, load.clone()).await);
+        }
+    }
+    let medians: Vec<Report> = rounds.into_iter().filter_map(median).collect();
+    print_table(&medians, &args);
+}
+
+/// Runs the whole load against one target.
+async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
+    let rss_before = target.pid.and_then(rss_kib);
+    let next = Arc::new(AtomicUsize::new(0));
+    let connected = Arc::new(AtomicUsize::new(0));
+    let rss_held = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency.min(args.connections) {
+        let (next, connected, rss_held, load) =
+            (next.clone(), connected.clone(), rss_held.clone(), load.clone());
+        let (target, total) = (target.clone(), args.connections);
+        workers.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                let on_connack = || {
+                    // The last of all connections to be held open reads the target's memory.
+                    if connected.fetch_add(1, Ordering::Relaxed) + 1 == total
+                        && let Some(kib) = target.pid.and_then(rss_kib)
+                    {
+                        rss_held.store(kib, Ordering::Relaxed);
+                    }
+                };
+                let client_id = format!("loadgen-{}-{n}", std::process::id());
+                results.push(connection(target.addr, &client_id, &load, on_connack).await);
+            }
+            results
+        }));
+    }
+    let mut report = Report {
+        name: target.name.clone(),
+        ok: 0,
+        errors: 0,
+        took: Duration::ZERO,
+        latencies: Vec::new(),
+        messages: 0,
+        bytes: 0,
+        rss_per_connection: None,
+    };
+    for worker in workers {
+        for result in worker.await.unwrap_or_default() {
+            match result {
+                Ok(latency) => {
+                    report.ok += 1;
+                    report.latencies.push(latency);
+                    report.messages += args.publishes;
+                    report.bytes += load.publishes.len();
+                }
+                Err(e) => {
+                    if report.errors < 3 {
+                        eprintln!("{}: {e}", target.name);
+                    }
+                    report.errors += 1;
+                }
+            }
+        }
+    }
+    report.took = started.elapsed();
+    report.latencies.sort();
+    let held = rss_held.load(Ordering::Relaxed);
+    if let Some(before) = rss_before
+        && held > 0
+        && !load.hold.is_zero()
+    {
+        report.rss_per_connection = Some((held as f64 - before as f64) / args.connections as f64);
+    }
+    report
+}
+
+/// One connection through its whole life; the time from TCP connect to CONNACK.
+async fn connection(
+    addr: SocketAddr,
+    client_id: &str,
+    load: &Load,
+    on_connack: impl FnOnce(),
+) -> io::Result<Duration> {
+    let started = Instant::now();
+    let mut stream = step(TcpStream::connect(addr)).await?;
+    stream.set_nodelay(true)?;
+    step(stream.write_all(&connect_packet(load.protocol, client_id)?)).await?;
+    let connack = step(read_packet(&mut stream)).await?;
+    // [0x20, flags, code, ...] in every version.
+    if connack.first() != Some(&0x20) || connack.get(2) != Some(&0) {
+        return Err(io::Error::other(format!("refused: {connack:02x?}")));
+    }
+    let latency = started.elapsed();
+    on_connack();
+    tokio::time::sleep(load.hold).await;
+    if !load.publishes.is_empty() {
+        step(stream.write_all(&load.publishes)).await?;
+        step(stream.write_all(&[0xc0, 0x00])).await?;
+        while step(read_packet(&mut stream)).await?.first() != Some(&0xd0) {}
+    }
+    step(stream.write_all(&[0xe0, 0x00])).await?;
+    Ok(latency)
+}
+
+async fn step<T>(work: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    timeout(STEP, work).await.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timed out"))?
+}
+
+fn connect_packet(protocol: Protocol, client_id: &str) -> io::Result<Vec<u8>> {
+    let connect = Connect::new(protocol, client_id);
+    let mut buf = vec![0; connect.encoded_len().map_err(io::Error::other)?];
+    connect.encode(&mut buf).map_err(io::Error::other)?;
+    Ok(buf)
+}
+
+/// `count` QoS 0 PUBLISH packets of `payload` bytes each, back to back.
+fn publishes(protocol: Protocol, count: usize, payload: usize) -> Vec<u8> {
+    const TOPIC: &[u8] = b"loadgen/data";
+    let properties = usize::from(protocol == Protocol::V5);
+    let remaining = 2 + TOPIC.len() + properties + payload;
+    let mut packet = vec![0x30];
+    let mut left = remaining;
+    loop {
+        let byte = (left % 128) as u8;
+        left /= 128;
+        packet.push(if left > 0 { byte | 0x80 } else { byte });
+        if left == 0 {
+            break;
+        }
+    }
+    packet.extend_from_slice(&(TOPIC.len() as u16).to_be_bytes());
+    packet.extend_from_slice(TOPIC);
+    packet.resize(packet.len() + properties, 0);
+    packet.resize(packet.len() + payload, b'x');
+    packet.repeat(count)
+}
+
+/// Reads one packet: its first byte, then the body, as `[type, body...]`.
+async fn read_packet(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let kind = stream.read_u8().await?;
+    let (mut remaining, mut shift) = (0usize, 0);
+    loop {
+        let byte = stream.read_u8().await?;
+        remaining |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        if shift > 21 {
+            return Err(io::Error::other("bad Remaining Length"));
+        }
+    }
+    let mut packet = vec![0; remaining + 1];
+    packet[0] = kind;
+    stream.read_exact(&mut packet[1..]).await?;
+    Ok(packet)
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_kib(pid: u32) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The round in the middle, by messages per second when there are messages, else by connections.
+fn median(mut reports: Vec<Report>) -> Option<Report> {
+    reports.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let middle = reports.len() / 2;
+    reports.into_iter().nth(middle)
+}
+
+impl Report {
+    fn rate(&self) -> f64 {
+        let count = if self.messages > 0 { self.messages } else { self.ok };
+        count as f64 / self.took.as_secs_f64()
+    }
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted.get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
+}
+
+fn print_table(reports: &[Report], args: &Args) {
+    println!(
+        "{} connections per target, {} at a time, MQTT {}, {} publishes of {} bytes each, held {} ms, median of {} rounds\n",
+        args.connections,
+        args.concurrency,
+        if args.protocol == 5 { "5.0" } else { "3.1.1" },
+        args.publishes,
+        args.payload,
+        args.hold_ms,
+        args.rounds
+    );
+    println!("| target | conn/s | CONNACK p50 | CONNACK p99 | errors | msg/s | MB/s | RSS/conn |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in reports {
+        let secs = r.took.as_secs_f64();
+        let rss = r.rss_per_connection.map_or("-".to_owned(), |kib| format!("{kib:.1} KiB"));
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.1} | {} |",
+            r.name,
+            r.ok as f64 / secs,
+            percentile(&r.latencies, 50).as_secs_f64() * 1e3,
+            percentile(&r.latencies, 99).as_secs_f64() * 1e3,
+            r.errors,
+            r.messages as f64 / secs,
+            r.bytes as f64 / secs / 1e6,
+            rss
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! The listeners and what all connections share: the config in force, the count of live
+//! connections against the cap, and passive health. A reload swaps the config for new
+//! connections only, and opens or closes listeners to match it; a shutdown stops accepting and
+//! lets live connections drain.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::health::Health;
+use crate::session;
+
+/// A proxy accepting clients.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+/// Reloads and stops a running proxy; cheap to clone.
+#[derive(Clone)]
+pub struct Handle(Arc<Shared>);
+
+struct Shared {
+    config: watch::Sender<Arc<Config>>,
+    /// Connections being proxied; refused ones don't count.
+    live: watch::Sender<usize>,
+    health: Health,
+    stop: watch::Sender<bool>,
+    /// The accept loops, by the configured address each serves.
+    accepting: Mutex<HashMap<SocketAddr, JoinHandle<()>>>,
+}
+
+impl Proxy {
+    /// Binds every listen address of `config` and starts accepting; call it inside the runtime.
+    pub fn start(config: Config) -> io::Result<Self> {
+        let listeners = bind(&config.listen)?;
+        let local_addrs = listeners.iter().map(|(_, l)| l.local_addr()).collect::<io::Result<_>>()?;
+        let shared = Arc::new(Shared {
+            config: watch::Sender::new(Arc::new(config)),
+            live: watch::Sender::new(0),
+            health: Health::default(),
+            stop: watch::Sender::new(false),
+            accepting: Mutex::default(),
+        });
+        shared.accept_on(listeners);
+        Ok(Self { shared, local_addrs })
+    }
+
+    /// Where it listens, ports resolved, as started.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    pub fn handle(&self) -> Handle {
+        Handle(self.shared.clone())
+    }
+
+    /// Serves until [`Handle::shutdown`], then waits for live connections to end, up to the
+    /// drain deadline.
+    pub async fn run(self) {
+        self.shared.stop.subscribe().wait_for(|&stop| stop).await.ok();
+        self.shared.stop_accepting(|_| true);
+
+        let drain = self.shared.config.borrow().limits.drain();
+        tracing::info!(live = *self.shared.live.borrow(), "stopped accepting; draining");
+        let mut live = self.shared.live.subscribe();
+        match tokio::time::timeout(drain, live.wait_for(|&n| n == 0)).await {
+            Ok(_) => tracing::info!("drained"),
+            Err(_) => tracing::warn!(live = *self.shared.live.borrow(), "drain deadline passed; closing"),
+        }
+    }
+}
+
+impl Handle {
+    /// Puts the file's config in force for new connections; live ones keep their upstream.
+    /// Listeners are opened and closed to match. A file that fails to read, parse or check, or
+    /// names an address that cannot be bound, is refused with a log line, and the old config
+    /// stays.
+    pub fn reload(&self, path: &Path) -> Result<(), String> {
+        let refused = |e: String| {
+            tracing::error!(error = %e, "config refused; the previous one stays in force");
+            e
+        };
+        let config = Config::load(path).map_err(refused)?;
+        let opened = {
+            let accepting = self.0.accepting.lock().unwrap_or_else(PoisonError::into_inner);
+            let new: Vec<SocketAddr> =
+                config.listen.iter().copied().filter(|addr| !accepting.contains_key(addr)).collect();
+            bind(&new).map_err(|e| refused(format!("{}: {e}", path.display())))?
+        };
+        let listen = config.listen.clone();
+        tracing::info!(routes = config.routes.len(), listen = ?listen, "config reloaded");
+        self.0.config.send_replace(Arc::new(config));
+        self.0.stop_accepting(|addr| !listen.contains(addr));
+        self.0.accept_on(opened);
+        Ok(())
+    }
+
+    pub fn shutdown(&self) {
+        self.0.stop.send_replace(true);
+    }
+}
+
+impl Shared {
+    fn accept_on(self: &Arc<Self>, listeners: Vec<(SocketAddr, TcpListener)>) {
+        let mut accepting = self.accepting.lock().unwrap_or_else(PoisonError::into_inner);
+        for (addr, listener) in listeners {
+            accepting.insert(addr, tokio::spawn(accept(listener, self.clone())));
+        }
+    }
+
+    /// Ends the accept loops of the addresses `stop` picks, closing their sockets.
+    fn stop_accepting(&self, stop: impl Fn(&SocketAddr) -> bool) {
+        let mut accepting = self.accepting.lock().unwrap_or_else(PoisonError::into_inner);
+        accepting.retain(|addr, task| {
+            let keep = !stop(addr);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+    }
+}
+
+/// Binds all of `addrs`, or none.
+fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<(SocketAddr, TcpListener)>> {
+    addrs.iter().map(|&addr| Ok((addr, listen(addr)?))).collect()
+}
+
+/// A listening socket whose backlog absorbs a burst of connects, which the default of 1024 does
+/// not: the clients of a failed broker all come back at once.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// Capped by the kernel's net.core.somaxconn.
+const BACKLOG: u32 = 8192;
+
+/// Hands each client to its own task, with the config in force when it arrived.
+async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (client, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, most likely: wait for some to free rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        client.set_nodelay(true).ok();
+        let config = shared.config.borrow().clone();
+        match Slot::take(&shared, config.limits.max_connections) {
+            Some(slot) => tokio::spawn(async move {
+                session::serve(client, peer, &config, &slot.0.health).await;
+            }),
+            None => tokio::spawn(async move { session::refuse_busy(client, peer, &config.limits).await }),
+        };
+    }
+}
+
+/// One place under the connection cap, given back on drop.
+struct Slot(Arc<Shared>);
+
+impl Slot {
+    fn take(shared: &Arc<Shared>, cap: usize) -> Option<Self> {
+        let taken = shared.live.send_if_modified(|live| {
+            let room = *live < cap;
+            *live += usize::from(room);
+            room
+        });
+        taken.then(|| Self(shared.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.live.send_modify(|live| *live -= 1);
+    }
+}
