@@ -1,0 +1,185 @@
+//! The fuzz targets' checks on stable: every input under `fuzz/corpus/` and `fuzz/artifacts/`
+//! is replayed through the check of its target, and the seed corpora are generated here.
+//!
+//! After changing the seeds below, write them with
+//! `FUZZ_SEEDS=write cargo test --test fuzz_corpus`.
+
+mod common;
+#[path = "../fuzz/src/lib.rs"]
+mod fuzz;
+#[path = "../benches/shapes/mod.rs"]
+mod shapes;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::ErrorKind;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use common::{cat, frame, packet, s, v5, v311};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// The files of `dir`, sorted; none when it does not exist.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<_> = entries.map(|e| e.expect("a readable directory").path()).collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_corpus_and_artifact_input_passes_its_target() {
+    let mut failures = Vec::new();
+    for kind in ["corpus", "artifacts"] {
+        for dir in files(&fuzz_dir().join(kind)) {
+            let name = dir.file_name().unwrap().to_string_lossy();
+            let Some((_, check)) = fuzz::TARGETS.iter().find(|(target, _)| *target == name) else {
+                panic!("{} belongs to no fuzz target", dir.display());
+            };
+            for file in files(&dir) {
+                let data = match fs::read(&file) {
+                    Ok(data) => data,
+                    // A fuzzer running alongside deletes the inputs it has shrunk.
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => panic!("{}: {e}", file.display()),
+                };
+                if catch_unwind(AssertUnwindSafe(|| check(&data))).is_err() {
+                    failures.push(file.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "inputs that fail their target's check: {failures:#?}");
+}
+
+#[test]
+fn every_target_has_its_seeds_checked_in() {
+    let write = std::env::var("FUZZ_SEEDS").is_ok_and(|v| v == "write");
+    for (target, seeds) in seeds() {
+        let dir = fuzz_dir().join("corpus").join(target);
+        if write {
+            fs::create_dir_all(&dir).unwrap();
+            for stale in files(&dir).iter().filter(|f| is_seed(f)) {
+                fs::remove_file(stale).unwrap();
+            }
+            for (name, bytes) in &seeds {
+                fs::write(dir.join(name), bytes).unwrap();
+            }
+        }
+        let on_disk: BTreeMap<String, Vec<u8>> = files(&dir)
+            .into_iter()
+            .filter(|f| is_seed(f))
+            .map(|f| (f.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&f).unwrap()))
+            .collect();
+        assert_eq!(on_disk, seeds, "the seeds of {target} are stale: write them with FUZZ_SEEDS=write");
+    }
+    let targets: Vec<_> = fuzz::TARGETS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(seeds().keys().copied().collect::<Vec<_>>(), targets, "every target has seeds");
+}
+
+fn is_seed(file: &Path) -> bool {
+    file.file_name().is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+}
+
+/// The seed corpus of each target, by file name.
+fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
+    let packets = packets();
+    let name = |n: &str| format!("seed-{n}");
+    let decode = packets.iter().map(|(n, p)| (name(n), p.clone())).collect();
+    // Whole, one byte at a time, and in uneven chunks of 4, 1 and 10 bytes.
+    let plans: [&[u8]; 3] = [&[0], &[1, 0], &[3, 3, 0, 9]];
+    let decode_stream =
+        packets.iter().zip(plans.iter().cycle()).map(|((n, p), plan)| (name(n), cat(&[plan, p]))).collect();
+    // `arbitrary` reads structure from any bytes; packets make varied seeds, and runs of
+    // zeros and of 0xff reach the shortest and the fullest values.
+    let roundtrip = packets
+        .iter()
+        .map(|(n, p)| (name(n), p.clone()))
+        .chain([(name("zeros"), vec![0; 64]), (name("ones"), vec![0xff; 256])])
+        .collect();
+    // The same for a key and its nodes, with broker-like identities and duplicates besides.
+    let routing = [
+        ("zeros", vec![0; 64]),
+        ("ones", vec![0xff; 256]),
+        ("brokers", b"sensor-17\x0d10.0.0.1:1883\x01\x00\x00\x00\x0d10.0.0.2:1883\x02\x00\x00\x00".to_vec()),
+        ("duplicates", b"k\x01a\x01\x00\x00\x00\x01a\x01\x00\x00\x00\x01b\x00\x00\x00\x00".to_vec()),
+        ("v5_full", shapes::v5_all_properties()),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
+    BTreeMap::from([
+        ("decode", decode),
+        ("decode_stream", decode_stream),
+        ("roundtrip", roundtrip),
+        ("routing", routing),
+    ])
+}
+
+/// CONNECT packets of each version, valid and not, and byte strings around them.
+fn packets() -> Vec<(String, Vec<u8>)> {
+    let c1 = s(b"c1");
+    let will = cat(&[&s(b"status/c1"), &s(b"gone")]);
+    let user_pass = cat(&[&s(b"alice"), &s(b"secret")]);
+    let v311_full = v311(0xEE, &cat(&[&c1, &will, &user_pass]));
+    let v5_full = shapes::v5_all_properties();
+    let mut v311_padded_length = v311(0x02, &c1);
+    v311_padded_length.splice(1..2, [v311_padded_length[1] | 0x80, 0x00]);
+    let mut v5_padded_length = v5(0x02, &[], &c1);
+    v5_padded_length.splice(1..2, [v5_padded_length[1] | 0x80, 0x00]);
+    let will_props = |props: &[u8]| v5(0x06, &[], &cat(&[&c1, &common::props(props), &will]));
+    // The benches' shapes but the 64 KiB one, too big for a seed.
+    let shapes = shapes::all().into_iter().filter(|shape| shape.bytes.len() < 1024).map(|shape| {
+        let name: String =
+            shape.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        (name, shape.bytes)
+    });
+    let named = vec![
+        ("v3_1", packet(b"MQIsdp", 3, 0x02, None, &c1)),
+        ("v3_1_full", packet(b"MQIsdp", 3, 0xEE, None, &cat(&[&c1, &will, &user_pass]))),
+        ("v3_1_1", v311(0x02, &c1)),
+        ("v3_1_1_full", v311_full.clone()),
+        ("v3_1_1_empty_client_id", v311(0x02, &s(b""))),
+        ("v3_1_1_bridge", packet(b"MQTT", 0x84, 0x02, None, &c1)),
+        ("v3_1_1_padded_length", v311_padded_length),
+        ("v5", v5(0x02, &[], &c1)),
+        ("v5_password_only", v5(0x42, &[], &cat(&[&c1, &s(b"secret")]))),
+        (
+            "v5_user_properties",
+            v5(0x02, &cat(&[b"\x26", &s(b"k"), &s(b"v"), b"\x26", &s(b"k"), &s(b"w")]), &c1),
+        ),
+        ("pipelined", cat(&[&v311_full, &v5_full])),
+        ("incomplete_v5", v5_full[..v5_full.len() / 2].to_vec()),
+        ("incomplete_header", vec![0x10, 0xff]),
+        ("not_connect", vec![0x20, 0x02, 0x00, 0x00]),
+        ("fixed_header_flags", cat(&[&[0x12], &v311(0x02, &c1)[1..]])),
+        ("length_too_long", vec![0x10, 0xff, 0xff, 0xff, 0xff]),
+        ("length_max", vec![0x10, 0xff, 0xff, 0xff, 0x7f]),
+        ("unknown_name", packet(b"MQTX", 4, 0x02, None, &c1)),
+        ("unsupported_level", packet(b"MQTT", 3, 0x02, None, &c1)),
+        ("reserved_flag", v311(0x03, &c1)),
+        ("will_qos_3", v311(0x1E, &cat(&[&c1, &will]))),
+        ("will_flags_without_will", v311(0x22, &c1)),
+        ("v3_1_1_password_only", v311(0x42, &cat(&[&c1, &s(b"secret")]))),
+        ("v3_1_1_empty_client_id_kept_session", v311(0x00, &s(b""))),
+        ("v3_1_empty_client_id", packet(b"MQIsdp", 3, 0x02, None, &s(b""))),
+        ("v5_padded_length", v5_padded_length),
+        ("v5_duplicate_property", v5(0x02, b"\x11\x00\x00\x00\x01\x11\x00\x00\x00\x02", &c1)),
+        ("v5_will_property_in_connect", v5(0x02, b"\x01\x01", &c1)),
+        ("v5_receive_maximum_0", v5(0x02, b"\x21\x00\x00", &c1)),
+        ("v5_auth_data_without_method", v5(0x02, b"\x16\x00\x01\xaa", &c1)),
+        ("v5_payload_format_2", will_props(b"\x01\x02")),
+        ("v5_response_topic_wildcard", will_props(&cat(&[b"\x08", &s(b"a/#")]))),
+        ("v5_connect_property_in_will", will_props(b"\x11\x00\x00\x00\x01")),
+        ("invalid_utf8", v311(0x02, &s(b"\xc3\x28"))),
+        ("null_character", v311(0x02, &s(b"a\0b"))),
+        ("empty_will_topic", v311(0x06, &cat(&[&c1, &s(b""), &s(b"gone")]))),
+        ("will_topic_wildcard", v311(0x06, &cat(&[&c1, &s(b"a/+"), &s(b"gone")]))),
+        ("trailing_bytes", v311(0x02, &cat(&[&c1, b"\x00"]))),
+        ("truncated_in_frame", frame(&cat(&[&s(b"MQTT"), b"\x04\x02\x00\x3c\x00\x05c1"]))),
+    ];
+    named.into_iter().map(|(name, bytes)| (name.to_owned(), bytes)).chain(shapes).collect()
+}
