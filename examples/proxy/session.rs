@@ -64,8 +64,15 @@ async fn proxy(
     let route = route(&mut client, config, peer, &connect).await?;
     log.route = Some(route.name.clone());
 
-    let peer_ip = peer.ip().to_string();
-    let key = route.key.of(&connect).unwrap_or(peer_ip.as_bytes());
+    // The client's address stands in for an empty key, as in APISIX; spelt out only then.
+    let peer_ip;
+    let key = match route.key.of(&connect) {
+        Some(key) => key,
+        None => {
+            peer_ip = peer.ip().to_string();
+            peer_ip.as_bytes()
+        }
+    };
     let Some((mut upstream, node)) = connect_upstream(route, key, limits, health).await else {
         let unavailable = connect.protocol.connack(ReasonCode::ServerUnavailable);
         return Err(refuse(&mut client, unavailable, Why::Unavailable).await);
