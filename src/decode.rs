@@ -139,7 +139,7 @@ impl Decoder {
     }
 
     /// Protocol name and level, then the 5.0 rule on the Remaining Length, then the flags.
-    #[inline]
+    #[inline(always)]
     fn preamble<'a>(&self, input: &'a [u8], header: &FixedHeader) -> Res<'a, Preamble> {
         let (rest, (protocol, level)) = protocol(input)?;
         let bridge = level & BRIDGE_BIT != 0;
