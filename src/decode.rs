@@ -157,27 +157,41 @@ impl Decoder {
     }
 
     /// Reads a complete frame: every byte of it, and nothing past it.
-    ///
-    /// It builds the `Status` itself, so that the 280-byte `Connect` is written once, in
-    /// place, not moved out of one `Result` into another.
     #[inline]
     fn body<'a>(&self, frame: &'a [u8], header: &FixedHeader) -> Result<Status<Connect<'a>>, Error> {
         let (rest, pre) = self.preamble(frame, header)?;
-        let v5 = pre.protocol.is_v5();
+        let len = header.len + frame.len();
+        // A copy of the reader per version: in the 3.x one, with no properties to fill in
+        // memory, the optimiser keeps every field in registers and writes the 280-byte
+        // `Connect` once, in place, instead of assembling it by copying from the stack.
+        if pre.protocol.is_v5() {
+            self.fields::<true>(rest, &pre, len)
+        } else {
+            self.fields::<false>(rest, &pre, len)
+        }
+    }
 
+    /// The CONNECT properties and the payload, up to the end of the frame.
+    #[inline(always)]
+    fn fields<'a, const V5: bool>(
+        &self,
+        input: &'a [u8],
+        pre: &Preamble,
+        len: usize,
+    ) -> Result<Status<Connect<'a>>, Error> {
         let mut properties = ConnectProperties::default();
-        let rest = if v5 {
-            let (rest, users) = properties::parse_block(rest, Block::Connect, |p, v| properties.set(p, v))?;
+        let rest = if V5 {
+            let (rest, users) = properties::parse_block(input, Block::Connect, |p, v| properties.set(p, v))?;
             properties.user_properties = users;
             properties.check()?;
             rest
         } else {
-            rest
+            input
         };
 
         // The string right after the client id, when there is one, is read with it as one run.
         let after_id = match pre.flags.will {
-            Some(_) if v5 => None,
+            Some(_) if V5 => None,
             Some(_) => Some(Field::WillTopic),
             None if pre.flags.username => Some(Field::Username),
             None => None,
@@ -196,7 +210,7 @@ impl Decoder {
 
         let (rest, will) = match pre.flags.will {
             Some((qos, retain)) => {
-                let (rest, will) = self.will(rest, qos, retain, v5, next.take())?;
+                let (rest, will) = self.will::<V5>(rest, qos, retain, next.take())?;
                 (rest, Some(will))
             }
             None => (rest, None),
@@ -220,20 +234,20 @@ impl Decoder {
             password,
             properties,
         };
-        Ok(Status::Complete { packet, len: header.len + frame.len() })
+        Ok(Status::Complete { packet, len })
     }
 
     /// The will fields; `topic` when it was read already, with the client id.
-    fn will<'a>(
+    #[inline(always)]
+    fn will<'a, const V5: bool>(
         &self,
         input: &'a [u8],
         qos: QoS,
         retain: bool,
-        v5: bool,
         topic: Option<&'a str>,
     ) -> Res<'a, Will<'a>> {
         let mut properties = WillProperties::default();
-        let rest = if v5 {
+        let rest = if V5 {
             let (rest, users) = properties::parse_block(input, Block::Will, |p, v| properties.set(p, v))?;
             properties.user_properties = users;
             rest
