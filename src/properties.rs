@@ -259,9 +259,9 @@ pub(crate) fn parse_block<'a>(
         if property == Property::UserProperty {
             // Framed here; `finish` validates all their strings together.
             let field = Field::Property(property);
-            let (after, _) = strings::binary(tail, field)?;
-            let (after, _) = strings::binary(after, field)?;
-            users.push(props, after);
+            let (after, name) = strings::binary(tail, field)?;
+            let (after, value) = strings::binary(after, field)?;
+            users.push(props, after, [name.len(), value.len()]);
             props = after;
             continue;
         }

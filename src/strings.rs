@@ -84,6 +84,24 @@ pub(crate) fn has_zero_byte(bytes: &[u8]) -> bool {
     }
 }
 
+/// How many bytes are 0, eight at a time: each word turns into a 1 in every byte lane that
+/// was 0, and the lanes add up for up to 255 words before they are summed.
+pub(crate) fn count_zero_bytes(bytes: &[u8]) -> usize {
+    const LOW7: u64 = u64::from_ne_bytes([0x7F; 8]);
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const EVEN: u64 = 0x00FF_00FF_00FF_00FF;
+    // Bit 7 of a lane is set when any bit of it is; no carry crosses lanes.
+    let zero_lanes = |w: u64| !((((w & LOW7) + LOW7) | w) >> 7) & ONES;
+    let (words, tail) = bytes.as_chunks::<8>();
+    let mut count = tail.iter().filter(|&&b| b == 0).count();
+    for block in words.chunks(255) {
+        let lanes = block.iter().fold(0, |sum, w| sum + zero_lanes(u64::from_ne_bytes(*w)));
+        let pairs = (lanes & EVEN) + ((lanes >> 8) & EVEN);
+        count += (pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48) as usize;
+    }
+    count
+}
+
 /// A topic name, as the will topic and the Response Topic must be: at least one character
 /// [MQTT-4.7.3-1] and no wildcard [MQTT-3.3.2-2].
 pub(crate) fn check_topic(topic: &str, field: Field) -> Result<(), Error> {
@@ -113,6 +131,18 @@ mod tests {
         }
         // Bytes with the high bit set never pass for zero.
         assert!(!has_zero_byte(&[0x80, 0xff, 0x01, 0x80, 0x7f, 0x81, 0xc0, 0x80, 0x01]));
+    }
+
+    #[test]
+    fn zero_bytes_counted_across_rows_and_blocks() {
+        let mut bytes = [b'a'; 70_000];
+        for at in (0..bytes.len()).step_by(7) {
+            bytes[at] = 0;
+        }
+        for len in [0usize, 1, 15, 16, 17, 255 * 16, 255 * 16 + 1, 70_000] {
+            assert_eq!(count_zero_bytes(&bytes[..len]), len.div_ceil(7), "len {len}");
+            assert_eq!(count_zero_bytes(&[0; 70_000][..len]), len);
+        }
     }
 
     fn wire_pair(name: &[u8], value: &[u8]) -> [u8; 512] {

@@ -180,47 +180,50 @@ pub(crate) struct UserPropertiesBuilder<'a> {
     start: Option<usize>,
     end: usize,
     len: usize,
+    /// The span holds User Properties only, and every length prefix is below 128.
+    plain: bool,
+    /// Zero bytes in the span's length prefixes, when `plain`.
+    zeros: usize,
 }
 
 impl<'a> UserPropertiesBuilder<'a> {
     pub(crate) fn new(block: &'a [u8]) -> Self {
-        Self { block, start: None, end: 0, len: 0 }
+        Self { block, start: None, end: 0, len: 0, plain: true, zeros: 0 }
     }
 
-    /// Records a User Property that starts where `at` does and ends where `after` starts;
-    /// both are suffixes of the block.
-    pub(crate) fn push(&mut self, at: &[u8], after: &[u8]) {
-        self.start.get_or_insert(self.block.len().saturating_sub(at.len()));
+    /// Records a User Property that starts where `at` does and ends where `after` starts
+    /// (both suffixes of the block), with the lengths of its name and value.
+    pub(crate) fn push(&mut self, at: &[u8], after: &[u8], lens: [usize; 2]) {
+        let start = self.block.len().saturating_sub(at.len());
+        self.plain &= self.start.is_none() || start == self.end;
+        self.start.get_or_insert(start);
         self.end = self.block.len().saturating_sub(after.len());
         self.len = self.len.saturating_add(1);
+        for len in lens {
+            // Below 128, the high byte is 0, and the low one too when the string is empty.
+            self.plain &= len < 0x80;
+            self.zeros = self.zeros.saturating_add(1 + usize::from(len == 0));
+        }
     }
 
     /// Validates every User Property string, then hands out their span.
     ///
-    /// The span mostly validates as one UTF-8 run, since its strings are joined by the id
-    /// byte `&` and length prefixes that are ASCII below 128: one `from_utf8` call for all of
-    /// them. A string inside a valid run is valid itself when both its ends are character
-    /// boundaries, that is when neither its first byte nor the byte after it is a
-    /// continuation byte. Only a string that fails that test (the run broke on other bytes)
-    /// is validated by itself.
+    /// A plain span is checked whole, without a walk: one `from_utf8` call, and one count of
+    /// its zero bytes. Outside the strings it holds only the id `&` and length bytes below
+    /// 128, all ASCII, so a valid run splits into valid strings, and a zero byte the length
+    /// prefixes do not account for is a U+0000 in a string. Any other span is walked, and
+    /// each string validated by itself.
     pub(crate) fn finish(self) -> Result<UserProperties<'a>, Error> {
         let Some(span) = self.start.and_then(|start| self.block.get(start..self.end)) else {
             return Ok(UserProperties::default());
         };
         let field = Field::Property(Property::UserProperty);
-        let run_is_valid = core::str::from_utf8(span).is_ok();
-        let boundary = |byte: Option<&u8>| byte.is_none_or(|b| b & 0xC0 != 0x80);
-        // `bytes` is a string of the span, and `rest` the span after it.
-        let check = |bytes: &[u8], rest: &[u8]| {
-            let inside_run = run_is_valid && boundary(bytes.first()) && boundary(rest.first());
-            if !inside_run && core::str::from_utf8(bytes).is_err() {
-                return Err(Error::InvalidUtf8 { field });
-            }
-            if strings::has_zero_byte(bytes) {
+        if self.plain && core::str::from_utf8(span).is_ok() {
+            if strings::count_zero_bytes(span) != self.zeros {
                 return Err(Error::NullCharacter { field });
             }
-            Ok(())
-        };
+            return Ok(UserProperties(Repr::Wire { bytes: span, len: self.len }));
+        }
         let mut rest = span;
         while let [id, tail @ ..] = rest {
             let property = Property::from_id(*id).ok_or(Error::Truncated { field })?;
@@ -228,11 +231,7 @@ impl<'a> UserPropertiesBuilder<'a> {
                 rest = Value::read(tail, property)?.0;
                 continue;
             }
-            let (after_name, name) = strings::binary(tail, field)?;
-            check(name, after_name)?;
-            let (after, value) = strings::binary(after_name, field)?;
-            check(value, after)?;
-            rest = after;
+            rest = strings::two(tail, field, field)?.0;
         }
         Ok(UserProperties(Repr::Wire { bytes: span, len: self.len }))
     }

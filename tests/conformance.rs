@@ -551,3 +551,37 @@ fn mqtt_1_5_7_1_user_property_strings_are_each_well_formed() {
     let e = err(&v5(0x02, &user(b"k", &value), &cid()), MALFORMED);
     assert_eq!(e, Error::InvalidUtf8 { field });
 }
+
+/// [MQTT-1.5.4-2] U+0000 is refused in every User Property string, however the block is laid
+/// out: short strings, empty ones, long ones, and pairs that other properties split apart.
+#[test]
+fn mqtt_1_5_4_2_user_property_strings_must_not_hold_null() {
+    let field = Field::Property(Property::UserProperty);
+    let user = |name: &[u8], value: &[u8]| cat(&[&[0x26], &s(name), &s(value)]);
+    let session_expiry = [0x11, 0, 0, 0, 0];
+    let long = vec![b'v'; 200];
+    let mut long_null = long.clone();
+    long_null[150] = 0;
+    let layouts = |a: &[u8], b: &[u8]| {
+        [
+            cat(&[&user(b"k", b"v"), &user(a, b)]),
+            cat(&[&user(a, b), &user(b"", b"")]),
+            cat(&[&user(b"k", b""), &session_expiry, &user(a, b)]),
+            cat(&[&user(a, b), &user(b"k", &long)]),
+        ]
+    };
+    for good in [(&b"n"[..], &b"v"[..]), (b"", b""), (b"n", &long), (&long, b"")] {
+        for block in layouts(good.0, good.1) {
+            let bytes = v5(0x02, &block, &cid());
+            let packet = ok(&bytes);
+            let pairs = packet.properties.user_properties.iter();
+            assert!(pairs.map(|(n, v)| (n.as_bytes(), v.as_bytes())).any(|pair| pair == good));
+        }
+    }
+    for bad in [(&b"\0"[..], &b"v"[..]), (b"n", b"\0"), (b"n\0", b""), (b"n", &long_null), (&long_null, b"")]
+    {
+        for block in layouts(bad.0, bad.1) {
+            assert_eq!(err(&v5(0x02, &block, &cid()), MALFORMED), Error::NullCharacter { field });
+        }
+    }
+}
