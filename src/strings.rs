@@ -71,7 +71,16 @@ pub(crate) fn has_zero_byte(bytes: &[u8]) -> bool {
     // Four bytes widened with 0xFF, which is never zero.
     let wide = |w: &[u8; 4]| u64::from(u32::from_ne_bytes(*w)) | (u64::MAX << 32);
     if bytes.len() >= 64 {
-        return bytes.iter().fold(u8::MAX, |min, &b| min.min(b)) == 0;
+        // Minimum over 64-byte rows into 64 lanes, which the optimiser keeps in four vector
+        // registers: twice the bytes per loop of a plain `fold`.
+        let (rows, tail) = bytes.as_chunks::<64>();
+        let lanes = rows.iter().fold([u8::MAX; 64], |mut lanes, row| {
+            for (lane, &b) in lanes.iter_mut().zip(row) {
+                *lane = (*lane).min(b);
+            }
+            lanes
+        });
+        return lanes.iter().chain(tail).fold(u8::MAX, |min, &b| min.min(b)) == 0;
     }
     if let Some(last) = bytes.last_chunk::<8>() {
         let (words, _) = bytes.as_chunks::<8>();
