@@ -176,7 +176,7 @@ pub(crate) enum Value<'a> {
 
 impl<'a> Value<'a> {
     /// Reads the value of `property` from the front of `input`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(input: &'a [u8], property: Property) -> Res<'a, Self> {
         let field = Field::Property(property);
         Ok(match property.kind() {
