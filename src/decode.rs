@@ -392,7 +392,7 @@ impl Flags {
 }
 
 /// The 3.x rules on the client id [MQTT-3.1.3-8]; 5.0 leaves the choice to the server.
-#[inline]
+#[inline(always)]
 pub(crate) fn check_client_id(
     protocol: Protocol,
     client_id: &str,

@@ -13,7 +13,7 @@ pub(crate) fn binary(input: &[u8], field: Field) -> Res<'_, &[u8]> {
 
 /// A UTF-8 string: well-formed [MQTT-1.5.4-1], free of U+0000 [MQTT-1.5.4-2], and kept
 /// whole, a leading U+FEFF included [MQTT-1.5.4-3].
-#[inline]
+#[inline(always)]
 pub(crate) fn utf8(input: &[u8], field: Field) -> Res<'_, &str> {
     let (rest, bytes) = binary(input, field)?;
     let text = core::str::from_utf8(bytes).map_err(|_| Error::InvalidUtf8 { field })?;
@@ -29,7 +29,7 @@ pub(crate) fn utf8(input: &[u8], field: Field) -> Res<'_, &str> {
 /// which is most of the cost of the short strings CONNECT holds. The prefix is a whole
 /// character, so the run splits back on character boundaries. Only a failure, to name the
 /// field at fault, looks at the two apart.
-#[inline]
+#[inline(always)]
 pub(crate) fn two(input: &[u8], first: Field, second: Field) -> Res<'_, (&str, &str)> {
     let (rest, a) = binary(input, first)?;
     let (after, b) = binary(rest, second)?;
@@ -51,7 +51,7 @@ pub(crate) fn two(input: &[u8], first: Field, second: Field) -> Res<'_, (&str, &
 }
 
 /// The U+0000 rule, for text that is already well-formed.
-#[inline]
+#[inline(always)]
 pub(crate) fn check_no_null(text: &str, field: Field) -> Result<(), Error> {
     if has_zero_byte(text.as_bytes()) {
         return Err(Error::NullCharacter { field });
@@ -63,7 +63,7 @@ pub(crate) fn check_no_null(text: &str, field: Field) -> Result<(), Error> {
 /// ones, which CONNECT mostly holds, the classic test `(w - 0x01..) & !w & 0x80..` over words
 /// that may overlap (a byte seen twice does no harm). Both beat `contains(&0)`, whose memchr
 /// set-up dominates short strings.
-#[inline]
+#[inline(always)]
 pub(crate) fn has_zero_byte(bytes: &[u8]) -> bool {
     const LO: u64 = u64::from_ne_bytes([0x01; 8]);
     const HI: u64 = u64::from_ne_bytes([0x80; 8]);
@@ -71,16 +71,7 @@ pub(crate) fn has_zero_byte(bytes: &[u8]) -> bool {
     // Four bytes widened with 0xFF, which is never zero.
     let wide = |w: &[u8; 4]| u64::from(u32::from_ne_bytes(*w)) | (u64::MAX << 32);
     if bytes.len() >= 64 {
-        // Minimum over 64-byte rows into 64 lanes, which the optimiser keeps in four vector
-        // registers: twice the bytes per loop of a plain `fold`.
-        let (rows, tail) = bytes.as_chunks::<64>();
-        let lanes = rows.iter().fold([u8::MAX; 64], |mut lanes, row| {
-            for (lane, &b) in lanes.iter_mut().zip(row) {
-                *lane = (*lane).min(b);
-            }
-            lanes
-        });
-        return lanes.iter().chain(tail).fold(u8::MAX, |min, &b| min.min(b)) == 0;
+        return long_has_zero_byte(bytes);
     }
     if let Some(last) = bytes.last_chunk::<8>() {
         let (words, _) = bytes.as_chunks::<8>();
@@ -91,6 +82,21 @@ pub(crate) fn has_zero_byte(bytes: &[u8]) -> bool {
         (Some(first), Some(last)) => zero_in(wide(first)) | zero_in(wide(last)),
         _ => bytes.iter().fold(false, |found, &b| found | (b == 0)),
     }
+}
+
+/// The minimum over 64-byte rows into 64 lanes, which the optimiser keeps in four vector
+/// registers: twice the bytes per loop of a plain `fold`. Kept apart so that the short
+/// strings' test stays small enough to inline.
+#[inline(never)]
+fn long_has_zero_byte(bytes: &[u8]) -> bool {
+    let (rows, tail) = bytes.as_chunks::<64>();
+    let lanes = rows.iter().fold([u8::MAX; 64], |mut lanes, row| {
+        for (lane, &b) in lanes.iter_mut().zip(row) {
+            *lane = (*lane).min(b);
+        }
+        lanes
+    });
+    lanes.iter().chain(tail).fold(u8::MAX, |min, &b| min.min(b)) == 0
 }
 
 /// How many bytes are 0, eight at a time: each word turns into a 1 in every byte lane that
@@ -113,6 +119,7 @@ pub(crate) fn count_zero_bytes(bytes: &[u8]) -> usize {
 
 /// A topic name, as the will topic and the Response Topic must be: at least one character
 /// [MQTT-4.7.3-1] and no wildcard [MQTT-3.3.2-2].
+#[inline(always)]
 pub(crate) fn check_topic(topic: &str, field: Field) -> Result<(), Error> {
     if topic.is_empty() {
         return Err(Error::EmptyTopic { field });
