@@ -190,6 +190,10 @@ fn shape_group(c: &mut Criterion, shape: &shapes::Shape) {
     if let Some(name) = longest_name {
         let name = name.as_bytes();
         group.bench_function("from_utf8", |b| b.iter(|| core::str::from_utf8(black_box(name))));
+        assert!(mqtt_connect_peers::fused_utf8_no_null(name));
+        group.bench_function("fused-pass", |b| {
+            b.iter(|| mqtt_connect_peers::fused_utf8_no_null(black_box(name)))
+        });
     }
     group.finish();
 }

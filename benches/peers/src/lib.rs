@@ -128,6 +128,31 @@ fn properties(r: &mut Reader<'_>) -> Option<()> {
     Some(())
 }
 
+/// What one fused pass would cost: the answer of `from_utf8` and a U+0000 scan together,
+/// well-formed UTF-8 with no zero byte, as a `bool`.
+///
+/// ASCII, the common case, needs only the bitwise OR of all bytes (below 0x80) and their
+/// minimum (above 0), which the optimiser computes 64 lanes at a time; other text falls back
+/// to the two passes. The decoder cannot use it: under `#![forbid(unsafe_code)]` only
+/// `from_utf8` makes a `&str`, so it would still have to run that afterwards. With
+/// `from_utf8_unchecked` after it, this would be the whole cost of a string.
+pub fn fused_utf8_no_null(bytes: &[u8]) -> bool {
+    let (rows, tail) = bytes.as_chunks::<64>();
+    let (or, min) = rows.iter().fold(([0u8; 64], [u8::MAX; 64]), |(mut or, mut min), row| {
+        for ((or, min), &b) in or.iter_mut().zip(min.iter_mut()).zip(row) {
+            *or |= b;
+            *min = (*min).min(b);
+        }
+        (or, min)
+    });
+    let or = or.iter().chain(tail).fold(0, |acc, &b| acc | b);
+    let min = min.iter().chain(tail).fold(u8::MAX, |acc, &b| acc.min(b));
+    if or < 0x80 {
+        return min != 0;
+    }
+    core::str::from_utf8(bytes).is_ok() && !bytes.contains(&0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +172,23 @@ mod tests {
         packet[19] = 0xff;
         assert_eq!(skim_client_id(&packet), Some(&b"c1"[..]));
         assert_eq!(validating_floor(&packet), None);
+    }
+
+    #[test]
+    fn the_fused_pass_answers_as_the_two_passes_do() {
+        let mut long = [b'a'; 300];
+        for text in [&b""[..], b"abc", &long, "é-€-😀".as_bytes(), b"a\0", &[0xff], &[0xc3], &[0xe2, 0x82]]
+        {
+            let two_passes = core::str::from_utf8(text).is_ok() && !text.contains(&0);
+            assert_eq!(fused_utf8_no_null(text), two_passes, "{text:?}");
+        }
+        for at in [0, 63, 64, 200, 299] {
+            long[at] = 0;
+            assert!(!fused_utf8_no_null(&long));
+            long[at] = 0x80;
+            assert!(!fused_utf8_no_null(&long));
+            long[at] = b'a';
+        }
     }
 
     #[test]
