@@ -1,8 +1,11 @@
 //! Properties over generated packets: round trips, prefixes, and arbitrary bytes.
 
+mod common;
+
+use common::{cat, s, v5};
 use mqtt_connect::{
-    Connect, ConnectProperties, Needed, PayloadFormat, Protocol, QoS, Status, UserProperties, Will,
-    WillProperties,
+    Connect, ConnectProperties, Error, Field, Needed, PayloadFormat, Property, Protocol, QoS, Status,
+    UserProperties, Will, WillProperties,
 };
 use proptest::prelude::*;
 
@@ -321,6 +324,53 @@ proptest! {
         bytes.extend(rest);
         if let Err(e) = mqtt_connect::decode(&bytes) {
             let _ = e.connack(&bytes);
+        }
+    }
+}
+
+/// A User Property string: mostly short text, at times long, with U+0000, or not UTF-8.
+fn user_string() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => "[a-zé€]{0,6}".prop_map(String::into_bytes),
+        1 => "[a-z]{120,140}".prop_map(String::into_bytes),
+        1 => prop::collection::vec(any::<u8>(), 0..8),
+        1 => ("[a-z]{0,4}", "[a-z]{0,4}").prop_map(|(a, b)| format!("{a}\0{b}").into_bytes()),
+        // A length byte 0xC2 to 0xDF that a leading continuation byte would complete.
+        1 => (0xC2..0xE0usize).prop_map(|len| [&[0xA9][..], &vec![b'v'; len - 1]].concat()),
+    ]
+}
+
+proptest! {
+    /// [MQTT-1.5.4-1] [MQTT-1.5.4-2] A block of User Properties decodes exactly when each of
+    /// its strings is well-formed UTF-8 without U+0000, whether the block is checked whole or
+    /// string by string (another property among them, or a string of 128 bytes or more).
+    #[test]
+    fn mqtt_1_5_4_user_properties_decode_exactly_when_every_string_is_clean(
+        pairs in prop::collection::vec((user_string(), user_string()), 1..6),
+        between in any::<Option<prop::sample::Index>>(),
+    ) {
+        let mut block = Vec::new();
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            if between.is_some_and(|at| at.index(pairs.len()) == i) {
+                block.extend([0x11, 0, 0, 0, 1]);
+            }
+            block.extend(cat(&[&[0x26], &s(name), &s(value)]));
+        }
+        let bytes = v5(0x02, &block, &s(b"c1"));
+        let clean = |b: &[u8]| std::str::from_utf8(b).is_ok_and(|t| !t.contains('\0'));
+        let field = Field::Property(Property::UserProperty);
+        match mqtt_connect::decode(&bytes) {
+            Ok(Status::Complete { packet, .. }) => {
+                prop_assert!(pairs.iter().all(|(n, v)| clean(n) && clean(v)));
+                let users = packet.properties.user_properties.iter();
+                let decoded: Vec<_> = users.map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
+                prop_assert_eq!(decoded, pairs);
+            }
+            Err(e) => {
+                prop_assert!(!pairs.iter().all(|(n, v)| clean(n) && clean(v)));
+                prop_assert!(matches!(e, Error::InvalidUtf8 { field: f } | Error::NullCharacter { field: f } if f == field), "{e:?}");
+            }
+            other => prop_assert!(false, "{other:?}"),
         }
     }
 }
