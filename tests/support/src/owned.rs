@@ -101,7 +101,11 @@ impl OwnedConnect {
         f(self.borrow(&users, &will_users))
     }
 
-    fn borrow<'a>(&'a self, users: &'a [(&'a str, &'a str)], will_users: &'a [(&'a str, &'a str)]) -> Connect<'a> {
+    fn borrow<'a>(
+        &'a self,
+        users: &'a [(&'a str, &'a str)],
+        will_users: &'a [(&'a str, &'a str)],
+    ) -> Connect<'a> {
         let mut connect = Connect::new(self.protocol, &self.client_id);
         connect.bridge = self.bridge;
         connect.clean_start = self.clean_start;
@@ -237,6 +241,7 @@ mod draw {
 
     /// `Some(true)` is UTF-8, `Some(false)` bytes.
     pub fn payload_format(u: &mut Unstructured<'_>) -> Result<Option<PayloadFormat>> {
-        Ok(Option::<bool>::arbitrary(u)?.map(|utf8| if utf8 { PayloadFormat::Utf8 } else { PayloadFormat::Bytes }))
+        Ok(Option::<bool>::arbitrary(u)?
+            .map(|utf8| if utf8 { PayloadFormat::Utf8 } else { PayloadFormat::Bytes }))
     }
 }

@@ -91,7 +91,8 @@ fn properties() -> impl Strategy<Value = OwnedProperties> {
                 auth,
                 user_properties,
             )| {
-                let (authentication_method, authentication_data) = auth.map_or((None, None), |(m, d)| (Some(m), d));
+                let (authentication_method, authentication_data) =
+                    auth.map_or((None, None), |(m, d)| (Some(m), d));
                 OwnedProperties {
                     session_expiry_interval,
                     receive_maximum,
