@@ -3,7 +3,7 @@
 //!
 //! With feature `arbitrary`, [`OwnedConnect`] implements `Arbitrary` with every field free, so
 //! most draws break some rule and the encoder must refuse those. With feature `proptest`,
-//! [`valid`] generates only packets that follow the rules of their version.
+//! `valid()` generates only packets that follow the rules of their version.
 
 use mqtt_connect::{
     Connect, ConnectProperties, PayloadFormat, Protocol, QoS, UserProperties, Will, WillProperties,
