@@ -2,12 +2,10 @@
 //! refused example and checks the reason code. 3.1.1 ids come first where 5.0 numbers the
 //! same rule differently; the doc comment gives both.
 
-mod common;
-
-use common::*;
 use mqtt_connect::{
     Decoder, Error, Field, Needed, PayloadFormat, Property, Protocol, QoS, ReasonCode, Status,
 };
+use mqtt_connect_testkit::wire::*;
 
 const MALFORMED: u8 = 0x81;
 const PROTOCOL_ERROR: u8 = 0x82;

@@ -4,19 +4,14 @@
 //! After changing the seeds below, write them with
 //! `FUZZ_SEEDS=write cargo test --test fuzz_corpus`.
 
-mod common;
-#[path = "../fuzz/src/lib.rs"]
-mod fuzz;
-#[path = "../benches/shapes/mod.rs"]
-mod shapes;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use common::{cat, frame, packet, s, v5, v311};
+use mqtt_connect_testkit::wire::{self, cat, frame, packet, s, v5, v311};
+use mqtt_connect_testkit::{fuzz, shapes};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -130,7 +125,7 @@ fn packets() -> Vec<(String, Vec<u8>)> {
     v311_padded_length.splice(1..2, [v311_padded_length[1] | 0x80, 0x00]);
     let mut v5_padded_length = v5(0x02, &[], &c1);
     v5_padded_length.splice(1..2, [v5_padded_length[1] | 0x80, 0x00]);
-    let will_props = |props: &[u8]| v5(0x06, &[], &cat(&[&c1, &common::props(props), &will]));
+    let will_props = |props: &[u8]| v5(0x06, &[], &cat(&[&c1, &wire::props(props), &will]));
     // The benches' shapes but the 64 KiB one, too big for a seed.
     let shapes = shapes::all().into_iter().filter(|shape| shape.bytes.len() < 1024).map(|shape| {
         let name: String =

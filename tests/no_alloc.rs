@@ -1,43 +1,9 @@
-//! Decoding, encoding and answering allocate nothing: a counting global allocator proves it.
+//! Decoding, encoding and answering allocate nothing: the test-support crate's counting
+//! allocator proves it.
 
-mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use common::*;
 use mqtt_connect::{Connect, Decoder, Protocol, Status, UserProperties, Will};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed on to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made while `f` runs; this file holds one test, so nothing else counts.
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    f();
-    ALLOCATIONS.load(Ordering::SeqCst) - before
-}
+use mqtt_connect_testkit::allocations;
+use mqtt_connect_testkit::wire::*;
 
 #[test]
 fn decode_encode_and_connack_allocate_nothing() {
@@ -57,7 +23,7 @@ fn decode_encode_and_connack_allocate_nothing() {
     let mut out = [0u8; 256];
     let decoder = Decoder::new().max_packet_size(1024).check_payload_format(true);
 
-    let count = allocations(|| {
+    let ((), count) = allocations(|| {
         for cut in 0..=full.len() {
             let _ = decoder.decode(&full[..cut]);
         }

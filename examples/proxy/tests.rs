@@ -1,17 +1,6 @@
 //! The proxy example end to end over loopback TCP, in front of fake brokers that record which
 //! clients reached them and echo what they are sent.
 
-#[path = "../examples/proxy/config.rs"]
-mod config;
-#[path = "../examples/proxy/health.rs"]
-mod health;
-#[path = "../examples/proxy/relay.rs"]
-mod relay;
-#[path = "../examples/proxy/server.rs"]
-mod server;
-#[path = "../examples/proxy/session.rs"]
-mod session;
-
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use config::Config;
-use server::{Handle, Proxy};
+use crate::config::Config;
+use crate::server::{Handle, Proxy};
 
 const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
 const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];

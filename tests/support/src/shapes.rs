@@ -5,6 +5,8 @@ use mqtt_connect::{
     Connect, ConnectProperties, PayloadFormat, Protocol, QoS, UserProperties, Will, WillProperties,
 };
 
+use crate::wire::encode;
+
 /// Ten User Properties, as a gateway tagging a device might send.
 const USERS: [(&str, &str); 10] = [
     ("tenant", "acme-industries"),
@@ -21,14 +23,10 @@ const USERS: [(&str, &str); 10] = [
 
 /// A named packet shape.
 pub struct Shape {
+    /// How the benches and the README name it.
     pub name: &'static str,
+    /// The whole packet.
     pub bytes: Vec<u8>,
-}
-
-fn encode(connect: &Connect<'_>) -> Vec<u8> {
-    let mut buf = vec![0; connect.encoded_len().expect("encodable")];
-    connect.encode(&mut buf).expect("encodes");
-    buf
 }
 
 /// 3.1.1 with only a client id.

@@ -1,5 +1,5 @@
-//! Builders for raw CONNECT bytes, valid or not, so that each test shows the bytes it means.
-#![allow(dead_code)]
+//! Builders for raw CONNECT bytes, valid or not, so that each test shows the bytes it means;
+//! encoding into a `Vec`; and the two assertions on decoding bytes.
 
 use mqtt_connect::{Connect, Error, Status};
 
@@ -66,6 +66,14 @@ pub fn v5(flags: u8, properties: &[u8], payload: &[u8]) -> Vec<u8> {
 /// Concatenates byte strings.
 pub fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
+}
+
+/// A packet that must encode, as bytes: `encoded_len` and `encode` must agree on its length.
+pub fn encode(connect: &Connect<'_>) -> Vec<u8> {
+    let len = connect.encoded_len().unwrap_or_else(|e| panic!("{connect:?} does not encode: {e}"));
+    let mut buf = vec![0; len];
+    assert_eq!(connect.encode(&mut buf), Ok(len), "encode and encoded_len disagree");
+    buf
 }
 
 /// Decodes bytes that must be one whole valid packet.

@@ -1,13 +1,13 @@
-//! What the fuzz targets check, in one place: each target hands its input to one function
-//! here, and `cargo test` replays `fuzz/corpus/` and `fuzz/artifacts/` through the same
-//! functions (`tests/fuzz_corpus.rs` includes this file), so a crash found once stays fixed.
+//! What the fuzz targets check, in one place: each target in `fuzz/` hands its input to one
+//! function here, and `cargo test` replays `fuzz/corpus/` and `fuzz/artifacts/` through the
+//! same functions (`tests/fuzz_corpus.rs`), so a crash found once stays fixed.
 
 use arbitrary::{Arbitrary, Unstructured};
 use mqtt_connect::routing::{self, Upstream};
-use mqtt_connect::{
-    Connect, ConnectProperties, Decoder, EncodeError, Error, Needed, PayloadFormat, Protocol, QoS, Status,
-    UserProperties, Will, WillProperties,
-};
+use mqtt_connect::{Connect, Decoder, EncodeError, Error, Needed, PayloadFormat, Protocol, Status};
+
+use crate::owned::OwnedConnect;
+use crate::wire::encode;
 
 /// The check a fuzz target runs on one input; it panics when a property fails.
 pub type Check = fn(&[u8]);
@@ -109,14 +109,6 @@ fn check_reencode(packet: &Connect<'_>, frame: &[u8]) {
     }
 }
 
-/// A packet that must encode, as bytes.
-fn encode(packet: &Connect<'_>) -> Vec<u8> {
-    let len = packet.encoded_len().unwrap_or_else(|e| panic!("{packet:?} does not encode: {e}"));
-    let mut buf = vec![0; len];
-    assert_eq!(packet.encode(&mut buf), Ok(len), "encode and encoded_len disagree");
-    buf
-}
-
 /// The packet after its fixed header: the first byte, then the Remaining Length up to its
 /// last byte, the first under 0x80.
 fn body(packet: &[u8]) -> &[u8] {
@@ -200,10 +192,11 @@ fn prefix_outcomes(stream: &[u8]) -> Vec<Outcome<'_>> {
 /// bytes; the decoder's options refuse it exactly when their rules say so.
 pub fn roundtrip(data: &[u8]) {
     let Ok(owned) = OwnedConnect::arbitrary_take_rest(Unstructured::new(data)) else { return };
-    let users = pairs(&owned.properties.user_properties);
-    let will_users = owned.will.as_ref().map(|w| pairs(&w.user_properties)).unwrap_or_default();
-    let connect = owned.borrow(&users, &will_users);
+    owned.with_borrowed(check_roundtrip);
+}
 
+/// The checks of [`roundtrip`] on one packet.
+fn check_roundtrip(connect: Connect<'_>) {
     let len = match connect.encoded_len() {
         Ok(len) => len,
         Err(e) => {
@@ -239,124 +232,6 @@ pub fn roundtrip(data: &[u8]) {
         Ok(Status::Complete { packet: connect, len })
     };
     assert_eq!(strict.decode(bytes), expected, "the strict decoder on {bytes:02x?}");
-}
-
-fn pairs(owned: &[(String, String)]) -> Vec<(&str, &str)> {
-    owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
-}
-
-/// A `Connect` as owned values, each field free: most draws break some rule, and the encoder
-/// must refuse those.
-#[derive(Arbitrary, Debug)]
-struct OwnedConnect {
-    protocol: Version,
-    bridge: bool,
-    clean_start: bool,
-    keep_alive: u16,
-    client_id: String,
-    will: Option<OwnedWill>,
-    username: Option<String>,
-    password: Option<Vec<u8>>,
-    properties: OwnedProperties,
-}
-
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum Version {
-    V3_1,
-    V3_1_1,
-    V5,
-}
-
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum OwnedQoS {
-    Zero,
-    One,
-    Two,
-}
-
-#[derive(Arbitrary, Debug)]
-struct OwnedWill {
-    qos: OwnedQoS,
-    retain: bool,
-    topic: String,
-    payload: Vec<u8>,
-    will_delay_interval: Option<u32>,
-    payload_is_utf8: Option<bool>,
-    message_expiry_interval: Option<u32>,
-    content_type: Option<String>,
-    response_topic: Option<String>,
-    correlation_data: Option<Vec<u8>>,
-    user_properties: Vec<(String, String)>,
-}
-
-#[derive(Arbitrary, Debug)]
-struct OwnedProperties {
-    session_expiry_interval: Option<u32>,
-    receive_maximum: Option<u16>,
-    maximum_packet_size: Option<u32>,
-    topic_alias_maximum: Option<u16>,
-    request_response_information: Option<bool>,
-    request_problem_information: Option<bool>,
-    authentication_method: Option<String>,
-    authentication_data: Option<Vec<u8>>,
-    user_properties: Vec<(String, String)>,
-}
-
-impl OwnedConnect {
-    fn borrow<'a>(
-        &'a self,
-        users: &'a [(&'a str, &'a str)],
-        will_users: &'a [(&'a str, &'a str)],
-    ) -> Connect<'a> {
-        let protocol = match self.protocol {
-            Version::V3_1 => Protocol::V3_1,
-            Version::V3_1_1 => Protocol::V3_1_1,
-            Version::V5 => Protocol::V5,
-        };
-        let mut connect = Connect::new(protocol, &self.client_id);
-        connect.bridge = self.bridge;
-        connect.clean_start = self.clean_start;
-        connect.keep_alive = self.keep_alive;
-        connect.will = self.will.as_ref().map(|w| w.borrow(will_users));
-        connect.username = self.username.as_deref();
-        connect.password = self.password.as_deref();
-        let p = &self.properties;
-        let mut properties = ConnectProperties::default();
-        properties.session_expiry_interval = p.session_expiry_interval;
-        properties.receive_maximum = p.receive_maximum;
-        properties.maximum_packet_size = p.maximum_packet_size;
-        properties.topic_alias_maximum = p.topic_alias_maximum;
-        properties.request_response_information = p.request_response_information;
-        properties.request_problem_information = p.request_problem_information;
-        properties.authentication_method = p.authentication_method.as_deref();
-        properties.authentication_data = p.authentication_data.as_deref();
-        properties.user_properties = UserProperties::new(users);
-        connect.properties = properties;
-        connect
-    }
-}
-
-impl OwnedWill {
-    fn borrow<'a>(&'a self, users: &'a [(&'a str, &'a str)]) -> Will<'a> {
-        let mut will = Will::new(&self.topic, &self.payload);
-        will.qos = match self.qos {
-            OwnedQoS::Zero => QoS::AtMostOnce,
-            OwnedQoS::One => QoS::AtLeastOnce,
-            OwnedQoS::Two => QoS::ExactlyOnce,
-        };
-        will.retain = self.retain;
-        let mut properties = WillProperties::default();
-        properties.will_delay_interval = self.will_delay_interval;
-        properties.payload_format =
-            self.payload_is_utf8.map(|utf8| if utf8 { PayloadFormat::Utf8 } else { PayloadFormat::Bytes });
-        properties.message_expiry_interval = self.message_expiry_interval;
-        properties.content_type = self.content_type.as_deref();
-        properties.response_topic = self.response_topic.as_deref();
-        properties.correlation_data = self.correlation_data.as_deref();
-        properties.user_properties = UserProperties::new(users);
-        will.properties = properties;
-        will
-    }
 }
 
 /// The most nodes [`routing`] takes from an input; every check over them is quadratic or
