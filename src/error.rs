@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::properties::Property;
+use crate::spec::{Block, Property};
 
 /// A part of the CONNECT packet, named in errors so that they say where the fault is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +34,15 @@ pub enum Field {
     Username,
     /// The Password.
     Password,
+}
+
+impl From<Block> for Field {
+    fn from(block: Block) -> Self {
+        match block {
+            Block::Connect => Self::Properties,
+            Block::Will => Self::WillProperties,
+        }
+    }
 }
 
 impl fmt::Display for Field {
@@ -120,6 +129,15 @@ pub enum Error {
         /// The string.
         field: Field,
     },
+    /// A string holds a control character, U+0001..U+001F or U+007F..U+009F, when
+    /// [`Decoder::refuse_control_characters`](crate::Decoder::refuse_control_characters) is
+    /// on. The standard says a sender SHOULD NOT send them and a receiver MAY close (3.1.1
+    /// section 1.5.3, 5.0 section 1.5.4).
+    #[error("{field}: contains a control character")]
+    ControlCharacter {
+        /// The string.
+        field: Field,
+    },
     /// The protocol name is neither `MQTT` nor `MQIsdp` [MQTT-3.1.2-1].
     #[error("Protocol Name is not MQTT or MQIsdp")]
     UnknownProtocolName,
@@ -202,6 +220,7 @@ impl Error {
             | Self::TrailingBytes { .. }
             | Self::InvalidUtf8 { .. }
             | Self::NullCharacter { .. }
+            | Self::ControlCharacter { .. }
             | Self::ReservedFlag
             | Self::InvalidWillQos
             | Self::WillFlagsWithoutWill

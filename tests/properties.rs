@@ -167,6 +167,8 @@ fn owned() -> impl Strategy<Value = Owned> {
                     password,
                     props,
                 };
+                // The bridge bit is a 3.x convention: level 0x85 is refused both ways.
+                c.bridge &= protocol != Protocol::V5;
                 if protocol != Protocol::V5 {
                     c.props = OwnedProps::default();
                     if let Some(w) = &mut c.will {

@@ -1,17 +1,16 @@
-//! The decoder: frames the packet from its fixed header, then reads the frame whole.
+//! The decoder: frames the packet from its fixed header, then reads the frame whole, field
+//! by field in the standard's order, so that the first fault on the wire is the one reported.
+
+mod block;
 
 use core::num::NonZeroUsize;
 
-use crate::connect::{Connect, Protocol, QoS, Will};
 use crate::error::{Error, Field};
-use crate::properties::{self, Block, ConnectProperties, WillProperties};
-use crate::{PayloadFormat, Res, numbers, strings, varint};
-
-/// The fixed header's first byte: type 1 (CONNECT), flags 0.
-pub(crate) const CONNECT_BYTE: u8 = 0x10;
-
-/// The bridge bit mosquitto sets on the level byte.
-pub(crate) const BRIDGE_BIT: u8 = 0x80;
+use crate::packet::{Connect, ConnectProperties, Will, WillProperties};
+use crate::rules;
+use crate::spec::{Block, CONNECT_BYTE, ConnectFlags, PayloadFormat, Protocol, QoS};
+use crate::values;
+use crate::wire::{Reader, vbi};
 
 /// What a decode found: a whole packet, or how much more to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +36,8 @@ pub enum Needed {
     Size(NonZeroUsize),
 }
 
-/// A CONNECT decoder with its options. Strict by default, but for the bridge bit.
+/// A CONNECT decoder with its options. Strict by default, but for the bridge bit; the
+/// policies the standard leaves to a server are off until asked for.
 ///
 /// ```
 /// use mqtt_connect::{Decoder, Error, Needed, Status};
@@ -63,6 +63,7 @@ pub struct Decoder {
     allow_bridge_bit: bool,
     limit_v3_1_client_id: bool,
     check_payload_format: bool,
+    refuse_control_characters: bool,
 }
 
 impl Default for Decoder {
@@ -79,6 +80,7 @@ impl Decoder {
             allow_bridge_bit: true,
             limit_v3_1_client_id: false,
             check_payload_format: false,
+            refuse_control_characters: false,
         }
     }
 
@@ -88,8 +90,10 @@ impl Decoder {
         Self { max_packet_size: bytes, ..self }
     }
 
-    /// Accept the mosquitto bridge bit (0x80) on the level byte; on by default, since real
-    /// bridges send it. Off, such a level is an unsupported version.
+    /// Accept the mosquitto bridge bit (0x80) on a 3.1 or 3.1.1 level byte (0x83, 0x84); on
+    /// by default, since real bridges send it. Off, such a level is an unsupported version.
+    /// The bit is a 3.x convention: level 0x85 is an unsupported version either way, as
+    /// mosquitto also answers it.
     pub const fn allow_bridge_bit(self, yes: bool) -> Self {
         Self { allow_bridge_bit: yes, ..self }
     }
@@ -150,12 +154,34 @@ impl Decoder {
     pub fn frame(&self, buf: &[u8]) -> Result<Status<usize>, Error> {
         match self.split(buf)? {
             Framed::Whole(header, frame) => {
-                self.preamble(frame, &header)?;
+                self.preamble(&mut Reader::new(frame), &header)?;
                 let len = header.len + frame.len();
                 Ok(Status::Complete { packet: len, len })
             }
             Framed::Partial(needed) => Ok(Status::Incomplete(needed)),
         }
+    }
+
+    /// Refuse strings that hold a control character, U+0001..U+001F or U+007F..U+009F, with
+    /// [`Error::ControlCharacter`] (reason code 0x81, Malformed Packet); off by default.
+    ///
+    /// The standard says a sender SHOULD NOT send them and a receiver MAY close the
+    /// connection (3.1.1 section 1.5.3, 5.0 section 1.5.4). Brokers differ: mosquitto (2.0)
+    /// refuses them in the client id, the user name, the will topic, the will properties and
+    /// User Properties, and this option checks the same strings. Other brokers are not known
+    /// to refuse them by default (not verified here): check yours before you turn this on
+    /// in front of it.
+    ///
+    /// ```
+    /// use mqtt_connect::{Decoder, Error, Field};
+    ///
+    /// let bell = b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03c\x071";
+    /// assert!(Decoder::new().decode(bell).is_ok());
+    /// let strict = Decoder::new().refuse_control_characters(true);
+    /// assert_eq!(strict.decode(bell), Err(Error::ControlCharacter { field: Field::ClientId }));
+    /// ```
+    pub const fn refuse_control_characters(self, yes: bool) -> Self {
+        Self { refuse_control_characters: yes, ..self }
     }
 
     /// Decodes the CONNECT at the front of `buf`.
@@ -187,12 +213,7 @@ impl Decoder {
         match body.get(..remaining) {
             Some(frame) => Ok(Framed::Whole(header, frame)),
             None => {
-                // Check what has arrived of the variable header; running out of it here
-                // only means waiting.
-                match self.preamble(body, &header) {
-                    Ok(_) | Err(Error::Truncated { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                self.partial(body, &header)?;
                 let missing = remaining.saturating_sub(body.len());
                 Ok(Framed::Partial(NonZeroUsize::new(missing).map_or(Needed::Unknown, Needed::Size)))
             }
@@ -200,94 +221,86 @@ impl Decoder {
     }
 
     /// Protocol name and level, then the 5.0 rule on the Remaining Length, then the flags.
-    #[inline(always)]
-    fn preamble<'a>(&self, input: &'a [u8], header: &FixedHeader) -> Res<'a, Preamble> {
-        let (rest, (protocol, level)) = protocol(input)?;
-        let bridge = level & BRIDGE_BIT != 0;
-        let protocol = match protocol {
-            Some(p) if self.allow_bridge_bit || !bridge => p,
+    #[inline(always)] // two call sites, `frame` and `decode`; inlined, each keeps its own copy
+    fn preamble<'a>(&self, r: &mut Reader<'a>, header: &FixedHeader) -> Result<Preamble, Error> {
+        let (protocol, level) = read_protocol(r)?;
+        let (protocol, bridge) = match protocol {
+            Some((p, bridge)) if self.allow_bridge_bit || !bridge => (p, bridge),
             _ => return Err(Error::UnsupportedProtocolLevel { level }),
         };
         if protocol.is_v5() && !header.minimal {
             return Err(Error::VbiNotMinimal { field: Field::RemainingLength });
         }
-        let (rest, flags) = numbers::u8(rest, Field::ConnectFlags)?;
-        let flags = Flags::parse(flags, protocol)?;
-        let (rest, keep_alive) = numbers::u16(rest, Field::KeepAlive)?;
-        Ok((rest, Preamble { protocol, bridge, flags, keep_alive }))
+        let flags = ConnectFlags(r.u8(Field::ConnectFlags)?);
+        rules::reserved_flag_is_zero(flags)?;
+        let qos = rules::will_qos(flags)?;
+        rules::will_flags_need_will(flags, qos)?;
+        rules::password_needs_user_name(protocol, flags.username(), flags.password())?;
+        let keep_alive = r.u16(Field::KeepAlive)?;
+        Ok(Preamble { protocol, bridge, flags, qos, keep_alive })
+    }
+
+    /// Checks what has arrived of a frame that is not whole yet; running out of it here only
+    /// means waiting.
+    fn partial(&self, body: &[u8], header: &FixedHeader) -> Result<(), Error> {
+        match self.preamble(&mut Reader::new(body), header) {
+            Ok(_) | Err(Error::Truncated { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads a complete frame: every byte of it, and nothing past it.
     #[inline]
     fn body<'a>(&self, frame: &'a [u8], header: &FixedHeader) -> Result<Status<Connect<'a>>, Error> {
-        let (rest, pre) = self.preamble(frame, header)?;
+        let mut r = Reader::new(frame);
+        let pre = self.preamble(&mut r, header)?;
         let len = header.len + frame.len();
         // A copy of the reader per version: in the 3.x one, with no properties to fill in
         // memory, the optimiser keeps every field in registers and writes the 280-byte
         // `Connect` once, in place, instead of assembling it by copying from the stack.
         if pre.protocol.is_v5() {
-            self.fields::<true>(rest, &pre, len)
+            self.fields::<true>(r, &pre, len)
         } else {
-            self.fields::<false>(rest, &pre, len)
+            self.fields::<false>(r, &pre, len)
         }
     }
 
-    /// The CONNECT properties and the payload, up to the end of the frame.
-    #[inline(always)]
+    /// The CONNECT properties and the payload, in wire order, up to the end of the frame.
+    #[inline(always)] // one copy per version, see `body`
     fn fields<'a, const V5: bool>(
         &self,
-        input: &'a [u8],
+        mut r: Reader<'a>,
         pre: &Preamble,
         len: usize,
     ) -> Result<Status<Connect<'a>>, Error> {
         let mut properties = ConnectProperties::default();
-        let rest = if V5 {
-            let (rest, users) = properties::parse_block(input, Block::Connect, |p, v| properties.set(p, v))?;
+        if V5 {
+            let control = self.refuse_control_characters;
+            let users = block::read(&mut r, Block::Connect, control, |p, v| properties.set(p, v))?;
             properties.user_properties = users;
             properties.check()?;
-            rest
-        } else {
-            input
+        }
+        let client_id = self.string(&mut r, Field::ClientId)?;
+        rules::client_id(pre.protocol, client_id, pre.flags.clean_start(), self.limit_v3_1_client_id)?;
+        let will = match pre.flags.will() {
+            true => Some(self.will::<V5>(&mut r, pre.qos, pre.flags.will_retain())?),
+            false => None,
         };
-
-        // The string right after the client id, when there is one, is read with it as one run.
-        let after_id = match pre.flags.will {
-            Some(_) if V5 => None,
-            Some(_) => Some(Field::WillTopic),
-            None if pre.flags.username => Some(Field::Username),
-            None => None,
+        let username = match pre.flags.username() {
+            true => Some(self.string(&mut r, Field::Username)?),
+            false => None,
         };
-        let (rest, client_id, mut next) = match after_id {
-            Some(field) => {
-                let (rest, (id, next)) = strings::two(rest, Field::ClientId, field)?;
-                (rest, id, Some(next))
-            }
-            None => {
-                let (rest, id) = strings::utf8(rest, Field::ClientId)?;
-                (rest, id, None)
-            }
+        let password = match pre.flags.password() {
+            true => Some(r.binary(Field::Password)?),
+            false => None,
         };
-        check_client_id(pre.protocol, client_id, pre.flags.clean_start, self.limit_v3_1_client_id)?;
-
-        let (rest, will) = match pre.flags.will {
-            Some((qos, retain)) => {
-                let (rest, will) = self.will::<V5>(rest, qos, retain, next.take())?;
-                (rest, Some(will))
-            }
-            None => (rest, None),
-        };
-        let (rest, username) = match next {
-            Some(username) => (rest, Some(username)),
-            None => optional(rest, pre.flags.username, |i| strings::utf8(i, Field::Username))?,
-        };
-        let (rest, password) = optional(rest, pre.flags.password, |i| strings::binary(i, Field::Password))?;
-        if !rest.is_empty() {
-            return Err(Error::TrailingBytes { count: rest.len() });
+        if !r.is_empty() {
+            return Err(Error::TrailingBytes { count: r.rest().len() });
         }
         let packet = Connect {
             protocol: pre.protocol,
             bridge: pre.bridge,
-            clean_start: pre.flags.clean_start,
+            clean_start: pre.flags.clean_start(),
             keep_alive: pre.keep_alive,
             client_id,
             will,
@@ -298,36 +311,39 @@ impl Decoder {
         Ok(Status::Complete { packet, len })
     }
 
-    /// The will fields; `topic` when it was read already, with the client id.
-    #[inline(always)]
+    /// The will fields: properties (5.0), topic, payload.
+    #[inline(always)] // once per decode, within `fields`
     fn will<'a, const V5: bool>(
         &self,
-        input: &'a [u8],
+        r: &mut Reader<'a>,
         qos: QoS,
         retain: bool,
-        topic: Option<&'a str>,
-    ) -> Res<'a, Will<'a>> {
+    ) -> Result<Will<'a>, Error> {
         let mut properties = WillProperties::default();
-        let rest = if V5 {
-            let (rest, users) = properties::parse_block(input, Block::Will, |p, v| properties.set(p, v))?;
-            properties.user_properties = users;
-            rest
-        } else {
-            input
-        };
-        let (rest, topic) = match topic {
-            Some(topic) => (rest, topic),
-            None => strings::utf8(rest, Field::WillTopic)?,
-        };
-        strings::check_topic(topic, Field::WillTopic)?;
-        let (rest, payload) = strings::binary(rest, Field::WillPayload)?;
+        if V5 {
+            let control = self.refuse_control_characters;
+            properties.user_properties = block::read(r, Block::Will, control, |p, v| properties.set(p, v))?;
+        }
+        let topic = self.string(r, Field::WillTopic)?;
+        rules::topic_name(topic, Field::WillTopic)?;
+        let payload = r.binary(Field::WillPayload)?;
         if self.check_payload_format
             && properties.payload_format == Some(PayloadFormat::Utf8)
             && core::str::from_utf8(payload).is_err()
         {
             return Err(Error::InvalidPayloadFormat);
         }
-        Ok((rest, Will { qos, retain, topic, payload, properties }))
+        Ok(Will { qos, retain, topic, payload, properties })
+    }
+
+    /// A UTF-8 string of the payload, with the control character policy.
+    #[inline(always)] // once per string on the decode path, see `values::utf8`
+    fn string<'a>(&self, r: &mut Reader<'a>, field: Field) -> Result<&'a str, Error> {
+        let text = values::utf8(r, field)?;
+        if self.refuse_control_characters {
+            rules::no_control_character(text, field)?;
+        }
+        Ok(text)
     }
 }
 
@@ -375,7 +391,7 @@ impl FixedHeader {
         if first & 0x0F != 0 {
             return Err(Error::FixedHeaderFlags { flags: first & 0x0F });
         }
-        Ok(varint::parse(rest, Field::RemainingLength)?.map(|vbi| Self {
+        Ok(vbi::parse(rest, Field::RemainingLength)?.map(|vbi| Self {
             len: 1 + vbi.len,
             remaining: vbi.value,
             minimal: vbi.minimal,
@@ -388,23 +404,27 @@ impl FixedHeader {
 }
 
 /// Reads the protocol name and the raw level byte; the version is `None` when they do not
-/// pair, and the name must be one MQTT uses.
+/// pair, and the name must be one MQTT uses. For [`protocol_of`](crate::protocol_of).
 #[inline]
-pub(crate) fn protocol(input: &[u8]) -> Res<'_, (Option<Protocol>, u8)> {
-    let (rest, name) = strings::binary(input, Field::ProtocolName)?;
-    let mqisdp = match name {
+pub(crate) fn protocol(input: &[u8]) -> Result<(&[u8], (Option<Protocol>, u8)), Error> {
+    let mut r = Reader::new(input);
+    let (protocol, level) = read_protocol(&mut r)?;
+    Ok((r.rest(), (protocol.map(|(p, _)| p), level)))
+}
+
+/// [MQTT-3.1.2-1] and [MQTT-3.1.2-2] The protocol name, then the level byte: the version
+/// and bridge bit they announce, `None` when they do not pair, and the raw level.
+#[inline]
+fn read_protocol(r: &mut Reader<'_>) -> Result<(Option<(Protocol, bool)>, u8), Error> {
+    let mqisdp = match r.binary(Field::ProtocolName)? {
         b"MQTT" => false,
         b"MQIsdp" => true,
         _ => return Err(Error::UnknownProtocolName),
     };
-    let (rest, level) = numbers::u8(rest, Field::ProtocolLevel)?;
-    let protocol = match (mqisdp, level & !BRIDGE_BIT) {
-        (true, 3) => Some(Protocol::V3_1),
-        (false, 4) => Some(Protocol::V3_1_1),
-        (false, 5) => Some(Protocol::V5),
-        _ => None,
-    };
-    Ok((rest, (protocol, level)))
+    let level = r.u8(Field::ProtocolLevel)?;
+    let protocol = Protocol::from_wire(mqisdp, level)
+        .filter(|&(protocol, bridge)| rules::bridge_bit_on_3x_only(protocol, bridge).is_ok());
+    Ok((protocol, level))
 }
 
 /// A frame cut off the input, or how much more it needs.
@@ -415,78 +435,12 @@ enum Framed<'a> {
     Partial(Needed),
 }
 
-/// The variable header up to the properties.
+/// The variable header up to the properties, its rules checked.
 struct Preamble {
     protocol: Protocol,
     bridge: bool,
-    flags: Flags,
+    flags: ConnectFlags,
+    /// The will's QoS; `AtMostOnce` when there is no will.
+    qos: QoS,
     keep_alive: u16,
-}
-
-/// Connect Flags once their rules hold.
-struct Flags {
-    username: bool,
-    password: bool,
-    /// QoS and retain of the will, when the will flag is set.
-    will: Option<(QoS, bool)>,
-    clean_start: bool,
-}
-
-impl Flags {
-    fn parse(byte: u8, protocol: Protocol) -> Result<Self, Error> {
-        let bit = |n: u8| byte & (1 << n) != 0;
-        if bit(0) {
-            return Err(Error::ReservedFlag);
-        }
-        let retain = bit(5);
-        let qos = match (byte >> 3) & 0b11 {
-            0 => QoS::AtMostOnce,
-            1 => QoS::AtLeastOnce,
-            2 => QoS::ExactlyOnce,
-            _ => return Err(Error::InvalidWillQos),
-        };
-        let will = if bit(2) {
-            Some((qos, retain))
-        } else if qos != QoS::AtMostOnce || retain {
-            return Err(Error::WillFlagsWithoutWill);
-        } else {
-            None
-        };
-        let (username, password) = (bit(7), bit(6));
-        if password && !username && !protocol.is_v5() {
-            return Err(Error::PasswordWithoutUsername);
-        }
-        Ok(Self { username, password, will, clean_start: bit(1) })
-    }
-}
-
-/// The 3.x rules on the client id [MQTT-3.1.3-8]; 5.0 leaves the choice to the server.
-#[inline(always)]
-pub(crate) fn check_client_id(
-    protocol: Protocol,
-    client_id: &str,
-    clean_start: bool,
-    limit_v3_1: bool,
-) -> Result<(), Error> {
-    match protocol {
-        Protocol::V3_1 if client_id.is_empty() => Err(Error::EmptyClientId),
-        Protocol::V3_1 if limit_v3_1 && client_id.chars().nth(23).is_some() => Err(Error::ClientIdTooLong),
-        Protocol::V3_1_1 if client_id.is_empty() && !clean_start => Err(Error::EmptyClientId),
-        _ => Ok(()),
-    }
-}
-
-/// Reads a field the flags announce, or nothing.
-#[inline]
-fn optional<'a, T>(
-    input: &'a [u8],
-    present: bool,
-    read: impl FnOnce(&'a [u8]) -> Res<'a, T>,
-) -> Res<'a, Option<T>> {
-    if present {
-        let (rest, value) = read(input)?;
-        Ok((rest, Some(value)))
-    } else {
-        Ok((input, None))
-    }
 }
