@@ -22,38 +22,41 @@ pub(super) fn read<'a>(
     let bytes = props.bytes();
     let mut users = Users::default();
     let mut seen = 0u64;
-    let mut walk = || {
-        loop {
-            let start = props.position();
-            let Some(item) = props.next() else { return Ok(()) };
-            let (property, value) = item?;
-            if let Value::Pair(name, value) = value {
-                // Framed here; `finish` validates all their strings together.
-                users.push(start, props.position(), [name.len(), value.len()]);
-                continue;
-            }
-            // Every allowed id is below 64, so one bit each.
-            let bit = 1u64 << (property.id() & 63);
-            if seen & bit != 0 {
-                return Err(Error::DuplicateProperty { property });
-            }
-            seen |= bit;
-            value.check(property)?;
-            if let (true, Block::Will, Value::Str(text)) = (control, block, value) {
-                rules::no_control_character(text, Field::Property(property))?;
-            }
-            set(property, value);
+    // A fault in a User Property before the one found is the first on the wire.
+    let first_fault = |users: &Users, e| Err(users.finish(bytes, block, control).err().unwrap_or(e));
+    loop {
+        let start = props.position();
+        let Some(item) = props.next() else { break };
+        let (property, value) = match item {
+            Ok(item) => item,
+            Err(e) => return first_fault(&users, e),
+        };
+        if let Value::Pair(name, value) = value {
+            // Framed here; `finish` validates all their strings together.
+            users.push(start, props.position(), [name.len(), value.len()]);
+            continue;
         }
-    };
-    match walk() {
-        Ok(()) => users.finish(bytes, block, control),
-        // A fault in a User Property before this one is the first on the wire.
-        Err(e) => Err(users.finish(bytes, block, control).err().unwrap_or(e)),
+        // Every allowed id is below 64, so one bit each.
+        let bit = 1u64 << (property.id() & 63);
+        if seen & bit != 0 {
+            return first_fault(&users, Error::DuplicateProperty { property });
+        }
+        seen |= bit;
+        if let Err(e) = value.check(property) {
+            return first_fault(&users, e);
+        }
+        if let (true, Block::Will, Value::Str(text)) = (control, block, value) {
+            if let Err(e) = rules::no_control_character(text, Field::Property(property)) {
+                return first_fault(&users, e);
+            }
+        }
+        set(property, value);
     }
+    users.finish(bytes, block, control)
 }
 
 /// The span of a block that holds its User Properties, gathered while the block is read.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct Users {
     start: Option<usize>,
     end: usize,
@@ -88,7 +91,7 @@ impl Users {
     /// prefixes do not account for is a U+0000 in a string. Any other span, a span that
     /// fails, or one that must be checked for control characters is walked with the block's
     /// iterator, each string validated by itself, so that the first fault is the one named.
-    fn finish<'a>(self, block: &'a [u8], kind: Block, control: bool) -> Result<UserProperties<'a>, Error> {
+    fn finish<'a>(&self, block: &'a [u8], kind: Block, control: bool) -> Result<UserProperties<'a>, Error> {
         let Some(span) = self.start.and_then(|start| block.get(start..self.end)) else {
             return Ok(UserProperties::default());
         };

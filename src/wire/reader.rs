@@ -50,6 +50,14 @@ impl<'a> Reader<'a> {
         Ok(*bytes)
     }
 
+    /// The next byte, `None` at the end of the frame: for a loop that runs to the end.
+    #[inline]
+    pub(crate) fn next_byte(&mut self) -> Option<u8> {
+        let (&byte, rest) = self.rest.split_first()?;
+        self.rest = rest;
+        Some(byte)
+    }
+
     /// One byte.
     #[inline]
     pub(crate) fn u8(&mut self, field: Field) -> Result<u8, Error> {
