@@ -670,6 +670,21 @@ fn mqtt_3_1_3_8_empty_3_1_client_id_reported_before_a_truncated_user_name() {
     assert_eq!(err(&with_will, CLIENT_ID), Error::EmptyClientId);
 }
 
+/// The client id's faults come before those of the string behind it, which 3.x validates
+/// in one run with it: [MQTT-1.5.4-2] and [MQTT-3.1.3-8] before [MQTT-1.5.4-1].
+#[test]
+fn mqtt_1_5_4_client_id_faults_reported_before_the_next_string() {
+    let bad_name = &s(&[0xff]);
+    let e = err(&v311(0x82, &cat(&[&s(b"c\0"), bad_name])), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field: Field::ClientId });
+    let e = err(&v311(0x86, &cat(&[&s(&[0xc3]), &s(b"t\0"), &s(b"")])), MALFORMED);
+    assert_eq!(e, Error::InvalidUtf8 { field: Field::ClientId });
+    let v31 = packet(b"MQIsdp", 3, 0x82, None, &cat(&[&s(b""), bad_name]));
+    assert_eq!(err(&v31, CLIENT_ID), Error::EmptyClientId);
+    let e = err(&v311(0x86, &cat(&[&cid(), &s(b"t\0"), &s(b"")])), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field: Field::WillTopic });
+}
+
 /// [MQTT-3.1.2-3] before [MQTT-1.5.4-1]: the reserved flag comes before the strings.
 #[test]
 fn mqtt_3_1_2_3_reserved_flag_reported_before_bad_utf8() {

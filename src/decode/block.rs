@@ -45,10 +45,10 @@ pub(super) fn read<'a>(
         if let Err(e) = value.check(property) {
             return first_fault(&users, e);
         }
-        if let (true, Block::Will, Value::Str(text)) = (control, block, value) {
-            if let Err(e) = rules::no_control_character(text, Field::Property(property)) {
-                return first_fault(&users, e);
-            }
+        if let (true, Block::Will, Value::Str(text)) = (control, block, value)
+            && let Err(e) = rules::no_control_character(text, Field::Property(property))
+        {
+            return first_fault(&users, e);
         }
         set(property, value);
     }
