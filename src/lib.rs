@@ -58,9 +58,9 @@ mod wire;
 pub use connack::{Connack, protocol_of};
 pub use decode::{Decoder, Needed, Status, decode};
 pub use encode::EncodeError;
-pub use error::{Error, Field, ReasonCode};
+pub use error::{Error, Field, ReasonCode, UnknownReasonCode};
 pub use packet::{
-    Connect, ConnectProperties, Iter as UserPropertiesIter, UserProperties, Will, WillProperties,
+    Connect, ConnectProperties, Iter as UserPropertiesIter, Summary, UserProperties, Will, WillProperties,
 };
 pub use spec::{PayloadFormat, Property, Protocol, QoS};
 

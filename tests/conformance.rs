@@ -742,3 +742,61 @@ fn mqtt_1_5_4_control_characters_refused_on_request() {
     // Password and will payload are binary: never checked.
     strict.decode(&v311(0xc6, &cat(&[&cid(), &s(b"t"), &s(b"\x01"), &s(b"u"), &s(b"\x07")]))).unwrap();
 }
+
+// ---- Output fit for logs ----
+
+#[test]
+fn protocol_and_reason_code_display_as_the_standard_names_them() {
+    assert_eq!(Protocol::V3_1.to_string(), "3.1");
+    assert_eq!(Protocol::V3_1_1.to_string(), "3.1.1");
+    assert_eq!(Protocol::V5.to_string(), "5.0");
+    assert_eq!(ReasonCode::MalformedPacket.to_string(), "Malformed Packet");
+    assert_eq!(ReasonCode::ClientIdentifierNotValid.to_string(), "Client Identifier not valid");
+    assert_eq!(ReasonCode::QosNotSupported.to_string(), "QoS not supported");
+}
+
+#[test]
+fn reason_code_from_every_byte() {
+    let mut known = 0;
+    for byte in 0..=u8::MAX {
+        match ReasonCode::try_from(byte) {
+            Ok(code) => {
+                assert_eq!(u8::from(code), byte);
+                known += 1;
+            }
+            Err(e) => assert_eq!(e, mqtt_connect::UnknownReasonCode(byte)),
+        }
+    }
+    assert_eq!(known, 22, "every CONNACK reason code of MQTT 5");
+    assert_eq!(ReasonCode::try_from(0x9F), Ok(ReasonCode::ConnectionRateExceeded));
+}
+
+#[test]
+fn debug_redacts_secrets_and_prints_binary_as_hex() {
+    let auth = cat(&[&[0x15], &s(b"SCRAM"), &[0x16], &s(b"topsecret")]);
+    let will_props = props(&cat(&[&[0x09], &s(&[0xde, 0xad])]));
+    let payload = cat(&[&cid(), &will_props, &s(b"t/w"), &s(&[0x01, 0xff]), &s(b"bob"), &s(b"hunter2")]);
+    let bytes = v5(0xc6, &auth, &payload);
+    let shown = format!("{:?}", ok(&bytes));
+    assert!(shown.contains("password: Some(<redacted, 7 bytes>)"), "{shown}");
+    assert!(shown.contains("authentication_data: Some(<redacted, 9 bytes>)"), "{shown}");
+    assert!(shown.contains("payload: 01ff"), "{shown}");
+    assert!(shown.contains("correlation_data: Some(dead)"), "{shown}");
+    assert!(shown.contains("username: Some(\"bob\")"), "{shown}");
+    for secret in ["hunter2", "104, 117", "topsecret"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
+
+#[test]
+fn summary_is_one_line_without_secrets() {
+    let auth = cat(&[&[0x15], &s(b"SCRAM"), &[0x16], &s(b"topsecret")]);
+    let payload = cat(&[&s(b"c\n1"), &props(&[]), &s(b"t/w"), &s(b"bye"), &s(b"bob"), &s(b"hunter2")]);
+    let bytes = v5(0xee, &auth, &payload);
+    let line = ok(&bytes).summary().to_string();
+    assert_eq!(
+        line,
+        r#"MQTT 5.0 client_id="c\n1" clean_start keep_alive=60 username="bob" password auth="SCRAM" will="t/w" will_qos=1 will_retain"#
+    );
+    assert!(!line.contains('\n'));
+}

@@ -25,7 +25,7 @@ use crate::spec::{Protocol, QoS};
 /// assert_eq!(decoded, mqtt_connect::Status::Complete { packet: connect, len });
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Connect<'a> {
     /// The version, from the protocol name and level.
@@ -66,7 +66,7 @@ impl<'a> Connect<'a> {
 }
 
 /// The will message, which the server publishes if the client goes away uncleanly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Will<'a> {
     /// The QoS to publish it with.

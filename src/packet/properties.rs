@@ -10,7 +10,7 @@ use crate::values::Value;
 pub(crate) type Entry<'a> = (Property, Value<'a>);
 
 /// The properties of a 5.0 CONNECT; all `None` and empty for 3.x.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectProperties<'a> {
     /// Seconds the session outlives the connection; absent means 0.
@@ -85,7 +85,7 @@ impl<'a> ConnectProperties<'a> {
 }
 
 /// The properties of a 5.0 will; all `None` and empty for 3.x.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WillProperties<'a> {
     /// Seconds the server waits before it publishes the will.
