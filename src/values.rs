@@ -1,8 +1,6 @@
 //! The standard's data types read off a [`Reader`]: UTF-8 strings, property values, and the
-//! one iterator over a property block, which the decoder, [`UserProperties`] and the
-//! encoder's checks all use.
-//!
-//! [`UserProperties`]: crate::UserProperties
+//! one iterator over a property block, which the decoder's validation and the
+//! `UserProperties` of a decoded packet both use.
 
 use crate::error::{Error, Field};
 use crate::rules;

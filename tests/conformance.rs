@@ -683,6 +683,18 @@ fn mqtt_1_5_4_client_id_faults_reported_before_the_next_string() {
     assert_eq!(err(&v31, CLIENT_ID), Error::EmptyClientId);
     let e = err(&v311(0x86, &cat(&[&cid(), &s(b"t\0"), &s(b"")])), MALFORMED);
     assert_eq!(e, Error::NullCharacter { field: Field::WillTopic });
+    // A client id cut inside a character: the ASCII length prefix after it must not pass it.
+    let e = err(&v311(0x82, &cat(&[&s(&[0xe2, 0x82]), &s(b"x")])), MALFORMED);
+    assert_eq!(e, Error::InvalidUtf8 { field: Field::ClientId });
+    // Short and long second strings read alike, and each fault names its string.
+    let long = "é".repeat(100);
+    for name in ["", "b", &long[..126], &long[..128], &long] {
+        let c_bytes = v311(0x82, &cat(&[&s("ü".as_bytes()), &s(name.as_bytes())]));
+        let c = ok(&c_bytes);
+        assert_eq!((c.client_id, c.username), ("ü", Some(name)));
+        let bad = v311(0x82, &cat(&[&s(b"c"), &s(&[name.as_bytes(), &[0xc3]].concat())]));
+        assert_eq!(err(&bad, MALFORMED), Error::InvalidUtf8 { field: Field::Username });
+    }
 }
 
 /// [MQTT-3.1.2-3] before [MQTT-1.5.4-1]: the reserved flag comes before the strings.
