@@ -6,7 +6,7 @@ use crate::packet::UserProperties;
 use crate::rules;
 use crate::spec::{Block, Property};
 use crate::values::{self, Properties, Value};
-use crate::wire::Reader;
+use crate::wire::{Reader, scan};
 
 /// Reads a property block, handing each property but User Property to `set` once checked,
 /// and keeping User Properties as validated bytes. `control` refuses control characters in
@@ -61,7 +61,8 @@ struct Users {
     start: Option<usize>,
     end: usize,
     len: usize,
-    /// The span holds User Properties only, and every length prefix is below 128.
+    /// The span holds other properties too, or a length prefix of 128 or more: it cannot be
+    /// validated whole.
     mixed: bool,
     /// Zero bytes in the span's length prefixes.
     zeros: usize,
@@ -85,7 +86,7 @@ impl Users {
 
     /// Validates every User Property string, then hands out their span.
     ///
-    /// A plain span is checked whole, without a walk: one `from_utf8` call, and one count of
+    /// A span that is not `mixed` is checked whole, without a walk: one `from_utf8` call, and one count of
     /// its zero bytes. Outside the strings it holds only the id `&` and length bytes below
     /// 128, all ASCII, so a valid run splits into valid strings, and a zero byte the length
     /// prefixes do not account for is a U+0000 in a string. Any other span, a span that
@@ -97,7 +98,7 @@ impl Users {
         };
         let users = UserProperties::from_wire(span, self.len, kind);
         if !self.mixed && !control && core::str::from_utf8(span).is_ok() {
-            if crate::wire::scan::count_zero_bytes(span) != self.zeros {
+            if scan::count_zero_bytes(span) != self.zeros {
                 return Err(Error::NullCharacter { field: Field::Property(Property::UserProperty) });
             }
             return Ok(users);

@@ -22,7 +22,9 @@ pub(crate) struct Vbi {
 pub(crate) fn parse(input: &[u8], field: Field) -> Result<Option<Vbi>, Error> {
     let mut value = 0u32;
     for (i, &byte) in input.iter().take(4).enumerate() {
+        // The low 7 bits carry the value, least significant group first.
         value |= u32::from(byte & 0x7F) << (7 * i);
+        // Bit 7 clear: no byte follows.
         if byte & 0x80 == 0 {
             let len = i + 1;
             // A last byte of 0 after others added nothing: a shorter form existed.
@@ -64,6 +66,7 @@ pub(crate) fn write(w: &mut Writer<'_>, mut value: u32) {
             w.u8(byte);
             return;
         }
+        // Bit 7 set: another byte follows.
         w.u8(byte | 0x80);
     }
 }
