@@ -679,6 +679,8 @@ fn mqtt_1_5_4_client_id_faults_reported_before_the_next_string() {
     assert_eq!(e, Error::NullCharacter { field: Field::ClientId });
     let e = err(&v311(0x86, &cat(&[&s(&[0xc3]), &s(b"t\0"), &s(b"")])), MALFORMED);
     assert_eq!(e, Error::InvalidUtf8 { field: Field::ClientId });
+    let e = err(&v5(0x82, &[], &cat(&[&s(b"c\0"), bad_name])), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field: Field::ClientId }, "5.0 alike");
     let v31 = packet(b"MQIsdp", 3, 0x82, None, &cat(&[&s(b""), bad_name]));
     assert_eq!(err(&v31, CLIENT_ID), Error::EmptyClientId);
     let e = err(&v311(0x86, &cat(&[&cid(), &s(b"t\0"), &s(b"")])), MALFORMED);

@@ -285,10 +285,11 @@ impl Decoder {
             properties.user_properties = users;
             properties.check()?;
         }
-        // In 3.x the string after the client id stands right behind it; see `with_next`.
+        // The string right behind the client id, if any: the will topic in 3.x (5.0 puts
+        // the will properties between), else the user name; see `with_next`.
         let next = match (V5, pre.flags.will(), pre.flags.username()) {
             (false, true, _) => Some(Field::WillTopic),
-            (false, false, true) => Some(Field::Username),
+            (_, false, true) => Some(Field::Username),
             _ => None,
         };
         let (client_id, mut ahead) = with_next(&mut r, next)?;
