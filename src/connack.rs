@@ -1,8 +1,8 @@
 //! Answering a CONNECT: the CONNACK a server sends, in the client's own version.
 
-use crate::connect::Protocol;
 use crate::decode::{FixedHeader, protocol};
 use crate::error::{Error, ReasonCode};
+use crate::spec::Protocol;
 
 /// A CONNACK packet, ready to write to the socket; no session present, no properties.
 ///

@@ -1,65 +1,7 @@
-//! The decoded CONNECT packet, and the small types that make its fields valid by construction.
+//! The CONNECT packet and its will.
 
-use crate::properties::{ConnectProperties, WillProperties};
-
-/// An MQTT version, as the protocol name and level announce it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// MQTT 3.1: name `MQIsdp`, level 3.
-    V3_1,
-    /// MQTT 3.1.1: name `MQTT`, level 4.
-    V3_1_1,
-    /// MQTT 5.0: name `MQTT`, level 5.
-    V5,
-}
-
-impl Protocol {
-    /// The level byte, bridge bit excluded.
-    pub const fn level(self) -> u8 {
-        match self {
-            Self::V3_1 => 3,
-            Self::V3_1_1 => 4,
-            Self::V5 => 5,
-        }
-    }
-
-    /// The protocol name on the wire.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::V3_1 => "MQIsdp",
-            Self::V3_1_1 | Self::V5 => "MQTT",
-        }
-    }
-
-    /// Whether this version has properties.
-    pub(crate) const fn is_v5(self) -> bool {
-        matches!(self, Self::V5)
-    }
-}
-
-/// A quality of service level, here the will's.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum QoS {
-    /// At most once: fire and forget.
-    #[default]
-    AtMostOnce = 0,
-    /// At least once: acknowledged, may repeat.
-    AtLeastOnce = 1,
-    /// Exactly once: a four-way handshake.
-    ExactlyOnce = 2,
-}
-
-/// What the Payload Format Indicator says of the will payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum PayloadFormat {
-    /// 0: unspecified bytes.
-    Bytes = 0,
-    /// 1: UTF-8 text.
-    Utf8 = 1,
-}
+use super::{ConnectProperties, WillProperties};
+use crate::spec::{Protocol, QoS};
 
 /// A CONNECT packet. Strings and binary fields borrow from the decoded bytes.
 ///
@@ -83,7 +25,7 @@ pub enum PayloadFormat {
 /// assert_eq!(decoded, mqtt_connect::Status::Complete { packet: connect, len });
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Connect<'a> {
     /// The version, from the protocol name and level.
@@ -124,7 +66,7 @@ impl<'a> Connect<'a> {
 }
 
 /// The will message, which the server publishes if the client goes away uncleanly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Will<'a> {
     /// The QoS to publish it with.
