@@ -1,10 +1,14 @@
 //! The proxy example end to end over loopback TCP, in front of fake brokers that record which
 //! clients reached them and echo what they are sent.
 
+#[path = "../examples/proxy/broker_connack.rs"]
+mod broker_connack;
 #[path = "../examples/proxy/config.rs"]
 mod config;
 #[path = "../examples/proxy/health.rs"]
 mod health;
+#[path = "../examples/proxy/idle.rs"]
+mod idle;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 #[path = "../examples/proxy/server.rs"]
@@ -491,6 +495,7 @@ async fn shutdown_stops_accepting_and_drains_live_connections() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(TcpStream::connect(proxy.addr).await.is_err(), "no longer accepting");
     assert!(!proxy.task.is_finished(), "waits for the live connection");
+    assert_eq!(proxy.handle.live(), 1);
 
     live.write_all(b"ping").await.expect("send");
     live.shutdown().await.expect("half-close");

@@ -49,6 +49,16 @@ pub struct Limits {
     /// On SIGTERM or Ctrl-C, how long live connections may go on before the proxy exits.
     #[arg(long, value_name = "MS", default_value_t = LIMITS.drain_ms)]
     pub drain_ms: u64,
+    /// Longest client Keep Alive honoured, in seconds: a connection quiet both ways for 1.5
+    /// times its Keep Alive (or the broker's Server Keep Alive) is closed.
+    #[arg(long, value_name = "S", default_value_t = LIMITS.max_keep_alive_s)]
+    pub max_keep_alive_s: u16,
+    /// How long a connection with Keep Alive 0, or above the maximum, may be quiet both ways.
+    #[arg(long, value_name = "MS", default_value_t = LIMITS.idle_timeout_ms)]
+    pub idle_timeout_ms: u64,
+    /// Once one side has closed, how long the other may be quiet before both are closed.
+    #[arg(long, value_name = "MS", default_value_t = LIMITS.half_closed_timeout_ms)]
+    pub half_closed_timeout_ms: u64,
 }
 
 const LIMITS: Limits = Limits {
@@ -58,6 +68,9 @@ const LIMITS: Limits = Limits {
     down_for_ms: 10_000,
     max_connections: 10_000,
     drain_ms: 30_000,
+    max_keep_alive_s: 1200,
+    idle_timeout_ms: 1_800_000,
+    half_closed_timeout_ms: 30_000,
 };
 
 impl Default for Limits {
@@ -81,6 +94,14 @@ impl Limits {
 
     pub fn drain(&self) -> Duration {
         Duration::from_millis(self.drain_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn half_closed_timeout(&self) -> Duration {
+        Duration::from_millis(self.half_closed_timeout_ms)
     }
 
     /// The crate's decoder, capped at the configured size.
@@ -151,6 +172,9 @@ impl Config {
         }
         if self.limits.max_connections == 0 || self.limits.connect_deadline_ms == 0 {
             return Err("limits: max_connections and connect_deadline_ms must be above 0".into());
+        }
+        if self.limits.idle_timeout_ms == 0 || self.limits.half_closed_timeout_ms == 0 {
+            return Err("limits: idle_timeout_ms and half_closed_timeout_ms must be above 0".into());
         }
         self.routes.iter().try_for_each(Route::check)
     }

@@ -9,8 +9,10 @@
 //! cargo run --example proxy -- --config examples/proxy.toml   # SIGHUP reloads it
 //! ```
 
+mod broker_connack;
 mod config;
 mod health;
+mod idle;
 mod relay;
 mod server;
 mod session;
@@ -120,6 +122,13 @@ fn on_signals(proxy: Handle, file: Option<PathBuf>) -> std::io::Result<()> {
             }
         }
         proxy.shutdown();
+        // A second signal during the drain means now.
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::warn!(live = proxy.live(), "second signal during the drain; exiting now");
+        std::process::exit(1);
     });
     Ok(())
 }

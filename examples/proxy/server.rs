@@ -107,6 +107,11 @@ impl Handle {
     pub fn shutdown(&self) {
         self.0.stop.send_replace(true);
     }
+
+    /// Connections being proxied now.
+    pub fn live(&self) -> usize {
+        *self.0.live.borrow()
+    }
 }
 
 impl Shared {

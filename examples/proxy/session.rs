@@ -19,6 +19,7 @@ use tokio::time::timeout;
 
 use crate::config::{Config, Limits, Miss, Route, Upstream};
 use crate::health::Health;
+use crate::idle::{Activity, Cut, Quiet};
 use crate::relay::{self, First, Traffic};
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
@@ -80,11 +81,14 @@ async fn proxy(
     log.upstream = Some(node.addr.clone());
 
     log.traffic.up = buf.len() as u64;
+    let keep_alive = connect.keep_alive;
     forward(&mut upstream, route, &client, buf).await.map_err(End::Failed)?;
-    let first = relay::relay(client, upstream, &mut log.traffic).await.map_err(End::Failed)?;
+    let activity = Activity::new(Quiet::new(limits), keep_alive);
+    let first = relay::relay(client, upstream, &mut log.traffic, &activity).await.map_err(End::Failed)?;
     Ok(match first {
         First::Client => End::ClientClosed,
         First::Upstream => End::UpstreamClosed,
+        First::Cut(cut) => End::Quiet(cut),
     })
 }
 
@@ -211,6 +215,8 @@ enum End {
         answered: Option<u8>,
     },
     Failed(io::Error),
+    /// Cut by the proxy for quiet.
+    Quiet(Cut),
 }
 
 /// Why a connection was refused before it reached an upstream.
@@ -232,6 +238,10 @@ impl fmt::Display for End {
             Self::Refused { why, answered: Some(code) } => write!(f, "refused ({why}): CONNACK {code:#04x}"),
             Self::Refused { why, answered: None } => write!(f, "refused ({why}): closed"),
             Self::Failed(e) => write!(f, "error: {e}"),
+            Self::Quiet(Cut::Idle(limit)) => write!(f, "idle: nothing either way for {limit:?}"),
+            Self::Quiet(Cut::HalfClosed(limit)) => {
+                write!(f, "half-closed: one side closed, the other quiet for {limit:?}")
+            }
         }
     }
 }
@@ -269,6 +279,7 @@ impl Log {
             upstream = %unknown(&self.upstream),
             bytes_up = self.traffic.up,
             bytes_down = self.traffic.down,
+            connack = %self.traffic.connack.map_or("-".into(), |code| format!("{code:#04x}")),
             ms = took.as_millis() as u64,
             %end,
         );

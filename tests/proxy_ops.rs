@@ -1,0 +1,269 @@
+//! The proxy example in operation, over loopback TCP: quiet connections are cut, memory and
+//! descriptors are bounded, local errors spare health, and logs cannot be forged. The brokers
+//! here are scripted stand-ins that misbehave on purpose.
+
+#[path = "../examples/proxy/broker_connack.rs"]
+mod broker_connack;
+// The example's modules; this binary uses only part of some of them.
+#[path = "../examples/proxy/config.rs"]
+#[allow(dead_code)]
+mod config;
+#[path = "../examples/proxy/health.rs"]
+mod health;
+#[path = "../examples/proxy/idle.rs"]
+mod idle;
+#[path = "../examples/proxy/relay.rs"]
+mod relay;
+#[path = "../examples/proxy/server.rs"]
+#[allow(dead_code)]
+mod server;
+#[path = "../examples/proxy/session.rs"]
+mod session;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mqtt_connect::{Connect, Protocol};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use config::{Config, Limits};
+use server::{Handle, Proxy};
+
+const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
+const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
+/// No test should wait longer than this for anything.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// What a scripted broker does once it has read a CONNECT's first bytes.
+#[derive(Clone, Copy)]
+enum Script {
+    /// Never answers, never closes: a black hole.
+    Silent,
+    /// Sends these bytes, then stays silent and keeps the socket open.
+    Answer(&'static [u8]),
+    /// Sends these bytes, then closes.
+    AnswerAndClose(&'static [u8]),
+    /// Sends these bytes, then echoes everything.
+    AnswerAndEcho(&'static [u8]),
+}
+
+/// A broker stand-in following `script` for every connection; its sockets live as long as it.
+struct Scripted {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Scripted {
+    async fn start(script: Script) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+        let addr = listener.local_addr().expect("broker address");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut first = [0; 64];
+                if matches!(script, Script::Silent) {
+                    held.push(stream);
+                    continue;
+                }
+                stream.read(&mut first).await.ok();
+                match script {
+                    Script::Silent => {}
+                    Script::Answer(bytes) => {
+                        stream.write_all(bytes).await.ok();
+                        held.push(stream);
+                    }
+                    Script::AnswerAndClose(bytes) => {
+                        stream.write_all(bytes).await.ok();
+                    }
+                    Script::AnswerAndEcho(bytes) => {
+                        tokio::spawn(async move {
+                            stream.write_all(bytes).await.ok();
+                            let (mut rx, mut tx) = stream.split();
+                            tokio::io::copy(&mut rx, &mut tx).await.ok();
+                        });
+                    }
+                }
+            }
+        });
+        Self { addr, task }
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    handle: Handle,
+}
+
+async fn start(broker: &Scripted, limits: &str) -> Running {
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\n{limits}\n[[route]]\nupstreams = [\"{}\"]\n",
+        broker.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("test config is valid")).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    let handle = proxy.handle();
+    tokio::spawn(proxy.run());
+    Running { addr, handle }
+}
+
+fn connect_packet(protocol: Protocol, client_id: &str, keep_alive: u16) -> Vec<u8> {
+    let mut connect = Connect::new(protocol, client_id);
+    connect.keep_alive = keep_alive;
+    let mut buf = vec![0; connect.encoded_len().expect("encodable")];
+    connect.encode(&mut buf).expect("encodes");
+    buf
+}
+
+/// Sends a CONNECT through the proxy; returns the stream.
+async fn send_connect(proxy: SocketAddr, protocol: Protocol, keep_alive: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(proxy).await.expect("connect to proxy");
+    stream.write_all(&connect_packet(protocol, "quiet", keep_alive)).await.expect("send CONNECT");
+    stream
+}
+
+async fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut got = vec![0; n];
+    tokio::time::timeout(PATIENCE, stream.read_exact(&mut got)).await.expect("in time").expect("read");
+    got
+}
+
+/// Waits until the proxy holds no connection; how long that took.
+async fn until_none_live(proxy: &Running, within: Duration) -> Duration {
+    let started = Instant::now();
+    while proxy.handle.live() > 0 {
+        assert!(started.elapsed() < within, "still {} live after {within:?}", proxy.handle.live());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+/// How long until the proxy closes `stream`, reading and dropping what comes.
+async fn until_closed(stream: &mut TcpStream, within: Duration) -> Duration {
+    let started = Instant::now();
+    let mut sink = [0; 256];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut sink)).await {
+            Ok(Ok(0) | Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("not closed within {within:?}"),
+        }
+    }
+}
+
+// Defect 5.1: a session never ended when one side went quiet without closing.
+
+#[tokio::test]
+async fn a_client_that_left_a_silent_broker_is_freed_after_the_half_closed_timeout() {
+    let broker = Scripted::start(Script::Silent).await;
+    let proxy = start(&broker, "half_closed_timeout_ms = 300").await;
+    let mut client = send_connect(proxy.addr, Protocol::V5, 60).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(proxy.handle.live(), 1);
+    client.shutdown().await.expect("half-close");
+    drop(client);
+    until_none_live(&proxy, PATIENCE).await;
+}
+
+#[tokio::test]
+async fn a_client_left_silent_after_the_broker_closed_is_freed_after_the_half_closed_timeout() {
+    let broker = Scripted::start(Script::AnswerAndClose(V311_OK)).await;
+    let proxy = start(&broker, "half_closed_timeout_ms = 300").await;
+    let mut client = send_connect(proxy.addr, Protocol::V3_1_1, 60).await;
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    // The client neither sends nor closes; the proxy must not hold it for good.
+    until_none_live(&proxy, PATIENCE).await;
+}
+
+#[tokio::test]
+async fn mqtt_3_1_2_24_a_client_silent_for_one_and_a_half_keep_alives_is_closed() {
+    let broker = Scripted::start(Script::Answer(V311_OK)).await;
+    let proxy = start(&broker, "").await;
+    let mut client = send_connect(proxy.addr, Protocol::V3_1_1, 1).await;
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    let took = until_closed(&mut client, PATIENCE).await;
+    assert!(took >= Duration::from_millis(1300), "not before 1.5 s of quiet: {took:?}");
+    until_none_live(&proxy, PATIENCE).await;
+}
+
+#[tokio::test]
+async fn a_client_that_pings_within_its_keep_alive_stays() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V311_OK)).await;
+    let proxy = start(&broker, "").await;
+    let mut client = send_connect(proxy.addr, Protocol::V3_1_1, 1).await;
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    // PINGREQ every 0.7 s for 3 s: twice the 1.5 s limit, never quiet that long.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        client.write_all(&[0xC0, 0x00]).await.expect("ping");
+        assert_eq!(read_exactly(&mut client, 2).await, [0xC0, 0x00], "echoed");
+    }
+    assert_eq!(proxy.handle.live(), 1);
+}
+
+/// A 5.0 CONNACK carrying Server Keep Alive 1 (property 0x13), after a Receive Maximum.
+const V5_OK_SERVER_KEEP_ALIVE_1: &[u8] = &[0x20, 0x09, 0x00, 0x00, 0x06, 0x21, 0x00, 0x0A, 0x13, 0x00, 0x01];
+
+#[tokio::test]
+async fn mqtt_3_2_2_21_the_brokers_server_keep_alive_replaces_the_clients() {
+    let broker = Scripted::start(Script::Answer(V5_OK_SERVER_KEEP_ALIVE_1)).await;
+    let proxy = start(&broker, "").await;
+    let mut client = send_connect(proxy.addr, Protocol::V5, 600).await;
+    let ack = read_exactly(&mut client, V5_OK_SERVER_KEEP_ALIVE_1.len()).await;
+    assert_eq!(ack, V5_OK_SERVER_KEEP_ALIVE_1, "relayed byte for byte");
+    let took = until_closed(&mut client, PATIENCE).await;
+    assert!(took >= Duration::from_millis(1300), "held for 1.5 s: {took:?}");
+}
+
+#[tokio::test]
+async fn keep_alive_zero_or_above_the_maximum_gets_the_idle_cap() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "max_keep_alive_s = 100\nidle_timeout_ms = 400").await;
+    for keep_alive in [0, 101] {
+        let mut client = send_connect(proxy.addr, Protocol::V5, keep_alive).await;
+        assert_eq!(read_exactly(&mut client, 5).await, V5_OK);
+        let took = until_closed(&mut client, PATIENCE).await;
+        assert!(took < Duration::from_secs(3), "keep alive {keep_alive}: the cap, not 1.5× it: {took:?}");
+    }
+}
+
+#[test]
+fn the_idle_limit_is_one_and_a_half_keep_alives_up_to_the_maximum() {
+    let limits = Limits { max_keep_alive_s: 100, idle_timeout_ms: 7_000, ..Limits::default() };
+    let quiet = idle::Quiet::new(&limits);
+    assert_eq!(quiet.limit(2), Duration::from_secs(3));
+    assert_eq!(quiet.limit(100), Duration::from_secs(150));
+    assert_eq!(quiet.limit(0), Duration::from_secs(7));
+    assert_eq!(quiet.limit(101), Duration::from_secs(7));
+}
+
+#[test]
+fn the_brokers_connack_is_read_across_reads_and_only_once() {
+    use broker_connack::{BrokerConnack, Sniff};
+    let mut sniff = Sniff::default();
+    let (head, tail) = V5_OK_SERVER_KEEP_ALIVE_1.split_at(6);
+    assert_eq!(sniff.feed(head), None);
+    assert_eq!(sniff.feed(tail), Some(BrokerConnack { code: 0, server_keep_alive: Some(1) }));
+    assert_eq!(sniff.feed(V5_OK_SERVER_KEEP_ALIVE_1), None, "the first packet only");
+
+    let refused = [0x20, 0x02, 0x00, 0x05];
+    assert_eq!(Sniff::default().feed(&refused), Some(BrokerConnack { code: 5, server_keep_alive: None }));
+    // Skipped properties of every shape before 0x13: Reason String, User Property, Maximum
+    // Packet Size, Session Expiry Interval.
+    let props: &[u8] = &[
+        0x1F, 0x00, 0x02, b'o', b'k', 0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', 0x27, 0, 0, 1, 0, 0x11, 0, 0,
+        0, 9, 0x13, 0x00, 0x2A,
+    ];
+    let mut ack = vec![0x20, 3 + props.len() as u8, 0x00, 0x00, props.len() as u8];
+    ack.extend_from_slice(props);
+    assert_eq!(Sniff::default().feed(&ack), Some(BrokerConnack { code: 0, server_keep_alive: Some(42) }));
+    assert_eq!(Sniff::default().feed(b"\x30\x02ab"), None, "not a CONNACK");
+    assert_eq!(Sniff::default().feed(&[0x20, 0xFF, 0xFF, 0xFF, 0xFF]), None, "bad length");
+}
