@@ -9,6 +9,8 @@ mod config;
 mod health;
 #[path = "../examples/proxy/idle.rs"]
 mod idle;
+#[path = "../examples/proxy/limits.rs"]
+mod limits;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 #[path = "../examples/proxy/server.rs"]

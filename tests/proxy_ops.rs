@@ -12,6 +12,8 @@ mod config;
 mod health;
 #[path = "../examples/proxy/idle.rs"]
 mod idle;
+#[path = "../examples/proxy/limits.rs"]
+mod limits;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 #[path = "../examples/proxy/server.rs"]
@@ -266,4 +268,92 @@ fn the_brokers_connack_is_read_across_reads_and_only_once() {
     assert_eq!(Sniff::default().feed(&ack), Some(BrokerConnack { code: 0, server_keep_alive: Some(42) }));
     assert_eq!(Sniff::default().feed(b"\x30\x02ab"), None, "not a CONNACK");
     assert_eq!(Sniff::default().feed(&[0x20, 0xFF, 0xFF, 0xFF, 0xFF]), None, "bad length");
+}
+
+// Defect 5.2: memory through CONNECT buffering.
+
+/// The first bytes of a 5.0 CONNECT announcing `remaining` bytes: fixed header, protocol name
+/// and level, flags, Keep Alive, and the start of its properties.
+fn connect_start(remaining: u32) -> Vec<u8> {
+    let mut bytes = vec![0x10];
+    let mut n = remaining;
+    loop {
+        let byte = (n % 128) as u8;
+        n /= 128;
+        bytes.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+    bytes.extend_from_slice(b"\x00\x04MQTT\x05\x02\x00\x3c");
+    bytes
+}
+
+/// A 5.0 CONNECT of about `len` bytes in all, most of them its client id.
+fn big_connect(len: usize) -> Vec<u8> {
+    connect_packet(Protocol::V5, &"x".repeat(len.saturating_sub(20)), 60)
+}
+
+#[tokio::test]
+async fn connect_bytes_buffered_at_once_are_bounded_by_a_budget() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "connect_buffer_budget = 12288\nmax_connect_size = 16384").await;
+    // One client parks 5000 of the 10000 bytes it announces; its buffer holds what arrived,
+    // 8192 bytes at most.
+    let mut parked = TcpStream::connect(proxy.addr).await.expect("connect");
+    let mut start_of = connect_start(10_000);
+    start_of.resize(5_000, 0);
+    parked.write_all(&start_of).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A second doing the same would take the buffered bytes past the budget: it is told the
+    // server is busy, in its version.
+    let mut second = TcpStream::connect(proxy.addr).await.expect("connect");
+    second.write_all(&start_of).await.expect("send");
+    let mut got = Vec::new();
+    tokio::time::timeout(PATIENCE, second.read_to_end(&mut got)).await.expect("answered in time").ok();
+    assert_eq!(got, [0x20, 0x03, 0x00, 0x89, 0x00]);
+    // A small CONNECT still fits beside the parked one.
+    let mut small = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut small, 5).await, V5_OK);
+}
+
+#[tokio::test]
+async fn a_connect_buffer_grows_with_what_arrived_not_with_what_is_announced() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "connect_buffer_budget = 2048\nmax_connect_size = 16384").await;
+    // Three clients each announce 16000 bytes and send 20: together far less than the budget.
+    let mut parked = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+        stream.write_all(&connect_start(16_000)).await.expect("send");
+        parked.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut small = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut small, 5).await, V5_OK);
+}
+
+#[tokio::test]
+async fn over_the_cap_only_the_bytes_that_give_the_version_are_awaited() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "max_connections = 1").await;
+    let mut first = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut first, 5).await, V5_OK);
+    // The rest of this CONNECT never comes; the version is in its first 14 bytes.
+    let mut busy = TcpStream::connect(proxy.addr).await.expect("connect");
+    busy.write_all(&connect_start(10_000)).await.expect("send");
+    assert_eq!(read_exactly(&mut busy, 5).await, [0x20, 0x03, 0x00, 0x89, 0x00]);
+}
+
+#[tokio::test]
+async fn the_default_size_cap_is_16_kib_as_haproxy_s_buffer() {
+    assert_eq!(Limits::default().max_connect_size, 16 * 1024);
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "").await;
+    let mut fits = TcpStream::connect(proxy.addr).await.expect("connect");
+    fits.write_all(&big_connect(16_000)).await.expect("send");
+    assert_eq!(read_exactly(&mut fits, 5).await, V5_OK);
+    let mut over = TcpStream::connect(proxy.addr).await.expect("connect");
+    over.write_all(&connect_start(17_000)).await.expect("send");
+    assert_eq!(read_exactly(&mut over, 5).await, [0x20, 0x03, 0x00, 0x95, 0x00], "packet too large");
 }

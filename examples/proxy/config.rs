@@ -59,11 +59,19 @@ pub struct Limits {
     /// Once one side has closed, how long the other may be quiet before both are closed.
     #[arg(long, value_name = "MS", default_value_t = LIMITS.half_closed_timeout_ms)]
     pub half_closed_timeout_ms: u64,
+    /// Bytes of CONNECT buffered at once over all connections; past it a client is told the
+    /// server is busy. Read at start; a reload keeps the budget in force.
+    #[arg(long, value_name = "BYTES", default_value_t = LIMITS.connect_buffer_budget)]
+    pub connect_buffer_budget: usize,
+    /// Time a client refused for the connection cap has to send the first bytes of its
+    /// CONNECT, which give its version and so the answer's.
+    #[arg(long, value_name = "MS", default_value_t = LIMITS.busy_deadline_ms)]
+    pub busy_deadline_ms: u64,
 }
 
 const LIMITS: Limits = Limits {
     connect_deadline_ms: 10_000,
-    max_connect_size: 1 << 20,
+    max_connect_size: 16 << 10,
     upstream_timeout_ms: 3_000,
     down_for_ms: 10_000,
     max_connections: 10_000,
@@ -71,6 +79,8 @@ const LIMITS: Limits = Limits {
     max_keep_alive_s: 1200,
     idle_timeout_ms: 1_800_000,
     half_closed_timeout_ms: 30_000,
+    connect_buffer_budget: 64 << 20,
+    busy_deadline_ms: 2_000,
 };
 
 impl Default for Limits {
@@ -98,6 +108,10 @@ impl Limits {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn busy_deadline(&self) -> Duration {
+        Duration::from_millis(self.busy_deadline_ms)
     }
 
     pub fn half_closed_timeout(&self) -> Duration {

@@ -13,6 +13,7 @@ mod broker_connack;
 mod config;
 mod health;
 mod idle;
+mod limits;
 mod relay;
 mod server;
 mod session;

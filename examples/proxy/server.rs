@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::health::Health;
+use crate::limits::Guards;
 use crate::session;
 
 /// A proxy accepting clients.
@@ -36,6 +37,8 @@ struct Shared {
     stop: watch::Sender<bool>,
     /// The accept loops, by the configured address each serves.
     accepting: Mutex<HashMap<SocketAddr, JoinHandle<()>>>,
+    /// Bounds over all connections, set at start.
+    guards: Guards,
 }
 
 impl Proxy {
@@ -43,12 +46,14 @@ impl Proxy {
     pub fn start(config: Config) -> io::Result<Self> {
         let listeners = bind(&config.listen)?;
         let local_addrs = listeners.iter().map(|(_, l)| l.local_addr()).collect::<io::Result<_>>()?;
+        let guards = Guards::new(&config.limits);
         let shared = Arc::new(Shared {
             config: watch::Sender::new(Arc::new(config)),
             live: watch::Sender::new(0),
             health: Health::default(),
             stop: watch::Sender::new(false),
             accepting: Mutex::default(),
+            guards,
         });
         shared.accept_on(listeners);
         Ok(Self { shared, local_addrs })
@@ -168,7 +173,7 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
         let config = shared.config.borrow().clone();
         match Slot::take(&shared, config.limits.max_connections) {
             Some(slot) => tokio::spawn(async move {
-                session::serve(client, peer, &config, &slot.0.health).await;
+                session::serve(client, peer, &config, &slot.0.health, &slot.0.guards).await;
             }),
             None => tokio::spawn(async move { session::refuse_busy(client, peer, &config.limits).await }),
         };

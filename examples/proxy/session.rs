@@ -20,6 +20,7 @@ use tokio::time::timeout;
 use crate::config::{Config, Limits, Miss, Route, Upstream};
 use crate::health::Health;
 use crate::idle::{Activity, Cut, Quiet};
+use crate::limits::{Budget, Charge, Guards};
 use crate::relay::{self, First, Traffic};
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
@@ -27,25 +28,53 @@ use crate::relay::{self, First, Traffic};
 const LINGER: Duration = Duration::from_secs(1);
 
 /// Proxies one client connection to the end, then logs it.
-pub async fn serve(client: TcpStream, peer: SocketAddr, config: &Config, health: &Health) {
+pub async fn serve(client: TcpStream, peer: SocketAddr, config: &Config, health: &Health, guards: &Guards) {
     let started = Instant::now();
     let mut log = Log::default();
-    let end = proxy(client, peer, config, health, &mut log).await.unwrap_or_else(|end| end);
+    let end = proxy(client, peer, config, health, guards, &mut log).await.unwrap_or_else(|end| end);
     log.write(peer, started.elapsed(), &end);
 }
 
-/// Over the connection cap: reads the CONNECT to learn the client's version, answers "server
-/// busy" in it, and closes.
+/// Over the connection cap: reads only the first bytes of the CONNECT, which give the
+/// client's version, within a short deadline of its own; answers "server busy" in that version,
+/// and closes.
 pub async fn refuse_busy(mut client: TcpStream, peer: SocketAddr, limits: &Limits) {
     let started = Instant::now();
-    let end = match read_connect(&mut client, limits).await {
-        Ok(buf) => {
-            let busy = protocol_of(&buf).and_then(|p| p.connack(ReasonCode::ServerBusy));
+    let end = match read_version(&mut client, limits).await {
+        Ok(protocol) => {
+            let busy = protocol.and_then(|p| p.connack(ReasonCode::ServerBusy));
             refuse(&mut client, busy, Why::Busy).await
         }
         Err(end) => end,
     };
     Log::default().write(peer, started.elapsed(), &end);
+}
+
+/// A fixed header, a protocol name of up to six bytes with its length, and the level byte.
+const VERSION_BYTES: usize = 5 + 2 + 6 + 1;
+
+/// The version the CONNECT announces, from its first bytes; `None` if they give none.
+async fn read_version(client: &mut TcpStream, limits: &Limits) -> Result<Option<Protocol>, End> {
+    let mut buf = [0; VERSION_BYTES];
+    let mut len = 0;
+    let reading = async {
+        while let Some(free) = buf.get_mut(len..).filter(|free| !free.is_empty()) {
+            match client.read(free).await? {
+                0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                n => len += n,
+            }
+            if let Some(protocol) = protocol_of(buf.get(..len).unwrap_or_default()) {
+                return Ok(Some(protocol));
+            }
+        }
+        Ok(None)
+    };
+    match timeout(limits.busy_deadline(), reading).await {
+        Ok(Ok(protocol)) => Ok(protocol),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(End::ClosedBeforeConnect),
+        Ok(Err(e)) => Err(End::Failed(e)),
+        Err(_) => Err(End::Deadline),
+    }
 }
 
 /// The steps in order. Each that stops the connection returns how it ended, as `Err`.
@@ -54,10 +83,11 @@ async fn proxy(
     peer: SocketAddr,
     config: &Config,
     health: &Health,
+    guards: &Guards,
     log: &mut Log,
 ) -> Result<End, End> {
     let limits = &config.limits;
-    let buf = read_connect(&mut client, limits).await?;
+    let (buf, charge) = read_connect(&mut client, limits, &guards.budget).await?;
     let connect = decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
     log.client_id = Some(connect.client_id.to_owned());
     log.version = Some(connect.protocol);
@@ -83,6 +113,7 @@ async fn proxy(
     log.traffic.up = buf.len() as u64;
     let keep_alive = connect.keep_alive;
     forward(&mut upstream, route, &client, buf).await.map_err(End::Failed)?;
+    drop(charge);
     let activity = Activity::new(Quiet::new(limits), keep_alive);
     let first = relay::relay(client, upstream, &mut log.traffic, &activity).await.map_err(End::Failed)?;
     Ok(match first {
@@ -94,20 +125,37 @@ async fn proxy(
 
 /// Buffers until the decoder says the CONNECT is whole or refuses it, within one deadline for
 /// the whole packet. The cap and a wrong first byte are the decoder's to find, from the first
-/// bytes, so nothing past the cap is ever buffered.
-async fn read_connect(client: &mut TcpStream, limits: &Limits) -> Result<BytesMut, End> {
+/// bytes, so nothing past the cap is ever buffered. The buffer grows with what arrives, charged
+/// to the budget; when that is spent, the client is told the server is busy.
+async fn read_connect(
+    client: &mut TcpStream,
+    limits: &Limits,
+    budget: &Budget,
+) -> Result<(BytesMut, Charge), End> {
     let decoder = limits.decoder();
-    let mut buf = BytesMut::with_capacity(256);
+    let cap = usize::try_from(limits.max_connect_size).unwrap_or(usize::MAX).saturating_add(5);
+    let Some((mut buf, mut charge)) = budget.buffer() else {
+        let busy = read_version(client, limits).await?.and_then(|p| p.connack(ReasonCode::ServerBusy));
+        return Err(refuse(client, busy, Why::BufferBudget).await);
+    };
     let reading = async {
         while let Ok(Status::Incomplete(_)) = decoder.decode(&buf) {
+            if budget.grow(&mut buf, &mut charge, cap).is_none() {
+                return Ok(false);
+            }
             if client.read_buf(&mut buf).await? == 0 {
                 return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
             }
         }
-        Ok(())
+        Ok(true)
     };
     match timeout(limits.connect_deadline(), reading).await {
-        Ok(Ok(())) => Ok(buf),
+        Ok(Ok(true)) => Ok((buf, charge)),
+        Ok(Ok(false)) => {
+            let busy = protocol_of(&buf).and_then(|p| p.connack(ReasonCode::ServerBusy));
+            drop((buf, charge));
+            Err(refuse(client, busy, Why::BufferBudget).await)
+        }
         Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(End::ClosedBeforeConnect),
         Ok(Err(e)) => Err(End::Failed(e)),
         Err(_) => Err(End::Deadline),
@@ -226,6 +274,8 @@ enum Why {
     VersionNotRouted,
     Unavailable,
     Busy,
+    /// The budget for buffered CONNECT bytes is spent.
+    BufferBudget,
 }
 
 impl fmt::Display for End {
@@ -254,6 +304,7 @@ impl fmt::Display for Why {
             Self::VersionNotRouted => f.write_str("no route for this protocol version"),
             Self::Unavailable => f.write_str("no upstream reachable"),
             Self::Busy => f.write_str("connection cap reached"),
+            Self::BufferBudget => f.write_str("CONNECT buffer budget spent"),
         }
     }
 }
