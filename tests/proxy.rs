@@ -10,6 +10,7 @@ mod health;
 #[path = "../examples/proxy/idle.rs"]
 mod idle;
 #[path = "../examples/proxy/limits.rs"]
+#[allow(dead_code)] // this binary does not raise the descriptor limit
 mod limits;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;

@@ -69,7 +69,8 @@ impl Scripted {
                     held.push(stream);
                     continue;
                 }
-                stream.read(&mut first).await.ok();
+                // Whatever part of the CONNECT has come; the script does not depend on it.
+                let _ = stream.read(&mut first).await;
                 match script {
                     Script::Silent => {}
                     Script::Answer(bytes) => {
@@ -356,4 +357,53 @@ async fn the_default_size_cap_is_16_kib_as_haproxy_s_buffer() {
     let mut over = TcpStream::connect(proxy.addr).await.expect("connect");
     over.write_all(&connect_start(17_000)).await.expect("send");
     assert_eq!(read_exactly(&mut over, 5).await, [0x20, 0x03, 0x00, 0x95, 0x00], "packet too large");
+}
+
+// Defect 5.3: descriptors ran out before the cap, and refusals were counted against nothing.
+
+#[tokio::test]
+async fn refusals_in_progress_are_counted_against_their_own_limit() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "max_connections = 1\nmax_refusals = 1\nbusy_deadline_ms = 4000").await;
+    let mut first = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut first, 5).await, V5_OK);
+    // A silent client past the cap takes the one place among the refusals in progress...
+    let _silent = TcpStream::connect(proxy.addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...so the next is closed at once, unanswered, rather than hold a descriptor too.
+    let mut next = send_connect(proxy.addr, Protocol::V5, 60).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), next.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "closed before the busy deadline");
+    assert_eq!(got, b"");
+}
+
+#[test]
+fn the_default_cap_is_two_descriptors_a_session_after_a_reserve() {
+    assert_eq!(limits::default_refusals(1024), 64);
+    assert_eq!(limits::default_cap(1024, 64), (1024 - 32 - 64) / 2);
+    assert_eq!(limits::default_refusals(1 << 20), 4096);
+    assert_eq!(limits::default_cap(1 << 20, 4096), ((1 << 20) - 32 - 4096) / 2);
+    assert_eq!(limits::default_cap(16, 8), 1, "never 0");
+}
+
+#[test]
+fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
+    let raised = limits::raise_descriptor_limit().expect("raised");
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("read");
+    assert_eq!((raised, soft), (hard, hard));
+}
+
+// Defect 5.4: a local error on an upstream connect was taken for the broker's failure.
+
+#[test]
+fn local_errors_are_told_from_the_brokers() {
+    for local in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::EADDRNOTAVAIL] {
+        assert!(limits::is_local(&std::io::Error::from_raw_os_error(local)), "errno {local}");
+    }
+    for broker in [libc::ECONNREFUSED, libc::ECONNRESET, libc::EHOSTUNREACH, libc::ETIMEDOUT] {
+        assert!(!limits::is_local(&std::io::Error::from_raw_os_error(broker)), "errno {broker}");
+    }
+    assert!(limits::out_of_descriptors(&std::io::Error::from_raw_os_error(libc::EMFILE)));
+    assert!(!limits::out_of_descriptors(&std::io::Error::from_raw_os_error(libc::ECONNABORTED)));
 }

@@ -82,7 +82,7 @@ fn server_keep_alive(props: &[u8]) -> Option<u16> {
         let skip = match id {
             0x13 => return Some(u16::from_be_bytes([*rest.first()?, *rest.get(1)?])),
             0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => 1,
-            0x21 | 0x22 | 0x23 => 2,
+            0x21..=0x23 => 2,
             0x02 | 0x11 | 0x18 | 0x27 => 4,
             0x0B => match varint(rest) {
                 Varint::Value(_, after) => rest.len() - after.len(),

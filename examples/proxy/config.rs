@@ -43,9 +43,10 @@ pub struct Limits {
     /// How long an upstream that failed to connect is skipped (passive health).
     #[arg(long, value_name = "MS", default_value_t = LIMITS.down_for_ms)]
     pub down_for_ms: u64,
-    /// Concurrent client connections; past it new clients are told the server is busy.
-    #[arg(long, value_name = "N", default_value_t = LIMITS.max_connections)]
-    pub max_connections: usize,
+    /// Concurrent client connections; past it new clients are told the server is busy. By
+    /// default, two descriptors a connection within the descriptor limit, after a reserve.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// On SIGTERM or Ctrl-C, how long live connections may go on before the proxy exits.
     #[arg(long, value_name = "MS", default_value_t = LIMITS.drain_ms)]
     pub drain_ms: u64,
@@ -67,6 +68,10 @@ pub struct Limits {
     /// CONNECT, which give its version and so the answer's.
     #[arg(long, value_name = "MS", default_value_t = LIMITS.busy_deadline_ms)]
     pub busy_deadline_ms: u64,
+    /// Refusals in progress at once; past it a client is closed without an answer. By
+    /// default a sixteenth of the descriptor limit, within 8 and 4096. Read at start.
+    #[arg(long, value_name = "N")]
+    pub max_refusals: Option<usize>,
 }
 
 const LIMITS: Limits = Limits {
@@ -74,13 +79,14 @@ const LIMITS: Limits = Limits {
     max_connect_size: 16 << 10,
     upstream_timeout_ms: 3_000,
     down_for_ms: 10_000,
-    max_connections: 10_000,
+    max_connections: None,
     drain_ms: 30_000,
     max_keep_alive_s: 1200,
     idle_timeout_ms: 1_800_000,
     half_closed_timeout_ms: 30_000,
     connect_buffer_budget: 64 << 20,
     busy_deadline_ms: 2_000,
+    max_refusals: None,
 };
 
 impl Default for Limits {
@@ -184,7 +190,7 @@ impl Config {
         if self.routes.is_empty() {
             return Err("no route".into());
         }
-        if self.limits.max_connections == 0 || self.limits.connect_deadline_ms == 0 {
+        if self.limits.max_connections == Some(0) || self.limits.connect_deadline_ms == 0 {
             return Err("limits: max_connections and connect_deadline_ms must be above 0".into());
         }
         if self.limits.idle_timeout_ms == 0 || self.limits.half_closed_timeout_ms == 0 {

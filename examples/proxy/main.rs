@@ -86,6 +86,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    match limits::raise_descriptor_limit() {
+        Ok(descriptors) => tracing::info!(descriptors, "descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
+    }
     let proxy = match Proxy::start(config) {
         Ok(proxy) => proxy,
         Err(e) => {

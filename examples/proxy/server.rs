@@ -10,13 +10,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::health::Health;
-use crate::limits::Guards;
+use crate::limits::{Guards, SpareInUse, out_of_descriptors};
 use crate::session;
 
 /// A proxy accepting clients.
@@ -163,20 +163,56 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
         let (client, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                // Out of descriptors, most likely: wait for some to free rather than spin.
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                if !accept_with_spare(&listener, &shared, &e).await {
+                    // Wait for descriptors to free rather than spin.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 continue;
             }
         };
         client.set_nodelay(true).ok();
         let config = shared.config.borrow().clone();
-        match Slot::take(&shared, config.limits.max_connections) {
-            Some(slot) => tokio::spawn(async move {
-                session::serve(client, peer, &config, &slot.0.health, &slot.0.guards).await;
-            }),
-            None => tokio::spawn(async move { session::refuse_busy(client, peer, &config.limits).await }),
-        };
+        match Slot::take(&shared, shared.guards.max_connections(&config.limits)) {
+            Some(slot) => {
+                tokio::spawn(async move {
+                    session::serve(client, peer, &config, &slot.0.health, &slot.0.guards).await;
+                });
+            }
+            None => refuse_busy(client, peer, &shared, None),
+        }
+    }
+}
+
+/// Over the cap: the client is told "busy", if a place among the refusals in progress is free;
+/// otherwise it is closed at once.
+fn refuse_busy(client: TcpStream, peer: SocketAddr, shared: &Shared, spare: Option<SpareInUse>) {
+    let Some(refusing) = shared.guards.refusal() else {
+        tracing::debug!(%peer, "refusals in progress at their limit; closed unanswered");
+        return;
+    };
+    let config = shared.config.borrow().clone();
+    tokio::spawn(async move {
+        session::refuse_busy(client, peer, &config.limits).await;
+        drop((refusing, spare));
+    });
+}
+
+/// When the descriptors are gone: closes the spare one to accept the next client and tell it
+/// "busy", rather than leave it hanging unanswered. Whether it did.
+async fn accept_with_spare(listener: &TcpListener, shared: &Shared, e: &io::Error) -> bool {
+    if !out_of_descriptors(e) {
+        return false;
+    }
+    let Some(spare) = shared.guards.release_spare() else { return false };
+    // The client the failed accept left waiting, if it is still there; never one that comes
+    // later, when there may be descriptors again.
+    match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+        Ok(Ok((client, peer))) => {
+            refuse_busy(client, peer, shared, Some(spare));
+            true
+        }
+        Ok(Err(_)) | Err(_) => false,
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::time::timeout;
 use crate::config::{Config, Limits, Miss, Route, Upstream};
 use crate::health::Health;
 use crate::idle::{Activity, Cut, Quiet};
-use crate::limits::{Budget, Charge, Guards};
+use crate::limits::{Budget, Charge, Guards, is_local};
 use crate::relay::{self, First, Traffic};
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
@@ -104,9 +104,16 @@ async fn proxy(
             peer_ip.as_bytes()
         }
     };
-    let Some((mut upstream, node)) = connect_upstream(route, key, limits, health).await else {
-        let unavailable = connect.protocol.connack(ReasonCode::ServerUnavailable);
-        return Err(refuse(&mut client, unavailable, Why::Unavailable).await);
+    let (mut upstream, node) = match connect_upstream(route, key, limits, health).await {
+        Ok(connected) => connected,
+        Err(Unreached::All) => {
+            let unavailable = connect.protocol.connack(ReasonCode::ServerUnavailable);
+            return Err(refuse(&mut client, unavailable, Why::Unavailable).await);
+        }
+        Err(Unreached::Local(e)) => {
+            let busy = connect.protocol.connack(ReasonCode::ServerBusy);
+            return Err(refuse(&mut client, busy, Why::Local(e)).await);
+        }
     };
     log.upstream = Some(node.addr.clone());
 
@@ -190,14 +197,24 @@ async fn route<'c>(
     }
 }
 
+/// Why no upstream was reached.
+enum Unreached {
+    /// Every upstream failed.
+    All,
+    /// This host is out of descriptors, buffers or ports: no broker is to blame, and none is
+    /// marked down.
+    Local(io::Error),
+}
+
 /// Tries the route's upstreams in the crate's rendezvous order for this key; those marked
-/// down go last, as their marks may be stale. A failure marks the upstream down.
+/// down go last, as their marks may be stale. A failure marks the upstream down, unless it is
+/// a local error, which ends the attempt with health untouched.
 async fn connect_upstream<'r>(
     route: &'r Route,
     key: &[u8],
     limits: &Limits,
     health: &Health,
-) -> Option<(TcpStream, &'r Upstream)> {
+) -> Result<(TcpStream, &'r Upstream), Unreached> {
     let (up, down): (Vec<&Upstream>, Vec<&Upstream>) =
         rank(key, &route.upstreams).filter_map(|i| route.upstreams.get(i)).partition(|u| !health.is_down(u));
     for upstream in up.into_iter().chain(down) {
@@ -206,7 +223,11 @@ async fn connect_upstream<'r>(
                 health.mark_up(upstream);
                 // MQTT packets are small and latency-bound; don't let Nagle hold them back.
                 stream.set_nodelay(true).ok();
-                return Some((stream, upstream));
+                return Ok((stream, upstream));
+            }
+            Ok(Err(e)) if is_local(&e) => {
+                tracing::warn!(upstream = %upstream, error = %e, "upstream connect failed here; health unchanged");
+                return Err(Unreached::Local(e));
             }
             Ok(Err(e)) => e.to_string(),
             Err(_) => "timed out".to_owned(),
@@ -214,7 +235,7 @@ async fn connect_upstream<'r>(
         tracing::warn!(upstream = %upstream, error = %failure, "upstream connect failed; marked down");
         health.mark_down(upstream, limits.down_for());
     }
-    None
+    Err(Unreached::All)
 }
 
 /// Writes the CONNECT exactly as received, with whatever the client pipelined after it, behind
@@ -276,6 +297,8 @@ enum Why {
     Busy,
     /// The budget for buffered CONNECT bytes is spent.
     BufferBudget,
+    /// A local error (out of descriptors, buffers or ports) on the upstream connect.
+    Local(io::Error),
 }
 
 impl fmt::Display for End {
@@ -305,6 +328,7 @@ impl fmt::Display for Why {
             Self::Unavailable => f.write_str("no upstream reachable"),
             Self::Busy => f.write_str("connection cap reached"),
             Self::BufferBudget => f.write_str("CONNECT buffer budget spent"),
+            Self::Local(e) => write!(f, "local error on the upstream connect: {e}"),
         }
     }
 }

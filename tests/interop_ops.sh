@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The proxy example in operation, against real mosquitto brokers and clients: quiet connections
+# are closed on time, descriptors running out is answered "busy" without marking brokers down,
+# and a second signal ends the drain.
+#
+#   bash tests/interop_ops.sh    # from the repository root; installs what it needs with apt
+#
+# Ports: brokers on BASE+1..BASE+3, a black hole on BASE+5, proxies on BASE+10.. (BASE=18900
+# unless PORT_BASE is set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+base=${PORT_BASE:-18900}
+work=$(mktemp -d)
+pids=()
+passed=0
+failed=0
+
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
+check() { # check DESCRIPTION EXPECTED ACTUAL
+    if [[ "$2" == "$3" ]]; then ok "$1"; else not_ok "$1: expected '$2', got '$3'"; fi
+}
+
+if ! command -v mosquitto >/dev/null || ! command -v mosquitto_sub >/dev/null || ! command -v prlimit >/dev/null; then
+    echo "installing mosquitto, its clients and util-linux"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients util-linux >/dev/null
+fi
+mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+
+cargo build --quiet --example proxy
+proxy_bin=target/debug/examples/proxy
+
+wait_port() { # wait_port PORT: until something listens there, up to 5 s
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+declare -A broker_pid
+for n in 1 2 3; do
+    port=$((base + n))
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nmax_connections -1\n' \
+        "$port" >"$work/broker$n.conf"
+    "$mosquitto" -c "$work/broker$n.conf" >"$work/broker$n.log" 2>&1 &
+    broker_pid[$n]=$!
+    pids+=("$!")
+    wait_port "$port"
+    mosquitto_pub -p "$port" -i "seed$n" -t whoami -m "broker$n" -r
+done
+upstreams=(--upstream "127.0.0.1:$((base + 1))" --upstream "127.0.0.1:$((base + 2))" --upstream "127.0.0.1:$((base + 3))")
+
+start_proxy() { # start_proxy NAME PORT ARGS...: runs the proxy, its log in $work/NAME.log
+    local name=$1 port=$2
+    shift 2
+    "$@" --listen "127.0.0.1:$port" >"$work/$name.log" 2>&1 &
+    pids+=("$!")
+    proxy_pid=$!
+    wait_port "$port"
+}
+
+echo "# Keep Alive: a silent client is closed after 1.5x its Keep Alive, a pinging one stays"
+start_proxy keepalive $((base + 10)) "$proxy_bin" "${upstreams[@]}"
+port=$((base + 10))
+# mosquitto_sub takes no Keep Alive under 5 s, so the pinger is a raw client too: CONNECT with
+# Keep Alive 2, then PINGREQ every second for 6 s; prints the PINGRESPs it got.
+python3 - "$port" >"$work/pinger" <<'EOF' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"\x10\x12\x00\x04MQTT\x04\x02\x00\x02\x00\x06pinger")
+s.settimeout(5)
+s.recv(4)
+pongs = 0
+for _ in range(6):
+    time.sleep(1)
+    s.sendall(b"\xc0\x00")
+    pongs += s.recv(2) == b"\xd0\x00"
+print(pongs)
+EOF
+pinger=$!
+# A raw client: CONNECT (3.1.1, Keep Alive 2, id "silent"), then nothing; prints the seconds
+# from its CONNACK until the proxy closes it.
+silent=$(python3 - "$port" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"\x10\x12\x00\x04MQTT\x04\x02\x00\x02\x00\x06silent")
+ack = s.recv(4)
+start = time.monotonic()
+s.settimeout(10)
+try:
+    while s.recv(100):
+        pass
+except OSError:
+    pass
+print(f"{ack.hex()} {time.monotonic() - start:.1f}")
+EOF
+)
+read -r silent_ack silent_took <<<"$silent"
+check "the silent client was accepted" "20020000" "$silent_ack"
+if awk -v t="$silent_took" 'BEGIN { exit !(t >= 2.5 && t <= 4.0) }'; then
+    ok "the silent client was closed after ${silent_took} s (limit 3 s)"
+else
+    not_ok "the silent client was closed after ${silent_took} s, not within 3 s plus slack"
+fi
+if grep -q 'client_id=silent.*end=idle' "$work/keepalive.log"; then ok "the proxy logged the idle close"; else not_ok "no idle log line for the silent client"; fi
+wait "$pinger" || true
+check "the pinging client got all 6 PINGRESPs over 6 s" "6" "$(cat "$work/pinger")"
+
+echo "# Half-closed: clients that leave a broker that never answers are freed"
+python3 - "$((base + 5))" <<'EOF' &
+import socket, sys, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(1024)  # accepted by the kernel, never answered, never closed
+held = []
+while True:
+    c, _ = l.accept()
+    held.append(c)
+EOF
+pids+=("$!")
+wait_port $((base + 5))
+start_proxy halfclosed $((base + 11)) "$proxy_bin" --upstream "127.0.0.1:$((base + 5))" --half-closed-timeout-ms 1000
+halfclosed_pid=$proxy_pid
+baseline=$(ls /proc/"$halfclosed_pid"/fd | wc -l)
+for i in $(seq 20); do
+    timeout 1 mosquitto_sub -p $((base + 11)) -i "leaver$i" -t x >/dev/null 2>&1 &
+done
+sleep 0.8
+during=$(ls /proc/"$halfclosed_pid"/fd | wc -l)
+sleep 2.5
+after=$(ls /proc/"$halfclosed_pid"/fd | wc -l)
+echo "  proxy descriptors: $baseline before, $during with 20 clients, $after after they left"
+check "the descriptors of 20 clients that left are freed" "$baseline" "$after"
+check "all 20 logged as half-closed" "20" "$(grep -c 'client_id=leaver.*end=half-closed' "$work/halfclosed.log")"
+
+echo "# Descriptors: the default cap is sized from the limit, and clients past it are told busy"
+# 64 descriptors: the default cap is (64 - 32 - 8) / 2 = 12 sessions.
+start_proxy cap $((base + 12)) prlimit --nofile=64:64 "$proxy_bin" "${upstreams[@]}"
+client_pids=()
+clients() { # clients PORT N PREFIX: N clients that hold on; their outputs in $work/PREFIX*
+    for i in $(seq "$2"); do
+        mosquitto_sub -p "$1" -V mqttv311 -i "$3$i" -t whoami -C 2 -W 6 >"$work/$3$i" 2>&1 &
+        client_pids+=("$!")
+    done
+    sleep 2
+}
+outcome() { # outcome PREFIX N: how many got a broker's message, were refused, or hung
+    local served=0 refused=0 hung=0
+    for i in $(seq "$2"); do
+        if grep -q '^broker' "$work/$1$i"; then served=$((served + 1))
+        elif grep -qi 'refused\|unavailable' "$work/$1$i"; then refused=$((refused + 1))
+        else hung=$((hung + 1)); fi
+    done
+    echo "$served served, $refused refused, $hung hung"
+}
+clients $((base + 12)) 20 capped
+check "12 served, 8 told busy, none hung" "12 served, 8 refused, 0 hung" "$(outcome capped 20)"
+grep -m1 'descriptor limit' "$work/cap.log" | sed 's/^/  /'
+
+echo "# Descriptors: running out is answered busy, and marks no broker down"
+start_proxy fds $((base + 13)) prlimit --nofile=64:64 "$proxy_bin" "${upstreams[@]}" --max-connections 1000 --down-for-ms 60000
+clients $((base + 13)) 40 flood
+result=$(outcome flood 40)
+echo "  40 clients, 64 descriptors: $result"
+if [[ $result == *", 0 hung" && $result != "0 served"* && $result != *" 0 refused"* ]]; then
+    ok "every client was served or told busy"
+else
+    not_ok "clients hung or none were told busy: $result"
+fi
+check "no broker marked down" "0" "$(grep -c 'marked down' "$work/fds.log" || true)"
+echo "  busy answers: $(grep -c 'refused (connection cap reached)' "$work/fds.log" || true) at accept (spare descriptor)," \
+    "$(grep -c 'local error on the upstream connect' "$work/fds.log" || true) on the upstream connect"
+for pid in "${client_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+sleep 0.5
+after=$(mosquitto_sub -p $((base + 13)) -i after-flood -t whoami -C 1 -W 5 2>&1 || true)
+check "after the flood a client reaches its broker" "broker" "${after:0:6}"
+[[ ${after:0:6} == broker ]] || { echo "  $after"; grep -v " INFO " "$work/fds.log" | tail; ls -l /proc/"$proxy_pid"/fd; }
+
+echo "# Shutdown: a second signal during the drain exits at once"
+start_proxy drain $((base + 14)) "$proxy_bin" "${upstreams[@]}" --drain-ms 30000
+drain_pid=$proxy_pid
+mosquitto_sub -p $((base + 14)) -i draining -t whoami >/dev/null 2>&1 &
+pids+=("$!")
+sleep 0.5
+kill -TERM "$drain_pid"
+sleep 0.5
+if kill -0 "$drain_pid" 2>/dev/null; then ok "the first SIGTERM drains"; else not_ok "the first SIGTERM exited"; fi
+kill -TERM "$drain_pid"
+sleep 0.5
+if kill -0 "$drain_pid" 2>/dev/null; then not_ok "the second SIGTERM did not exit"; else ok "the second SIGTERM exited at once"; fi
+grep -q 'second signal' "$work/drain.log" && ok "it said so in the log" || not_ok "no log line for the second signal"
+
+echo
+echo "interop ops: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
