@@ -187,6 +187,42 @@ after=$(mosquitto_sub -p $((base + 13)) -i after-flood -t whoami -C 1 -W 5 2>&1 
 check "after the flood a client reaches its broker" "broker" "${after:0:6}"
 [[ ${after:0:6} == broker ]] || { echo "  $after"; grep -v " INFO " "$work/fds.log" | tail; ls -l /proc/"$proxy_pid"/fd; }
 
+echo "# Logs: RUST_LOG and --log-level are honoured, JSON on request, client ids escaped"
+logs_port=$((base + 15))
+RUST_LOG=warn start_proxy rustlog "$logs_port" "$proxy_bin" "${upstreams[@]}"
+mosquitto_sub -p "$logs_port" -i quiet-please -t whoami -C 1 -W 5 >/dev/null 2>&1 || true
+kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
+check "RUST_LOG=warn: no connection line" "0" "$(grep -c 'quiet-please' "$work/rustlog.log" || true)"
+RUST_LOG=warn start_proxy loglevel "$logs_port" "$proxy_bin" "${upstreams[@]}" --log-level info --log-format json \
+    --max-connect-size 70000
+# A client id holding a newline, an ESC sequence and a forged line.
+python3 - "$logs_port" <<'EOF'
+import socket, sys
+cid = "evil\n2099-01-01 INFO peer=6.6.6.6\x1b[2J".encode() + b"A" * 60000
+body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+n, rl = len(body), b""
+while True:
+    b, n = n % 128, n // 128
+    rl += bytes([b | (0x80 if n else 0)])
+    if not n: break
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"\x10" + rl + body)
+s.settimeout(5)
+s.recv(4)
+s.close()
+EOF
+sleep 0.5
+kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
+evil=$(python3 - "$work/loglevel.log" <<'EOF'
+import json, sys
+lines = [l for l in open(sys.argv[1], encoding="utf-8") if "evil" in l]
+fields = json.loads(lines[0])["fields"]
+print(len(lines), "\x1b" in lines[0], len(lines[0]) < 1024, fields["client_id"][:41])
+EOF
+)
+check "--log-level info over RUST_LOG=warn, JSON: one line, no ESC, short, escaped" \
+    '1 False True evil\n2099-01-01 INFO peer=6.6.6.6\u{1b}[' "$evil"
+
 echo "# Shutdown: a second signal during the drain exits at once"
 start_proxy drain $((base + 14)) "$proxy_bin" "${upstreams[@]}" --drain-ms 30000
 drain_pid=$proxy_pid

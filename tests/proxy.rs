@@ -12,6 +12,8 @@ mod idle;
 #[path = "../examples/proxy/limits.rs"]
 #[allow(dead_code)] // this binary does not raise the descriptor limit
 mod limits;
+#[path = "../examples/proxy/logfmt.rs"]
+mod logfmt;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 #[path = "../examples/proxy/server.rs"]

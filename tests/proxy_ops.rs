@@ -14,6 +14,8 @@ mod health;
 mod idle;
 #[path = "../examples/proxy/limits.rs"]
 mod limits;
+#[path = "../examples/proxy/logfmt.rs"]
+mod logfmt;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 #[path = "../examples/proxy/server.rs"]
@@ -406,4 +408,66 @@ fn local_errors_are_told_from_the_brokers() {
     }
     assert!(limits::out_of_descriptors(&std::io::Error::from_raw_os_error(libc::EMFILE)));
     assert!(!limits::out_of_descriptors(&std::io::Error::from_raw_os_error(libc::ECONNABORTED)));
+}
+
+// Defect 5.5: log injection through the client id.
+
+/// Log output, captured.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_client_id_cannot_forge_a_log_line_reach_a_terminal_or_flood_a_line() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+    let _in_force = tracing::subscriber::set_default(subscriber);
+    let broker = Scripted::start(Script::AnswerAndClose(V311_OK)).await;
+    let proxy = start(&broker, "max_connect_size = 65536").await;
+    let forged = "evil\n2099-01-01T00:00:00.000000Z  INFO peer=6.6.6.6 end=client closed\x1b[2J\u{202E}";
+    let client_id = format!("{forged}{}", "A".repeat(60_000));
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(&connect_packet(Protocol::V3_1_1, &client_id, 60)).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    drop(client);
+    until_none_live(&proxy, PATIENCE).await;
+
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    let lines: Vec<&str> = text.lines().filter(|line| line.contains("client_id=")).collect();
+    assert_eq!(lines.len(), 1, "one line for one connection: {text}");
+    let line = lines[0];
+    assert!(!line.contains('\x1b') && !line.contains('\u{202E}'), "no raw ESC or bidi control: {line}");
+    assert!(line.contains(r"evil\n2099-01-01T00:00:00.000000Z  INFO peer=6.6.6.6"), "escaped: {line}");
+    assert!(line.contains(r"\u{1b}[2J\u{202e}"), "escaped: {line}");
+    assert!(line.len() < 1024, "cut: {} bytes", line.len());
+    let kept = client_id.char_indices().nth(logfmt::MAX_CHARS).expect("longer").0;
+    assert!(line.contains(&format!("AAA…(+{} bytes)", client_id.len() - kept)), "marked: {line}");
+}
+
+#[test]
+fn a_logged_field_is_escaped_and_cut_with_a_marker() {
+    assert_eq!(logfmt::field("plain-id_1"), "plain-id_1");
+    assert_eq!(logfmt::field("a\"b\\c\td\re"), r#"a\"b\\c\td\re"#);
+    assert_eq!(logfmt::field("\u{7}\u{9b}"), r"\u{7}\u{9b}");
+    let long = "é".repeat(200);
+    let cut = logfmt::field(&long);
+    assert_eq!(cut, format!("{}…(+{} bytes)", "é".repeat(logfmt::MAX_CHARS), 2 * (200 - logfmt::MAX_CHARS)));
 }

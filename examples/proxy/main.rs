@@ -14,6 +14,7 @@ mod config;
 mod health;
 mod idle;
 mod limits;
+mod logfmt;
 mod relay;
 mod server;
 mod session;
@@ -25,6 +26,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
 
 use config::{Config, Key, Limits, Route, Upstream};
 use server::{Handle, Proxy};
@@ -49,6 +51,13 @@ struct Args {
     proxy_protocol: bool,
     #[command(flatten)]
     limits: Limits,
+    /// What to log: a level (`warn`) or filter (`info,proxy::session=warn`), as RUST_LOG
+    /// takes it, which this overrides. `info` when neither is set.
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Log lines as text, or as JSON objects for machines, one a line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol"])]
     config: Option<PathBuf>,
@@ -74,11 +83,34 @@ impl Args {
     }
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to standard error at the level `--log-level`, else RUST_LOG, else `info` sets.
+fn init_logs(args: &Args) -> Result<(), String> {
+    let filter = match &args.log_level {
+        Some(filter) => EnvFilter::try_new(filter).map_err(|e| format!("--log-level {filter:?}: {e}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let logs =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match args.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let colour = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(colour).with_target(false).init();
     let args = Args::parse();
+    if let Err(e) = init_logs(&args) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     let config = match args.config() {
         Ok(config) => config,
         Err(e) => {

@@ -21,6 +21,7 @@ use crate::config::{Config, Limits, Miss, Route, Upstream};
 use crate::health::Health;
 use crate::idle::{Activity, Cut, Quiet};
 use crate::limits::{Budget, Charge, Guards, is_local};
+use crate::logfmt;
 use crate::relay::{self, First, Traffic};
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
@@ -89,7 +90,7 @@ async fn proxy(
     let limits = &config.limits;
     let (buf, charge) = read_connect(&mut client, limits, &guards.budget).await?;
     let connect = decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
-    log.client_id = Some(connect.client_id.to_owned());
+    log.client_id = Some(logfmt::field(connect.client_id));
     log.version = Some(connect.protocol);
 
     let route = route(&mut client, config, peer, &connect).await?;
@@ -336,6 +337,7 @@ impl fmt::Display for Why {
 /// What is known of a connection so far.
 #[derive(Default)]
 struct Log {
+    /// Escaped and cut: the client chose it.
     client_id: Option<String>,
     version: Option<Protocol>,
     route: Option<String>,
