@@ -12,8 +12,7 @@ pub const MAX_CHARS: usize = 128;
 /// characters that reorder text as `\u{..}`; past them, `…(+N bytes)` says how much was cut.
 pub fn field(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_CHARS) + 16);
-    let mut kept = 0;
-    for (at, c) in text.char_indices() {
+    for (kept, (at, c)) in text.char_indices().enumerate() {
         if kept == MAX_CHARS {
             // Writing to a String cannot fail.
             let _ = write!(out, "…(+{} bytes)", text.len() - at);
@@ -30,7 +29,6 @@ pub fn field(text: &str) -> String {
             }
             c => out.push(c),
         }
-        kept += 1;
     }
     out
 }
