@@ -471,3 +471,33 @@ fn a_logged_field_is_escaped_and_cut_with_a_marker() {
     let cut = logfmt::field(&long);
     assert_eq!(cut, format!("{}…(+{} bytes)", "é".repeat(logfmt::MAX_CHARS), 2 * (200 - logfmt::MAX_CHARS)));
 }
+
+// Defect 5.6: sessions cut at the drain deadline went unlogged.
+
+#[tokio::test]
+async fn connections_cut_at_the_drain_deadline_are_closed_and_logged() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+    let _in_force = tracing::subscriber::set_default(subscriber);
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\ndrain_ms = 300\n[[route]]\nupstreams = [\"{}\"]\n",
+        broker.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let (addr, handle) = (proxy.local_addrs()[0], proxy.handle());
+    let running = tokio::spawn(proxy.run());
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut client = send_connect(addr, Protocol::V5, 60).await;
+        assert_eq!(read_exactly(&mut client, 5).await, V5_OK);
+        clients.push(client);
+    }
+    handle.shutdown();
+    tokio::time::timeout(PATIENCE, running).await.expect("ended in time").expect("ran");
+    for client in &mut clients {
+        until_closed(client, PATIENCE).await;
+    }
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    assert_eq!(text.matches("end=cut at the drain deadline").count(), 3, "{text}");
+}

@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::config::Limits;
 
@@ -52,6 +52,8 @@ pub enum Cut {
     Idle(Duration),
     /// One side had closed, and the other sent nothing for this long.
     HalfClosed(Duration),
+    /// The shutdown's drain deadline passed.
+    Drained,
 }
 
 /// The last time bytes moved, and the limit in force; shared by the two directions of one
@@ -66,11 +68,14 @@ pub struct Activity {
     half_closed: AtomicBool,
     /// A change of limit, which may bring the deadline forward.
     changed: Notify,
+    /// Turns true at the drain deadline.
+    drained: watch::Receiver<bool>,
 }
 
 impl Activity {
-    /// Starts the clock with the client's Keep Alive.
-    pub fn new(quiet: Quiet, keep_alive: u16) -> Self {
+    /// Starts the clock with the client's Keep Alive; `drained` cuts the connection when it
+    /// turns true.
+    pub fn new(quiet: Quiet, keep_alive: u16, drained: watch::Receiver<bool>) -> Self {
         Self {
             quiet,
             start: Instant::now(),
@@ -78,6 +83,7 @@ impl Activity {
             limit_ms: AtomicU64::new(millis(quiet.limit(keep_alive))),
             half_closed: AtomicBool::new(false),
             changed: Notify::new(),
+            drained,
         }
     }
 
@@ -98,9 +104,13 @@ impl Activity {
         self.changed.notify_one();
     }
 
-    /// Returns once the connection has been quiet past its limit.
+    /// Returns once the connection has been quiet past its limit, or at the drain deadline.
     pub async fn expired(&self) -> Cut {
+        let mut drained = self.drained.clone();
         loop {
+            if *drained.borrow_and_update() {
+                return Cut::Drained;
+            }
             let idle = Duration::from_millis(self.limit_ms.load(Ordering::Relaxed));
             let half_closed = self.half_closed.load(Ordering::Relaxed);
             let (limit, cut) = match half_closed {
@@ -126,6 +136,8 @@ impl Activity {
             tokio::select! {
                 () = sleep => {}
                 () = self.changed.notified() => {}
+                // A closed channel: the proxy is gone, and the runtime with it.
+                Ok(()) = drained.changed() => {}
             }
         }
     }

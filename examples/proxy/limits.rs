@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rlimit::Resource;
 
 use bytes::BytesMut;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use crate::config::Limits;
 
@@ -24,6 +24,8 @@ pub struct Guards {
     default_cap: usize,
     refusing: Arc<Semaphore>,
     spare: Spare,
+    /// Turns true at the drain deadline, to cut the connections still live.
+    drained: watch::Sender<bool>,
 }
 
 impl Guards {
@@ -35,7 +37,18 @@ impl Guards {
             default_cap: default_cap(descriptors, refusals),
             refusing: Arc::new(Semaphore::new(refusals.min(Semaphore::MAX_PERMITS))),
             spare: Spare::open(),
+            drained: watch::Sender::new(false),
         }
+    }
+
+    /// Cuts every connection still relaying, each with its log line.
+    pub fn cut_all(&self) {
+        self.drained.send_replace(true);
+    }
+
+    /// Turns true when [`Guards::cut_all`] is called.
+    pub fn drained(&self) -> watch::Receiver<bool> {
+        self.drained.subscribe()
     }
 
     /// The connection cap in force.

@@ -77,9 +77,13 @@ impl Proxy {
         let drain = self.shared.config.borrow().limits.drain();
         tracing::info!(live = *self.shared.live.borrow(), "stopped accepting; draining");
         let mut live = self.shared.live.subscribe();
-        match tokio::time::timeout(drain, live.wait_for(|&n| n == 0)).await {
-            Ok(_) => tracing::info!("drained"),
-            Err(_) => tracing::warn!(live = *self.shared.live.borrow(), "drain deadline passed; closing"),
+        if tokio::time::timeout(drain, live.wait_for(|&n| n == 0)).await.is_ok() {
+            tracing::info!("drained");
+        } else {
+            tracing::warn!(live = *self.shared.live.borrow(), "drain deadline passed; cutting the rest");
+            self.shared.guards.cut_all();
+            // A moment for each to write its log line.
+            tokio::time::timeout(CUT_LOGS, live.wait_for(|&n| n == 0)).await.ok();
         }
     }
 }
@@ -153,6 +157,9 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(BACKLOG)
 }
+
+/// How long connections cut at the drain deadline get to log their lines.
+const CUT_LOGS: Duration = Duration::from_secs(1);
 
 /// Capped by the kernel's net.core.somaxconn.
 const BACKLOG: u32 = 8192;

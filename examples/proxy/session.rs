@@ -122,7 +122,7 @@ async fn proxy(
     let keep_alive = connect.keep_alive;
     forward(&mut upstream, route, &client, buf).await.map_err(End::Failed)?;
     drop(charge);
-    let activity = Activity::new(Quiet::new(limits), keep_alive);
+    let activity = Activity::new(Quiet::new(limits), keep_alive, guards.drained());
     let first = relay::relay(client, upstream, &mut log.traffic, &activity).await.map_err(End::Failed)?;
     Ok(match first {
         First::Client => End::ClientClosed,
@@ -316,6 +316,7 @@ impl fmt::Display for End {
             Self::Quiet(Cut::HalfClosed(limit)) => {
                 write!(f, "half-closed: one side closed, the other quiet for {limit:?}")
             }
+            Self::Quiet(Cut::Drained) => f.write_str("cut at the drain deadline"),
         }
     }
 }
