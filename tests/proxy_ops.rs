@@ -501,3 +501,79 @@ async fn connections_cut_at_the_drain_deadline_are_closed_and_logged() {
     let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
     assert_eq!(text.matches("end=cut at the drain deadline").count(), 3, "{text}");
 }
+
+// Defect 5.7: a black-holed broker cost every client the full connect timeout.
+
+/// A listener whose one-place backlog is full, so that connecting to it times out: a broker
+/// that drops SYNs.
+async fn black_hole() -> (SocketAddr, TcpListener, std::net::TcpStream) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("address");
+    let filler = std::net::TcpStream::connect(addr).expect("fills the backlog");
+    (addr, listener, filler)
+}
+
+/// A 5.0 CONNECT with this id through the proxy: the answer, and how long it took.
+async fn timed_connect(proxy: SocketAddr, id: String) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(proxy).await.expect("connect");
+    stream.write_all(&connect_packet(Protocol::V5, &id, 60)).await.expect("send");
+    (read_exactly(&mut stream, 5).await, started.elapsed())
+}
+
+#[tokio::test]
+async fn one_probe_at_a_time_tries_an_upstream_whose_down_mark_expired() {
+    let (hole, _listener, _filler) = black_hole().await;
+    let good = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\nupstream_timeout_ms = 1000\ndown_for_ms = 1\n\
+         [[route]]\nupstreams = [\"{hole}\", \"{}\"]\n",
+        good.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+    // Ids whose first choice is the black hole.
+    let upstreams: Vec<config::Upstream> =
+        [hole.to_string(), good.addr.to_string()].iter().map(|a| a.parse().expect("upstream")).collect();
+    let ids: Vec<String> = (0..200)
+        .map(|i| format!("id{i}"))
+        .filter(|id| mqtt_connect::routing::rank(id.as_bytes(), &upstreams).next() == Some(0))
+        .take(6)
+        .collect();
+    // The first pays the timeout and marks the hole down, for 1 ms only.
+    let (ack, took) = timed_connect(addr, ids[0].clone()).await;
+    assert_eq!((ack.as_slice(), took >= Duration::from_millis(1000)), (V5_OK, true));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The mark has expired: five arrive at once; one probes, the others go straight on.
+    let tasks: Vec<_> = ids[1..].iter().map(|id| tokio::spawn(timed_connect(addr, id.clone()))).collect();
+    let mut times = Vec::new();
+    for task in tasks {
+        let (ack, took) = task.await.expect("ran");
+        assert_eq!(ack, V5_OK);
+        times.push(took);
+    }
+    times.sort();
+    assert!(times[3] < Duration::from_millis(500), "four did not wait: {times:?}");
+    assert!(times[4] >= Duration::from_millis(1000), "one probed: {times:?}");
+}
+
+#[tokio::test]
+async fn when_every_upstream_is_down_the_client_is_answered_at_once() {
+    let (hole, _listener, _filler) = black_hole().await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\nupstream_timeout_ms = 1000\ndown_for_ms = 60000\n\
+         [[route]]\nupstreams = [\"{hole}\"]\n"
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+    let unavailable = [0x20, 0x03, 0x00, 0x88, 0x00];
+    let (ack, took) = timed_connect(addr, "first".into()).await;
+    assert_eq!((ack.as_slice(), took >= Duration::from_millis(1000)), (&unavailable[..], true));
+    let (ack, took) = timed_connect(addr, "second".into()).await;
+    assert_eq!(ack, unavailable);
+    assert!(took < Duration::from_millis(500), "answered at once: {took:?}");
+}

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::config::{Config, Limits, Miss, Route, Upstream};
-use crate::health::Health;
+use crate::health::{Health, Verdict};
 use crate::idle::{Activity, Cut, Quiet};
 use crate::limits::{Budget, Charge, Guards, is_local};
 use crate::logfmt;
@@ -207,18 +207,20 @@ enum Unreached {
     Local(io::Error),
 }
 
-/// Tries the route's upstreams in the crate's rendezvous order for this key; those marked
-/// down go last, as their marks may be stale. A failure marks the upstream down, unless it is
-/// a local error, which ends the attempt with health untouched.
+/// Tries the route's upstreams in the crate's rendezvous order for this key, skipping those
+/// marked down: when every one is, the client is answered at once. An expired mark lets one
+/// connection at a time probe the upstream while the others take the next. A failure marks the
+/// upstream down, unless it is a local error, which ends the attempt with health untouched.
 async fn connect_upstream<'r>(
     route: &'r Route,
     key: &[u8],
     limits: &Limits,
     health: &Health,
 ) -> Result<(TcpStream, &'r Upstream), Unreached> {
-    let (up, down): (Vec<&Upstream>, Vec<&Upstream>) =
-        rank(key, &route.upstreams).filter_map(|i| route.upstreams.get(i)).partition(|u| !health.is_down(u));
-    for upstream in up.into_iter().chain(down) {
+    for upstream in rank(key, &route.upstreams).filter_map(|i| route.upstreams.get(i)) {
+        if health.verdict(upstream, limits.upstream_timeout()) == Verdict::Skip {
+            continue;
+        }
         let failure = match timeout(limits.upstream_timeout(), TcpStream::connect(&upstream.addr)).await {
             Ok(Ok(stream)) => {
                 health.mark_up(upstream);
