@@ -223,6 +223,34 @@ EOF
 check "--log-level info over RUST_LOG=warn, JSON: one line, no ESC, short, escaped" \
     '1 False True evil\n2099-01-01 INFO peer=6.6.6.6\u{1b}[' "$evil"
 
+echo "# Connection rate: a burst from one address gets 0x9F past its limit, another address is served"
+rate_port=$((base + 16))
+start_proxy rate "$rate_port" "$proxy_bin" "${upstreams[@]}" --max-connects-per-s 2 --connect-burst 5
+rate_codes() { # rate_codes SOURCE N VERSION: the CONNACK codes N quick connections from SOURCE get
+    python3 - "$rate_port" "$1" "$2" "$3" <<'EOF'
+import socket, sys
+port, source, n, version = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+connect = b"\x10\x11\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x04rate" if version == 5 else \
+    b"\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04rate"
+codes = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
+    s.sendall(connect)
+    s.settimeout(5)
+    ack = s.recv(5)
+    codes.append(f"{ack[3]:02x}" if len(ack) >= 4 else "closed")
+    s.close()
+print(" ".join(codes))
+EOF
+}
+wait_port "$rate_port"  # the probe took a token; let the bucket refill
+sleep 1
+codes=$(rate_codes 127.0.0.1 8 5)
+echo "  8 from 127.0.0.1 (5.0): $codes"
+check "the first 5 served, the rest refused with 0x9F" "00 00 00 00 00 9f 9f 9f" "$codes"
+check "3.1.1 from 127.0.0.1 past the limit: 0x03" "03" "$(rate_codes 127.0.0.1 1 4)"
+check "127.0.0.2 is served meanwhile" "00 00" "$(rate_codes 127.0.0.2 2 5)"
+
 echo "# Shutdown: a second signal during the drain exits at once"
 start_proxy drain $((base + 14)) "$proxy_bin" "${upstreams[@]}" --drain-ms 30000
 drain_pid=$proxy_pid

@@ -14,6 +14,8 @@ mod idle;
 mod limits;
 #[path = "../examples/proxy/logfmt.rs"]
 mod logfmt;
+#[path = "../examples/proxy/ratelimit.rs"]
+mod ratelimit;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 #[path = "../examples/proxy/server.rs"]

@@ -16,6 +16,8 @@ mod idle;
 mod limits;
 #[path = "../examples/proxy/logfmt.rs"]
 mod logfmt;
+#[path = "../examples/proxy/ratelimit.rs"]
+mod ratelimit;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 #[path = "../examples/proxy/server.rs"]
@@ -576,4 +578,36 @@ async fn when_every_upstream_is_down_the_client_is_answered_at_once() {
     let (ack, took) = timed_connect(addr, "second".into()).await;
     assert_eq!(ack, unavailable);
     assert!(took < Duration::from_millis(500), "answered at once: {took:?}");
+}
+
+// Item 4: the connection-rate limit per source address.
+
+/// A CONNECT from `source` through the proxy: what it answers, up to 5 bytes or its close.
+async fn connect_from(source: &str, proxy: SocketAddr, protocol: Protocol) -> Vec<u8> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(format!("{source}:0").parse().expect("address")).expect("bind source");
+    let mut stream = socket.connect(proxy).await.expect("connect");
+    stream.write_all(&connect_packet(protocol, "storm", 60)).await.expect("send");
+    let want = if protocol == Protocol::V5 { 5 } else { 4 };
+    let mut got = Vec::new();
+    let mut chunk = [0; 8];
+    while got.len() < want {
+        match tokio::time::timeout(PATIENCE, stream.read(&mut chunk)).await.expect("in time") {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn over_its_rate_an_address_is_refused_in_its_version_while_others_are_served() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "max_connects_per_s = 1\nconnect_burst = 3").await;
+    for _ in 0..3 {
+        assert_eq!(connect_from("127.0.0.1", proxy.addr, Protocol::V5).await, V5_OK, "within the burst");
+    }
+    assert_eq!(connect_from("127.0.0.1", proxy.addr, Protocol::V5).await, [0x20, 0x03, 0x00, 0x9F, 0x00]);
+    assert_eq!(connect_from("127.0.0.1", proxy.addr, Protocol::V3_1_1).await, [0x20, 0x02, 0x00, 0x03]);
+    assert_eq!(connect_from("127.0.0.2", proxy.addr, Protocol::V5).await, V5_OK, "another address");
 }

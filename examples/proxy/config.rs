@@ -72,6 +72,14 @@ pub struct Limits {
     /// default a sixteenth of the descriptor limit, within 8 and 4096. Read at start.
     #[arg(long, value_name = "N")]
     pub max_refusals: Option<usize>,
+    /// New connections a second from one address, on average; past it a 5.0 client gets
+    /// CONNACK 0x9F "connection rate exceeded" and a 3.x client 0x03. Off when unset. Read at
+    /// start.
+    #[arg(long, value_name = "N")]
+    pub max_connects_per_s: Option<u32>,
+    /// Connections one address may open at once before its rate applies; the rate when unset.
+    #[arg(long, value_name = "N")]
+    pub connect_burst: Option<u32>,
 }
 
 const LIMITS: Limits = Limits {
@@ -87,6 +95,8 @@ const LIMITS: Limits = Limits {
     connect_buffer_budget: 64 << 20,
     busy_deadline_ms: 2_000,
     max_refusals: None,
+    max_connects_per_s: None,
+    connect_burst: None,
 };
 
 impl Default for Limits {

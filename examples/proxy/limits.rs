@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rlimit::Resource;
@@ -13,6 +14,7 @@ use bytes::BytesMut;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use crate::config::Limits;
+use crate::ratelimit::RateLimit;
 
 /// What all connections share to stay within bounds. Set at start from the limits then in
 /// force and the descriptor limit; a reload changes none of it but the connection cap, when it
@@ -26,6 +28,7 @@ pub struct Guards {
     spare: Spare,
     /// Turns true at the drain deadline, to cut the connections still live.
     drained: watch::Sender<bool>,
+    rate: Option<Arc<RateLimit>>,
 }
 
 impl Guards {
@@ -38,7 +41,13 @@ impl Guards {
             refusing: Arc::new(Semaphore::new(refusals.min(Semaphore::MAX_PERMITS))),
             spare: Spare::open(),
             drained: watch::Sender::new(false),
+            rate: RateLimit::new(limits).map(Arc::new),
         }
+    }
+
+    /// Whether a new connection from `ip` is within the rate limit, if there is one.
+    pub fn admits(&self, ip: IpAddr) -> bool {
+        self.rate.as_ref().is_none_or(|rate| rate.admits(ip))
     }
 
     /// Cuts every connection still relaying, each with its log line.

@@ -15,6 +15,7 @@ mod health;
 mod idle;
 mod limits;
 mod logfmt;
+mod ratelimit;
 mod relay;
 mod server;
 mod session;

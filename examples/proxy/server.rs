@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::health::Health;
 use crate::limits::{Guards, SpareInUse, out_of_descriptors};
-use crate::session;
+use crate::session::{self, Early};
 
 /// A proxy accepting clients.
 pub struct Proxy {
@@ -180,27 +180,37 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
         };
         client.set_nodelay(true).ok();
         let config = shared.config.borrow().clone();
+        if !shared.guards.admits(peer.ip()) {
+            refuse_early(client, peer, &shared, None, Early::Rate);
+            continue;
+        }
         match Slot::take(&shared, shared.guards.max_connections(&config.limits)) {
             Some(slot) => {
                 tokio::spawn(async move {
                     session::serve(client, peer, &config, &slot.0.health, &slot.0.guards).await;
                 });
             }
-            None => refuse_busy(client, peer, &shared, None),
+            None => refuse_early(client, peer, &shared, None, Early::Busy),
         }
     }
 }
 
-/// Over the cap: the client is told "busy", if a place among the refusals in progress is free;
-/// otherwise it is closed at once.
-fn refuse_busy(client: TcpStream, peer: SocketAddr, shared: &Shared, spare: Option<SpareInUse>) {
+/// Refused at accept: the client is told why, if a place among the refusals in progress is
+/// free; otherwise it is closed at once.
+fn refuse_early(
+    client: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    spare: Option<SpareInUse>,
+    early: Early,
+) {
     let Some(refusing) = shared.guards.refusal() else {
         tracing::debug!(%peer, "refusals in progress at their limit; closed unanswered");
         return;
     };
     let config = shared.config.borrow().clone();
     tokio::spawn(async move {
-        session::refuse_busy(client, peer, &config.limits).await;
+        session::refuse_early(client, peer, &config.limits, early).await;
         drop((refusing, spare));
     });
 }
@@ -216,7 +226,7 @@ async fn accept_with_spare(listener: &TcpListener, shared: &Shared, e: &io::Erro
     // later, when there may be descriptors again.
     match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
         Ok(Ok((client, peer))) => {
-            refuse_busy(client, peer, shared, Some(spare));
+            refuse_early(client, peer, shared, Some(spare), Early::Busy);
             true
         }
         Ok(Err(_)) | Err(_) => false,

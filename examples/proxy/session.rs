@@ -36,15 +36,32 @@ pub async fn serve(client: TcpStream, peer: SocketAddr, config: &Config, health:
     log.write(peer, started.elapsed(), &end);
 }
 
-/// Over the connection cap: reads only the first bytes of the CONNECT, which give the
-/// client's version, within a short deadline of its own; answers "server busy" in that version,
-/// and closes.
-pub async fn refuse_busy(mut client: TcpStream, peer: SocketAddr, limits: &Limits) {
+/// Why a client is refused before its CONNECT is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Early {
+    /// The connection cap is reached.
+    Busy,
+    /// Its address is over the connection-rate limit.
+    Rate,
+}
+
+/// Refused before its CONNECT is read: reads only the first bytes of the CONNECT, which give
+/// the client's version, within a short deadline of its own; answers in that version, and
+/// closes. Busy is 0x89 in 5.0 and 0x03 in 3.x; rate is 0x9F in 5.0 and 0x03 in 3.x.
+pub async fn refuse_early(mut client: TcpStream, peer: SocketAddr, limits: &Limits, early: Early) {
     let started = Instant::now();
     let end = match read_version(&mut client, limits).await {
         Ok(protocol) => {
-            let busy = protocol.and_then(|p| p.connack(ReasonCode::ServerBusy));
-            refuse(&mut client, busy, Why::Busy).await
+            let ack = protocol.and_then(|p| match early {
+                Early::Busy => p.connack(ReasonCode::ServerBusy),
+                Early::Rate if p == Protocol::V5 => p.connack(ReasonCode::ConnectionRateExceeded),
+                Early::Rate => p.connack(ReasonCode::ServerUnavailable),
+            });
+            let why = match early {
+                Early::Busy => Why::Busy,
+                Early::Rate => Why::Rate,
+            };
+            refuse(&mut client, ack, why).await
         }
         Err(end) => end,
     };
@@ -302,6 +319,8 @@ enum Why {
     BufferBudget,
     /// A local error (out of descriptors, buffers or ports) on the upstream connect.
     Local(io::Error),
+    /// Over the connection-rate limit of its address.
+    Rate,
 }
 
 impl fmt::Display for End {
@@ -333,6 +352,7 @@ impl fmt::Display for Why {
             Self::Busy => f.write_str("connection cap reached"),
             Self::BufferBudget => f.write_str("CONNECT buffer budget spent"),
             Self::Local(e) => write!(f, "local error on the upstream connect: {e}"),
+            Self::Rate => f.write_str("connection rate exceeded"),
         }
     }
 }
