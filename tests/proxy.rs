@@ -14,6 +14,9 @@ mod idle;
 mod limits;
 #[path = "../examples/proxy/logfmt.rs"]
 mod logfmt;
+#[path = "../examples/proxy/metrics.rs"]
+#[allow(dead_code)] // this binary serves no metrics
+mod metrics;
 #[path = "../examples/proxy/ratelimit.rs"]
 mod ratelimit;
 #[path = "../examples/proxy/relay.rs"]
@@ -484,6 +487,17 @@ async fn over_the_connection_cap_clients_are_told_the_server_is_busy() {
     let v311 = connect_packet(Protocol::V3_1_1, "third");
     assert_eq!(answer(proxy.addr, &v311).await, [0x20, 2, 0, 0x03]);
     assert_eq!(broker.accepted(), 1);
+    // Counted as each refusal ends, a moment after the client has its answer.
+    let counted = |code: &str| format!("{{how=\"refused\",why=\"busy\",code=\"{code}\"}} 1\n");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let metrics = proxy.handle.metrics().encode();
+        if metrics.contains(&counted("0x89")) && metrics.contains(&counted("0x03")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both refusals counted: {metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     drop(first);
     let deadline = Instant::now() + PATIENCE;
     while mqtt_connect(proxy.addr, Protocol::V5, "later").await.1 != V5_OK {
@@ -515,4 +529,5 @@ fn the_sample_config_is_valid() {
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy.toml");
     let config = Config::load(&sample).expect("examples/proxy.toml parses and checks");
     assert_eq!(config.routes.len(), 2);
+    assert_eq!(config.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9101))));
 }

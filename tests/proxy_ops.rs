@@ -16,6 +16,8 @@ mod idle;
 mod limits;
 #[path = "../examples/proxy/logfmt.rs"]
 mod logfmt;
+#[path = "../examples/proxy/metrics.rs"]
+mod metrics;
 #[path = "../examples/proxy/ratelimit.rs"]
 mod ratelimit;
 #[path = "../examples/proxy/relay.rs"]
@@ -610,4 +612,79 @@ async fn over_its_rate_an_address_is_refused_in_its_version_while_others_are_ser
     assert_eq!(connect_from("127.0.0.1", proxy.addr, Protocol::V5).await, [0x20, 0x03, 0x00, 0x9F, 0x00]);
     assert_eq!(connect_from("127.0.0.1", proxy.addr, Protocol::V3_1_1).await, [0x20, 0x02, 0x00, 0x03]);
     assert_eq!(connect_from("127.0.0.2", proxy.addr, Protocol::V5).await, V5_OK, "another address");
+}
+
+// Item 1: Prometheus metrics.
+
+/// The value of one series in the metrics text, 0 if absent.
+fn series(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "").await;
+    let metrics = proxy.handle.metrics();
+    for source in ["127.0.0.1", "127.0.0.2"] {
+        // The same id from two addresses at once: a takeover.
+        assert_eq!(connect_from(source, proxy.addr, Protocol::V5).await, V5_OK);
+    }
+    let bad = b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00";
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(bad).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 5).await, [0x20, 0x03, 0x00, 0x81, 0x00]);
+    drop(client);
+    until_none_live(&proxy, PATIENCE).await;
+    // The refusal is counted as it ends, a moment after the client has its answer.
+    let deadline = Instant::now() + PATIENCE;
+    while !metrics.encode().contains(r#"why="invalid""#) {
+        assert!(Instant::now() < deadline, "the refusal was counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Scraped as Prometheus does without OpenMetrics: the classic text format.
+    let served = metrics::serve("127.0.0.1:0".parse().expect("address"), metrics).await.expect("serve");
+    let mut scrape = TcpStream::connect(served).await.expect("connect to metrics");
+    scrape
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("ask");
+    let mut response = String::new();
+    tokio::time::timeout(PATIENCE, scrape.read_to_string(&mut response))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.contains("content-type: text/plain; version=0.0.4"), "{response}");
+    let text = response.split_once("\r\n\r\n").expect("a body").1;
+    assert!(text.contains("# TYPE mqtt_proxy_connections_accepted_total counter\n"), "{text}");
+    assert!(!text.contains("# EOF"), "{text}");
+    let upstream = broker.addr.to_string();
+    assert_eq!(series(text, "mqtt_proxy_connections_accepted_total"), 3.0, "{text}");
+    assert_eq!(series(text, "mqtt_proxy_connections_active"), 0.0);
+    assert_eq!(
+        series(text, r#"mqtt_proxy_connections_ended_total{how="refused",why="invalid",code="0x81"}"#),
+        1.0
+    );
+    assert_eq!(
+        series(text, r#"mqtt_proxy_connections_ended_total{how="client_closed",why="",code=""}"#),
+        2.0
+    );
+    let route = format!(r#"{{route="default",upstream="{upstream}"}}"#);
+    assert_eq!(series(text, &format!("mqtt_proxy_route_connections_total{route}")), 2.0);
+    let up =
+        format!(r#"mqtt_proxy_route_bytes_total{{route="default",upstream="{upstream}",direction="up"}}"#);
+    assert_eq!(series(text, &up), 2.0 * connect_packet(Protocol::V5, "storm", 60).len() as f64);
+    let connacks = format!(r#"mqtt_proxy_broker_connacks_total{{upstream="{upstream}",code="0x00"}}"#);
+    assert_eq!(series(text, &connacks), 2.0);
+    assert_eq!(series(text, "mqtt_proxy_connect_read_seconds_count"), 3.0);
+    assert_eq!(
+        series(text, &format!(r#"mqtt_proxy_upstream_connect_seconds_count{{upstream="{upstream}"}}"#)),
+        2.0
+    );
+    assert_eq!(series(text, &format!(r#"mqtt_proxy_upstream_up{{upstream="{upstream}"}}"#)), 1.0);
+    assert_eq!(series(text, "mqtt_proxy_client_id_takeovers_total"), 1.0);
 }

@@ -25,6 +25,9 @@ pub struct Config {
     /// Tried in order; the first that matches serves the connection.
     #[serde(rename = "route")]
     pub routes: Vec<Route>,
+    /// Where to serve Prometheus metrics over HTTP, if anywhere; read at start.
+    #[serde(default)]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Timeouts and caps, in milliseconds and bytes, each also a command-line flag.

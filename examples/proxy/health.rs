@@ -48,14 +48,17 @@ impl Health {
         }
     }
 
-    pub fn mark_down(&self, upstream: &Upstream, down_for: Duration) {
+    /// Whether this is a change: the upstream was not marked before.
+    pub fn mark_down(&self, upstream: &Upstream, down_for: Duration) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        marks.insert(upstream.addr.clone(), Mark::Down(now.checked_add(down_for).unwrap_or(now)));
+        let until = Mark::Down(now.checked_add(down_for).unwrap_or(now));
+        marks.insert(upstream.addr.clone(), until).is_none()
     }
 
-    pub fn mark_up(&self, upstream: &Upstream) {
+    /// Whether this is a change: the upstream was marked.
+    pub fn mark_up(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        marks.remove(&upstream.addr);
+        marks.remove(&upstream.addr).is_some()
     }
 }

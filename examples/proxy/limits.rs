@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use crate::config::Limits;
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimit;
 
 /// What all connections share to stay within bounds. Set at start from the limits then in
@@ -29,6 +30,7 @@ pub struct Guards {
     /// Turns true at the drain deadline, to cut the connections still live.
     drained: watch::Sender<bool>,
     rate: Option<Arc<RateLimit>>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Guards {
@@ -42,6 +44,7 @@ impl Guards {
             spare: Spare::open(),
             drained: watch::Sender::new(false),
             rate: RateLimit::new(limits).map(Arc::new),
+            metrics: Arc::default(),
         }
     }
 

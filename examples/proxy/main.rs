@@ -15,6 +15,7 @@ mod health;
 mod idle;
 mod limits;
 mod logfmt;
+mod metrics;
 mod ratelimit;
 mod relay;
 mod server;
@@ -52,6 +53,9 @@ struct Args {
     proxy_protocol: bool,
     #[command(flatten)]
     limits: Limits,
+    /// Serve Prometheus metrics over HTTP on this address; overrides `metrics` in the file.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     /// What to log: a level (`warn`) or filter (`info,proxy::session=warn`), as RUST_LOG
     /// takes it, which this overrides. `info` when neither is set.
     #[arg(long, value_name = "FILTER")]
@@ -67,7 +71,9 @@ struct Args {
 impl Args {
     fn config(&self) -> Result<Config, String> {
         if let Some(path) = &self.config {
-            return Config::load(path);
+            let mut config = Config::load(path)?;
+            config.metrics = self.metrics.or(config.metrics);
+            return Ok(config);
         }
         let route = Route {
             name: "default".into(),
@@ -78,7 +84,12 @@ impl Args {
             upstreams: self.upstreams.clone(),
             proxy_protocol: self.proxy_protocol,
         };
-        let config = Config { listen: self.listen.clone(), limits: self.limits.clone(), routes: vec![route] };
+        let config = Config {
+            listen: self.listen.clone(),
+            limits: self.limits.clone(),
+            routes: vec![route],
+            metrics: self.metrics,
+        };
         config.check()?;
         Ok(config)
     }
@@ -123,6 +134,7 @@ async fn main() -> ExitCode {
         Ok(descriptors) => tracing::info!(descriptors, "descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
     }
+    let metrics_addr = config.metrics;
     let proxy = match Proxy::start(config) {
         Ok(proxy) => proxy,
         Err(e) => {
@@ -131,6 +143,12 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(addrs = ?proxy.local_addrs(), "listening");
+    if let Some(addr) = metrics_addr
+        && let Err(e) = metrics::serve(addr, proxy.handle().metrics()).await
+    {
+        tracing::error!(error = %e, %addr, "cannot serve metrics");
+        return ExitCode::FAILURE;
+    }
     match on_signals(proxy.handle(), args.config) {
         Ok(()) => {
             proxy.run().await;

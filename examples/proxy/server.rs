@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::health::Health;
 use crate::limits::{Guards, SpareInUse, out_of_descriptors};
+use crate::metrics::{EndLabels, Metrics};
 use crate::session::{self, Early};
 
 /// A proxy accepting clients.
@@ -98,13 +99,17 @@ impl Handle {
             tracing::error!(error = %e, "config refused; the previous one stays in force");
             e
         };
-        let config = Config::load(path).map_err(refused)?;
+        let metrics = &self.0.guards.metrics;
+        let config = Config::load(path).map_err(refused).inspect_err(|_| metrics.reload(false))?;
         let opened = {
             let accepting = self.0.accepting.lock().unwrap_or_else(PoisonError::into_inner);
             let new: Vec<SocketAddr> =
                 config.listen.iter().copied().filter(|addr| !accepting.contains_key(addr)).collect();
-            bind(&new).map_err(|e| refused(format!("{}: {e}", path.display())))?
+            bind(&new)
+                .map_err(|e| refused(format!("{}: {e}", path.display())))
+                .inspect_err(|_| metrics.reload(false))?
         };
+        metrics.reload(true);
         let listen = config.listen.clone();
         tracing::info!(routes = config.routes.len(), listen = ?listen, "config reloaded");
         self.0.config.send_replace(Arc::new(config));
@@ -120,6 +125,10 @@ impl Handle {
     /// Connections being proxied now.
     pub fn live(&self) -> usize {
         *self.0.live.borrow()
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.0.guards.metrics.clone()
     }
 }
 
@@ -179,6 +188,7 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         client.set_nodelay(true).ok();
+        shared.guards.metrics.accepted();
         let config = shared.config.borrow().clone();
         if !shared.guards.admits(peer.ip()) {
             refuse_early(client, peer, &shared, None, Early::Rate);
@@ -206,11 +216,14 @@ fn refuse_early(
 ) {
     let Some(refusing) = shared.guards.refusal() else {
         tracing::debug!(%peer, "refusals in progress at their limit; closed unanswered");
+        let labels = EndLabels { how: "refused", why: early.label(), code: String::new() };
+        shared.guards.metrics.ended(&labels);
         return;
     };
     let config = shared.config.borrow().clone();
+    let metrics = shared.guards.metrics.clone();
     tokio::spawn(async move {
-        session::refuse_early(client, peer, &config.limits, early).await;
+        session::refuse_early(client, peer, &config.limits, early, &metrics).await;
         drop((refusing, spare));
     });
 }
@@ -243,6 +256,7 @@ impl Slot {
             *live += usize::from(room);
             room
         });
+        shared.guards.metrics.active(*shared.live.borrow());
         taken.then(|| Self(shared.clone()))
     }
 }
@@ -250,5 +264,6 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.live.send_modify(|live| *live -= 1);
+        self.0.guards.metrics.active(*self.0.live.borrow());
     }
 }

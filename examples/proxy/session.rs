@@ -22,6 +22,7 @@ use crate::health::{Health, Verdict};
 use crate::idle::{Activity, Cut, Quiet};
 use crate::limits::{Budget, Charge, Guards, is_local};
 use crate::logfmt;
+use crate::metrics::{EndLabels, Metrics};
 use crate::relay::{self, First, Traffic};
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
@@ -34,6 +35,7 @@ pub async fn serve(client: TcpStream, peer: SocketAddr, config: &Config, health:
     let mut log = Log::default();
     let end = proxy(client, peer, config, health, guards, &mut log).await.unwrap_or_else(|end| end);
     log.write(peer, started.elapsed(), &end);
+    log.count(&guards.metrics, &end);
 }
 
 /// Why a client is refused before its CONNECT is read.
@@ -45,10 +47,26 @@ pub enum Early {
     Rate,
 }
 
+impl Early {
+    /// Why, for the metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Rate => "rate",
+        }
+    }
+}
+
 /// Refused before its CONNECT is read: reads only the first bytes of the CONNECT, which give
 /// the client's version, within a short deadline of its own; answers in that version, and
 /// closes. Busy is 0x89 in 5.0 and 0x03 in 3.x; rate is 0x9F in 5.0 and 0x03 in 3.x.
-pub async fn refuse_early(mut client: TcpStream, peer: SocketAddr, limits: &Limits, early: Early) {
+pub async fn refuse_early(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    limits: &Limits,
+    early: Early,
+    metrics: &Metrics,
+) {
     let started = Instant::now();
     let end = match read_version(&mut client, limits).await {
         Ok(protocol) => {
@@ -66,6 +84,7 @@ pub async fn refuse_early(mut client: TcpStream, peer: SocketAddr, limits: &Limi
         Err(end) => end,
     };
     Log::default().write(peer, started.elapsed(), &end);
+    metrics.ended(&end.labels());
 }
 
 /// A fixed header, a protocol name of up to six bytes with its length, and the level byte.
@@ -105,10 +124,14 @@ async fn proxy(
     log: &mut Log,
 ) -> Result<End, End> {
     let limits = &config.limits;
+    let metrics = &guards.metrics;
+    let reading = Instant::now();
     let (buf, charge) = read_connect(&mut client, limits, &guards.budget).await?;
+    metrics.connect_read(reading.elapsed());
     let connect = decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
     log.client_id = Some(logfmt::field(connect.client_id));
     log.version = Some(connect.protocol);
+    metrics.client_id(connect.client_id, peer.ip());
 
     let route = route(&mut client, config, peer, &connect).await?;
     log.route = Some(route.name.clone());
@@ -122,7 +145,7 @@ async fn proxy(
             peer_ip.as_bytes()
         }
     };
-    let (mut upstream, node) = match connect_upstream(route, key, limits, health).await {
+    let (mut upstream, node) = match connect_upstream(route, key, limits, health, metrics).await {
         Ok(connected) => connected,
         Err(Unreached::All) => {
             let unavailable = connect.protocol.connack(ReasonCode::ServerUnavailable);
@@ -134,6 +157,7 @@ async fn proxy(
         }
     };
     log.upstream = Some(node.addr.clone());
+    metrics.relaying(&route.name, &node.addr);
 
     log.traffic.up = buf.len() as u64;
     let keep_alive = connect.keep_alive;
@@ -233,14 +257,17 @@ async fn connect_upstream<'r>(
     key: &[u8],
     limits: &Limits,
     health: &Health,
+    metrics: &Metrics,
 ) -> Result<(TcpStream, &'r Upstream), Unreached> {
     for upstream in rank(key, &route.upstreams).filter_map(|i| route.upstreams.get(i)) {
         if health.verdict(upstream, limits.upstream_timeout()) == Verdict::Skip {
             continue;
         }
+        let connecting = Instant::now();
         let failure = match timeout(limits.upstream_timeout(), TcpStream::connect(&upstream.addr)).await {
             Ok(Ok(stream)) => {
-                health.mark_up(upstream);
+                metrics.upstream_connect(&upstream.addr, connecting.elapsed());
+                metrics.health(&upstream.addr, true, health.mark_up(upstream));
                 // MQTT packets are small and latency-bound; don't let Nagle hold them back.
                 stream.set_nodelay(true).ok();
                 return Ok((stream, upstream));
@@ -253,7 +280,7 @@ async fn connect_upstream<'r>(
             Err(_) => "timed out".to_owned(),
         };
         tracing::warn!(upstream = %upstream, error = %failure, "upstream connect failed; marked down");
-        health.mark_down(upstream, limits.down_for());
+        metrics.health(&upstream.addr, false, health.mark_down(upstream, limits.down_for()));
     }
     Err(Unreached::All)
 }
@@ -308,6 +335,24 @@ enum End {
     Quiet(Cut),
 }
 
+impl End {
+    /// How it ended, for the metrics.
+    fn labels(&self) -> EndLabels {
+        let (how, why, code) = match self {
+            Self::ClientClosed => ("client_closed", "", None),
+            Self::UpstreamClosed => ("upstream_closed", "", None),
+            Self::ClosedBeforeConnect => ("closed_before_connect", "", None),
+            Self::Deadline => ("deadline", "", None),
+            Self::Refused { why, answered } => ("refused", why.label(), *answered),
+            Self::Failed(_) => ("failed", "", None),
+            Self::Quiet(Cut::Idle(_)) => ("idle", "", None),
+            Self::Quiet(Cut::HalfClosed(_)) => ("half_closed", "", None),
+            Self::Quiet(Cut::Drained) => ("drained", "", None),
+        };
+        EndLabels { how, why, code: code.map(|code| format!("{code:#04x}")).unwrap_or_default() }
+    }
+}
+
 /// Why a connection was refused before it reached an upstream.
 enum Why {
     Invalid(mqtt_connect::Error),
@@ -338,6 +383,20 @@ impl fmt::Display for End {
                 write!(f, "half-closed: one side closed, the other quiet for {limit:?}")
             }
             Self::Quiet(Cut::Drained) => f.write_str("cut at the drain deadline"),
+        }
+    }
+}
+
+impl Why {
+    /// Why, for the metrics.
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid",
+            Self::NoRoute => "no_route",
+            Self::VersionNotRouted => "version",
+            Self::Unavailable => "unavailable",
+            Self::Busy | Self::BufferBudget | Self::Local(_) => "busy",
+            Self::Rate => "rate",
         }
     }
 }
@@ -383,6 +442,19 @@ impl Log {
             ms = took.as_millis() as u64,
             %end,
         );
+    }
+}
+
+impl Log {
+    /// Counts what this connection did, as it ends.
+    fn count(&self, metrics: &Metrics, end: &End) {
+        metrics.ended(&end.labels());
+        if let (Some(route), Some(upstream)) = (&self.route, &self.upstream) {
+            metrics.relayed(route, upstream, self.traffic.up, self.traffic.down);
+            if let Some(code) = self.traffic.connack {
+                metrics.broker_connack(upstream, code);
+            }
+        }
     }
 }
 
