@@ -251,6 +251,78 @@ check "the first 5 served, the rest refused with 0x9F" "00 00 00 00 00 9f 9f 9f"
 check "3.1.1 from 127.0.0.1 past the limit: 0x03" "03" "$(rate_codes 127.0.0.1 1 4)"
 check "127.0.0.2 is served meanwhile" "00 00" "$(rate_codes 127.0.0.2 2 5)"
 
+echo "# Metrics: scraped after known traffic, counters asserted, promtool check metrics"
+if ! command -v promtool >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+fi
+metrics_port=$((base + 17))
+cat >"$work/metrics.toml" <<EOF
+listen = ["127.0.0.1:$((base + 18))"]
+metrics = "127.0.0.1:$metrics_port"
+[[route]]
+name = "all"
+upstreams = ["127.0.0.1:$((base + 1))", "127.0.0.1:$((base + 2))", "127.0.0.1:$((base + 3))"]
+EOF
+"$proxy_bin" --config "$work/metrics.toml" >"$work/metrics.log" 2>&1 &
+metrics_pid=$!
+pids+=("$metrics_pid")
+wait_port $((base + 18))
+wait_port "$metrics_port"
+for id in ma mb mc; do mosquitto_sub -p $((base + 18)) -i "$id" -t whoami -C 1 -W 5 >/dev/null; done
+(exec 3<>"/dev/tcp/127.0.0.1/$((base + 18))"; printf '\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00' >&3; timeout 5 cat <&3 >/dev/null) || true
+# The same client id from 127.0.0.1, then from 127.0.0.2 while the first is still connected.
+python3 - $((base + 18)) <<'EOF'
+import socket, sys, time
+connect = b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03dup"
+held = []
+for source in ("127.0.0.1", "127.0.0.2"):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), source_address=(source, 0))
+    s.sendall(connect)
+    s.settimeout(5)
+    s.recv(4)
+    held.append(s)
+time.sleep(0.3)
+EOF
+kill -HUP "$metrics_pid"
+sleep 0.3
+echo 'route = "broken' >>"$work/metrics.toml"
+kill -HUP "$metrics_pid"
+sleep 0.5
+curl -s "http://127.0.0.1:$metrics_port/metrics" >"$work/scrape"
+value() { # value NAME LABEL-SUBSTRING...: the sum of the series of NAME whose labels hold them all
+    python3 - "$work/scrape" "$@" <<'EOF'
+import sys
+path, name, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
+total = 0.0
+for line in open(path):
+    if line.startswith("#"):
+        continue
+    series, _, value = line.rpartition(" ")
+    metric, _, labels = series.partition("{")
+    if metric == name and all(w in labels for w in wanted):
+        total += float(value)
+print(f"{total:g}")
+EOF
+}
+check "accepted: 1 port probe, 3 clients, 1 invalid, 2 dup" "7" "$(value mqtt_proxy_connections_accepted_total)"
+check "active: none" "0" "$(value mqtt_proxy_connections_active)"
+closed=$(($(value mqtt_proxy_connections_ended_total 'how="client_closed"') + $(value mqtt_proxy_connections_ended_total 'how="upstream_closed"')))
+check "the 5 relayed ended by a close, client's or broker's" "5" "$closed"
+check "1 refused as invalid with 0x81" "1" "$(value mqtt_proxy_connections_ended_total 'how="refused"' 'why="invalid"' 'code="0x81"')"
+check "1 closed before a whole CONNECT (the port probe)" "1" "$(value mqtt_proxy_connections_ended_total 'how="closed_before_connect"')"
+check "5 relayed on route all" "5" "$(value mqtt_proxy_route_connections_total 'route="all"')"
+check "5 CONNACK 0x00 from the brokers" "5" "$(value mqtt_proxy_broker_connacks_total 'code="0x00"')"
+check "CONNECT read times: 6 (all but the probe)" "6" "$(value mqtt_proxy_connect_read_seconds_count)"
+check "upstream connect times: 5" "5" "$(value mqtt_proxy_upstream_connect_seconds_count)"
+check "one client-id takeover" "1" "$(value mqtt_proxy_client_id_takeovers_total)"
+check "reloads: 1 ok" "1" "$(value mqtt_proxy_reloads_total 'result="ok"')"
+check "reloads: 1 refused" "1" "$(value mqtt_proxy_reloads_total 'result="refused"')"
+check "takeover logged once, naming the id" "1" "$(grep -c 'client id takeover.*client_id=dup' "$work/metrics.log" || true)"
+if promtool check metrics <"$work/scrape"; then ok "promtool check metrics"; else not_ok "promtool check metrics"; fi
+echo "  the scrape, histogram buckets left out:"
+grep -v '_bucket{' "$work/scrape" | grep -v '^#' | sed 's/^/    /'
+[[ -n ${SCRAPE_OUT:-} ]] && cp "$work/scrape" "$SCRAPE_OUT"
+
 echo "# Shutdown: a second signal during the drain exits at once"
 start_proxy drain $((base + 14)) "$proxy_bin" "${upstreams[@]}" --drain-ms 30000
 drain_pid=$proxy_pid
