@@ -323,6 +323,62 @@ echo "  the scrape, histogram buckets left out:"
 grep -v '_bucket{' "$work/scrape" | grep -v '^#' | sed 's/^/    /'
 [[ -n ${SCRAPE_OUT:-} ]] && cp "$work/scrape" "$SCRAPE_OUT"
 
+echo "# Health checks: a stopped broker is marked down before any client goes there, up when back"
+hc_port=$((base + 19))
+hc_metrics=$((base + 20))
+cat >"$work/hc.toml" <<EOF
+listen = ["127.0.0.1:$hc_port"]
+metrics = "127.0.0.1:$hc_metrics"
+[[route]]
+name = "checked"
+upstreams = ["127.0.0.1:$((base + 1))", "127.0.0.1:$((base + 2))", "127.0.0.1:$((base + 3))"]
+[route.health_check]
+interval_ms = 300
+timeout_ms = 500
+fall = 2
+rise = 2
+EOF
+"$proxy_bin" --config "$work/hc.toml" >"$work/hc.log" 2>&1 &
+pids+=("$!")
+wait_port "$hc_port"
+# Plain passive health beside it, to show what it misses.
+start_proxy passive $((base + 21)) "$proxy_bin" "${upstreams[@]}" --metrics "127.0.0.1:$((base + 22))"
+up_gauge() { # up_gauge METRICS_PORT BROKER_N: the upstream_up gauge, or "unset"
+    curl -s "http://127.0.0.1:$1/metrics" | awk -v u="upstream=\"127.0.0.1:$((base + $2))\"" \
+        'index($0, "mqtt_proxy_upstream_up{" u "}") == 1 { print $2; found = 1 } END { if (!found) print "unset" }'
+}
+until_gauge() { # until_gauge METRICS_PORT BROKER_N VALUE: waits up to 5 s; prints the last value
+    local v
+    for _ in $(seq 50); do v=$(up_gauge "$1" "$2"); [[ $v == "$3" ]] && break; sleep 0.1; done
+    echo "$v"
+}
+check "broker1 checked up" "1" "$(until_gauge "$hc_metrics" 1 1)"
+kill "${broker_pid[1]}"; wait "${broker_pid[1]}" 2>/dev/null || true
+check "broker1 stopped: marked down by the check" "0" "$(until_gauge "$hc_metrics" 1 0)"
+check "no client was sent to broker1" "0" "$(grep -c "client_id=.*upstream=127.0.0.1:$((base + 1))" "$work/hc.log" || true)"
+"$mosquitto" -c "$work/broker1.conf" >>"$work/broker1.log" 2>&1 &
+broker_pid[1]=$!
+pids+=("$!")
+check "broker1 back: marked up" "1" "$(until_gauge "$hc_metrics" 1 1)"
+echo "  $(grep -c 'health check' "$work/hc.log") health-check log lines:"
+grep 'health check' "$work/hc.log" | sed 's/^/    /'
+
+echo "# Health checks: a frozen broker (kill -STOP) is marked down; passive health never notices"
+# A client of broker2 through the passive proxy, so that its health is known there.
+home2=""
+for i in $(seq 1 60); do
+    if [[ $(mosquitto_sub -p $((base + 21)) -i "frz$i" -t whoami -C 1 -W 5 2>/dev/null) == broker2 ]]; then home2="frz$i"; break; fi
+done
+check "passive: broker2 up after serving $home2" "1" "$(up_gauge $((base + 22)) 2)"
+kill -STOP "${broker_pid[2]}"
+check "checked: broker2 frozen, marked down" "0" "$(until_gauge "$hc_metrics" 2 0)"
+timeout 3 mosquitto_sub -p $((base + 21)) -i "$home2" -t whoami -C 1 >/dev/null 2>&1 || true
+check "passive: broker2 frozen, still up after a client hung on it" "1" "$(up_gauge $((base + 22)) 2)"
+check "checked: $home2 is served by another broker meanwhile" "yes" \
+    "$(r=$(mosquitto_sub -p "$hc_port" -i "$home2" -t whoami -C 1 -W 5 2>/dev/null); [[ $r == broker1 || $r == broker3 ]] && echo yes || echo "no: $r")"
+kill -CONT "${broker_pid[2]}"
+check "checked: broker2 thawed, marked up" "1" "$(until_gauge "$hc_metrics" 2 1)"
+
 echo "# Shutdown: a second signal during the drain exits at once"
 start_proxy drain $((base + 14)) "$proxy_bin" "${upstreams[@]}" --drain-ms 30000
 drain_pid=$proxy_pid

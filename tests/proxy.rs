@@ -7,6 +7,8 @@ mod broker_connack;
 mod config;
 #[path = "../examples/proxy/health.rs"]
 mod health;
+#[path = "../examples/proxy/healthcheck.rs"]
+mod healthcheck;
 #[path = "../examples/proxy/idle.rs"]
 mod idle;
 #[path = "../examples/proxy/limits.rs"]

@@ -10,6 +10,8 @@ mod broker_connack;
 mod config;
 #[path = "../examples/proxy/health.rs"]
 mod health;
+#[path = "../examples/proxy/healthcheck.rs"]
+mod healthcheck;
 #[path = "../examples/proxy/idle.rs"]
 mod idle;
 #[path = "../examples/proxy/limits.rs"]
@@ -687,4 +689,50 @@ async fn metrics_count_what_happened() {
     );
     assert_eq!(series(text, &format!(r#"mqtt_proxy_upstream_up{{upstream="{upstream}"}}"#)), 1.0);
     assert_eq!(series(text, "mqtt_proxy_client_id_takeovers_total"), 1.0);
+}
+
+// Item 2: active MQTT health checks.
+
+#[tokio::test]
+async fn a_broker_that_accepts_tcp_but_never_answers_is_marked_down_by_the_health_check() {
+    let silent = Scripted::start(Script::Silent).await;
+    // The check speaks 3.1.1, and so do the clients here.
+    let checked_good = Scripted::start(Script::AnswerAndEcho(V311_OK)).await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[[route]]\nupstreams = [\"{}\", \"{}\"]\n\
+         [route.health_check]\ninterval_ms = 100\ntimeout_ms = 200\nfall = 2\nrise = 1\n",
+        silent.addr, checked_good.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let (addr, handle) = (proxy.local_addrs()[0], proxy.handle());
+    tokio::spawn(proxy.run());
+    let upstreams: Vec<config::Upstream> =
+        [silent.addr, checked_good.addr].iter().map(|a| a.to_string().parse().expect("upstream")).collect();
+    let id = (0..100)
+        .map(|i| format!("id{i}"))
+        .find(|id| mqtt_connect::routing::rank(id.as_bytes(), &upstreams).next() == Some(0))
+        .expect("an id placed on the silent broker");
+    let silent_up = format!("mqtt_proxy_upstream_up{{upstream=\"{}\"}} 0", silent.addr);
+    let deadline = Instant::now() + PATIENCE;
+    while !handle.metrics().encode().contains(&silent_up) {
+        assert!(Instant::now() < deadline, "marked down by the health check");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Before any client was sent there: its clients now go to the next broker.
+    let mut client = TcpStream::connect(addr).await.expect("connect");
+    client.write_all(&connect_packet(Protocol::V3_1_1, &id, 60)).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    let good_up = format!("mqtt_proxy_upstream_up{{upstream=\"{}\"}} 1", checked_good.addr);
+    assert!(handle.metrics().encode().contains(&good_up));
+}
+
+#[test]
+fn a_health_check_is_off_unless_asked_for_and_checked() {
+    let route = |table: &str| format!("[[route]]\nupstreams = [\"127.0.0.1:1\"]\n{table}");
+    let config = Config::parse(&route("")).expect("valid");
+    assert_eq!(config.routes[0].health_check, None);
+    let config = Config::parse(&route("[route.health_check]\n")).expect("valid");
+    assert_eq!(config.routes[0].health_check, Some(healthcheck::HealthCheck::default()));
+    let error = Config::parse(&route("[route.health_check]\nfall = 0\n")).expect_err("refused");
+    assert!(error.contains("fall"), "{error}");
 }

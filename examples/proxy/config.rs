@@ -12,6 +12,8 @@ use mqtt_connect::routing::{ClientId, Node, RoutingKey, UserProperty, Username};
 use mqtt_connect::{Connect, Decoder, Protocol};
 use serde::Deserialize;
 
+use crate::healthcheck::HealthCheck;
+
 /// The whole configuration; one snapshot serves a connection from accept to close.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +167,9 @@ pub struct Route {
     /// client's address rather than the proxy's.
     #[serde(default)]
     pub proxy_protocol: bool,
+    /// Active MQTT health checks of the upstreams; none unless set.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
 }
 
 /// Why no route took a connection.
@@ -243,6 +248,9 @@ impl Route {
         }
         if self.upstreams.iter().all(|u| u.weight == 0) {
             return Err(format!("route {name}: no upstream with a weight above 0"));
+        }
+        if let Some(check) = &self.health_check {
+            check.check().map_err(|e| format!("route {name}: {e}"))?;
         }
         Ok(())
     }

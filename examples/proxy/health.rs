@@ -19,6 +19,8 @@ enum Mark {
     Down(Instant),
     /// Its down mark expired and one connection is trying it, until then at most.
     Probing(Instant),
+    /// Failed its active health checks: skipped until they pass again.
+    Held,
 }
 
 /// What a connection does with an upstream.
@@ -40,6 +42,7 @@ impl Health {
         let Some(mark) = marks.get_mut(&upstream.addr) else { return Verdict::Try };
         let now = Instant::now();
         match *mark {
+            Mark::Held => Verdict::Skip,
             Mark::Down(until) | Mark::Probing(until) if now < until => Verdict::Skip,
             _ => {
                 *mark = Mark::Probing(now.checked_add(probe_for).unwrap_or(now));
@@ -48,12 +51,26 @@ impl Health {
         }
     }
 
-    /// Whether this is a change: the upstream was not marked before.
+    /// Whether this is a change: the upstream was not marked before. A mark held by the
+    /// health checks stays.
     pub fn mark_down(&self, upstream: &Upstream, down_for: Duration) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        let until = Mark::Down(now.checked_add(down_for).unwrap_or(now));
-        marks.insert(upstream.addr.clone(), until).is_none()
+        let down = Mark::Down(now.checked_add(down_for).unwrap_or(now));
+        match marks.insert(upstream.addr.clone(), down) {
+            None => true,
+            Some(Mark::Held) => {
+                marks.insert(upstream.addr.clone(), Mark::Held);
+                false
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Marks the upstream down until [`Health::mark_up`]; whether this is a change.
+    pub fn hold_down(&self, upstream: &Upstream) -> bool {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        marks.insert(upstream.addr.clone(), Mark::Held).is_none()
     }
 
     /// Whether this is a change: the upstream was marked.

@@ -12,6 +12,7 @@
 mod broker_connack;
 mod config;
 mod health;
+mod healthcheck;
 mod idle;
 mod limits;
 mod logfmt;
@@ -83,6 +84,7 @@ impl Args {
             key: self.key.clone(),
             upstreams: self.upstreams.clone(),
             proxy_protocol: self.proxy_protocol,
+            health_check: None,
         };
         let config = Config {
             listen: self.listen.clone(),

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::health::Health;
+use crate::healthcheck;
 use crate::limits::{Guards, SpareInUse, out_of_descriptors};
 use crate::metrics::{EndLabels, Metrics};
 use crate::session::{self, Early};
@@ -57,6 +58,11 @@ impl Proxy {
             guards,
         });
         shared.accept_on(listeners);
+        healthcheck::supervise(
+            shared.config.subscribe(),
+            shared.health.clone(),
+            shared.guards.metrics.clone(),
+        );
         Ok(Self { shared, local_addrs })
     }
 
