@@ -45,7 +45,9 @@ for n in 1 2 3; do
     servers+="    server b$n 127.0.0.1:$port"$'\n'
 done
 
-${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0.1:$proxy_port" "${upstreams[@]}" 2>"$work/proxy.log" &
+# PROXY_ARGS: more flags for the proxy, e.g. "--metrics 127.0.0.1:PORT" to measure with metrics served.
+# shellcheck disable=SC2086
+${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0.1:$proxy_port" "${upstreams[@]}" ${PROXY_ARGS:-} 2>"$work/proxy.log" &
 proxy_pid=$!
 pids+=("$proxy_pid")
 

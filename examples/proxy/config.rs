@@ -12,6 +12,8 @@ use mqtt_connect::routing::{ClientId, Node, RoutingKey, UserProperty, Username};
 use mqtt_connect::{Connect, Decoder, Protocol};
 use serde::Deserialize;
 
+use crate::healthcheck::HealthCheck;
+
 /// The whole configuration; one snapshot serves a connection from accept to close.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +27,9 @@ pub struct Config {
     /// Tried in order; the first that matches serves the connection.
     #[serde(rename = "route")]
     pub routes: Vec<Route>,
+    /// Where to serve Prometheus metrics over HTTP, if anywhere; read at start.
+    #[serde(default)]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Timeouts and caps, in milliseconds and bytes, each also a command-line flag.
@@ -43,21 +48,60 @@ pub struct Limits {
     /// How long an upstream that failed to connect is skipped (passive health).
     #[arg(long, value_name = "MS", default_value_t = LIMITS.down_for_ms)]
     pub down_for_ms: u64,
-    /// Concurrent client connections; past it new clients are told the server is busy.
-    #[arg(long, value_name = "N", default_value_t = LIMITS.max_connections)]
-    pub max_connections: usize,
+    /// Concurrent client connections; past it new clients are told the server is busy. By
+    /// default, two descriptors a connection within the descriptor limit, after a reserve.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// On SIGTERM or Ctrl-C, how long live connections may go on before the proxy exits.
     #[arg(long, value_name = "MS", default_value_t = LIMITS.drain_ms)]
     pub drain_ms: u64,
+    /// Longest client Keep Alive honoured, in seconds: a connection quiet both ways for 1.5
+    /// times its Keep Alive (or the broker's Server Keep Alive) is closed.
+    #[arg(long, value_name = "S", default_value_t = LIMITS.max_keep_alive_s)]
+    pub max_keep_alive_s: u16,
+    /// How long a connection with Keep Alive 0, or above the maximum, may be quiet both ways.
+    #[arg(long, value_name = "MS", default_value_t = LIMITS.idle_timeout_ms)]
+    pub idle_timeout_ms: u64,
+    /// Once one side has closed, how long the other may be quiet before both are closed.
+    #[arg(long, value_name = "MS", default_value_t = LIMITS.half_closed_timeout_ms)]
+    pub half_closed_timeout_ms: u64,
+    /// Bytes of CONNECT buffered at once over all connections; past it a client is told the
+    /// server is busy. Read at start; a reload keeps the budget in force.
+    #[arg(long, value_name = "BYTES", default_value_t = LIMITS.connect_buffer_budget)]
+    pub connect_buffer_budget: usize,
+    /// Time a client refused for the connection cap has to send the first bytes of its
+    /// CONNECT, which give its version and so the answer's.
+    #[arg(long, value_name = "MS", default_value_t = LIMITS.busy_deadline_ms)]
+    pub busy_deadline_ms: u64,
+    /// Refusals in progress at once; past it a client is closed without an answer. By
+    /// default a sixteenth of the descriptor limit, within 8 and 4096. Read at start.
+    #[arg(long, value_name = "N")]
+    pub max_refusals: Option<usize>,
+    /// New connections a second from one address, on average; past it a 5.0 client gets
+    /// CONNACK 0x9F "connection rate exceeded" and a 3.x client 0x03. Off when unset. Read at
+    /// start.
+    #[arg(long, value_name = "N")]
+    pub max_connects_per_s: Option<u32>,
+    /// Connections one address may open at once before its rate applies; the rate when unset.
+    #[arg(long, value_name = "N")]
+    pub connect_burst: Option<u32>,
 }
 
 const LIMITS: Limits = Limits {
     connect_deadline_ms: 10_000,
-    max_connect_size: 1 << 20,
+    max_connect_size: 16 << 10,
     upstream_timeout_ms: 3_000,
     down_for_ms: 10_000,
-    max_connections: 10_000,
+    max_connections: None,
     drain_ms: 30_000,
+    max_keep_alive_s: 1200,
+    idle_timeout_ms: 1_800_000,
+    half_closed_timeout_ms: 30_000,
+    connect_buffer_budget: 64 << 20,
+    busy_deadline_ms: 2_000,
+    max_refusals: None,
+    max_connects_per_s: None,
+    connect_burst: None,
 };
 
 impl Default for Limits {
@@ -81,6 +125,18 @@ impl Limits {
 
     pub fn drain(&self) -> Duration {
         Duration::from_millis(self.drain_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn busy_deadline(&self) -> Duration {
+        Duration::from_millis(self.busy_deadline_ms)
+    }
+
+    pub fn half_closed_timeout(&self) -> Duration {
+        Duration::from_millis(self.half_closed_timeout_ms)
     }
 
     /// The crate's decoder, capped at the configured size.
@@ -111,6 +167,9 @@ pub struct Route {
     /// client's address rather than the proxy's.
     #[serde(default)]
     pub proxy_protocol: bool,
+    /// Active MQTT health checks of the upstreams; none unless set.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
 }
 
 /// Why no route took a connection.
@@ -149,8 +208,11 @@ impl Config {
         if self.routes.is_empty() {
             return Err("no route".into());
         }
-        if self.limits.max_connections == 0 || self.limits.connect_deadline_ms == 0 {
+        if self.limits.max_connections == Some(0) || self.limits.connect_deadline_ms == 0 {
             return Err("limits: max_connections and connect_deadline_ms must be above 0".into());
+        }
+        if self.limits.idle_timeout_ms == 0 || self.limits.half_closed_timeout_ms == 0 {
+            return Err("limits: idle_timeout_ms and half_closed_timeout_ms must be above 0".into());
         }
         self.routes.iter().try_for_each(Route::check)
     }
@@ -186,6 +248,9 @@ impl Route {
         }
         if self.upstreams.iter().all(|u| u.weight == 0) {
             return Err(format!("route {name}: no upstream with a weight above 0"));
+        }
+        if let Some(check) = &self.health_check {
+            check.check().map_err(|e| format!("route {name}: {e}"))?;
         }
         Ok(())
     }

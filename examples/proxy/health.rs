@@ -1,5 +1,6 @@
 //! Passive health: an upstream that refused or timed out a connection is skipped for a while,
-//! so the clients behind it stop paying its connect timeout one after another.
+//! so the clients behind it stop paying its connect timeout one after another. When the mark
+//! expires, one client at a time probes it while the others keep skipping it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -7,24 +8,74 @@ use std::time::{Duration, Instant};
 
 use crate::config::Upstream;
 
-/// Until when each failed upstream is out, by address; shared by all connections and kept
-/// across reloads.
+/// The marks on failed upstreams, by address; shared by all connections and kept across
+/// reloads.
 #[derive(Clone, Debug, Default)]
-pub struct Health(Arc<Mutex<HashMap<String, Instant>>>);
+pub struct Health(Arc<Mutex<HashMap<String, Mark>>>);
+
+#[derive(Clone, Copy, Debug)]
+enum Mark {
+    /// Skipped until then.
+    Down(Instant),
+    /// Its down mark expired and one connection is trying it, until then at most.
+    Probing(Instant),
+    /// Failed its active health checks: skipped until they pass again.
+    Held,
+}
+
+/// What a connection does with an upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Unmarked: try it.
+    Try,
+    /// Its mark expired and no one else is trying it: this connection is the probe.
+    Probe,
+    /// Marked down, or being probed by another connection: skip it.
+    Skip,
+}
 
 impl Health {
-    pub fn is_down(&self, upstream: &Upstream) -> bool {
-        let down = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        down.get(&upstream.addr).is_some_and(|&until| Instant::now() < until)
+    /// Whether to try `upstream`; an expired mark makes this caller the probe, for up to
+    /// `probe_for` (its connect timeout), after which another may probe.
+    pub fn verdict(&self, upstream: &Upstream, probe_for: Duration) -> Verdict {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(mark) = marks.get_mut(&upstream.addr) else { return Verdict::Try };
+        let now = Instant::now();
+        match *mark {
+            Mark::Held => Verdict::Skip,
+            Mark::Down(until) | Mark::Probing(until) if now < until => Verdict::Skip,
+            _ => {
+                *mark = Mark::Probing(now.checked_add(probe_for).unwrap_or(now));
+                Verdict::Probe
+            }
+        }
     }
 
-    pub fn mark_down(&self, upstream: &Upstream, down_for: Duration) {
-        let mut down = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        down.insert(upstream.addr.clone(), Instant::now() + down_for);
+    /// Whether this is a change: the upstream was not marked before. A mark held by the
+    /// health checks stays.
+    pub fn mark_down(&self, upstream: &Upstream, down_for: Duration) -> bool {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let down = Mark::Down(now.checked_add(down_for).unwrap_or(now));
+        match marks.insert(upstream.addr.clone(), down) {
+            None => true,
+            Some(Mark::Held) => {
+                marks.insert(upstream.addr.clone(), Mark::Held);
+                false
+            }
+            Some(_) => false,
+        }
     }
 
-    pub fn mark_up(&self, upstream: &Upstream) {
-        let mut down = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        down.remove(&upstream.addr);
+    /// Marks the upstream down until [`Health::mark_up`]; whether this is a change.
+    pub fn hold_down(&self, upstream: &Upstream) -> bool {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        marks.insert(upstream.addr.clone(), Mark::Held).is_none()
+    }
+
+    /// Whether this is a change: the upstream was marked.
+    pub fn mark_up(&self, upstream: &Upstream) -> bool {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        marks.remove(&upstream.addr).is_some()
     }
 }

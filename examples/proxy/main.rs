@@ -9,14 +9,23 @@
 //! cargo run --example proxy -- --config examples/proxy.toml   # SIGHUP reloads it
 //! ```
 
+mod broker_connack;
 mod config;
 mod health;
+mod healthcheck;
+mod idle;
+mod limits;
+mod logfmt;
+mod metrics;
+mod ratelimit;
 mod relay;
 mod server;
 mod session;
 // `cargo test` runs these: `test = true` for this example in Cargo.toml.
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ops;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -25,6 +34,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
 
 use config::{Config, Key, Limits, Route, Upstream};
 use server::{Handle, Proxy};
@@ -49,6 +59,16 @@ struct Args {
     proxy_protocol: bool,
     #[command(flatten)]
     limits: Limits,
+    /// Serve Prometheus metrics over HTTP on this address; overrides `metrics` in the file.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// What to log: a level (`warn`) or filter (`info,proxy::session=warn`), as RUST_LOG
+    /// takes it, which this overrides. `info` when neither is set.
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Log lines as text, or as JSON objects for machines, one a line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol"])]
     config: Option<PathBuf>,
@@ -57,7 +77,9 @@ struct Args {
 impl Args {
     fn config(&self) -> Result<Config, String> {
         if let Some(path) = &self.config {
-            return Config::load(path);
+            let mut config = Config::load(path)?;
+            config.metrics = self.metrics.or(config.metrics);
+            return Ok(config);
         }
         let route = Route {
             name: "default".into(),
@@ -67,18 +89,47 @@ impl Args {
             key: self.key.clone(),
             upstreams: self.upstreams.clone(),
             proxy_protocol: self.proxy_protocol,
+            health_check: None,
         };
-        let config = Config { listen: self.listen.clone(), limits: self.limits.clone(), routes: vec![route] };
+        let config = Config {
+            listen: self.listen.clone(),
+            limits: self.limits.clone(),
+            routes: vec![route],
+            metrics: self.metrics,
+        };
         config.check()?;
         Ok(config)
     }
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to standard error at the level `--log-level`, else RUST_LOG, else `info` sets.
+fn init_logs(args: &Args) -> Result<(), String> {
+    let filter = match &args.log_level {
+        Some(filter) => EnvFilter::try_new(filter).map_err(|e| format!("--log-level {filter:?}: {e}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let logs =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match args.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let colour = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(colour).with_target(false).init();
     let args = Args::parse();
+    if let Err(e) = init_logs(&args) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     let config = match args.config() {
         Ok(config) => config,
         Err(e) => {
@@ -86,6 +137,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    match limits::raise_descriptor_limit() {
+        Ok(descriptors) => tracing::info!(descriptors, "descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
+    }
+    let metrics_addr = config.metrics;
     let proxy = match Proxy::start(config) {
         Ok(proxy) => proxy,
         Err(e) => {
@@ -94,6 +150,12 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(addrs = ?proxy.local_addrs(), "listening");
+    if let Some(addr) = metrics_addr
+        && let Err(e) = metrics::serve(addr, proxy.handle().metrics()).await
+    {
+        tracing::error!(error = %e, %addr, "cannot serve metrics");
+        return ExitCode::FAILURE;
+    }
     match on_signals(proxy.handle(), args.config) {
         Ok(()) => {
             proxy.run().await;
@@ -123,6 +185,13 @@ fn on_signals(proxy: Handle, file: Option<PathBuf>) -> std::io::Result<()> {
             }
         }
         proxy.shutdown();
+        // A second signal during the drain means now.
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::warn!(live = proxy.live(), "second signal during the drain; exiting now");
+        std::process::exit(1);
     });
     Ok(())
 }

@@ -11,6 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::broker_connack::Sniff;
+use crate::idle::{Activity, Cut};
+
 /// Large enough to move a burst in few system calls; lives only while bytes flow.
 const BURST: usize = 32 * 1024;
 
@@ -21,6 +24,8 @@ pub struct Traffic {
     pub up: u64,
     /// Upstream to client.
     pub down: u64,
+    /// The broker's CONNACK code, once it has passed.
+    pub connack: Option<u8>,
 }
 
 /// Which side closed its sending direction first.
@@ -28,30 +33,66 @@ pub struct Traffic {
 pub enum First {
     Client,
     Upstream,
+    /// Neither: the connection went quiet past its limit and the proxy cut it.
+    Cut(Cut),
 }
 
 /// Relays until each side has closed its sending direction; an end of file is passed on as a
 /// half-close, so a side may go on sending after the other has finished. An error on either
-/// side ends both directions.
-pub async fn relay(client: TcpStream, upstream: TcpStream, traffic: &mut Traffic) -> io::Result<First> {
+/// side ends both directions. So does quiet past the limit `activity` keeps, which the
+/// broker's CONNACK may change on its way through.
+pub async fn relay(
+    client: TcpStream,
+    upstream: TcpStream,
+    traffic: &mut Traffic,
+    activity: &Activity,
+) -> io::Result<First> {
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut upstream_rx, mut upstream_tx) = upstream.into_split();
-    let (up_ended, down_ended) = tokio::try_join!(
-        pump(&mut client_rx, &mut upstream_tx, &mut traffic.up),
-        pump(&mut upstream_rx, &mut client_tx, &mut traffic.down),
-    )?;
-    Ok(if up_ended <= down_ended { First::Client } else { First::Upstream })
+    let mut sniff = Sniff::default();
+    let connack = &mut traffic.connack;
+    let on_down = |bytes: &[u8]| {
+        if let Some(ack) = sniff.feed(bytes) {
+            *connack = Some(ack.code);
+            if let Some(seconds) = ack.server_keep_alive {
+                activity.server_keep_alive(seconds);
+            }
+        }
+    };
+    let pumps = async {
+        tokio::try_join!(
+            pump(&mut client_rx, &mut upstream_tx, &mut traffic.up, activity, |_| {}),
+            pump(&mut upstream_rx, &mut client_tx, &mut traffic.down, activity, on_down),
+        )
+    };
+    tokio::select! {
+        ended = pumps => {
+            let (up_ended, down_ended) = ended?;
+            Ok(if up_ended <= down_ended { First::Client } else { First::Upstream })
+        }
+        cut = activity.expired() => Ok(First::Cut(cut)),
+    }
 }
 
 /// Copies one direction until end of file, which it passes on by shutting down the writer.
-async fn pump(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, count: &mut u64) -> io::Result<Instant> {
+/// `seen` looks at each burst on its way.
+async fn pump(
+    from: &mut OwnedReadHalf,
+    to: &mut OwnedWriteHalf,
+    count: &mut u64,
+    activity: &Activity,
+    mut seen: impl FnMut(&[u8]),
+) -> io::Result<Instant> {
     loop {
         from.readable().await?;
         let mut buf = Vec::with_capacity(BURST);
         if from.read_buf(&mut buf).await? == 0 {
+            activity.half_close();
             to.shutdown().await?;
             return Ok(Instant::now());
         }
+        activity.touch();
+        seen(&buf);
         to.write_all(&buf).await?;
         *count += buf.len() as u64;
     }

@@ -10,13 +10,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::health::Health;
-use crate::session;
+use crate::healthcheck;
+use crate::limits::{Guards, SpareInUse, out_of_descriptors};
+use crate::metrics::{EndLabels, Metrics};
+use crate::session::{self, Early};
 
 /// A proxy accepting clients.
 pub struct Proxy {
@@ -36,6 +39,8 @@ struct Shared {
     stop: watch::Sender<bool>,
     /// The accept loops, by the configured address each serves.
     accepting: Mutex<HashMap<SocketAddr, JoinHandle<()>>>,
+    /// Bounds over all connections, set at start.
+    guards: Guards,
 }
 
 impl Proxy {
@@ -43,14 +48,21 @@ impl Proxy {
     pub fn start(config: Config) -> io::Result<Self> {
         let listeners = bind(&config.listen)?;
         let local_addrs = listeners.iter().map(|(_, l)| l.local_addr()).collect::<io::Result<_>>()?;
+        let guards = Guards::new(&config.limits);
         let shared = Arc::new(Shared {
             config: watch::Sender::new(Arc::new(config)),
             live: watch::Sender::new(0),
             health: Health::default(),
             stop: watch::Sender::new(false),
             accepting: Mutex::default(),
+            guards,
         });
         shared.accept_on(listeners);
+        healthcheck::supervise(
+            shared.config.subscribe(),
+            shared.health.clone(),
+            shared.guards.metrics.clone(),
+        );
         Ok(Self { shared, local_addrs })
     }
 
@@ -72,9 +84,13 @@ impl Proxy {
         let drain = self.shared.config.borrow().limits.drain();
         tracing::info!(live = *self.shared.live.borrow(), "stopped accepting; draining");
         let mut live = self.shared.live.subscribe();
-        match tokio::time::timeout(drain, live.wait_for(|&n| n == 0)).await {
-            Ok(_) => tracing::info!("drained"),
-            Err(_) => tracing::warn!(live = *self.shared.live.borrow(), "drain deadline passed; closing"),
+        if tokio::time::timeout(drain, live.wait_for(|&n| n == 0)).await.is_ok() {
+            tracing::info!("drained");
+        } else {
+            tracing::warn!(live = *self.shared.live.borrow(), "drain deadline passed; cutting the rest");
+            self.shared.guards.cut_all();
+            // A moment for each to write its log line.
+            tokio::time::timeout(CUT_LOGS, live.wait_for(|&n| n == 0)).await.ok();
         }
     }
 }
@@ -89,13 +105,17 @@ impl Handle {
             tracing::error!(error = %e, "config refused; the previous one stays in force");
             e
         };
-        let config = Config::load(path).map_err(refused)?;
+        let metrics = &self.0.guards.metrics;
+        let config = Config::load(path).map_err(refused).inspect_err(|_| metrics.reload(false))?;
         let opened = {
             let accepting = self.0.accepting.lock().unwrap_or_else(PoisonError::into_inner);
             let new: Vec<SocketAddr> =
                 config.listen.iter().copied().filter(|addr| !accepting.contains_key(addr)).collect();
-            bind(&new).map_err(|e| refused(format!("{}: {e}", path.display())))?
+            bind(&new)
+                .map_err(|e| refused(format!("{}: {e}", path.display())))
+                .inspect_err(|_| metrics.reload(false))?
         };
+        metrics.reload(true);
         let listen = config.listen.clone();
         tracing::info!(routes = config.routes.len(), listen = ?listen, "config reloaded");
         self.0.config.send_replace(Arc::new(config));
@@ -106,6 +126,15 @@ impl Handle {
 
     pub fn shutdown(&self) {
         self.0.stop.send_replace(true);
+    }
+
+    /// Connections being proxied now.
+    pub fn live(&self) -> usize {
+        *self.0.live.borrow()
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.0.guards.metrics.clone()
     }
 }
 
@@ -144,6 +173,9 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
+/// How long connections cut at the drain deadline get to log their lines.
+const CUT_LOGS: Duration = Duration::from_secs(1);
+
 /// Capped by the kernel's net.core.somaxconn.
 const BACKLOG: u32 = 8192;
 
@@ -153,20 +185,70 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
         let (client, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                // Out of descriptors, most likely: wait for some to free rather than spin.
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                if !accept_with_spare(&listener, &shared, &e).await {
+                    // Wait for descriptors to free rather than spin.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 continue;
             }
         };
         client.set_nodelay(true).ok();
+        shared.guards.metrics.accepted();
         let config = shared.config.borrow().clone();
-        match Slot::take(&shared, config.limits.max_connections) {
-            Some(slot) => tokio::spawn(async move {
-                session::serve(client, peer, &config, &slot.0.health).await;
-            }),
-            None => tokio::spawn(async move { session::refuse_busy(client, peer, &config.limits).await }),
-        };
+        if !shared.guards.admits(peer.ip()) {
+            refuse_early(client, peer, &shared, None, Early::Rate);
+            continue;
+        }
+        match Slot::take(&shared, shared.guards.max_connections(&config.limits)) {
+            Some(slot) => {
+                tokio::spawn(async move {
+                    session::serve(client, peer, &config, &slot.0.health, &slot.0.guards).await;
+                });
+            }
+            None => refuse_early(client, peer, &shared, None, Early::Busy),
+        }
+    }
+}
+
+/// Refused at accept: the client is told why, if a place among the refusals in progress is
+/// free; otherwise it is closed at once.
+fn refuse_early(
+    client: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    spare: Option<SpareInUse>,
+    early: Early,
+) {
+    let Some(refusing) = shared.guards.refusal() else {
+        tracing::debug!(%peer, "refusals in progress at their limit; closed unanswered");
+        let labels = EndLabels { how: "refused", why: early.label(), code: String::new() };
+        shared.guards.metrics.ended(&labels);
+        return;
+    };
+    let config = shared.config.borrow().clone();
+    let metrics = shared.guards.metrics.clone();
+    tokio::spawn(async move {
+        session::refuse_early(client, peer, &config.limits, early, &metrics).await;
+        drop((refusing, spare));
+    });
+}
+
+/// When the descriptors are gone: closes the spare one to accept the next client and tell it
+/// "busy", rather than leave it hanging unanswered. Whether it did.
+async fn accept_with_spare(listener: &TcpListener, shared: &Shared, e: &io::Error) -> bool {
+    if !out_of_descriptors(e) {
+        return false;
+    }
+    let Some(spare) = shared.guards.release_spare() else { return false };
+    // The client the failed accept left waiting, if it is still there; never one that comes
+    // later, when there may be descriptors again.
+    match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+        Ok(Ok((client, peer))) => {
+            refuse_early(client, peer, shared, Some(spare), Early::Busy);
+            true
+        }
+        Ok(Err(_)) | Err(_) => false,
     }
 }
 
@@ -180,6 +262,7 @@ impl Slot {
             *live += usize::from(room);
             room
         });
+        shared.guards.metrics.active(*shared.live.borrow());
         taken.then(|| Self(shared.clone()))
     }
 }
@@ -187,5 +270,6 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.live.send_modify(|live| *live -= 1);
+        self.0.guards.metrics.active(*self.0.live.borrow());
     }
 }

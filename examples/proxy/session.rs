@@ -18,7 +18,11 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::config::{Config, Limits, Miss, Route, Upstream};
-use crate::health::Health;
+use crate::health::{Health, Verdict};
+use crate::idle::{Activity, Cut, Quiet};
+use crate::limits::{Budget, Charge, Guards, is_local};
+use crate::logfmt;
+use crate::metrics::{EndLabels, Metrics};
 use crate::relay::{self, First, Traffic};
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
@@ -26,25 +30,88 @@ use crate::relay::{self, First, Traffic};
 const LINGER: Duration = Duration::from_secs(1);
 
 /// Proxies one client connection to the end, then logs it.
-pub async fn serve(client: TcpStream, peer: SocketAddr, config: &Config, health: &Health) {
+pub async fn serve(client: TcpStream, peer: SocketAddr, config: &Config, health: &Health, guards: &Guards) {
     let started = Instant::now();
     let mut log = Log::default();
-    let end = proxy(client, peer, config, health, &mut log).await.unwrap_or_else(|end| end);
+    let end = proxy(client, peer, config, health, guards, &mut log).await.unwrap_or_else(|end| end);
     log.write(peer, started.elapsed(), &end);
+    log.count(&guards.metrics, &end);
 }
 
-/// Over the connection cap: reads the CONNECT to learn the client's version, answers "server
-/// busy" in it, and closes.
-pub async fn refuse_busy(mut client: TcpStream, peer: SocketAddr, limits: &Limits) {
+/// Why a client is refused before its CONNECT is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Early {
+    /// The connection cap is reached.
+    Busy,
+    /// Its address is over the connection-rate limit.
+    Rate,
+}
+
+impl Early {
+    /// Why, for the metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Rate => "rate",
+        }
+    }
+}
+
+/// Refused before its CONNECT is read: reads only the first bytes of the CONNECT, which give
+/// the client's version, within a short deadline of its own; answers in that version, and
+/// closes. Busy is 0x89 in 5.0 and 0x03 in 3.x; rate is 0x9F in 5.0 and 0x03 in 3.x.
+pub async fn refuse_early(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    limits: &Limits,
+    early: Early,
+    metrics: &Metrics,
+) {
     let started = Instant::now();
-    let end = match read_connect(&mut client, limits).await {
-        Ok(buf) => {
-            let busy = protocol_of(&buf).and_then(|p| p.connack(ReasonCode::ServerBusy));
-            refuse(&mut client, busy, Why::Busy).await
+    let end = match read_version(&mut client, limits).await {
+        Ok(protocol) => {
+            let ack = protocol.and_then(|p| match early {
+                Early::Busy => p.connack(ReasonCode::ServerBusy),
+                Early::Rate if p == Protocol::V5 => p.connack(ReasonCode::ConnectionRateExceeded),
+                Early::Rate => p.connack(ReasonCode::ServerUnavailable),
+            });
+            let why = match early {
+                Early::Busy => Why::Busy,
+                Early::Rate => Why::Rate,
+            };
+            refuse(&mut client, ack, why).await
         }
         Err(end) => end,
     };
     Log::default().write(peer, started.elapsed(), &end);
+    metrics.ended(&end.labels());
+}
+
+/// A fixed header, a protocol name of up to six bytes with its length, and the level byte.
+const VERSION_BYTES: usize = 5 + 2 + 6 + 1;
+
+/// The version the CONNECT announces, from its first bytes; `None` if they give none.
+async fn read_version(client: &mut TcpStream, limits: &Limits) -> Result<Option<Protocol>, End> {
+    let mut buf = [0; VERSION_BYTES];
+    let mut len = 0;
+    let reading = async {
+        while let Some(free) = buf.get_mut(len..).filter(|free| !free.is_empty()) {
+            match client.read(free).await? {
+                0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                n => len += n,
+            }
+            if let Some(protocol) = protocol_of(buf.get(..len).unwrap_or_default()) {
+                return Ok(Some(protocol));
+            }
+        }
+        Ok(None)
+    };
+    match timeout(limits.busy_deadline(), reading).await {
+        Ok(Ok(protocol)) => Ok(protocol),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(End::ClosedBeforeConnect),
+        Ok(Err(e)) => Err(End::Failed(e)),
+        Err(_) => Err(End::Deadline),
+    }
 }
 
 /// The steps in order. Each that stops the connection returns how it ended, as `Err`.
@@ -53,13 +120,18 @@ async fn proxy(
     peer: SocketAddr,
     config: &Config,
     health: &Health,
+    guards: &Guards,
     log: &mut Log,
 ) -> Result<End, End> {
     let limits = &config.limits;
-    let buf = read_connect(&mut client, limits).await?;
+    let metrics = &guards.metrics;
+    let reading = Instant::now();
+    let (buf, charge) = read_connect(&mut client, limits, &guards.budget).await?;
+    metrics.connect_read(reading.elapsed());
     let connect = decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
-    log.client_id = Some(connect.client_id.to_owned());
+    log.client_id = Some(logfmt::field(connect.client_id));
     log.version = Some(connect.protocol);
+    metrics.client_id(connect.client_id, peer.ip());
 
     let route = route(&mut client, config, peer, &connect).await?;
     log.route = Some(route.name.clone());
@@ -73,37 +145,66 @@ async fn proxy(
             peer_ip.as_bytes()
         }
     };
-    let Some((mut upstream, node)) = connect_upstream(route, key, limits, health).await else {
-        let unavailable = connect.protocol.connack(ReasonCode::ServerUnavailable);
-        return Err(refuse(&mut client, unavailable, Why::Unavailable).await);
+    let (mut upstream, node) = match connect_upstream(route, key, limits, health, metrics).await {
+        Ok(connected) => connected,
+        Err(Unreached::All) => {
+            let unavailable = connect.protocol.connack(ReasonCode::ServerUnavailable);
+            return Err(refuse(&mut client, unavailable, Why::Unavailable).await);
+        }
+        Err(Unreached::Local(e)) => {
+            let busy = connect.protocol.connack(ReasonCode::ServerBusy);
+            return Err(refuse(&mut client, busy, Why::Local(e)).await);
+        }
     };
     log.upstream = Some(node.addr.clone());
+    metrics.relaying(&route.name, &node.addr);
 
     log.traffic.up = buf.len() as u64;
+    let keep_alive = connect.keep_alive;
     forward(&mut upstream, route, &client, buf).await.map_err(End::Failed)?;
-    let first = relay::relay(client, upstream, &mut log.traffic).await.map_err(End::Failed)?;
+    drop(charge);
+    let activity = Activity::new(Quiet::new(limits), keep_alive, guards.drained());
+    let first = relay::relay(client, upstream, &mut log.traffic, &activity).await.map_err(End::Failed)?;
     Ok(match first {
         First::Client => End::ClientClosed,
         First::Upstream => End::UpstreamClosed,
+        First::Cut(cut) => End::Quiet(cut),
     })
 }
 
 /// Buffers until the decoder says the CONNECT is whole or refuses it, within one deadline for
 /// the whole packet. The cap and a wrong first byte are the decoder's to find, from the first
-/// bytes, so nothing past the cap is ever buffered.
-async fn read_connect(client: &mut TcpStream, limits: &Limits) -> Result<BytesMut, End> {
+/// bytes, so nothing past the cap is ever buffered. The buffer grows with what arrives, charged
+/// to the budget; when that is spent, the client is told the server is busy.
+async fn read_connect(
+    client: &mut TcpStream,
+    limits: &Limits,
+    budget: &Budget,
+) -> Result<(BytesMut, Charge), End> {
     let decoder = limits.decoder();
-    let mut buf = BytesMut::with_capacity(256);
+    let cap = usize::try_from(limits.max_connect_size).unwrap_or(usize::MAX).saturating_add(5);
+    let Some((mut buf, mut charge)) = budget.buffer() else {
+        let busy = read_version(client, limits).await?.and_then(|p| p.connack(ReasonCode::ServerBusy));
+        return Err(refuse(client, busy, Why::BufferBudget).await);
+    };
     let reading = async {
         while let Ok(Status::Incomplete(_)) = decoder.decode(&buf) {
+            if budget.grow(&mut buf, &mut charge, cap).is_none() {
+                return Ok(false);
+            }
             if client.read_buf(&mut buf).await? == 0 {
                 return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
             }
         }
-        Ok(())
+        Ok(true)
     };
     match timeout(limits.connect_deadline(), reading).await {
-        Ok(Ok(())) => Ok(buf),
+        Ok(Ok(true)) => Ok((buf, charge)),
+        Ok(Ok(false)) => {
+            let busy = protocol_of(&buf).and_then(|p| p.connack(ReasonCode::ServerBusy));
+            drop((buf, charge));
+            Err(refuse(client, busy, Why::BufferBudget).await)
+        }
         Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(End::ClosedBeforeConnect),
         Ok(Err(e)) => Err(End::Failed(e)),
         Err(_) => Err(End::Deadline),
@@ -138,31 +239,50 @@ async fn route<'c>(
     }
 }
 
-/// Tries the route's upstreams in the crate's rendezvous order for this key; those marked
-/// down go last, as their marks may be stale. A failure marks the upstream down.
+/// Why no upstream was reached.
+enum Unreached {
+    /// Every upstream failed.
+    All,
+    /// This host is out of descriptors, buffers or ports: no broker is to blame, and none is
+    /// marked down.
+    Local(io::Error),
+}
+
+/// Tries the route's upstreams in the crate's rendezvous order for this key, skipping those
+/// marked down: when every one is, the client is answered at once. An expired mark lets one
+/// connection at a time probe the upstream while the others take the next. A failure marks the
+/// upstream down, unless it is a local error, which ends the attempt with health untouched.
 async fn connect_upstream<'r>(
     route: &'r Route,
     key: &[u8],
     limits: &Limits,
     health: &Health,
-) -> Option<(TcpStream, &'r Upstream)> {
-    let (up, down): (Vec<&Upstream>, Vec<&Upstream>) =
-        rank(key, &route.upstreams).filter_map(|i| route.upstreams.get(i)).partition(|u| !health.is_down(u));
-    for upstream in up.into_iter().chain(down) {
+    metrics: &Metrics,
+) -> Result<(TcpStream, &'r Upstream), Unreached> {
+    for upstream in rank(key, &route.upstreams).filter_map(|i| route.upstreams.get(i)) {
+        if health.verdict(upstream, limits.upstream_timeout()) == Verdict::Skip {
+            continue;
+        }
+        let connecting = Instant::now();
         let failure = match timeout(limits.upstream_timeout(), TcpStream::connect(&upstream.addr)).await {
             Ok(Ok(stream)) => {
-                health.mark_up(upstream);
+                metrics.upstream_connect(&upstream.addr, connecting.elapsed());
+                metrics.health(&upstream.addr, true, health.mark_up(upstream));
                 // MQTT packets are small and latency-bound; don't let Nagle hold them back.
                 stream.set_nodelay(true).ok();
-                return Some((stream, upstream));
+                return Ok((stream, upstream));
+            }
+            Ok(Err(e)) if is_local(&e) => {
+                tracing::warn!(upstream = %upstream, error = %e, "upstream connect failed here; health unchanged");
+                return Err(Unreached::Local(e));
             }
             Ok(Err(e)) => e.to_string(),
             Err(_) => "timed out".to_owned(),
         };
         tracing::warn!(upstream = %upstream, error = %failure, "upstream connect failed; marked down");
-        health.mark_down(upstream, limits.down_for());
+        metrics.health(&upstream.addr, false, health.mark_down(upstream, limits.down_for()));
     }
-    None
+    Err(Unreached::All)
 }
 
 /// Writes the CONNECT exactly as received, with whatever the client pipelined after it, behind
@@ -211,6 +331,26 @@ enum End {
         answered: Option<u8>,
     },
     Failed(io::Error),
+    /// Cut by the proxy for quiet.
+    Quiet(Cut),
+}
+
+impl End {
+    /// How it ended, for the metrics.
+    fn labels(&self) -> EndLabels {
+        let (how, why, code) = match self {
+            Self::ClientClosed => ("client_closed", "", None),
+            Self::UpstreamClosed => ("upstream_closed", "", None),
+            Self::ClosedBeforeConnect => ("closed_before_connect", "", None),
+            Self::Deadline => ("deadline", "", None),
+            Self::Refused { why, answered } => ("refused", why.label(), *answered),
+            Self::Failed(_) => ("failed", "", None),
+            Self::Quiet(Cut::Idle(_)) => ("idle", "", None),
+            Self::Quiet(Cut::HalfClosed(_)) => ("half_closed", "", None),
+            Self::Quiet(Cut::Drained) => ("drained", "", None),
+        };
+        EndLabels { how, why, code: code.map(|code| format!("{code:#04x}")).unwrap_or_default() }
+    }
 }
 
 /// Why a connection was refused before it reached an upstream.
@@ -220,6 +360,12 @@ enum Why {
     VersionNotRouted,
     Unavailable,
     Busy,
+    /// The budget for buffered CONNECT bytes is spent.
+    BufferBudget,
+    /// A local error (out of descriptors, buffers or ports) on the upstream connect.
+    Local(io::Error),
+    /// Over the connection-rate limit of its address.
+    Rate,
 }
 
 impl fmt::Display for End {
@@ -232,6 +378,25 @@ impl fmt::Display for End {
             Self::Refused { why, answered: Some(code) } => write!(f, "refused ({why}): CONNACK {code:#04x}"),
             Self::Refused { why, answered: None } => write!(f, "refused ({why}): closed"),
             Self::Failed(e) => write!(f, "error: {e}"),
+            Self::Quiet(Cut::Idle(limit)) => write!(f, "idle: nothing either way for {limit:?}"),
+            Self::Quiet(Cut::HalfClosed(limit)) => {
+                write!(f, "half-closed: one side closed, the other quiet for {limit:?}")
+            }
+            Self::Quiet(Cut::Drained) => f.write_str("cut at the drain deadline"),
+        }
+    }
+}
+
+impl Why {
+    /// Why, for the metrics.
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid",
+            Self::NoRoute => "no_route",
+            Self::VersionNotRouted => "version",
+            Self::Unavailable => "unavailable",
+            Self::Busy | Self::BufferBudget | Self::Local(_) => "busy",
+            Self::Rate => "rate",
         }
     }
 }
@@ -244,6 +409,9 @@ impl fmt::Display for Why {
             Self::VersionNotRouted => f.write_str("no route for this protocol version"),
             Self::Unavailable => f.write_str("no upstream reachable"),
             Self::Busy => f.write_str("connection cap reached"),
+            Self::BufferBudget => f.write_str("CONNECT buffer budget spent"),
+            Self::Local(e) => write!(f, "local error on the upstream connect: {e}"),
+            Self::Rate => f.write_str("connection rate exceeded"),
         }
     }
 }
@@ -251,6 +419,7 @@ impl fmt::Display for Why {
 /// What is known of a connection so far.
 #[derive(Default)]
 struct Log {
+    /// Escaped and cut: the client chose it.
     client_id: Option<String>,
     version: Option<Protocol>,
     route: Option<String>,
@@ -269,9 +438,23 @@ impl Log {
             upstream = %unknown(&self.upstream),
             bytes_up = self.traffic.up,
             bytes_down = self.traffic.down,
+            connack = %self.traffic.connack.map_or("-".into(), |code| format!("{code:#04x}")),
             ms = took.as_millis() as u64,
             %end,
         );
+    }
+}
+
+impl Log {
+    /// Counts what this connection did, as it ends.
+    fn count(&self, metrics: &Metrics, end: &End) {
+        metrics.ended(&end.labels());
+        if let (Some(route), Some(upstream)) = (&self.route, &self.upstream) {
+            metrics.relayed(route, upstream, self.traffic.up, self.traffic.down);
+            if let Some(code) = self.traffic.connack {
+                metrics.broker_connack(upstream, code);
+            }
+        }
     }
 }
 

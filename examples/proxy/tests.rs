@@ -462,6 +462,17 @@ async fn over_the_connection_cap_clients_are_told_the_server_is_busy() {
     let v311 = connect_packet(Protocol::V3_1_1, "third");
     assert_eq!(answer(proxy.addr, &v311).await, [0x20, 2, 0, 0x03]);
     assert_eq!(broker.accepted(), 1);
+    // Counted as each refusal ends, a moment after the client has its answer.
+    let counted = |code: &str| format!("{{how=\"refused\",why=\"busy\",code=\"{code}\"}} 1\n");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let metrics = proxy.handle.metrics().encode();
+        if metrics.contains(&counted("0x89")) && metrics.contains(&counted("0x03")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both refusals counted: {metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     drop(first);
     let deadline = Instant::now() + PATIENCE;
     while mqtt_connect(proxy.addr, Protocol::V5, "later").await.1 != V5_OK {
@@ -480,6 +491,7 @@ async fn shutdown_stops_accepting_and_drains_live_connections() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(TcpStream::connect(proxy.addr).await.is_err(), "no longer accepting");
     assert!(!proxy.task.is_finished(), "waits for the live connection");
+    assert_eq!(proxy.handle.live(), 1);
 
     live.write_all(b"ping").await.expect("send");
     live.shutdown().await.expect("half-close");
@@ -492,4 +504,5 @@ fn the_sample_config_is_valid() {
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy.toml");
     let config = Config::load(&sample).expect("examples/proxy.toml parses and checks");
     assert_eq!(config.routes.len(), 2);
+    assert_eq!(config.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9101))));
 }

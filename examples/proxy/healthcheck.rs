@@ -1,0 +1,153 @@
+//! Active MQTT health checks, per route, off unless a route asks for them: every interval each
+//! of the route's upstreams gets a TCP connect, a CONNECT, an expected CONNACK "accepted"
+//! within a timeout, and a DISCONNECT. `fall` failures in a row mark it down, held so until
+//! `rise` successes in a row mark it up. Passive marks go on beside them.
+//!
+//! A broker that accepts TCP but never answers MQTT (frozen, overloaded, black-holed behind a
+//! load balancer) passes every passive check, since the connect succeeds; only this notices it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mqtt_connect::{Connect, Protocol};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+use crate::config::{Config, Upstream};
+use crate::health::Health;
+use crate::metrics::Metrics;
+
+/// A route's `[route.health_check]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheck {
+    /// Time between checks of one upstream.
+    pub interval_ms: u64,
+    /// Time for the whole check: connect, CONNECT, CONNACK.
+    pub timeout_ms: u64,
+    /// The check's Client Identifier; a clean session, so the broker keeps nothing.
+    pub client_id: String,
+    /// Failures in a row that mark the upstream down.
+    pub fall: u32,
+    /// Successes in a row that mark it up again.
+    pub rise: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            interval_ms: 5_000,
+            timeout_ms: 2_000,
+            client_id: "mqtt-proxy-health".into(),
+            fall: 3,
+            rise: 2,
+        }
+    }
+}
+
+impl HealthCheck {
+    pub fn check(&self) -> Result<(), String> {
+        if self.interval_ms == 0 || self.timeout_ms == 0 || self.fall == 0 || self.rise == 0 {
+            return Err("health_check: interval_ms, timeout_ms, fall and rise must be above 0".into());
+        }
+        if self.client_id.is_empty() || self.client_id.len() > 23 {
+            return Err("health_check: client_id must be 1 to 23 characters".into());
+        }
+        Ok(())
+    }
+}
+
+/// Keeps one checking task per upstream that some route checks, following the config through
+/// reloads, until the proxy ends.
+pub fn supervise(mut config: watch::Receiver<Arc<Config>>, health: Health, metrics: Arc<Metrics>) {
+    tokio::spawn(async move {
+        let mut running: HashMap<String, (HealthCheck, JoinHandle<()>)> = HashMap::new();
+        loop {
+            let wanted: HashMap<String, HealthCheck> = {
+                let config = config.borrow_and_update();
+                let checked =
+                    config.routes.iter().filter_map(|r| Some((r.health_check.as_ref()?, &r.upstreams)));
+                checked.flat_map(|(check, ups)| ups.iter().map(|u| (u.addr.clone(), check.clone()))).collect()
+            };
+            running.retain(|addr, (check, task)| {
+                let keep = wanted.get(addr) == Some(check);
+                if !keep {
+                    task.abort();
+                }
+                keep
+            });
+            for (addr, check) in wanted {
+                if running.contains_key(&addr) {
+                    continue;
+                }
+                let upstream = Upstream { addr: addr.clone(), weight: 1 };
+                let task = tokio::spawn(watch_one(upstream, check.clone(), health.clone(), metrics.clone()));
+                running.insert(addr, (check, task));
+            }
+            if config.changed().await.is_err() {
+                break;
+            }
+        }
+        running.into_values().for_each(|(_, task)| task.abort());
+    });
+}
+
+/// Checks one upstream forever, marking it as the counts say.
+async fn watch_one(upstream: Upstream, check: HealthCheck, health: Health, metrics: Arc<Metrics>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(check.interval_ms));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut failures, mut successes) = (0u32, 0u32);
+    loop {
+        interval.tick().await;
+        match probe(&upstream.addr, &check).await {
+            Ok(()) => {
+                failures = 0;
+                successes = successes.saturating_add(1);
+                if successes == check.rise {
+                    let changed = health.mark_up(&upstream);
+                    if changed {
+                        tracing::info!(upstream = %upstream, "health check passed; marked up");
+                    }
+                    metrics.health(&upstream.addr, true, changed);
+                }
+            }
+            Err(why) => {
+                successes = 0;
+                failures = failures.saturating_add(1);
+                if failures == check.fall {
+                    tracing::warn!(upstream = %upstream, error = %why, "health check failed; marked down");
+                    metrics.health(&upstream.addr, false, health.hold_down(&upstream));
+                }
+            }
+        }
+    }
+}
+
+/// One check: connect, CONNECT, CONNACK "accepted", DISCONNECT, all within the timeout.
+async fn probe(addr: &str, check: &HealthCheck) -> Result<(), String> {
+    let connect = Connect::new(Protocol::V3_1_1, &check.client_id);
+    let mut packet = [0; 64];
+    let len = connect.encode(&mut packet).map_err(|e| e.to_string())?;
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(packet.get(..len).unwrap_or_default()).await?;
+        let mut ack = [0; 4];
+        stream.read_exact(&mut ack).await?;
+        if ack != [0x20, 0x02, ack[2], 0x00] {
+            return Err(std::io::Error::other(format!("CONNACK {ack:02x?}")));
+        }
+        // DISCONNECT, so that the broker logs a clean goodbye.
+        stream.write_all(&[0xE0, 0x00]).await?;
+        stream.shutdown().await
+    };
+    match timeout(Duration::from_millis(check.timeout_ms), exchange).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no CONNACK within the timeout".into()),
+    }
+}

@@ -1,0 +1,203 @@
+//! What bounds the proxy's memory and descriptors as a whole, shared by all connections: the
+//! budget for CONNECT bytes buffered at once, the default connection cap from the descriptor
+//! limit, the count of refusals in progress, and a spare descriptor for telling a client
+//! "busy" when the descriptors are gone.
+
+use std::fs::File;
+use std::io;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rlimit::Resource;
+
+use bytes::BytesMut;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
+
+use crate::config::Limits;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimit;
+
+/// What all connections share to stay within bounds. Set at start from the limits then in
+/// force and the descriptor limit; a reload changes none of it but the connection cap, when it
+/// names one.
+#[derive(Clone, Debug)]
+pub struct Guards {
+    pub budget: Budget,
+    /// The connection cap when the config names none.
+    default_cap: usize,
+    refusing: Arc<Semaphore>,
+    spare: Spare,
+    /// Turns true at the drain deadline, to cut the connections still live.
+    drained: watch::Sender<bool>,
+    rate: Option<Arc<RateLimit>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Guards {
+    pub fn new(limits: &Limits) -> Self {
+        let descriptors = descriptor_limit();
+        let refusals = limits.max_refusals.unwrap_or_else(|| default_refusals(descriptors));
+        Self {
+            budget: Budget::new(limits.connect_buffer_budget),
+            default_cap: default_cap(descriptors, refusals),
+            refusing: Arc::new(Semaphore::new(refusals.min(Semaphore::MAX_PERMITS))),
+            spare: Spare::open(),
+            drained: watch::Sender::new(false),
+            rate: RateLimit::new(limits).map(Arc::new),
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Whether a new connection from `ip` is within the rate limit, if there is one.
+    pub fn admits(&self, ip: IpAddr) -> bool {
+        self.rate.as_ref().is_none_or(|rate| rate.admits(ip))
+    }
+
+    /// Cuts every connection still relaying, each with its log line.
+    pub fn cut_all(&self) {
+        self.drained.send_replace(true);
+    }
+
+    /// Turns true when [`Guards::cut_all`] is called.
+    pub fn drained(&self) -> watch::Receiver<bool> {
+        self.drained.subscribe()
+    }
+
+    /// The connection cap in force.
+    pub fn max_connections(&self, limits: &Limits) -> usize {
+        limits.max_connections.unwrap_or(self.default_cap)
+    }
+
+    /// A place among the refusals in progress, held until the refused client is closed;
+    /// `None` when they are all taken, and the client is closed at once.
+    pub fn refusal(&self) -> Option<OwnedSemaphorePermit> {
+        self.refusing.clone().try_acquire_owned().ok()
+    }
+
+    /// Closes the spare descriptor, so that one more client can be accepted and told "busy";
+    /// it is opened again when the returned guard drops. `None` if it is already in use.
+    pub fn release_spare(&self) -> Option<SpareInUse> {
+        let mut spare = self.spare.0.lock().unwrap_or_else(PoisonError::into_inner);
+        spare.take().map(|file| {
+            drop(file);
+            SpareInUse(self.spare.clone())
+        })
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard limit, as HAProxy does; returns the
+/// soft limit now in force.
+pub fn raise_descriptor_limit() -> io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
+/// The soft limit on open descriptors; 1024, the usual default, if it cannot be read.
+pub fn descriptor_limit() -> u64 {
+    rlimit::getrlimit(Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+}
+
+/// Descriptors kept for listeners, the metrics listener, health checks, logs and the spare.
+const RESERVE: u64 = 32;
+
+/// Refusals in progress allowed when the config names no number: a sixteenth of the
+/// descriptors, within 8 and 4096.
+pub fn default_refusals(descriptors: u64) -> usize {
+    usize::try_from((descriptors / 16).clamp(8, 4096)).unwrap_or(4096)
+}
+
+/// The connection cap when the config names none: two descriptors a session (client and
+/// upstream), after the reserve and the refusals in progress; at least 1.
+pub fn default_cap(descriptors: u64, refusals: usize) -> usize {
+    let reserved = RESERVE.saturating_add(u64::try_from(refusals).unwrap_or(u64::MAX));
+    usize::try_from(descriptors.saturating_sub(reserved) / 2).unwrap_or(usize::MAX).max(1)
+}
+
+/// Whether a failed accept is for want of descriptors.
+pub fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Whether a failed upstream connect is this host's fault (descriptors, buffers or local ports
+/// exhausted) rather than the broker's, so that the broker's health is not touched.
+pub fn is_local(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL)
+    )
+}
+
+/// One open descriptor held back for the moment the others are gone.
+#[derive(Clone, Debug)]
+struct Spare(Arc<Mutex<Option<File>>>);
+
+impl Spare {
+    fn open() -> Self {
+        Self(Arc::new(Mutex::new(File::open("/dev/null").ok())))
+    }
+}
+
+/// The spare descriptor lent to one refusal; opened again on drop.
+#[derive(Debug)]
+pub struct SpareInUse(Spare);
+
+impl Drop for SpareInUse {
+    fn drop(&mut self) {
+        let mut spare = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *spare = File::open("/dev/null").ok();
+    }
+}
+
+/// Bytes of CONNECT buffer the proxy holds at once, over all connections still sending theirs.
+/// Each buffer is charged its capacity, which grows with what has arrived, never with what the
+/// Remaining Length announces.
+#[derive(Clone, Debug)]
+pub struct Budget(Arc<Semaphore>);
+
+/// A buffer's share of the [`Budget`], given back on drop.
+#[derive(Debug)]
+pub struct Charge(Option<OwnedSemaphorePermit>);
+
+/// A CONNECT buffer starts this large: most CONNECTs are a few dozen bytes.
+const FIRST: usize = 256;
+
+impl Budget {
+    pub fn new(bytes: usize) -> Self {
+        Self(Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))))
+    }
+
+    /// An empty buffer of a small first capacity, charged to the budget; `None` if spent.
+    pub fn buffer(&self) -> Option<(BytesMut, Charge)> {
+        let mut charge = Charge(None);
+        let buf = BytesMut::with_capacity(FIRST);
+        charge.add(self, buf.capacity())?;
+        Some((buf, charge))
+    }
+
+    /// Makes room in `buf` for more bytes, at most `cap` in all: doubles its capacity (so that
+    /// a slow sender costs a few copies, not one per read), charging the growth; `None` if the
+    /// budget is spent.
+    pub fn grow(&self, buf: &mut BytesMut, charge: &mut Charge, cap: usize) -> Option<()> {
+        if buf.len() < buf.capacity() {
+            return Some(());
+        }
+        let before = buf.capacity();
+        let want = before.max(1).min(cap.saturating_sub(buf.len()).max(1));
+        buf.reserve(want);
+        charge.add(self, buf.capacity().saturating_sub(before))
+    }
+}
+
+impl Charge {
+    fn add(&mut self, budget: &Budget, bytes: usize) -> Option<()> {
+        let n = u32::try_from(bytes).ok()?;
+        let permit = match budget.0.clone().try_acquire_many_owned(n) {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits | TryAcquireError::Closed) => return None,
+        };
+        match &mut self.0 {
+            Some(held) => held.merge(permit),
+            None => self.0 = Some(permit),
+        }
+        Some(())
+    }
+}

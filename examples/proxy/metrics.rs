@@ -1,0 +1,344 @@
+//! Prometheus metrics, kept by prometheus-client and served over HTTP by hyper when a metrics
+//! address is configured. Every metric is named and explained in examples/proxy/README.md.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::logfmt;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndLabels {
+    /// How it ended: client_closed, upstream_closed, closed_before_connect, deadline, refused,
+    /// failed, idle, half_closed, drained.
+    pub how: &'static str,
+    /// Why it was refused: invalid, no_route, version, busy, rate, unavailable; else empty.
+    pub why: &'static str,
+    /// The CONNACK code the proxy answered a refusal with, as `0x89`; else empty.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BytesLabels {
+    route: String,
+    upstream: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnackLabels {
+    upstream: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// Everything counted, shared by all connections.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    accepted: Counter,
+    active: Gauge,
+    ended: Family<EndLabels, Counter>,
+    connections: Family<RouteLabels, Counter>,
+    bytes: Family<BytesLabels, Counter>,
+    connect_read: Histogram,
+    upstream_connect: Family<UpstreamLabels, Histogram>,
+    connacks: Family<ConnackLabels, Counter>,
+    upstream_up: Family<UpstreamLabels, Gauge>,
+    health_changes: Family<UpstreamLabels, Counter>,
+    reloads: Family<ResultLabels, Counter>,
+    takeovers: Counter,
+    recent_ids: Mutex<RecentIds>,
+    /// When the last takeover was logged, in seconds since `started`.
+    takeover_logged: AtomicU64,
+    started: Instant,
+}
+
+/// Which address each client id last connected from, and when; hashed ids, so that a flood of
+/// long ids costs 8 bytes each.
+#[derive(Debug, Default)]
+struct RecentIds(HashMap<u64, (IpAddr, Instant)>);
+
+/// The same client id from a different address within this window is a takeover.
+pub const TAKEOVER_WINDOW: Duration = Duration::from_secs(10);
+/// At most one takeover log line this often.
+const TAKEOVER_LOG_EVERY_S: u64 = 10;
+/// Client ids remembered at most; past it the old ones are swept.
+const RECENT_IDS_MAX: usize = 100_000;
+
+fn seconds_buckets() -> Histogram {
+    // 0.5 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut metrics = Self {
+            registry: Registry::with_prefix("mqtt_proxy"),
+            accepted: Counter::default(),
+            active: Gauge::default(),
+            ended: Family::default(),
+            connections: Family::default(),
+            bytes: Family::default(),
+            connect_read: seconds_buckets(),
+            upstream_connect: Family::new_with_constructor(seconds_buckets),
+            connacks: Family::default(),
+            upstream_up: Family::default(),
+            health_changes: Family::default(),
+            reloads: Family::default(),
+            takeovers: Counter::default(),
+            recent_ids: Mutex::default(),
+            takeover_logged: AtomicU64::new(0),
+            started: Instant::now(),
+        };
+        let r = &mut metrics.registry;
+        r.register("connections_accepted", "Client connections accepted", metrics.accepted.clone());
+        r.register("connections_active", "Client connections being proxied now", metrics.active.clone());
+        r.register(
+            "connections_ended",
+            "Client connections ended, by how and, for refusals, why and the CONNACK code sent",
+            metrics.ended.clone(),
+        );
+        r.register(
+            "route_connections",
+            "Connections relayed, by route and upstream",
+            metrics.connections.clone(),
+        );
+        r.register("route_bytes", "Bytes relayed, by route, upstream and direction (up: client to broker), counted as each connection ends", metrics.bytes.clone());
+        r.register(
+            "connect_read_seconds",
+            "Time from accept to a whole CONNECT",
+            metrics.connect_read.clone(),
+        );
+        r.register(
+            "upstream_connect_seconds",
+            "Time to connect to an upstream, successful connects only",
+            metrics.upstream_connect.clone(),
+        );
+        r.register(
+            "broker_connacks",
+            "CONNACK codes brokers answered with, by upstream",
+            metrics.connacks.clone(),
+        );
+        r.register(
+            "upstream_up",
+            "1 while an upstream is not marked down, 0 while it is",
+            metrics.upstream_up.clone(),
+        );
+        r.register(
+            "upstream_health_changes",
+            "Times an upstream was marked down or up again",
+            metrics.health_changes.clone(),
+        );
+        r.register("reloads", "Config reloads, by result: ok or refused", metrics.reloads.clone());
+        r.register(
+            "client_id_takeovers",
+            "Connections whose client id connected from another address within 10 s",
+            metrics.takeovers.clone(),
+        );
+        metrics
+    }
+}
+
+impl Metrics {
+    pub fn accepted(&self) {
+        self.accepted.inc();
+    }
+
+    pub fn active(&self, live: usize) {
+        self.active.set(i64::try_from(live).unwrap_or(i64::MAX));
+    }
+
+    pub fn ended(&self, labels: &EndLabels) {
+        self.ended.get_or_create(labels).inc();
+    }
+
+    /// A connection reached `upstream` on `route`.
+    pub fn relaying(&self, route: &str, upstream: &str) {
+        let labels = RouteLabels { route: route.to_owned(), upstream: upstream.to_owned() };
+        self.connections.get_or_create(&labels).inc();
+    }
+
+    pub fn relayed(&self, route: &str, upstream: &str, up: u64, down: u64) {
+        for (direction, n) in [("up", up), ("down", down)] {
+            let labels = BytesLabels { route: route.to_owned(), upstream: upstream.to_owned(), direction };
+            self.bytes.get_or_create(&labels).inc_by(n);
+        }
+    }
+
+    pub fn connect_read(&self, took: Duration) {
+        self.connect_read.observe(took.as_secs_f64());
+    }
+
+    pub fn upstream_connect(&self, upstream: &str, took: Duration) {
+        let labels = UpstreamLabels { upstream: upstream.to_owned() };
+        self.upstream_connect.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    pub fn broker_connack(&self, upstream: &str, code: u8) {
+        let labels = ConnackLabels { upstream: upstream.to_owned(), code: format!("{code:#04x}") };
+        self.connacks.get_or_create(&labels).inc();
+    }
+
+    /// The upstream's health now; `changed` when this is a change.
+    pub fn health(&self, upstream: &str, up: bool, changed: bool) {
+        let labels = UpstreamLabels { upstream: upstream.to_owned() };
+        self.upstream_up.get_or_create(&labels).set(i64::from(up));
+        if changed {
+            self.health_changes.get_or_create(&labels).inc();
+        }
+    }
+
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "refused" };
+        self.reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// A client with this id connected from `ip`; counts a takeover if the id came from
+    /// another address within [`TAKEOVER_WINDOW`], and logs one at most every few seconds.
+    pub fn client_id(&self, client_id: &str, ip: IpAddr) {
+        if client_id.is_empty() {
+            return;
+        }
+        let mut hasher = DefaultHasher::new();
+        client_id.hash(&mut hasher);
+        let key = hasher.finish();
+        let now = Instant::now();
+        let previous = {
+            let mut recent = self.recent_ids.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent.0.len() >= RECENT_IDS_MAX {
+                recent.0.retain(|_, (_, at)| now.duration_since(*at) < TAKEOVER_WINDOW);
+            }
+            recent.0.insert(key, (ip, now))
+        };
+        let Some((from, at)) = previous else { return };
+        if from == ip || now.duration_since(at) >= TAKEOVER_WINDOW {
+            return;
+        }
+        self.takeovers.inc();
+        let elapsed = self.started.elapsed().as_secs();
+        let last = self.takeover_logged.load(Ordering::Relaxed);
+        let due = last == 0 || elapsed >= last.saturating_add(TAKEOVER_LOG_EVERY_S);
+        if due
+            && self
+                .takeover_logged
+                .compare_exchange(last, elapsed.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                client_id = %logfmt::field(client_id),
+                from = %from,
+                now = %ip,
+                "client id takeover: the same id from another address within 10 s (further ones counted, not logged, for 10 s)"
+            );
+        }
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// OpenMetrics text as the classic Prometheus text format (0.0.4), for scrapers and linters
+/// that ask for no OpenMetrics: a counter's HELP and TYPE name its `_total` series, and there is
+/// no `# EOF`.
+fn classic(open_metrics: &str) -> String {
+    let counters: Vec<&str> = open_metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(open_metrics.len() + 16 * counters.len());
+    for line in open_metrics.lines().filter(|&line| line != "# EOF") {
+        let meta = ["# HELP ", "# TYPE "].into_iter().find_map(|kind| Some((kind, line.strip_prefix(kind)?)));
+        match meta {
+            Some((kind, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let total = if counters.contains(&name) { "_total" } else { "" };
+                text.push_str(&format!("{kind}{name}{total} {tail}\n"));
+            }
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
+/// Serves `GET /metrics` (any path, in fact) on `addr` until the process ends: OpenMetrics to
+/// scrapers that accept it, as Prometheus does, else the classic text format.
+/// Returns the address bound.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "metrics listening");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let accept = request.headers().get(hyper::header::ACCEPT);
+                    let open_metrics = accept
+                        .and_then(|accept| accept.to_str().ok())
+                        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+                    let text = metrics.encode();
+                    let (body, kind) = if open_metrics {
+                        (text, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+                    } else {
+                        (classic(&text), "text/plain; version=0.0.4; charset=utf-8")
+                    };
+                    async move {
+                        let mut response = Response::new(Full::new(Bytes::from(body)));
+                        let kind = hyper::header::HeaderValue::from_static(kind);
+                        response.headers_mut().insert(hyper::header::CONTENT_TYPE, kind);
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let served = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                // A scraper that hangs up early is its own business.
+                let _ = served.await;
+            });
+        }
+    });
+    Ok(addr)
+}

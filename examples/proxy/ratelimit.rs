@@ -1,0 +1,42 @@
+//! The connection-rate limit per source address, off by default: a token bucket per address,
+//! as governor's keyed GCRA limiter keeps it (GCRA is a token bucket kept as one timestamp per
+//! key). A reconnect storm from one address is refused in the client's version, while other
+//! addresses are served.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::Limits;
+
+/// Per-address buckets, forgotten once full again.
+#[derive(Debug)]
+pub struct RateLimit {
+    buckets: DefaultKeyedRateLimiter<IpAddr>,
+    checks: AtomicU64,
+}
+
+/// Checks between sweeps of the buckets that are full again, which bounds their memory to the
+/// addresses seen recently.
+const SWEEP_EVERY: u64 = 4096;
+
+impl RateLimit {
+    /// The limit `limits` sets, if any.
+    pub fn new(limits: &Limits) -> Option<Self> {
+        let rate = NonZeroU32::new(limits.max_connects_per_s?)?;
+        let burst = limits.connect_burst.and_then(NonZeroU32::new).unwrap_or(rate);
+        let buckets = RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst));
+        Some(Self { buckets, checks: AtomicU64::new(0) })
+    }
+
+    /// Whether a connection from `ip` is within its rate; takes a token if so.
+    pub fn admits(&self, ip: IpAddr) -> bool {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.buckets.retain_recent();
+            self.buckets.shrink_to_fit();
+        }
+        self.buckets.check_key(&ip).is_ok()
+    }
+}

@@ -1,0 +1,711 @@
+//! The proxy example in operation, over loopback TCP: quiet connections are cut, memory and
+//! descriptors are bounded, local errors spare health, and logs cannot be forged. The brokers
+//! here are scripted stand-ins that misbehave on purpose.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mqtt_connect::{Connect, Protocol};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Limits};
+use crate::server::{Handle, Proxy};
+use crate::{config, healthcheck, idle, limits, logfmt, metrics};
+
+const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
+const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
+/// No test should wait longer than this for anything.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// What a scripted broker does once it has read a CONNECT's first bytes.
+#[derive(Clone, Copy)]
+enum Script {
+    /// Never answers, never closes: a black hole.
+    Silent,
+    /// Sends these bytes, then stays silent and keeps the socket open.
+    Answer(&'static [u8]),
+    /// Sends these bytes, then closes.
+    AnswerAndClose(&'static [u8]),
+    /// Sends these bytes, then echoes everything.
+    AnswerAndEcho(&'static [u8]),
+}
+
+/// A broker stand-in following `script` for every connection; its sockets live as long as it.
+struct Scripted {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Scripted {
+    async fn start(script: Script) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+        let addr = listener.local_addr().expect("broker address");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut first = [0; 64];
+                if matches!(script, Script::Silent) {
+                    held.push(stream);
+                    continue;
+                }
+                // Whatever part of the CONNECT has come; the script does not depend on it.
+                let _ = stream.read(&mut first).await;
+                match script {
+                    Script::Silent => {}
+                    Script::Answer(bytes) => {
+                        stream.write_all(bytes).await.ok();
+                        held.push(stream);
+                    }
+                    Script::AnswerAndClose(bytes) => {
+                        stream.write_all(bytes).await.ok();
+                    }
+                    Script::AnswerAndEcho(bytes) => {
+                        tokio::spawn(async move {
+                            stream.write_all(bytes).await.ok();
+                            let (mut rx, mut tx) = stream.split();
+                            tokio::io::copy(&mut rx, &mut tx).await.ok();
+                        });
+                    }
+                }
+            }
+        });
+        Self { addr, task }
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    handle: Handle,
+}
+
+async fn start(broker: &Scripted, limits: &str) -> Running {
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\n{limits}\n[[route]]\nupstreams = [\"{}\"]\n",
+        broker.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("test config is valid")).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    let handle = proxy.handle();
+    tokio::spawn(proxy.run());
+    Running { addr, handle }
+}
+
+fn connect_packet(protocol: Protocol, client_id: &str, keep_alive: u16) -> Vec<u8> {
+    let mut connect = Connect::new(protocol, client_id);
+    connect.keep_alive = keep_alive;
+    let mut buf = vec![0; connect.encoded_len().expect("encodable")];
+    connect.encode(&mut buf).expect("encodes");
+    buf
+}
+
+/// Sends a CONNECT through the proxy; returns the stream.
+async fn send_connect(proxy: SocketAddr, protocol: Protocol, keep_alive: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(proxy).await.expect("connect to proxy");
+    stream.write_all(&connect_packet(protocol, "quiet", keep_alive)).await.expect("send CONNECT");
+    stream
+}
+
+async fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut got = vec![0; n];
+    tokio::time::timeout(PATIENCE, stream.read_exact(&mut got)).await.expect("in time").expect("read");
+    got
+}
+
+/// Waits until the proxy holds no connection; how long that took.
+async fn until_none_live(proxy: &Running, within: Duration) -> Duration {
+    let started = Instant::now();
+    while proxy.handle.live() > 0 {
+        assert!(started.elapsed() < within, "still {} live after {within:?}", proxy.handle.live());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+/// How long until the proxy closes `stream`, reading and dropping what comes.
+async fn until_closed(stream: &mut TcpStream, within: Duration) -> Duration {
+    let started = Instant::now();
+    let mut sink = [0; 256];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut sink)).await {
+            Ok(Ok(0) | Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("not closed within {within:?}"),
+        }
+    }
+}
+
+// Defect 5.1: a session never ended when one side went quiet without closing.
+
+#[tokio::test]
+async fn a_client_that_left_a_silent_broker_is_freed_after_the_half_closed_timeout() {
+    let broker = Scripted::start(Script::Silent).await;
+    let proxy = start(&broker, "half_closed_timeout_ms = 300").await;
+    let mut client = send_connect(proxy.addr, Protocol::V5, 60).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(proxy.handle.live(), 1);
+    client.shutdown().await.expect("half-close");
+    drop(client);
+    until_none_live(&proxy, PATIENCE).await;
+}
+
+#[tokio::test]
+async fn a_client_left_silent_after_the_broker_closed_is_freed_after_the_half_closed_timeout() {
+    let broker = Scripted::start(Script::AnswerAndClose(V311_OK)).await;
+    let proxy = start(&broker, "half_closed_timeout_ms = 300").await;
+    let mut client = send_connect(proxy.addr, Protocol::V3_1_1, 60).await;
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    // The client neither sends nor closes; the proxy must not hold it for good.
+    until_none_live(&proxy, PATIENCE).await;
+}
+
+#[tokio::test]
+async fn mqtt_3_1_2_24_a_client_silent_for_one_and_a_half_keep_alives_is_closed() {
+    let broker = Scripted::start(Script::Answer(V311_OK)).await;
+    let proxy = start(&broker, "").await;
+    let mut client = send_connect(proxy.addr, Protocol::V3_1_1, 1).await;
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    let took = until_closed(&mut client, PATIENCE).await;
+    assert!(took >= Duration::from_millis(1300), "not before 1.5 s of quiet: {took:?}");
+    until_none_live(&proxy, PATIENCE).await;
+}
+
+#[tokio::test]
+async fn a_client_that_pings_within_its_keep_alive_stays() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V311_OK)).await;
+    let proxy = start(&broker, "").await;
+    let mut client = send_connect(proxy.addr, Protocol::V3_1_1, 1).await;
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    // PINGREQ every 0.7 s for 3 s: twice the 1.5 s limit, never quiet that long.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        client.write_all(&[0xC0, 0x00]).await.expect("ping");
+        assert_eq!(read_exactly(&mut client, 2).await, [0xC0, 0x00], "echoed");
+    }
+    assert_eq!(proxy.handle.live(), 1);
+}
+
+/// A 5.0 CONNACK carrying Server Keep Alive 1 (property 0x13), after a Receive Maximum.
+const V5_OK_SERVER_KEEP_ALIVE_1: &[u8] = &[0x20, 0x09, 0x00, 0x00, 0x06, 0x21, 0x00, 0x0A, 0x13, 0x00, 0x01];
+
+#[tokio::test]
+async fn mqtt_3_2_2_21_the_brokers_server_keep_alive_replaces_the_clients() {
+    let broker = Scripted::start(Script::Answer(V5_OK_SERVER_KEEP_ALIVE_1)).await;
+    let proxy = start(&broker, "").await;
+    let mut client = send_connect(proxy.addr, Protocol::V5, 600).await;
+    let ack = read_exactly(&mut client, V5_OK_SERVER_KEEP_ALIVE_1.len()).await;
+    assert_eq!(ack, V5_OK_SERVER_KEEP_ALIVE_1, "relayed byte for byte");
+    let took = until_closed(&mut client, PATIENCE).await;
+    assert!(took >= Duration::from_millis(1300), "held for 1.5 s: {took:?}");
+}
+
+#[tokio::test]
+async fn keep_alive_zero_or_above_the_maximum_gets_the_idle_cap() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "max_keep_alive_s = 100\nidle_timeout_ms = 400").await;
+    for keep_alive in [0, 101] {
+        let mut client = send_connect(proxy.addr, Protocol::V5, keep_alive).await;
+        assert_eq!(read_exactly(&mut client, 5).await, V5_OK);
+        let took = until_closed(&mut client, PATIENCE).await;
+        assert!(took < Duration::from_secs(3), "keep alive {keep_alive}: the cap, not 1.5× it: {took:?}");
+    }
+}
+
+#[test]
+fn the_idle_limit_is_one_and_a_half_keep_alives_up_to_the_maximum() {
+    let limits = Limits { max_keep_alive_s: 100, idle_timeout_ms: 7_000, ..Limits::default() };
+    let quiet = idle::Quiet::new(&limits);
+    assert_eq!(quiet.limit(2), Duration::from_secs(3));
+    assert_eq!(quiet.limit(100), Duration::from_secs(150));
+    assert_eq!(quiet.limit(0), Duration::from_secs(7));
+    assert_eq!(quiet.limit(101), Duration::from_secs(7));
+}
+
+#[test]
+fn the_brokers_connack_is_read_across_reads_and_only_once() {
+    use crate::broker_connack::{BrokerConnack, Sniff};
+    let mut sniff = Sniff::default();
+    let (head, tail) = V5_OK_SERVER_KEEP_ALIVE_1.split_at(6);
+    assert_eq!(sniff.feed(head), None);
+    assert_eq!(sniff.feed(tail), Some(BrokerConnack { code: 0, server_keep_alive: Some(1) }));
+    assert_eq!(sniff.feed(V5_OK_SERVER_KEEP_ALIVE_1), None, "the first packet only");
+
+    let refused = [0x20, 0x02, 0x00, 0x05];
+    assert_eq!(Sniff::default().feed(&refused), Some(BrokerConnack { code: 5, server_keep_alive: None }));
+    // Skipped properties of every shape before 0x13: Reason String, User Property, Maximum
+    // Packet Size, Session Expiry Interval.
+    let props: &[u8] = &[
+        0x1F, 0x00, 0x02, b'o', b'k', 0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', 0x27, 0, 0, 1, 0, 0x11, 0, 0,
+        0, 9, 0x13, 0x00, 0x2A,
+    ];
+    let mut ack = vec![0x20, 3 + props.len() as u8, 0x00, 0x00, props.len() as u8];
+    ack.extend_from_slice(props);
+    assert_eq!(Sniff::default().feed(&ack), Some(BrokerConnack { code: 0, server_keep_alive: Some(42) }));
+    assert_eq!(Sniff::default().feed(b"\x30\x02ab"), None, "not a CONNACK");
+    assert_eq!(Sniff::default().feed(&[0x20, 0xFF, 0xFF, 0xFF, 0xFF]), None, "bad length");
+}
+
+// Defect 5.2: memory through CONNECT buffering.
+
+/// The first bytes of a 5.0 CONNECT announcing `remaining` bytes: fixed header, protocol name
+/// and level, flags, Keep Alive, and the start of its properties.
+fn connect_start(remaining: u32) -> Vec<u8> {
+    let mut bytes = vec![0x10];
+    let mut n = remaining;
+    loop {
+        let byte = (n % 128) as u8;
+        n /= 128;
+        bytes.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+    bytes.extend_from_slice(b"\x00\x04MQTT\x05\x02\x00\x3c");
+    bytes
+}
+
+/// A 5.0 CONNECT of about `len` bytes in all, most of them its client id.
+fn big_connect(len: usize) -> Vec<u8> {
+    connect_packet(Protocol::V5, &"x".repeat(len.saturating_sub(20)), 60)
+}
+
+#[tokio::test]
+async fn connect_bytes_buffered_at_once_are_bounded_by_a_budget() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "connect_buffer_budget = 12288\nmax_connect_size = 16384").await;
+    // One client parks 5000 of the 10000 bytes it announces; its buffer holds what arrived,
+    // 8192 bytes at most.
+    let mut parked = TcpStream::connect(proxy.addr).await.expect("connect");
+    let mut start_of = connect_start(10_000);
+    start_of.resize(5_000, 0);
+    parked.write_all(&start_of).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A second doing the same would take the buffered bytes past the budget: it is told the
+    // server is busy, in its version.
+    let mut second = TcpStream::connect(proxy.addr).await.expect("connect");
+    second.write_all(&start_of).await.expect("send");
+    let mut got = Vec::new();
+    tokio::time::timeout(PATIENCE, second.read_to_end(&mut got)).await.expect("answered in time").ok();
+    assert_eq!(got, [0x20, 0x03, 0x00, 0x89, 0x00]);
+    // A small CONNECT still fits beside the parked one.
+    let mut small = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut small, 5).await, V5_OK);
+}
+
+#[tokio::test]
+async fn a_connect_buffer_grows_with_what_arrived_not_with_what_is_announced() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "connect_buffer_budget = 2048\nmax_connect_size = 16384").await;
+    // Three clients each announce 16000 bytes and send 20: together far less than the budget.
+    let mut parked = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+        stream.write_all(&connect_start(16_000)).await.expect("send");
+        parked.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut small = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut small, 5).await, V5_OK);
+}
+
+#[tokio::test]
+async fn over_the_cap_only_the_bytes_that_give_the_version_are_awaited() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "max_connections = 1").await;
+    let mut first = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut first, 5).await, V5_OK);
+    // The rest of this CONNECT never comes; the version is in its first 14 bytes.
+    let mut busy = TcpStream::connect(proxy.addr).await.expect("connect");
+    busy.write_all(&connect_start(10_000)).await.expect("send");
+    assert_eq!(read_exactly(&mut busy, 5).await, [0x20, 0x03, 0x00, 0x89, 0x00]);
+}
+
+#[tokio::test]
+async fn the_default_size_cap_is_16_kib_as_haproxy_s_buffer() {
+    assert_eq!(Limits::default().max_connect_size, 16 * 1024);
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "").await;
+    let mut fits = TcpStream::connect(proxy.addr).await.expect("connect");
+    fits.write_all(&big_connect(16_000)).await.expect("send");
+    assert_eq!(read_exactly(&mut fits, 5).await, V5_OK);
+    let mut over = TcpStream::connect(proxy.addr).await.expect("connect");
+    over.write_all(&connect_start(17_000)).await.expect("send");
+    assert_eq!(read_exactly(&mut over, 5).await, [0x20, 0x03, 0x00, 0x95, 0x00], "packet too large");
+}
+
+// Defect 5.3: descriptors ran out before the cap, and refusals were counted against nothing.
+
+#[tokio::test]
+async fn refusals_in_progress_are_counted_against_their_own_limit() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "max_connections = 1\nmax_refusals = 1\nbusy_deadline_ms = 4000").await;
+    let mut first = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut first, 5).await, V5_OK);
+    // A silent client past the cap takes the one place among the refusals in progress...
+    let _silent = TcpStream::connect(proxy.addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...so the next is closed at once, unanswered, rather than hold a descriptor too.
+    let mut next = send_connect(proxy.addr, Protocol::V5, 60).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), next.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "closed before the busy deadline");
+    assert_eq!(got, b"");
+}
+
+#[test]
+fn the_default_cap_is_two_descriptors_a_session_after_a_reserve() {
+    assert_eq!(limits::default_refusals(1024), 64);
+    assert_eq!(limits::default_cap(1024, 64), (1024 - 32 - 64) / 2);
+    assert_eq!(limits::default_refusals(1 << 20), 4096);
+    assert_eq!(limits::default_cap(1 << 20, 4096), ((1 << 20) - 32 - 4096) / 2);
+    assert_eq!(limits::default_cap(16, 8), 1, "never 0");
+}
+
+#[test]
+fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
+    let raised = limits::raise_descriptor_limit().expect("raised");
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("read");
+    assert_eq!((raised, soft), (hard, hard));
+}
+
+// Defect 5.4: a local error on an upstream connect was taken for the broker's failure.
+
+#[test]
+fn local_errors_are_told_from_the_brokers() {
+    for local in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::EADDRNOTAVAIL] {
+        assert!(limits::is_local(&std::io::Error::from_raw_os_error(local)), "errno {local}");
+    }
+    for broker in [libc::ECONNREFUSED, libc::ECONNRESET, libc::EHOSTUNREACH, libc::ETIMEDOUT] {
+        assert!(!limits::is_local(&std::io::Error::from_raw_os_error(broker)), "errno {broker}");
+    }
+    assert!(limits::out_of_descriptors(&std::io::Error::from_raw_os_error(libc::EMFILE)));
+    assert!(!limits::out_of_descriptors(&std::io::Error::from_raw_os_error(libc::ECONNABORTED)));
+}
+
+// Defect 5.5: log injection through the client id.
+
+/// Log output, captured.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_client_id_cannot_forge_a_log_line_reach_a_terminal_or_flood_a_line() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+    let _in_force = tracing::subscriber::set_default(subscriber);
+    let broker = Scripted::start(Script::AnswerAndClose(V311_OK)).await;
+    let proxy = start(&broker, "max_connect_size = 65536").await;
+    let forged = "evil\n2099-01-01T00:00:00.000000Z  INFO peer=6.6.6.6 end=client closed\x1b[2J\u{202E}";
+    let client_id = format!("{forged}{}", "A".repeat(60_000));
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(&connect_packet(Protocol::V3_1_1, &client_id, 60)).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    drop(client);
+    until_none_live(&proxy, PATIENCE).await;
+
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    let lines: Vec<&str> = text.lines().filter(|line| line.contains("client_id=")).collect();
+    assert_eq!(lines.len(), 1, "one line for one connection: {text}");
+    let line = lines[0];
+    assert!(!line.contains('\x1b') && !line.contains('\u{202E}'), "no raw ESC or bidi control: {line}");
+    assert!(line.contains(r"evil\n2099-01-01T00:00:00.000000Z  INFO peer=6.6.6.6"), "escaped: {line}");
+    assert!(line.contains(r"\u{1b}[2J\u{202e}"), "escaped: {line}");
+    assert!(line.len() < 1024, "cut: {} bytes", line.len());
+    let kept = client_id.char_indices().nth(logfmt::MAX_CHARS).expect("longer").0;
+    assert!(line.contains(&format!("AAA…(+{} bytes)", client_id.len() - kept)), "marked: {line}");
+}
+
+#[test]
+fn a_logged_field_is_escaped_and_cut_with_a_marker() {
+    assert_eq!(logfmt::field("plain-id_1"), "plain-id_1");
+    assert_eq!(logfmt::field("a\"b\\c\td\re"), r#"a\"b\\c\td\re"#);
+    assert_eq!(logfmt::field("\u{7}\u{9b}"), r"\u{7}\u{9b}");
+    let long = "é".repeat(200);
+    let cut = logfmt::field(&long);
+    assert_eq!(cut, format!("{}…(+{} bytes)", "é".repeat(logfmt::MAX_CHARS), 2 * (200 - logfmt::MAX_CHARS)));
+}
+
+// Defect 5.6: sessions cut at the drain deadline went unlogged.
+
+#[tokio::test]
+async fn connections_cut_at_the_drain_deadline_are_closed_and_logged() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+    let _in_force = tracing::subscriber::set_default(subscriber);
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\ndrain_ms = 300\n[[route]]\nupstreams = [\"{}\"]\n",
+        broker.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let (addr, handle) = (proxy.local_addrs()[0], proxy.handle());
+    let running = tokio::spawn(proxy.run());
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut client = send_connect(addr, Protocol::V5, 60).await;
+        assert_eq!(read_exactly(&mut client, 5).await, V5_OK);
+        clients.push(client);
+    }
+    handle.shutdown();
+    tokio::time::timeout(PATIENCE, running).await.expect("ended in time").expect("ran");
+    for client in &mut clients {
+        until_closed(client, PATIENCE).await;
+    }
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    assert_eq!(text.matches("end=cut at the drain deadline").count(), 3, "{text}");
+}
+
+// Defect 5.7: a black-holed broker cost every client the full connect timeout.
+
+/// A listener whose one-place backlog is full, so that connecting to it times out: a broker
+/// that drops SYNs.
+async fn black_hole() -> (SocketAddr, TcpListener, std::net::TcpStream) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("address");
+    let filler = std::net::TcpStream::connect(addr).expect("fills the backlog");
+    (addr, listener, filler)
+}
+
+/// A 5.0 CONNECT with this id through the proxy: the answer, and how long it took.
+async fn timed_connect(proxy: SocketAddr, id: String) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(proxy).await.expect("connect");
+    stream.write_all(&connect_packet(Protocol::V5, &id, 60)).await.expect("send");
+    (read_exactly(&mut stream, 5).await, started.elapsed())
+}
+
+#[tokio::test]
+async fn one_probe_at_a_time_tries_an_upstream_whose_down_mark_expired() {
+    let (hole, _listener, _filler) = black_hole().await;
+    let good = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\nupstream_timeout_ms = 1000\ndown_for_ms = 1\n\
+         [[route]]\nupstreams = [\"{hole}\", \"{}\"]\n",
+        good.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+    // Ids whose first choice is the black hole.
+    let upstreams: Vec<config::Upstream> =
+        [hole.to_string(), good.addr.to_string()].iter().map(|a| a.parse().expect("upstream")).collect();
+    let ids: Vec<String> = (0..200)
+        .map(|i| format!("id{i}"))
+        .filter(|id| mqtt_connect::routing::rank(id.as_bytes(), &upstreams).next() == Some(0))
+        .take(6)
+        .collect();
+    // The first pays the timeout and marks the hole down, for 1 ms only.
+    let (ack, took) = timed_connect(addr, ids[0].clone()).await;
+    assert_eq!((ack.as_slice(), took >= Duration::from_millis(1000)), (V5_OK, true));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The mark has expired: five arrive at once; one probes, the others go straight on.
+    let tasks: Vec<_> = ids[1..].iter().map(|id| tokio::spawn(timed_connect(addr, id.clone()))).collect();
+    let mut times = Vec::new();
+    for task in tasks {
+        let (ack, took) = task.await.expect("ran");
+        assert_eq!(ack, V5_OK);
+        times.push(took);
+    }
+    times.sort();
+    assert!(times[3] < Duration::from_millis(500), "four did not wait: {times:?}");
+    assert!(times[4] >= Duration::from_millis(1000), "one probed: {times:?}");
+}
+
+#[tokio::test]
+async fn when_every_upstream_is_down_the_client_is_answered_at_once() {
+    let (hole, _listener, _filler) = black_hole().await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\nupstream_timeout_ms = 1000\ndown_for_ms = 60000\n\
+         [[route]]\nupstreams = [\"{hole}\"]\n"
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+    let unavailable = [0x20, 0x03, 0x00, 0x88, 0x00];
+    let (ack, took) = timed_connect(addr, "first".into()).await;
+    assert_eq!((ack.as_slice(), took >= Duration::from_millis(1000)), (&unavailable[..], true));
+    let (ack, took) = timed_connect(addr, "second".into()).await;
+    assert_eq!(ack, unavailable);
+    assert!(took < Duration::from_millis(500), "answered at once: {took:?}");
+}
+
+// Item 4: the connection-rate limit per source address.
+
+/// A CONNECT from `source` through the proxy: what it answers, up to 5 bytes or its close.
+async fn connect_from(source: &str, proxy: SocketAddr, protocol: Protocol) -> Vec<u8> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(format!("{source}:0").parse().expect("address")).expect("bind source");
+    let mut stream = socket.connect(proxy).await.expect("connect");
+    stream.write_all(&connect_packet(protocol, "storm", 60)).await.expect("send");
+    let want = if protocol == Protocol::V5 { 5 } else { 4 };
+    let mut got = Vec::new();
+    let mut chunk = [0; 8];
+    while got.len() < want {
+        match tokio::time::timeout(PATIENCE, stream.read(&mut chunk)).await.expect("in time") {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn over_its_rate_an_address_is_refused_in_its_version_while_others_are_served() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "max_connects_per_s = 1\nconnect_burst = 3").await;
+    for _ in 0..3 {
+        assert_eq!(connect_from("127.0.0.1", proxy.addr, Protocol::V5).await, V5_OK, "within the burst");
+    }
+    assert_eq!(connect_from("127.0.0.1", proxy.addr, Protocol::V5).await, [0x20, 0x03, 0x00, 0x9F, 0x00]);
+    assert_eq!(connect_from("127.0.0.1", proxy.addr, Protocol::V3_1_1).await, [0x20, 0x02, 0x00, 0x03]);
+    assert_eq!(connect_from("127.0.0.2", proxy.addr, Protocol::V5).await, V5_OK, "another address");
+}
+
+// Item 1: Prometheus metrics.
+
+/// The value of one series in the metrics text, 0 if absent.
+fn series(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "").await;
+    let metrics = proxy.handle.metrics();
+    for source in ["127.0.0.1", "127.0.0.2"] {
+        // The same id from two addresses at once: a takeover.
+        assert_eq!(connect_from(source, proxy.addr, Protocol::V5).await, V5_OK);
+    }
+    let bad = b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00";
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(bad).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 5).await, [0x20, 0x03, 0x00, 0x81, 0x00]);
+    drop(client);
+    until_none_live(&proxy, PATIENCE).await;
+    // The refusal is counted as it ends, a moment after the client has its answer.
+    let deadline = Instant::now() + PATIENCE;
+    while !metrics.encode().contains(r#"why="invalid""#) {
+        assert!(Instant::now() < deadline, "the refusal was counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Scraped as Prometheus does without OpenMetrics: the classic text format.
+    let served = metrics::serve("127.0.0.1:0".parse().expect("address"), metrics).await.expect("serve");
+    let mut scrape = TcpStream::connect(served).await.expect("connect to metrics");
+    scrape
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("ask");
+    let mut response = String::new();
+    tokio::time::timeout(PATIENCE, scrape.read_to_string(&mut response))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.contains("content-type: text/plain; version=0.0.4"), "{response}");
+    let text = response.split_once("\r\n\r\n").expect("a body").1;
+    assert!(text.contains("# TYPE mqtt_proxy_connections_accepted_total counter\n"), "{text}");
+    assert!(!text.contains("# EOF"), "{text}");
+    let upstream = broker.addr.to_string();
+    assert_eq!(series(text, "mqtt_proxy_connections_accepted_total"), 3.0, "{text}");
+    assert_eq!(series(text, "mqtt_proxy_connections_active"), 0.0);
+    assert_eq!(
+        series(text, r#"mqtt_proxy_connections_ended_total{how="refused",why="invalid",code="0x81"}"#),
+        1.0
+    );
+    assert_eq!(
+        series(text, r#"mqtt_proxy_connections_ended_total{how="client_closed",why="",code=""}"#),
+        2.0
+    );
+    let route = format!(r#"{{route="default",upstream="{upstream}"}}"#);
+    assert_eq!(series(text, &format!("mqtt_proxy_route_connections_total{route}")), 2.0);
+    let up =
+        format!(r#"mqtt_proxy_route_bytes_total{{route="default",upstream="{upstream}",direction="up"}}"#);
+    assert_eq!(series(text, &up), 2.0 * connect_packet(Protocol::V5, "storm", 60).len() as f64);
+    let connacks = format!(r#"mqtt_proxy_broker_connacks_total{{upstream="{upstream}",code="0x00"}}"#);
+    assert_eq!(series(text, &connacks), 2.0);
+    assert_eq!(series(text, "mqtt_proxy_connect_read_seconds_count"), 3.0);
+    assert_eq!(
+        series(text, &format!(r#"mqtt_proxy_upstream_connect_seconds_count{{upstream="{upstream}"}}"#)),
+        2.0
+    );
+    assert_eq!(series(text, &format!(r#"mqtt_proxy_upstream_up{{upstream="{upstream}"}}"#)), 1.0);
+    assert_eq!(series(text, "mqtt_proxy_client_id_takeovers_total"), 1.0);
+}
+
+// Item 2: active MQTT health checks.
+
+#[tokio::test]
+async fn a_broker_that_accepts_tcp_but_never_answers_is_marked_down_by_the_health_check() {
+    let silent = Scripted::start(Script::Silent).await;
+    // The check speaks 3.1.1, and so do the clients here.
+    let checked_good = Scripted::start(Script::AnswerAndEcho(V311_OK)).await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[[route]]\nupstreams = [\"{}\", \"{}\"]\n\
+         [route.health_check]\ninterval_ms = 100\ntimeout_ms = 200\nfall = 2\nrise = 1\n",
+        silent.addr, checked_good.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let (addr, handle) = (proxy.local_addrs()[0], proxy.handle());
+    tokio::spawn(proxy.run());
+    let upstreams: Vec<config::Upstream> =
+        [silent.addr, checked_good.addr].iter().map(|a| a.to_string().parse().expect("upstream")).collect();
+    let id = (0..100)
+        .map(|i| format!("id{i}"))
+        .find(|id| mqtt_connect::routing::rank(id.as_bytes(), &upstreams).next() == Some(0))
+        .expect("an id placed on the silent broker");
+    let silent_up = format!("mqtt_proxy_upstream_up{{upstream=\"{}\"}} 0", silent.addr);
+    let deadline = Instant::now() + PATIENCE;
+    while !handle.metrics().encode().contains(&silent_up) {
+        assert!(Instant::now() < deadline, "marked down by the health check");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Before any client was sent there: its clients now go to the next broker.
+    let mut client = TcpStream::connect(addr).await.expect("connect");
+    client.write_all(&connect_packet(Protocol::V3_1_1, &id, 60)).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
+    let good_up = format!("mqtt_proxy_upstream_up{{upstream=\"{}\"}} 1", checked_good.addr);
+    assert!(handle.metrics().encode().contains(&good_up));
+}
+
+#[test]
+fn a_health_check_is_off_unless_asked_for_and_checked() {
+    let route = |table: &str| format!("[[route]]\nupstreams = [\"127.0.0.1:1\"]\n{table}");
+    let config = Config::parse(&route("")).expect("valid");
+    assert_eq!(config.routes[0].health_check, None);
+    let config = Config::parse(&route("[route.health_check]\n")).expect("valid");
+    assert_eq!(config.routes[0].health_check, Some(healthcheck::HealthCheck::default()));
+    let error = Config::parse(&route("[route.health_check]\nfall = 0\n")).expect_err("refused");
+    assert!(error.contains("fall"), "{error}");
+}
