@@ -28,6 +28,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connack;
 mod connect;
@@ -36,6 +37,8 @@ mod encode;
 mod error;
 mod numbers;
 mod properties;
+#[cfg(feature = "routing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "routing")))]
 pub mod routing;
 mod strings;
 mod user_properties;
