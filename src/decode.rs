@@ -421,11 +421,3 @@ fn optional<'a, T>(
         Ok((input, None))
     }
 }
-
-// TEMP shim until the layers branch's `Decoder::frame` is cherry-picked.
-impl Decoder {
-    /// TEMP: the frame's length, by a full decode.
-    pub fn frame(&self, buf: &[u8]) -> Result<Status<usize>, Error> {
-        Ok(match self.decode(buf)? { Status::Complete { len, .. } => Status::Complete { packet: len, len }, Status::Incomplete(n) => Status::Incomplete(n) })
-    }
-}
