@@ -36,6 +36,8 @@ mod decode;
 mod encode;
 mod error;
 mod numbers;
+#[cfg(feature = "bytes")]
+mod owned;
 mod properties;
 #[cfg(feature = "routing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "routing")))]
@@ -49,6 +51,9 @@ pub use connect::{Connect, PayloadFormat, Protocol, QoS, Will};
 pub use decode::{Decoder, Needed, Status, decode};
 pub use encode::EncodeError;
 pub use error::{Error, Field, ReasonCode};
+#[cfg(feature = "bytes")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
+pub use owned::{OwnedConnect, OwnedWill};
 pub use properties::{ConnectProperties, Property, WillProperties};
 pub use user_properties::{Iter as UserPropertiesIter, UserProperties};
 
