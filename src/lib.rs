@@ -46,7 +46,10 @@ mod strings;
 mod user_properties;
 mod varint;
 
-pub use connack::{Connack, protocol_of};
+pub use connack::{
+    Connack, ConnackError, ConnackField, ConnackPacket, ConnackProperties, ConnackUserProperties,
+    ConnackUserPropertiesIter, protocol_of,
+};
 pub use connect::{Connect, PayloadFormat, Protocol, QoS, Will};
 pub use decode::{Decoder, Needed, Status, decode};
 pub use encode::EncodeError;
