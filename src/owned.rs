@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{Connect, Decoder, Error, PayloadFormat, Protocol, QoS, Status, UserProperties};
+use crate::{Connect, Decoder, EncodeError, Error, PayloadFormat, Protocol, QoS, Status, UserProperties};
 
 /// A decoded CONNECT that owns its bytes: `'static`, `Send + Sync`, and cheap to clone (two
 /// reference counts).
@@ -473,5 +473,31 @@ impl core::fmt::Debug for OwnedWill<'_> {
             .field("topic", &self.topic())
             .field("payload_len", &self.payload().len())
             .finish_non_exhaustive()
+    }
+}
+
+impl Connect<'_> {
+    /// Appends the packet to `dst`, which grows to fit, and returns its length.
+    ///
+    /// ```
+    /// use mqtt_connect::{Connect, Protocol};
+    ///
+    /// let mut buf = bytes::BytesMut::new();
+    /// let len = Connect::new(Protocol::V3_1_1, "c1").encode_to(&mut buf)?;
+    /// assert_eq!(&buf[..len], b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02c1");
+    /// # Ok::<(), mqtt_connect::EncodeError>(())
+    /// ```
+    pub fn encode_to(&self, dst: &mut BytesMut) -> Result<usize, EncodeError> {
+        let len = self.encoded_len()?;
+        let start = dst.len();
+        dst.resize(start + len, 0);
+        let written = match dst.get_mut(start..) {
+            Some(out) => self.encode(out),
+            None => Err(EncodeError::BufferTooSmall { needed: len, len: 0 }),
+        };
+        if written.is_err() {
+            dst.truncate(start);
+        }
+        written
     }
 }
