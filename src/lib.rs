@@ -38,6 +38,9 @@ mod connect;
 mod decode;
 mod encode;
 mod error;
+#[cfg(feature = "nom")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nom")))]
+pub mod nom;
 mod numbers;
 #[cfg(feature = "bytes")]
 mod owned;
