@@ -70,6 +70,6 @@ pub use user_properties::{Iter as UserPropertiesIter, UserProperties};
 type Res<'a, T> = Result<(&'a [u8], T), Error>;
 
 /// The README's examples, compiled and run as doc tests so that the README stays true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "routing"))] // its routing section needs the feature
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;

@@ -177,6 +177,47 @@ impl OwnedConnect {
     ///
     /// `Incomplete` and errors leave `buf` as it was, so that
     /// [`Error::connack`](crate::Error::connack) can still read the client's version from it.
+    ///
+    /// A tokio read loop, the CONNECT decoded once:
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use mqtt_connect::{Decoder, OwnedConnect, Status};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// use tokio::net::TcpStream;
+    ///
+    /// /// The CONNECT of a new connection; `buf` keeps what the client sent after it.
+    /// async fn read_connect(socket: &mut TcpStream, buf: &mut BytesMut) -> Result<OwnedConnect, Box<dyn std::error::Error>> {
+    ///     let decoder = Decoder::new().max_packet_size(64 * 1024);
+    ///     loop {
+    ///         match OwnedConnect::split_from(&decoder, buf) {
+    ///             Ok(Status::Complete { packet, .. }) => return Ok(packet),
+    ///             Ok(Status::Incomplete(_)) => {}
+    ///             Err(e) => {
+    ///                 if let Some(ack) = e.connack(buf) {
+    ///                     socket.write_all(ack.as_bytes()).await?; // refused, in the client's version
+    ///                 }
+    ///                 return Err(e.into());
+    ///             }
+    ///         }
+    ///         if socket.read_buf(buf).await? == 0 {
+    ///             return Err("closed before a whole CONNECT".into());
+    ///         }
+    ///     }
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// #     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// #     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    /// #     let (mut socket, _) = listener.accept().await?;
+    /// #     client.write_all(b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02c1\xc0\x00").await?;
+    /// #     let mut buf = BytesMut::new();
+    /// #     let connect = read_connect(&mut socket, &mut buf).await?;
+    /// #     assert_eq!(connect.client_id(), "c1");
+    /// #     assert_eq!(&buf[..], b"\xc0\x00");
+    /// #     Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn split_from(decoder: &Decoder, buf: &mut BytesMut) -> Result<Status<Self>, Error> {
         let len = match decoder.frame(buf)? {
             Status::Complete { len, .. } => len,

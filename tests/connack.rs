@@ -98,6 +98,14 @@ fn v3_remaining_length_is_exactly_2() {
 }
 
 #[test]
+fn v3_remaining_length_may_come_in_a_longer_form_and_re_encodes_in_the_shortest() {
+    // Only 5.0 requires the shortest form [MQTT-1.5.5-1]; the CONNECT decoder takes 3.x's too.
+    let ack = decode(Protocol::V3_1_1, b"\x20\x82\x00\x00\x00").unwrap();
+    assert_eq!(ack, ConnackPacket::new(Protocol::V3_1_1, ReasonCode::Success));
+    assert_eq!(encode(&ack).unwrap(), b"\x20\x02\x00\x00");
+}
+
+#[test]
 fn v5_remaining_length_covers_flags_code_and_property_length() {
     assert_eq!(err5(b"\x20\x02\x00\x00"), ConnackError::RemainingLength { remaining: 2 });
 }

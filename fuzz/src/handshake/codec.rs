@@ -8,6 +8,8 @@ use tokio_util::codec::Decoder as _;
 /// The first byte of `data` seeds the chunk sizes (1 to 16 bytes); the rest is the stream.
 /// Fed chunk by chunk, the codec yields what one `split_from` of the whole stream yields, as
 /// soon as the packet is whole and not before, with the same error, and leaves the same rest.
+/// A refusal is answered in the version the bytes read so far show: none yet when the fault
+/// shows before the level byte (a packet over the cap, from its Remaining Length alone).
 pub fn check(data: &[u8]) {
     let Some((&seed, stream)) = data.split_first() else { return };
     let decoder = Decoder::new().max_packet_size(4096);
@@ -40,7 +42,11 @@ pub fn check(data: &[u8]) {
         (Ok(Status::Incomplete(_)), Ok(None)) => assert_eq!(&buf[..], stream),
         (Err(e), Err(CodecError::Connect { error, connack })) => {
             assert_eq!(error, e);
-            assert_eq!(connack, e.connack(stream), "the answer differs from the whole stream's");
+            assert_eq!(&buf[..], &stream[..fed], "a refusal consumed bytes");
+            assert_eq!(connack, e.connack(&buf), "the answer is not the one for the bytes read");
+            if connack.is_some() {
+                assert_eq!(connack, e.connack(stream), "the answer differs from the whole stream's");
+            }
         }
         (expected, outcome) => panic!("one decode gave {expected:?}, the codec {outcome:?}"),
     }
