@@ -62,7 +62,7 @@ pub use encode::EncodeError;
 pub use error::{Error, Field, ReasonCode};
 #[cfg(feature = "bytes")]
 #[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
-pub use owned::{OwnedConnect, OwnedWill};
+pub use owned::{OwnedConnack, OwnedConnect, OwnedWill};
 pub use properties::{ConnectProperties, Property, WillProperties};
 pub use user_properties::{Iter as UserPropertiesIter, UserProperties};
 

@@ -1,5 +1,6 @@
-//! A CONNECT that owns its frame, for the tasks and structs a borrowed [`Connect`] cannot live
-//! in: split off the read buffer, validated once, then read for as long as it is kept.
+//! A CONNECT (and a CONNACK) that owns its frame, for the tasks and structs a borrowed
+//! [`Connect`] cannot live in: split off the read buffer, validated once, then read for as long
+//! as it is kept.
 
 extern crate alloc;
 
@@ -8,7 +9,10 @@ use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{Connect, Decoder, EncodeError, Error, PayloadFormat, Protocol, QoS, Status, UserProperties};
+use crate::{
+    ConnackError, ConnackPacket, Connect, Decoder, EncodeError, Error, PayloadFormat, Protocol, QoS,
+    ReasonCode, Status, UserProperties,
+};
 
 /// A decoded CONNECT that owns its bytes: `'static`, `Send + Sync`, and cheap to clone (two
 /// reference counts).
@@ -540,5 +544,72 @@ impl Connect<'_> {
             dst.truncate(start);
         }
         written
+    }
+}
+
+/// A decoded CONNACK that owns its frame, validated once: what a proxy keeps of its upstream's
+/// answer.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use mqtt_connect::{OwnedConnack, Protocol, ReasonCode, Status};
+///
+/// let mut buf = BytesMut::from(&b"\x20\x02\x01\x00\x30"[..]);
+/// let Status::Complete { packet: ack, .. } = OwnedConnack::split_from(Protocol::V3_1_1, &mut buf)? else {
+///     unreachable!()
+/// };
+/// assert_eq!((ack.reason_code(), ack.session_present()), (ReasonCode::Success, true));
+/// assert_eq!(&buf[..], b"\x30"); // the next packet's first byte stays
+/// # Ok::<(), mqtt_connect::ConnackError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnedConnack {
+    protocol: Protocol,
+    frame: Bytes,
+    session_present: bool,
+    reason_code: ReasonCode,
+}
+
+impl OwnedConnack {
+    /// Decodes the CONNACK at the front of `buf`, answering a CONNECT of `protocol`, and once
+    /// it is whole splits it off `buf`; `Incomplete` and errors leave `buf` as it was.
+    pub fn split_from(protocol: Protocol, buf: &mut BytesMut) -> Result<Status<Self>, ConnackError> {
+        let (len, session_present, reason_code) = match ConnackPacket::decode(protocol, buf)? {
+            Status::Complete { packet, len } => (len, packet.session_present, packet.reason_code),
+            Status::Incomplete(needed) => return Ok(Status::Incomplete(needed)),
+        };
+        let frame = buf.split_to(len).freeze();
+        Ok(Status::Complete { packet: Self { protocol, frame, session_present, reason_code }, len })
+    }
+
+    /// The packet as received.
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+
+    /// Session Present.
+    pub fn session_present(&self) -> bool {
+        self.session_present
+    }
+
+    /// The reason code, 3.x return codes by their 5.0 names.
+    pub fn reason_code(&self) -> ReasonCode {
+        self.reason_code
+    }
+
+    /// The whole packet, properties included, borrowed from the frame. Cost: a decode of the
+    /// frame, a few bytes unless the server sent long properties.
+    pub fn packet(&self) -> ConnackPacket<'_> {
+        match ConnackPacket::decode(self.protocol, &self.frame) {
+            Ok(Status::Complete { packet, .. }) => packet,
+            // The frame decoded with this protocol when this value was built.
+            Ok(Status::Incomplete(_)) | Err(_) => unreachable!("a validated frame decodes"),
+        }
+    }
+}
+
+impl core::fmt::Debug for OwnedConnack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(&self.packet(), f)
     }
 }
