@@ -1,9 +1,8 @@
 //! Decode and encode speed over the packet shapes a proxy meets.
 
-mod shapes;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mqtt_connect::Status;
+use mqtt_connect_testkit::shapes;
 use std::hint::black_box;
 
 fn decode(c: &mut Criterion) {

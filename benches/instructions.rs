@@ -2,9 +2,9 @@
 //! a measure that stays the same run after run on a busy machine, where times do not.
 //! `benches/instructions.sh` runs it; `cargo bench` alone runs it once per shape as a smoke test.
 
-mod shapes;
-
 use std::hint::black_box;
+
+use mqtt_connect_testkit::shapes;
 
 fn main() {
     let iterations: usize = std::env::var("ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(1);

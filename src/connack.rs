@@ -8,9 +8,9 @@ pub use packet::{
     ConnackUserPropertiesIter,
 };
 
-use crate::connect::Protocol;
 use crate::decode::{FixedHeader, protocol};
 use crate::error::{Error, ReasonCode};
+use crate::spec::Protocol;
 
 /// A CONNACK packet, ready to write to the socket; no session present, no properties.
 ///

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::properties::Property;
+use crate::spec::{Block, Property};
 
 /// A part of the CONNECT packet, named in errors so that they say where the fault is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +34,15 @@ pub enum Field {
     Username,
     /// The Password.
     Password,
+}
+
+impl From<Block> for Field {
+    fn from(block: Block) -> Self {
+        match block {
+            Block::Connect => Self::Properties,
+            Block::Will => Self::WillProperties,
+        }
+    }
 }
 
 impl fmt::Display for Field {
@@ -120,6 +129,15 @@ pub enum Error {
         /// The string.
         field: Field,
     },
+    /// A string holds a control character, U+0001..U+001F or U+007F..U+009F, when
+    /// [`Decoder::refuse_control_characters`](crate::Decoder::refuse_control_characters) is
+    /// on. The standard says a sender SHOULD NOT send them and a receiver MAY close (3.1.1
+    /// section 1.5.3, 5.0 section 1.5.4).
+    #[error("{field}: contains a control character")]
+    ControlCharacter {
+        /// The string.
+        field: Field,
+    },
     /// The protocol name is neither `MQTT` nor `MQIsdp` [MQTT-3.1.2-1].
     #[error("Protocol Name is not MQTT or MQIsdp")]
     UnknownProtocolName,
@@ -202,6 +220,7 @@ impl Error {
             | Self::TrailingBytes { .. }
             | Self::InvalidUtf8 { .. }
             | Self::NullCharacter { .. }
+            | Self::ControlCharacter { .. }
             | Self::ReservedFlag
             | Self::InvalidWillQos
             | Self::WillFlagsWithoutWill
@@ -278,5 +297,88 @@ pub enum ReasonCode {
 impl From<ReasonCode> for u8 {
     fn from(code: ReasonCode) -> Self {
         code as u8
+    }
+}
+
+impl ReasonCode {
+    /// Every code, in numeric order.
+    const ALL: [Self; 22] = [
+        Self::Success,
+        Self::UnspecifiedError,
+        Self::MalformedPacket,
+        Self::ProtocolError,
+        Self::ImplementationSpecificError,
+        Self::UnsupportedProtocolVersion,
+        Self::ClientIdentifierNotValid,
+        Self::BadUserNameOrPassword,
+        Self::NotAuthorized,
+        Self::ServerUnavailable,
+        Self::ServerBusy,
+        Self::Banned,
+        Self::BadAuthenticationMethod,
+        Self::TopicNameInvalid,
+        Self::PacketTooLarge,
+        Self::QuotaExceeded,
+        Self::PayloadFormatInvalid,
+        Self::RetainNotSupported,
+        Self::QosNotSupported,
+        Self::UseAnotherServer,
+        Self::ServerMoved,
+        Self::ConnectionRateExceeded,
+    ];
+
+    /// The name the MQTT 5 standard gives the code (table 3-6 of section 3.2.2.2).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Success => "Success",
+            Self::UnspecifiedError => "Unspecified error",
+            Self::MalformedPacket => "Malformed Packet",
+            Self::ProtocolError => "Protocol Error",
+            Self::ImplementationSpecificError => "Implementation specific error",
+            Self::UnsupportedProtocolVersion => "Unsupported Protocol Version",
+            Self::ClientIdentifierNotValid => "Client Identifier not valid",
+            Self::BadUserNameOrPassword => "Bad User Name or Password",
+            Self::NotAuthorized => "Not authorized",
+            Self::ServerUnavailable => "Server unavailable",
+            Self::ServerBusy => "Server busy",
+            Self::Banned => "Banned",
+            Self::BadAuthenticationMethod => "Bad authentication method",
+            Self::TopicNameInvalid => "Topic Name invalid",
+            Self::PacketTooLarge => "Packet too large",
+            Self::QuotaExceeded => "Quota exceeded",
+            Self::PayloadFormatInvalid => "Payload format invalid",
+            Self::RetainNotSupported => "Retain not supported",
+            Self::QosNotSupported => "QoS not supported",
+            Self::UseAnotherServer => "Use another server",
+            Self::ServerMoved => "Server moved",
+            Self::ConnectionRateExceeded => "Connection rate exceeded",
+        }
+    }
+}
+
+impl fmt::Display for ReasonCode {
+    /// The standard's name: `Malformed Packet`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A byte that is not one of the CONNACK reason codes [`ReasonCode`] knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{0:#04x} is not a CONNACK reason code")]
+pub struct UnknownReasonCode(pub u8);
+
+impl TryFrom<u8> for ReasonCode {
+    type Error = UnknownReasonCode;
+
+    /// ```
+    /// use mqtt_connect::ReasonCode;
+    ///
+    /// assert_eq!(ReasonCode::try_from(0x87), Ok(ReasonCode::NotAuthorized));
+    /// assert_eq!(ReasonCode::NotAuthorized.to_string(), "Not authorized");
+    /// assert!(ReasonCode::try_from(0x8B).is_err());
+    /// ```
+    fn try_from(byte: u8) -> Result<Self, UnknownReasonCode> {
+        Self::ALL.into_iter().find(|&code| code as u8 == byte).ok_or(UnknownReasonCode(byte))
     }
 }

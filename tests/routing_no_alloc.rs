@@ -1,46 +1,8 @@
-//! Proof that routing allocates nothing: a counting allocator around the system one.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+//! Proof that routing allocates nothing: the test-support crate's counting allocator.
 
 use mqtt_connect::routing::{self, ClientId, RoutingKey, Upstream, UserProperty, Username};
 use mqtt_connect::{Connect, Protocol, Status, UserProperties};
-
-struct Counting;
-
-thread_local! {
-    /// Per thread, so the test harness's own allocations on other threads don't count.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: defers to `System`, only counting on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = ALLOCATIONS.with(Cell::get);
-    let value = f();
-    (value, ALLOCATIONS.with(Cell::get) - before)
-}
+use mqtt_connect_testkit::allocations;
 
 const NODES: [Upstream<'static>; 4] = [
     Upstream::new(b"10.0.0.1:1883", 1),
@@ -82,4 +44,25 @@ fn keys_pick_and_rank_allocate_nothing() {
 fn the_counter_counts() {
     let (_, n) = allocations(|| Box::new(1));
     assert_eq!(n, 1);
+}
+
+#[test]
+fn the_counter_counts_this_thread_only() {
+    use std::sync::{Arc, Barrier};
+    let (start, done) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let other = {
+        let (start, done) = (start.clone(), done.clone());
+        std::thread::spawn(move || {
+            start.wait();
+            let boxed = std::hint::black_box(Box::new(1));
+            done.wait();
+            *boxed
+        })
+    };
+    let (_, n) = allocations(|| {
+        start.wait();
+        done.wait();
+    });
+    assert_eq!(other.join().expect("the other thread allocates"), 1);
+    assert_eq!(n, 0, "another thread's allocation counted");
 }

@@ -14,6 +14,9 @@ mod health;
 mod relay;
 mod server;
 mod session;
+// `cargo test` runs these: `test = true` for this example in Cargo.toml.
+#[cfg(test)]
+mod tests;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;

@@ -1,7 +1,3 @@
 #![no_main]
 
-// TEMP until the lead wires fuzz/src/handshake/ into the shared test-support home.
-#[path = "../src/handshake/nom.rs"]
-mod check;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mqtt_connect_testkit::fuzz::nom(data));

@@ -4,7 +4,10 @@
 use core::fmt;
 use core::num::NonZeroUsize;
 
-use crate::{Needed, Protocol, QoS, ReasonCode, Status, varint};
+use crate::decode::{Needed, Status};
+use crate::error::ReasonCode;
+use crate::spec::{Protocol, QoS};
+use crate::wire::vbi;
 
 /// The fixed header's first byte: type 2 (CONNACK), flags 0.
 const CONNACK_BYTE: u8 = 0x20;
@@ -297,36 +300,6 @@ impl ConnackError {
     }
 }
 
-/// The 5.0 reason code with this number, when a CONNACK may carry it: every [`ReasonCode`] is
-/// one, and nothing else is.
-pub(crate) const fn reason_code_v5(code: u8) -> Option<ReasonCode> {
-    Some(match code {
-        0x00 => ReasonCode::Success,
-        0x80 => ReasonCode::UnspecifiedError,
-        0x81 => ReasonCode::MalformedPacket,
-        0x82 => ReasonCode::ProtocolError,
-        0x83 => ReasonCode::ImplementationSpecificError,
-        0x84 => ReasonCode::UnsupportedProtocolVersion,
-        0x85 => ReasonCode::ClientIdentifierNotValid,
-        0x86 => ReasonCode::BadUserNameOrPassword,
-        0x87 => ReasonCode::NotAuthorized,
-        0x88 => ReasonCode::ServerUnavailable,
-        0x89 => ReasonCode::ServerBusy,
-        0x8A => ReasonCode::Banned,
-        0x8C => ReasonCode::BadAuthenticationMethod,
-        0x90 => ReasonCode::TopicNameInvalid,
-        0x95 => ReasonCode::PacketTooLarge,
-        0x97 => ReasonCode::QuotaExceeded,
-        0x99 => ReasonCode::PayloadFormatInvalid,
-        0x9A => ReasonCode::RetainNotSupported,
-        0x9B => ReasonCode::QosNotSupported,
-        0x9C => ReasonCode::UseAnotherServer,
-        0x9D => ReasonCode::ServerMoved,
-        0x9F => ReasonCode::ConnectionRateExceeded,
-        _ => return None,
-    })
-}
-
 /// The 3.x return code for `code`; `None` where 3.x has none and the server closes instead.
 pub(crate) const fn return_code_v3(code: ReasonCode) -> Option<u8> {
     Some(match code {
@@ -404,9 +377,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn vbi(input: &[u8], field: ConnackField) -> Result<Option<varint::Vbi>, ConnackError> {
+fn vbi(input: &[u8], field: ConnackField) -> Result<Option<vbi::Vbi>, ConnackError> {
     // The crate's reader names CONNECT's fields in its errors; only "too long" can come back.
-    varint::parse(input, crate::Field::RemainingLength).map_err(|_| ConnackError::VbiTooLong { field })
+    vbi::parse(input, crate::Field::RemainingLength).map_err(|_| ConnackError::VbiTooLong { field })
 }
 
 /// U+0000 [MQTT-1.5.4-2], in text already well-formed.
@@ -706,7 +679,7 @@ impl PartialEq for ConnackUserProperties<'_> {
 impl Eq for ConnackUserProperties<'_> {}
 
 /// The fixed header of a CONNACK: `None` while it is not all there.
-fn fixed_header(buf: &[u8]) -> Result<Option<(usize, varint::Vbi)>, ConnackError> {
+fn fixed_header(buf: &[u8]) -> Result<Option<(usize, vbi::Vbi)>, ConnackError> {
     let Some((&first, rest)) = buf.split_first() else {
         return Ok(None);
     };
@@ -772,7 +745,7 @@ impl<'a> ConnackPacket<'a> {
         let session_present = flags & 1 != 0;
         let code = r.u8(ConnackField::ReasonCode)?;
         let reason_code = match protocol {
-            Protocol::V5 => reason_code_v5(code),
+            Protocol::V5 => ReasonCode::try_from(code).ok(),
             _ => reason_code_v3(code),
         }
         .ok_or(ConnackError::InvalidReasonCode { code })?;
@@ -811,9 +784,9 @@ impl<'a> ConnackPacket<'a> {
         let block = self.properties.encoded_len()?;
         let remaining = u32::try_from(block)
             .ok()
-            .filter(|&n| n <= varint::MAX)
-            .map(|n| 2 + varint::len(n) + block)
-            .filter(|&n| n <= varint::MAX as usize)
+            .filter(|&n| n <= vbi::MAX)
+            .map(|n| 2 + vbi::len(n) + block)
+            .filter(|&n| n <= vbi::MAX as usize)
             .ok_or(ConnackError::TooLong { field: ConnackField::RemainingLength })?;
         Ok((remaining, block))
     }
@@ -821,7 +794,7 @@ impl<'a> ConnackPacket<'a> {
     /// Bytes the encoded packet takes; the same checks as [`ConnackPacket::encode`].
     pub fn encoded_len(&self) -> Result<usize, ConnackError> {
         let (remaining, _) = self.layout()?;
-        Ok(1 + varint::len(remaining as u32) + remaining)
+        Ok(1 + vbi::len(remaining as u32) + remaining)
     }
 
     /// Writes the packet to the front of `buf` and returns its length, refusing what the

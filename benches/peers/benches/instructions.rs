@@ -2,10 +2,9 @@
 //! count instructions: a measure that, unlike time, does not move with the machine's load or
 //! with where the linker happens to place a hot loop. `instructions.sh` beside this runs it.
 
-#[path = "../../shapes/mod.rs"]
-mod shapes;
-
 use std::hint::black_box;
+
+use mqtt_connect_testkit::shapes;
 
 fn main() {
     let iterations: usize = std::env::var("ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(1);

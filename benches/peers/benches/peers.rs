@@ -4,13 +4,11 @@
 //! shape's version has no entry in that group. Before any timing, every entry must decode its
 //! shape and report the right client id.
 
-#[path = "../../shapes/mod.rs"]
-mod shapes;
-
 use bytes::BytesMut;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use mqtt_connect::{Connect, Protocol, Status};
+use mqtt_connect_testkit::shapes;
 use std::hint::black_box;
 
 /// A packet size limit above every shape, for the crates that want one.

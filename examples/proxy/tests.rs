@@ -1,0 +1,495 @@
+//! The proxy example end to end over loopback TCP, in front of fake brokers that record which
+//! clients reached them and echo what they are sent.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mqtt_connect::{Connect, Protocol, ReasonCode, Status};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::server::{Handle, Proxy};
+
+const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
+const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
+/// What a fake broker sends when its client half-closes, after echoing everything.
+const BYE: &[u8] = b"bye";
+/// No test should wait longer than this for anything.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A broker stand-in: answers CONNECT with a success CONNACK, echoes every byte after it, and
+/// when the client half-closes sends [`BYE`] and closes.
+struct Broker {
+    addr: SocketAddr,
+    client_ids: Arc<Mutex<Vec<String>>>,
+    accepted: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Broker {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+        let addr = listener.local_addr().expect("broker address");
+        let client_ids = Arc::new(Mutex::new(Vec::new()));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (ids, count) = (client_ids.clone(), accepted.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(serve_fake(stream, ids.clone()));
+            }
+        });
+        Self { addr, client_ids, accepted, task }
+    }
+
+    fn upstream(&self) -> String {
+        format!("\"{}\"", self.addr)
+    }
+
+    fn client_ids(&self) -> Vec<String> {
+        self.client_ids.lock().expect("lock").clone()
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Closes the listening socket, so that connecting is refused; live connections go on.
+    fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_fake(mut stream: TcpStream, ids: Arc<Mutex<Vec<String>>>) {
+    let mut buf = Vec::new();
+    let (protocol, len) = loop {
+        if stream.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+            return;
+        }
+        match mqtt_connect::decode(&buf) {
+            Ok(Status::Complete { packet, len }) => {
+                ids.lock().expect("lock").push(packet.client_id.to_owned());
+                break (packet.protocol, len);
+            }
+            Ok(Status::Incomplete(_)) => {}
+            Err(_) => return,
+        }
+    };
+    let Some(ack) = protocol.connack(ReasonCode::Success) else { return };
+    let (mut rx, mut tx) = stream.split();
+    let echoed = async {
+        tx.write_all(ack.as_bytes()).await?;
+        tx.write_all(&buf[len..]).await?;
+        tokio::io::copy(&mut rx, &mut tx).await?;
+        tx.write_all(BYE).await?;
+        tx.shutdown().await
+    };
+    echoed.await.ok();
+}
+
+/// A running proxy: where it listens, its handle, and its task.
+struct Running {
+    addr: SocketAddr,
+    handle: Handle,
+    task: JoinHandle<()>,
+}
+
+async fn start(config: &str) -> Running {
+    let config = Config::parse(config).expect("test config is valid");
+    let proxy = Proxy::start(config).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    let handle = proxy.handle();
+    let task = tokio::spawn(proxy.run());
+    Running { addr, handle, task }
+}
+
+/// A config with one route over `brokers`; `limits` is TOML for the `[limits]` table.
+fn config(brokers: &[&Broker], limits: &str) -> String {
+    let upstreams: Vec<String> = brokers.iter().map(|b| b.upstream()).collect();
+    format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\n{limits}\n[[route]]\nupstreams = [{}]\n",
+        upstreams.join(", ")
+    )
+}
+
+fn connect_packet(protocol: Protocol, client_id: &str) -> Vec<u8> {
+    let connect = Connect::new(protocol, client_id);
+    let mut buf = vec![0; connect.encoded_len().expect("encodable")];
+    connect.encode(&mut buf).expect("encodes");
+    buf
+}
+
+/// Connects through the proxy and returns the stream once the CONNACK has come back.
+async fn mqtt_connect(proxy: SocketAddr, protocol: Protocol, client_id: &str) -> (TcpStream, Vec<u8>) {
+    let mut stream = TcpStream::connect(proxy).await.expect("connect to proxy");
+    stream.write_all(&connect_packet(protocol, client_id)).await.expect("send CONNECT");
+    let mut ack = vec![0; if protocol == Protocol::V5 { 5 } else { 4 }];
+    tokio::time::timeout(PATIENCE, stream.read_exact(&mut ack)).await.expect("CONNACK in time").ok();
+    (stream, ack)
+}
+
+/// Everything the proxy sends until it closes.
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut got)).await.expect("closed in time");
+    // A reset after the answer still counts as closed; what arrived is what matters.
+    read.ok();
+    got
+}
+
+/// What the proxy answers to `bytes`, up to its close.
+async fn answer(proxy: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(proxy).await.expect("connect to proxy");
+    stream.write_all(bytes).await.expect("send");
+    read_to_close(&mut stream).await
+}
+
+#[tokio::test]
+async fn one_client_id_always_reaches_one_broker_and_ids_spread() {
+    let brokers = [Broker::start().await, Broker::start().await, Broker::start().await];
+    let proxy = start(&config(&[&brokers[0], &brokers[1], &brokers[2]], "")).await;
+    for round in 0..2 {
+        for n in 0..30 {
+            let protocol = if round == 0 { Protocol::V3_1_1 } else { Protocol::V5 };
+            let (_, ack) = mqtt_connect(proxy.addr, protocol, &format!("client-{n}")).await;
+            assert!(ack == V311_OK || ack == V5_OK, "{ack:x?}");
+        }
+    }
+    let mut seen = HashSet::new();
+    for broker in &brokers {
+        let ids = broker.client_ids();
+        assert!(!ids.is_empty(), "every broker gets some of 30 ids");
+        for id in ids.iter().collect::<HashSet<_>>() {
+            assert_eq!(ids.iter().filter(|i| *i == id).count(), 2, "{id} came back to the same broker");
+            assert!(seen.insert(id.clone()), "{id} reached two brokers");
+        }
+    }
+    assert_eq!(seen.len(), 30);
+}
+
+#[tokio::test]
+async fn a_client_without_a_key_is_placed_by_its_address() {
+    let brokers = [Broker::start().await, Broker::start().await, Broker::start().await];
+    let proxy = start(&config(&[&brokers[0], &brokers[1], &brokers[2]], "")).await;
+    for _ in 0..6 {
+        let (_, ack) = mqtt_connect(proxy.addr, Protocol::V5, "").await;
+        assert_eq!(ack, V5_OK);
+    }
+    let counts: Vec<usize> = brokers.iter().map(|b| b.client_ids().len()).collect();
+    assert!(counts.contains(&6), "all from 127.0.0.1 on one broker: {counts:?}");
+}
+
+#[tokio::test]
+async fn failover_when_an_upstream_is_down_then_server_unavailable() {
+    let brokers = [Broker::start().await, Broker::start().await, Broker::start().await];
+    let proxy = start(&config(&[&brokers[0], &brokers[1], &brokers[2]], "")).await;
+    let (_, ack) = mqtt_connect(proxy.addr, Protocol::V5, "mover").await;
+    assert_eq!(ack, V5_OK);
+    let home = brokers.iter().position(|b| b.client_ids() == ["mover"]).expect("placed somewhere");
+
+    brokers[home].stop();
+    let (_, ack) = mqtt_connect(proxy.addr, Protocol::V5, "mover").await;
+    assert_eq!(ack, V5_OK, "the next broker in rank order takes it");
+    let elsewhere = brokers.iter().enumerate().filter(|(i, b)| *i != home && b.client_ids() == ["mover"]);
+    assert_eq!(elsewhere.count(), 1);
+
+    brokers.iter().for_each(Broker::stop);
+    let (_, ack) = mqtt_connect(proxy.addr, Protocol::V5, "mover").await;
+    assert_eq!(ack, [0x20, 0x03, 0x00, 0x88, 0x00], "5.0: server unavailable");
+    let (_, ack) = mqtt_connect(proxy.addr, Protocol::V3_1_1, "mover").await;
+    assert_eq!(ack, [0x20, 0x02, 0x00, 0x03], "3.1.1: server unavailable");
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_brokers_answer_in_its_version_and_is_never_forwarded() {
+    let broker = Broker::start().await;
+    let proxy = start(&config(&[&broker], "")).await;
+    let cases: [(&str, &[u8], &[u8]); 7] = [
+        (
+            "5.0 reserved flag: malformed",
+            b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00",
+            &[0x20, 3, 0, 0x81, 0],
+        ),
+        (
+            "5.0 Session Expiry twice: protocol error",
+            b"\x10\x17\x00\x04MQTT\x05\x02\x00\x3c\x0a\x11\x00\x00\x00\x01\x11\x00\x00\x00\x02\x00\x00",
+            &[0x20, 3, 0, 0x82, 0],
+        ),
+        (
+            "level 6: unsupported version",
+            b"\x10\x0c\x00\x04MQTT\x06\x02\x00\x3c\x00\x00",
+            &[0x20, 2, 0, 0x01],
+        ),
+        ("3.1.1 reserved flag: malformed, closed", b"\x10\x0c\x00\x04MQTT\x04\x03\x00\x3c\x00\x00", b""),
+        (
+            "3.1.1 empty id, no clean session",
+            b"\x10\x0c\x00\x04MQTT\x04\x00\x00\x3c\x00\x00",
+            &[0x20, 2, 0, 0x02],
+        ),
+        ("3.1 empty id", b"\x10\x0e\x00\x06MQIsdp\x03\x02\x00\x3c\x00\x00", &[0x20, 2, 0, 0x02]),
+        ("not MQTT at all: closed at once", b"GET / HTTP/1.1\r\n\r\n", b""),
+    ];
+    for (case, bytes, expected) in cases {
+        assert_eq!(answer(proxy.addr, bytes).await, expected, "{case}");
+    }
+    assert_eq!(broker.accepted(), 0, "nothing refused reaches a broker");
+}
+
+#[tokio::test]
+async fn routes_match_in_order_and_a_level_mismatch_is_told_so() {
+    let (v5, any) = (Broker::start().await, Broker::start().await);
+    let proxy = start(&format!(
+        "listen = [\"127.0.0.1:0\"]
+        [[route]]
+        name = \"elsewhere\"
+        remote_addr = \"10.0.0.0/8\"
+        upstreams = [{any}]
+        [[route]]
+        name = \"v5\"
+        remote_addr = \"127.0.0.1\"
+        protocol_name = \"MQTT\"
+        protocol_level = 5
+        upstreams = [{v5}]",
+        any = any.upstream(),
+        v5 = v5.upstream(),
+    ))
+    .await;
+    assert_eq!(mqtt_connect(proxy.addr, Protocol::V5, "new").await.1, V5_OK);
+    assert_eq!(v5.client_ids(), ["new"]);
+    let old = connect_packet(Protocol::V3_1_1, "old");
+    assert_eq!(answer(proxy.addr, &old).await, [0x20, 2, 0, 0x01], "3.1.1: unsupported version");
+    let older = connect_packet(Protocol::V3_1, "older");
+    assert_eq!(answer(proxy.addr, &older).await, b"", "no route takes MQIsdp: closed");
+    assert_eq!(any.accepted(), 0);
+}
+
+#[tokio::test]
+async fn a_client_dribbling_its_connect_is_cut_off_at_the_deadline() {
+    let broker = Broker::start().await;
+    let proxy = start(&config(&[&broker], "connect_deadline_ms = 300")).await;
+    let packet = connect_packet(Protocol::V3_1_1, "slow-client-with-a-long-id");
+    let stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut rx, mut tx) = stream.into_split();
+    let started = Instant::now();
+    let dribble = tokio::spawn(async move {
+        for byte in packet {
+            if tx.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut got = Vec::new();
+    tokio::time::timeout(PATIENCE, rx.read_to_end(&mut got)).await.expect("cut off").ok();
+    let took = started.elapsed();
+    assert!(got.is_empty());
+    assert!(took >= Duration::from_millis(300), "not before the deadline: {took:?}");
+    assert!(!dribble.is_finished(), "cut off while still dribbling, after {took:?}");
+    assert_eq!(broker.accepted(), 0);
+    dribble.abort();
+}
+
+#[tokio::test]
+async fn a_connect_over_the_size_cap_is_refused_from_its_length() {
+    let broker = Broker::start().await;
+    let proxy = start(&config(&[&broker], "max_connect_size = 64")).await;
+    // Remaining Length 200, and the start of a variable header: the rest never comes.
+    assert_eq!(answer(proxy.addr, b"\x10\xc8\x01\x00\x04MQTT\x05").await, [0x20, 3, 0, 0x95, 0]);
+    assert_eq!(answer(proxy.addr, b"\x10\xc8\x01\x00\x04MQTT\x04").await, b"", "3.1.1 has no code: closed");
+    assert_eq!(broker.accepted(), 0);
+    let (_, ack) = mqtt_connect(proxy.addr, Protocol::V5, "small").await;
+    assert_eq!(ack, V5_OK, "under the cap goes through");
+}
+
+#[tokio::test]
+async fn bytes_pipelined_after_connect_are_forwarded_exactly() {
+    let broker = Broker::start().await;
+    let proxy = start(&config(&[&broker], "")).await;
+    let pipelined: &[u8] = b"\x30\x0a\x00\x03a/b\x01\x02\x03\xff\x00\xc0\x00";
+    let mut bytes = connect_packet(Protocol::V3_1_1, "eager");
+    bytes.extend_from_slice(pipelined);
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    stream.write_all(&bytes).await.expect("send");
+    let mut got = vec![0; V311_OK.len() + pipelined.len()];
+    tokio::time::timeout(PATIENCE, stream.read_exact(&mut got)).await.expect("echo in time").expect("echo");
+    assert_eq!(got, [V311_OK, pipelined].concat());
+}
+
+#[tokio::test]
+async fn a_half_close_is_passed_on_and_the_other_way_keeps_flowing() {
+    let broker = Broker::start().await;
+    let proxy = start(&config(&[&broker], "")).await;
+    let (mut stream, ack) = mqtt_connect(proxy.addr, Protocol::V5, "leaving").await;
+    assert_eq!(ack, V5_OK);
+    stream.write_all(b"last words").await.expect("send");
+    stream.shutdown().await.expect("half-close");
+    // The broker sends BYE only once it has seen the end of the client's stream.
+    assert_eq!(read_to_close(&mut stream).await, [&b"last words"[..], BYE].concat());
+}
+
+#[tokio::test]
+async fn a_route_may_send_a_proxy_protocol_header_before_the_connect() {
+    let upstream = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let proxy = start(&format!(
+        "listen = [\"127.0.0.1:0\"]\n[[route]]\nproxy_protocol = true\nupstreams = [\"{}\"]",
+        upstream.local_addr().expect("address")
+    ))
+    .await;
+    let packet = connect_packet(Protocol::V5, "behind-a-proxy");
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(&packet).await.expect("send");
+    client.shutdown().await.expect("half-close");
+
+    let (mut broker, _) = upstream.accept().await.expect("accept");
+    let mut got = Vec::new();
+    tokio::time::timeout(PATIENCE, broker.read_to_end(&mut got)).await.expect("in time").expect("read");
+    let header = ppp::v2::Header::try_from(got.as_slice()).expect("a PROXY v2 header first");
+    let client_addr = client.local_addr().expect("address");
+    assert_eq!(header.addresses, (client_addr, proxy.addr).into(), "the client's address, and the proxy's");
+    assert_eq!(&got[header.as_bytes().len()..], packet, "then the CONNECT, untouched");
+}
+
+/// A config file in the test's own temporary directory.
+struct ConfigFile(PathBuf);
+
+impl ConfigFile {
+    fn new(name: &str, text: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("mqtt-proxy-test-{}-{name}.toml", std::process::id()));
+        let file = Self(path);
+        file.write(text);
+        file
+    }
+
+    fn write(&self, text: &str) {
+        std::fs::write(&self.0, text).expect("write config file");
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.0).ok();
+    }
+}
+
+#[tokio::test]
+async fn a_reload_routes_new_connections_and_keeps_live_ones() {
+    let (old, new) = (Broker::start().await, Broker::start().await);
+    let file = ConfigFile::new("reload", &config(&[&old], ""));
+    let proxy = start(&config(&[&old], "")).await;
+    let (mut live, ack) = mqtt_connect(proxy.addr, Protocol::V3_1_1, "live").await;
+    assert_eq!(ack, V311_OK);
+
+    file.write(&config(&[&new], ""));
+    proxy.handle.reload(&file.0).expect("valid config reloads");
+    let (_, ack) = mqtt_connect(proxy.addr, Protocol::V3_1_1, "fresh").await;
+    assert_eq!(ack, V311_OK);
+    assert_eq!((old.client_ids(), new.client_ids()), (vec!["live".to_owned()], vec!["fresh".to_owned()]));
+
+    live.write_all(b"still here").await.expect("send");
+    let mut echo = [0; 10];
+    tokio::time::timeout(PATIENCE, live.read_exact(&mut echo)).await.expect("echo in time").expect("echo");
+    assert_eq!(&echo, b"still here", "the live connection kept its upstream");
+}
+
+#[tokio::test]
+async fn a_reload_opens_and_closes_listeners() {
+    let broker = Broker::start().await;
+    let file = ConfigFile::new("listeners", "");
+    let proxy = start(&config(&[&broker], "")).await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+    file.write(&config(&[&broker], "").replace("\"127.0.0.1:0\"", &format!("\"{free}\"")));
+    proxy.handle.reload(&file.0).expect("valid config reloads");
+
+    assert_eq!(mqtt_connect(free, Protocol::V5, "on-the-new-port").await.1, V5_OK);
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(proxy.addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "the old listener closes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy = taken.local_addr().expect("address");
+    file.write(&config(&[&broker], "").replace("\"127.0.0.1:0\"", &format!("\"{busy}\"")));
+    assert!(proxy.handle.reload(&file.0).is_err(), "an address in use is refused");
+    assert_eq!(mqtt_connect(free, Protocol::V5, "still-served").await.1, V5_OK);
+}
+
+#[tokio::test]
+async fn a_bad_config_is_refused_and_the_old_one_stays() {
+    let (good, other) = (Broker::start().await, Broker::start().await);
+    let file = ConfigFile::new("bad", "");
+    let proxy = start(&config(&[&good], "")).await;
+    let route = |line: &str| format!("[[route]]\n{line}\n");
+    let upstream = format!("upstreams = [{}]", other.upstream());
+    let bad = [
+        "this is not TOML".to_owned(),
+        String::new(),
+        format!("[limits]\nmax_connections = 0\n{}", route(&upstream)),
+        format!("surprise = 1\n{}", route(&upstream)),
+        route("upstreams = []"),
+        route("upstreams = [\"127.0.0.1:1883=0\"]"),
+        route("upstreams = [\"no-port\"]"),
+        route("upstreams = [\"127.0.0.1:99999\"]"),
+        route(&format!("key = \"password\"\n{upstream}")),
+        route(&format!("remote_addr = \"300.0.0.1\"\n{upstream}")),
+        route(&format!("protocol_level = 6\n{upstream}")),
+        route(&format!("protocol_name = \"HTTP\"\n{upstream}")),
+    ];
+    for text in bad {
+        assert!(Config::parse(&text).is_err(), "refused: {text}");
+        file.write(&text);
+        assert!(proxy.handle.reload(&file.0).is_err(), "reload refused: {text}");
+    }
+    let (_, ack) = mqtt_connect(proxy.addr, Protocol::V5, "after").await;
+    assert_eq!(ack, V5_OK);
+    assert_eq!((good.client_ids().len(), other.accepted()), (1, 0), "the old routes are in force");
+}
+
+#[tokio::test]
+async fn over_the_connection_cap_clients_are_told_the_server_is_busy() {
+    let broker = Broker::start().await;
+    let proxy = start(&config(&[&broker], "max_connections = 1")).await;
+    let (first, ack) = mqtt_connect(proxy.addr, Protocol::V5, "first").await;
+    assert_eq!(ack, V5_OK);
+    let v5 = connect_packet(Protocol::V5, "second");
+    assert_eq!(answer(proxy.addr, &v5).await, [0x20, 3, 0, 0x89, 0]);
+    let v311 = connect_packet(Protocol::V3_1_1, "third");
+    assert_eq!(answer(proxy.addr, &v311).await, [0x20, 2, 0, 0x03]);
+    assert_eq!(broker.accepted(), 1);
+    drop(first);
+    let deadline = Instant::now() + PATIENCE;
+    while mqtt_connect(proxy.addr, Protocol::V5, "later").await.1 != V5_OK {
+        assert!(Instant::now() < deadline, "the slot was given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_drains_live_connections() {
+    let broker = Broker::start().await;
+    let proxy = start(&config(&[&broker], "drain_ms = 5000")).await;
+    let (mut live, ack) = mqtt_connect(proxy.addr, Protocol::V3_1_1, "draining").await;
+    assert_eq!(ack, V311_OK);
+    proxy.handle.shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(TcpStream::connect(proxy.addr).await.is_err(), "no longer accepting");
+    assert!(!proxy.task.is_finished(), "waits for the live connection");
+
+    live.write_all(b"ping").await.expect("send");
+    live.shutdown().await.expect("half-close");
+    assert_eq!(read_to_close(&mut live).await, [&b"ping"[..], BYE].concat());
+    tokio::time::timeout(PATIENCE, proxy.task).await.expect("drained in time").expect("ran");
+}
+
+#[test]
+fn the_sample_config_is_valid() {
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy.toml");
+    let config = Config::load(&sample).expect("examples/proxy.toml parses and checks");
+    assert_eq!(config.routes.len(), 2);
+}
