@@ -42,9 +42,9 @@ use std::io;
 
 use bytes::BytesMut;
 
-use crate::connack::{ConnackError, ConnackPacket};
 use crate::{
-    Connack, Connect, Decoder, EncodeError, Error, Needed, OwnedConnack, OwnedConnect, Protocol, Status,
+    Connack, ConnackPacket, Connect, Decoder, EncodeError, Error, Needed, OwnedConnack, OwnedConnect,
+    Protocol, Status,
 };
 
 /// What can go wrong in a codec: the socket, or the packet.
@@ -63,10 +63,10 @@ pub enum CodecError {
         /// The CONNACK to write before closing.
         connack: Option<Connack>,
     },
-    /// The CONNACK could not be decoded or encoded.
+    /// The CONNACK could not be decoded.
     #[error("invalid CONNACK: {0}")]
-    Connack(#[from] ConnackError),
-    /// The CONNECT could not be encoded.
+    Connack(Error),
+    /// The CONNECT or CONNACK could not be encoded.
     #[error("CONNECT not encoded: {0}")]
     Encode(#[from] EncodeError),
 }
@@ -156,7 +156,7 @@ impl tokio_util::codec::Decoder for ConnackCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnack>, CodecError> {
-        match OwnedConnack::split_from(self.protocol, src)? {
+        match OwnedConnack::split_from(self.protocol, src).map_err(CodecError::Connack)? {
             Status::Complete { packet, .. } => Ok(Some(packet)),
             Status::Incomplete(needed) => {
                 reserve(src, needed);

@@ -3,11 +3,6 @@
 
 mod packet;
 
-pub use packet::{
-    ConnackError, ConnackField, ConnackPacket, ConnackProperties, ConnackUserProperties,
-    ConnackUserPropertiesIter,
-};
-
 use crate::decode::{FixedHeader, protocol};
 use crate::error::{Error, ReasonCode};
 use crate::spec::Protocol;

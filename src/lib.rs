@@ -31,9 +31,9 @@
 //! Each module uses only those below it, so the crate reads bottom-up:
 //!
 //! ```text
-//! connack  routing          answering a CONNECT; choosing a backend from one
+//! connack  routing          answering a CONNECT, CONNACK both ways; choosing a backend
 //! decode   encode           bytes to Connect, Connect to bytes
-//! packet                    Connect, Will, ConnectProperties, WillProperties, UserProperties
+//! packet                    Connect, Will, their properties, UserProperties, ConnackPacket
 //! values                    UTF-8 strings, property values, the property block iterator
 //! rules                     every rule both directions share, one function each
 //! wire                      Reader, Writer, Variable Byte Integers, scan kernels
@@ -66,10 +66,7 @@ mod spec;
 mod values;
 mod wire;
 
-pub use connack::{
-    Connack, ConnackError, ConnackField, ConnackPacket, ConnackProperties, ConnackUserProperties,
-    ConnackUserPropertiesIter, protocol_of,
-};
+pub use connack::{Connack, protocol_of};
 pub use decode::{Decoder, Needed, Status, decode};
 pub use encode::EncodeError;
 pub use error::{Error, Field, ReasonCode, UnknownReasonCode};
@@ -77,7 +74,8 @@ pub use error::{Error, Field, ReasonCode, UnknownReasonCode};
 #[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
 pub use owned::{OwnedConnack, OwnedConnect, OwnedWill};
 pub use packet::{
-    Connect, ConnectProperties, Iter as UserPropertiesIter, Summary, UserProperties, Will, WillProperties,
+    ConnackPacket, ConnackProperties, Connect, ConnectProperties, Iter as UserPropertiesIter, Summary,
+    UserProperties, Will, WillProperties,
 };
 pub use spec::{PayloadFormat, Property, Protocol, QoS};
 

@@ -10,8 +10,8 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
 use crate::{
-    ConnackError, ConnackPacket, Connect, Decoder, EncodeError, Error, PayloadFormat, Protocol, QoS,
-    ReasonCode, Status, UserProperties,
+    ConnackPacket, Connect, Decoder, EncodeError, Error, PayloadFormat, Protocol, QoS, ReasonCode, Status,
+    UserProperties,
 };
 
 /// A decoded CONNECT that owns its bytes: `'static`, `Send + Sync`, and cheap to clone (two
@@ -521,6 +521,23 @@ impl core::fmt::Debug for OwnedWill<'_> {
     }
 }
 
+impl ConnackPacket<'_> {
+    /// Appends the packet to `dst`, which grows to fit, and returns its length.
+    pub fn encode_to(&self, dst: &mut BytesMut) -> Result<usize, EncodeError> {
+        let len = self.encoded_len()?;
+        let start = dst.len();
+        dst.resize(start + len, 0);
+        let written = match dst.get_mut(start..) {
+            Some(out) => self.encode(out),
+            None => Err(EncodeError::BufferTooSmall { needed: len, len: 0 }),
+        };
+        if written.is_err() {
+            dst.truncate(start);
+        }
+        written
+    }
+}
+
 impl Connect<'_> {
     /// Appends the packet to `dst`, which grows to fit, and returns its length.
     ///
@@ -560,7 +577,7 @@ impl Connect<'_> {
 /// };
 /// assert_eq!((ack.reason_code(), ack.session_present()), (ReasonCode::Success, true));
 /// assert_eq!(&buf[..], b"\x30"); // the next packet's first byte stays
-/// # Ok::<(), mqtt_connect::ConnackError>(())
+/// # Ok::<(), mqtt_connect::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct OwnedConnack {
@@ -573,7 +590,7 @@ pub struct OwnedConnack {
 impl OwnedConnack {
     /// Decodes the CONNACK at the front of `buf`, answering a CONNECT of `protocol`, and once
     /// it is whole splits it off `buf`; `Incomplete` and errors leave `buf` as it was.
-    pub fn split_from(protocol: Protocol, buf: &mut BytesMut) -> Result<Status<Self>, ConnackError> {
+    pub fn split_from(protocol: Protocol, buf: &mut BytesMut) -> Result<Status<Self>, Error> {
         let (len, session_present, reason_code) = match ConnackPacket::decode(protocol, buf)? {
             Status::Complete { packet, len } => (len, packet.session_present, packet.reason_code),
             Status::Incomplete(needed) => return Ok(Status::Incomplete(needed)),

@@ -161,10 +161,7 @@ fn the_connack_codec_refuses_a_bad_connack() {
     let mut codec = ConnackCodec::new(Protocol::V3_1_1);
     let mut buf = BytesMut::from(&b"\x20\x02\x01\x05"[..]);
     let err = codec.decode(&mut buf).unwrap_err();
-    assert!(matches!(
-        err,
-        CodecError::Connack(mqtt_connect::ConnackError::SessionPresentWithError { code: 5 })
-    ));
+    assert!(matches!(err, CodecError::Connack(mqtt_connect::Error::SessionPresentWithError { code: 5 })));
 }
 
 #[test]

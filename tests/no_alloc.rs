@@ -2,8 +2,7 @@
 //! allocator proves it.
 
 use mqtt_connect::{
-    ConnackPacket, ConnackUserProperties, Connect, Decoder, Protocol, QoS, ReasonCode, Status,
-    UserProperties, Will,
+    ConnackPacket, Connect, Decoder, Protocol, QoS, ReasonCode, Status, UserProperties, Will,
 };
 use mqtt_connect_testkit::allocations;
 use mqtt_connect_testkit::wire::*;
@@ -54,7 +53,7 @@ fn connack_decode_and_encode_allocate_nothing() {
     ack.properties.assigned_client_identifier = Some("auto-1");
     ack.properties.reason_string = Some("welcome");
     ack.properties.authentication_data = Some(b"\x01");
-    ack.properties.user_properties = ConnackUserProperties::new(&pairs);
+    ack.properties.user_properties = UserProperties::new(&pairs);
     let mut out = [0u8; 256];
     let mut again = [0u8; 256];
 
