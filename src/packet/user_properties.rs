@@ -48,6 +48,7 @@ impl<'a> UserProperties<'a> {
 
     /// What [`from_wire`](Self::from_wire) was given, for a value the decoder made; `None`
     /// for pairs to encode. An owned packet keeps it, to rebuild this value without a decode.
+    #[cfg(feature = "bytes")]
     pub(crate) const fn wire(&self) -> Option<(&'a [u8], usize, Block)> {
         match self.0 {
             Repr::Wire { bytes, len, block } => Some((bytes, len, block)),
