@@ -3,14 +3,20 @@
 
 #[path = "../examples/proxy/config.rs"]
 mod config;
+#[path = "../examples/proxy/edge.rs"]
+mod edge;
 #[path = "../examples/proxy/health.rs"]
 mod health;
+#[path = "../examples/proxy/proxy_header.rs"]
+mod proxy_header;
 #[path = "../examples/proxy/relay.rs"]
 mod relay;
 #[path = "../examples/proxy/server.rs"]
 mod server;
 #[path = "../examples/proxy/session.rs"]
 mod session;
+#[path = "../examples/proxy/tls.rs"]
+mod tls;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

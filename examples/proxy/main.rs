@@ -10,10 +10,14 @@
 //! ```
 
 mod config;
+mod edge;
 mod health;
+mod proxy_header;
 mod relay;
 mod server;
 mod session;
+mod tls;
+mod tls_flags;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -23,7 +27,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
-use config::{Config, Key, Limits, Route, Upstream};
+use config::{Config, Identity, Key, Limits, Route, Upstream, Without};
 use server::{Handle, Proxy};
 
 /// An MQTT-aware TCP load balancer: routes each connection by its CONNECT packet.
@@ -47,8 +51,19 @@ struct Args {
     #[command(flatten)]
     limits: Limits,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol", "tls_listen", "identity"])]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    tls: tls_flags::Flags,
+    /// `username`: replace each CONNECT's User Name with a name from the client's certificate.
+    #[arg(long, value_name = "FIELD")]
+    identity: Option<Identity>,
+    /// Which name of the certificate --identity takes.
+    #[arg(long, value_name = "NAME", default_value = "cn")]
+    identity_source: tls::Source,
+    /// With --identity, what a client without a certificate gets.
+    #[arg(long, value_name = "POLICY", default_value = "refuse")]
+    without_certificate: Without,
 }
 
 impl Args {
@@ -64,9 +79,16 @@ impl Args {
             key: self.key.clone(),
             upstreams: self.upstreams.clone(),
             proxy_protocol: self.proxy_protocol,
+            sni: None,
+            identity: self.identity,
+            identity_source: self.identity_source,
+            without_certificate: self.without_certificate,
         };
-        let config = Config { listen: self.listen.clone(), limits: self.limits.clone(), routes: vec![route] };
+        let listeners = self.tls.listeners(&self.listen);
+        let listen = self.listen.iter().copied().filter(|a| listeners.iter().all(|l| l.addr != *a)).collect();
+        let mut config = Config { listen, limits: self.limits.clone(), routes: vec![route], listeners };
         config.check()?;
+        config.arm()?;
         Ok(config)
     }
 }

@@ -1,5 +1,6 @@
-//! One client connection, top to bottom: read CONNECT → decode → route → connect upstream →
-//! forward → relay; then one log line that says how it went.
+//! One client connection, top to bottom: arrive (PROXY header, TLS) → read CONNECT → decode →
+//! route → identity → connect upstream → forward → relay; then one log line that says how it
+//! went.
 //!
 //! Every MQTT decision (is the packet whole, is it valid, what to answer, which upstream) is the
 //! crate's; this file only moves bytes and keeps time.
@@ -11,65 +12,89 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use mqtt_connect::routing::rank;
-use mqtt_connect::{Connack, Connect, Protocol, ReasonCode, Status, protocol_of};
+use mqtt_connect::{Connack, Connect, EncodeError, Protocol, ReasonCode, Status, protocol_of};
 use ppp::v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::config::{Config, Limits, Miss, Route, Upstream};
+use crate::config::{Config, Identity, Limits, Listener, Miss, Route, Upstream, Without};
+use crate::edge::{self, Arrival};
 use crate::health::Health;
 use crate::relay::{self, First, Traffic};
+use crate::tls::Client;
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
 /// with unread input does not reset the connection and lose the CONNACK on its way.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// Proxies one client connection to the end, then logs it.
-pub async fn serve(client: TcpStream, peer: SocketAddr, config: &Config, health: &Health) {
+/// Proxies one client connection, accepted on the listen address `listen`, to the end, then
+/// logs it.
+pub async fn serve(
+    client: TcpStream,
+    peer: SocketAddr,
+    listen: SocketAddr,
+    config: &Config,
+    health: &Health,
+) {
     let started = Instant::now();
     let mut log = Log::default();
-    let end = proxy(client, peer, config, health, &mut log).await.unwrap_or_else(|end| end);
+    let mut peer = peer;
+    let deadline = config.limits.handshake_deadline();
+    let end = match edge::arrive(client, peer, config.listener(listen), deadline).await {
+        Ok((client, arrival)) => {
+            (peer, log.edge) = (arrival.peer, arrival.describe());
+            proxy(client, &arrival, config, health, &mut log).await.unwrap_or_else(|end| end)
+        }
+        Err(refused) => End::Edge(refused),
+    };
     log.write(peer, started.elapsed(), &end);
 }
 
 /// Over the connection cap: reads the CONNECT to learn the client's version, answers "server
 /// busy" in it, and closes.
-pub async fn refuse_busy(mut client: TcpStream, peer: SocketAddr, limits: &Limits) {
+pub async fn refuse_busy(client: TcpStream, peer: SocketAddr, listener: Option<&Listener>, limits: &Limits) {
     let started = Instant::now();
-    let end = match read_connect(&mut client, limits).await {
-        Ok(buf) => {
-            let busy = protocol_of(&buf).and_then(|p| p.connack(ReasonCode::ServerBusy));
-            refuse(&mut client, busy, Why::Busy).await
-        }
-        Err(end) => end,
+    let end = match edge::arrive(client, peer, listener, limits.handshake_deadline()).await {
+        Ok((mut client, _)) => match read_connect(&mut client, limits).await {
+            Ok(buf) => {
+                let busy = protocol_of(&buf).and_then(|p| p.connack(ReasonCode::ServerBusy));
+                refuse(&mut client, busy, Why::Busy).await
+            }
+            Err(end) => end,
+        },
+        Err(refused) => End::Edge(refused),
     };
     Log::default().write(peer, started.elapsed(), &end);
 }
 
 /// The steps in order. Each that stops the connection returns how it ended, as `Err`.
 async fn proxy(
-    mut client: TcpStream,
-    peer: SocketAddr,
+    mut client: Client,
+    arrival: &Arrival,
     config: &Config,
     health: &Health,
     log: &mut Log,
 ) -> Result<End, End> {
     let limits = &config.limits;
     let buf = read_connect(&mut client, limits).await?;
-    let connect = decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
+    let (connect, len) =
+        decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
     log.client_id = Some(connect.client_id.to_owned());
     log.version = Some(connect.protocol);
 
-    let route = route(&mut client, config, peer, &connect).await?;
+    let route = route(&mut client, config, arrival, &connect).await?;
     log.route = Some(route.name.clone());
+    let pipelined = buf.get(len..).unwrap_or_default();
+    let buf = identify(&mut client, route, arrival, &connect, pipelined).await?.unwrap_or(buf);
+    let (connect, _) = decode(&mut client, &buf, limits).await?;
 
     // The client's address stands in for an empty key, as in APISIX; spelt out only then.
     let peer_ip;
     let key = match route.key.of(&connect) {
         Some(key) => key,
         None => {
-            peer_ip = peer.ip().to_string();
+            peer_ip = arrival.peer.ip().to_string();
             peer_ip.as_bytes()
         }
     };
@@ -80,7 +105,7 @@ async fn proxy(
     log.upstream = Some(node.addr.clone());
 
     log.traffic.up = buf.len() as u64;
-    forward(&mut upstream, route, &client, buf).await.map_err(End::Failed)?;
+    forward(&mut upstream, route, arrival, buf).await.map_err(End::Failed)?;
     let first = relay::relay(client, upstream, &mut log.traffic).await.map_err(End::Failed)?;
     Ok(match first {
         First::Client => End::ClientClosed,
@@ -91,7 +116,7 @@ async fn proxy(
 /// Buffers until the decoder says the CONNECT is whole or refuses it, within one deadline for
 /// the whole packet. The cap and a wrong first byte are the decoder's to find, from the first
 /// bytes, so nothing past the cap is ever buffered.
-async fn read_connect(client: &mut TcpStream, limits: &Limits) -> Result<BytesMut, End> {
+async fn read_connect(client: &mut Client, limits: &Limits) -> Result<BytesMut, End> {
     let decoder = limits.decoder();
     let mut buf = BytesMut::with_capacity(256);
     let reading = async {
@@ -110,10 +135,15 @@ async fn read_connect(client: &mut TcpStream, limits: &Limits) -> Result<BytesMu
     }
 }
 
-/// The packet, or the broker's answer to it and a close: nothing refused is forwarded.
-async fn decode<'b>(client: &mut TcpStream, buf: &'b [u8], limits: &Limits) -> Result<Connect<'b>, End> {
+/// The packet and its length, or the broker's answer to it and a close: nothing refused is
+/// forwarded.
+async fn decode<'b>(
+    client: &mut Client,
+    buf: &'b [u8],
+    limits: &Limits,
+) -> Result<(Connect<'b>, usize), End> {
     match limits.decoder().decode(buf) {
-        Ok(Status::Complete { packet, .. }) => Ok(packet),
+        Ok(Status::Complete { packet, len }) => Ok((packet, len)),
         Err(e) => Err(refuse(client, e.connack(buf), Why::Invalid(e)).await),
         // read_connect returns only once the packet is whole or refused.
         Ok(Status::Incomplete(_)) => Err(End::ClosedBeforeConnect),
@@ -123,12 +153,12 @@ async fn decode<'b>(client: &mut TcpStream, buf: &'b [u8], limits: &Limits) -> R
 /// The first route that takes this client. A route that differs only in protocol level means
 /// the version is what is unsupported, and the client is told so.
 async fn route<'c>(
-    client: &mut TcpStream,
+    client: &mut Client,
     config: &'c Config,
-    peer: SocketAddr,
+    arrival: &Arrival,
     connect: &Connect<'_>,
 ) -> Result<&'c Route, End> {
-    match config.route(peer.ip(), connect.protocol) {
+    match config.route(arrival.peer.ip(), arrival.sni(), connect.protocol) {
         Ok(route) => Ok(route),
         Err(Miss::Level) => {
             let unsupported = connect.protocol.connack(ReasonCode::UnsupportedProtocolVersion);
@@ -136,6 +166,43 @@ async fn route<'c>(
         }
         Err(Miss::Nothing) => Err(refuse(client, None, Why::NoRoute).await),
     }
+}
+
+/// The route's identity step: with `identity = "username"`, the CONNECT is re-encoded with the
+/// client certificate's name for its User Name, whatever name the client sent, and its password
+/// as sent; the bytes the client pipelined after it follow. `None` leaves the bytes as they are.
+async fn identify(
+    client: &mut Client,
+    route: &Route,
+    arrival: &Arrival,
+    connect: &Connect<'_>,
+    pipelined: &[u8],
+) -> Result<Option<BytesMut>, End> {
+    let Some(Identity::Username) = route.identity else { return Ok(None) };
+    let not_authorized = connect.protocol.connack(ReasonCode::NotAuthorized);
+    let Some(name) = arrival.tls.as_ref().and_then(|tls| tls.name(route.identity_source)) else {
+        return match route.without_certificate {
+            Without::Pass => Ok(None),
+            Without::Refuse => Err(refuse(client, not_authorized, Why::NoCertificate).await),
+        };
+    };
+    match rewrite(connect, &name) {
+        Ok(mut rewritten) => {
+            rewritten.extend_from_slice(pipelined);
+            Ok(Some(rewritten))
+        }
+        Err(e) => Err(refuse(client, not_authorized, Why::Identity(e)).await),
+    }
+}
+
+/// The CONNECT with `name` for its User Name, encoded by the crate's encoder: canonical, so
+/// that decoding it gives back exactly this packet.
+pub fn rewrite(connect: &Connect<'_>, name: &str) -> Result<BytesMut, EncodeError> {
+    let mut named = *connect;
+    named.username = Some(name);
+    let mut out = BytesMut::zeroed(named.encoded_len()?);
+    named.encode(&mut out)?;
+    Ok(out)
 }
 
 /// Tries the route's upstreams in the crate's rendezvous order for this key; those marked
@@ -171,22 +238,29 @@ async fn connect_upstream<'r>(
 async fn forward(
     upstream: &mut TcpStream,
     route: &Route,
-    client: &TcpStream,
+    arrival: &Arrival,
     buf: BytesMut,
 ) -> io::Result<()> {
     if !route.proxy_protocol {
         return upstream.write_all(&buf).await;
     }
-    let addresses = (client.peer_addr()?, client.local_addr()?);
+    let addresses = (arrival.peer, arrival.local);
     let command = v2::Version::Two | v2::Command::Proxy;
-    let mut bytes = v2::Builder::with_addresses(command, v2::Protocol::Stream, addresses).build()?;
+    let mut header = v2::Builder::with_addresses(command, v2::Protocol::Stream, addresses);
+    if let Some(tls) = &arrival.tls {
+        header = header.write_tlv(v2::Type::SSL, &tls.proxy_v2_ssl())?;
+        if let Some(sni) = &tls.sni {
+            header = header.write_tlv(v2::Type::Authority, sni.as_bytes())?;
+        }
+    }
+    let mut bytes = header.build()?;
     bytes.extend_from_slice(&buf);
     upstream.write_all(&bytes).await
 }
 
 /// Answers `ack`, if there is one, and closes. Input still arriving is read and dropped for a
 /// moment, so that the close does not become a reset that loses the answer.
-async fn refuse(client: &mut TcpStream, ack: Option<Connack>, why: Why) -> End {
+async fn refuse(client: &mut Client, ack: Option<Connack>, why: Why) -> End {
     // Byte 3 of a CONNACK is its code, in every version.
     let answered = ack.as_ref().and_then(|ack| ack.as_bytes().get(3).copied());
     if let Some(ack) = ack {
@@ -211,6 +285,8 @@ enum End {
         answered: Option<u8>,
     },
     Failed(io::Error),
+    /// Before the CONNECT: PROXY header, TLS or the first byte.
+    Edge(edge::Refused),
 }
 
 /// Why a connection was refused before it reached an upstream.
@@ -220,6 +296,10 @@ enum Why {
     VersionNotRouted,
     Unavailable,
     Busy,
+    /// The route puts the certificate's name in the CONNECT, and there is none.
+    NoCertificate,
+    /// The certificate's name cannot be a User Name.
+    Identity(EncodeError),
 }
 
 impl fmt::Display for End {
@@ -232,6 +312,7 @@ impl fmt::Display for End {
             Self::Refused { why, answered: Some(code) } => write!(f, "refused ({why}): CONNACK {code:#04x}"),
             Self::Refused { why, answered: None } => write!(f, "refused ({why}): closed"),
             Self::Failed(e) => write!(f, "error: {e}"),
+            Self::Edge(refused) => write!(f, "{refused}"),
         }
     }
 }
@@ -244,6 +325,8 @@ impl fmt::Display for Why {
             Self::VersionNotRouted => f.write_str("no route for this protocol version"),
             Self::Unavailable => f.write_str("no upstream reachable"),
             Self::Busy => f.write_str("connection cap reached"),
+            Self::NoCertificate => f.write_str("no client certificate name for the route's identity"),
+            Self::Identity(e) => write!(f, "certificate name as User Name: {e}"),
         }
     }
 }
@@ -256,6 +339,8 @@ struct Log {
     route: Option<String>,
     upstream: Option<String>,
     traffic: Traffic,
+    /// TLS and PROXY header, as [`Arrival::describe`] has them.
+    edge: Option<String>,
 }
 
 impl Log {
@@ -267,6 +352,7 @@ impl Log {
             version = %self.version.map_or("-", version_name),
             route = %unknown(&self.route),
             upstream = %unknown(&self.upstream),
+            edge = %unknown(&self.edge),
             bytes_up = self.traffic.up,
             bytes_down = self.traffic.down,
             ms = took.as_millis() as u64,
