@@ -449,8 +449,12 @@ async fn routes_by_sni_exact_and_wildcard_and_a_plain_client_matches_neither() {
     drop(plain);
     assert_eq!(rest.next().await, connect, "no SNI: only the route without one");
 
-    let patterns =
-        [("*.tenant.example", "a.b.tenant.example", false), ("*.tenant.example", "tenant.example", false)];
+    let patterns = [
+        ("*.tenant.example", "a.b.tenant.example", false),
+        ("*.tenant.example", "tenant.example", false),
+        ("*.tenant.example", "X.Tenant.Example", true),
+        ("a.example.com", "b.example.com", false),
+    ];
     for (pattern, name, matches) in patterns {
         let sni = config::Sni::try_from(pattern.to_owned()).expect("pattern");
         assert_eq!(sni.matches(name), matches, "{pattern} against {name}");
