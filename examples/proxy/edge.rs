@@ -1,6 +1,8 @@
 //! Between the accept and the CONNECT: a PROXY header from a trusted balancer, a look at the
-//! first byte so that TLS on a plain port and plain text on a TLS port are each told for what
-//! they are, and the TLS handshake; all under one deadline, the TLS slowloris's limit.
+//! first byte so that plain text on a TLS port is told for what it is, and the TLS handshake;
+//! all under one deadline, the TLS slowloris's limit. A plain listener that takes no PROXY
+//! header has nothing to do here: its clients go straight to their CONNECT, and a ClientHello
+//! sent there is told apart by its first byte when the decoder refuses it.
 
 use std::fmt;
 use std::io;
@@ -17,7 +19,7 @@ use crate::proxy_header::{self, Next};
 use crate::tls::{Client, Hello};
 
 /// A TLS record's first byte when it carries a handshake message, as a ClientHello does.
-const TLS_HANDSHAKE: u8 = 0x16;
+pub const TLS_HANDSHAKE: u8 = 0x16;
 /// A CONNECT's first byte.
 const MQTT_CONNECT: u8 = 0x10;
 
@@ -63,8 +65,6 @@ pub enum Refused {
     PlainMqttOnTls,
     /// Neither TLS nor MQTT on a TLS listener.
     NotTls(u8),
-    /// A TLS ClientHello on a plain listener.
-    TlsOnPlain,
     Handshake(io::Error),
     Deadline,
     Closed,
@@ -78,7 +78,6 @@ impl fmt::Display for Refused {
             Self::Header(e) => write!(f, "refused: {e}"),
             Self::PlainMqttOnTls => f.write_str("refused: plain-text MQTT CONNECT on a TLS listener"),
             Self::NotTls(byte) => write!(f, "refused: not TLS on a TLS listener (first byte {byte:#04x})"),
-            Self::TlsOnPlain => f.write_str("refused: TLS ClientHello on a plain listener"),
             Self::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
             Self::Deadline => f.write_str("timeout: no PROXY header or TLS handshake by the deadline"),
             Self::Closed => f.write_str("client closed before its CONNECT"),
@@ -97,10 +96,11 @@ pub async fn arrive(
 ) -> Result<(Client, Arrival), Refused> {
     let local = tcp.local_addr().map_err(Refused::Failed)?;
     let mut arrival = Arrival { peer, local, via: None, tls: None };
+    let proxied = listener.filter(|l| !l.proxy_protocol_from.is_empty());
+    let tls = listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone());
     let steps = async {
-        let mut first = first_byte(&tcp).await?;
-        if let Some(listener) = listener.filter(|l| !l.proxy_protocol_from.is_empty())
-            && proxy_header::may_start(first)
+        if let Some(listener) = proxied
+            && proxy_header::may_start(first_byte(&tcp).await?)
         {
             if !listener.trusts(peer.ip()) {
                 return Err(Refused::Untrusted);
@@ -108,18 +108,16 @@ pub async fn arrive(
             if let Some((source, destination)) = read_header(&mut tcp).await? {
                 (arrival.peer, arrival.local, arrival.via) = (source, destination, Some(peer));
             }
-            first = first_byte(&tcp).await?;
         }
-        match listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone()) {
-            Some(_) if first == MQTT_CONNECT => Err(Refused::PlainMqttOnTls),
-            Some(_) if first != TLS_HANDSHAKE => Err(Refused::NotTls(first)),
-            Some(server) => {
+        let Some(server) = tls else { return Ok(Client::Plain(tcp)) };
+        match first_byte(&tcp).await? {
+            TLS_HANDSHAKE => {
                 let stream = TlsAcceptor::from(server).accept(tcp).await.map_err(Refused::Handshake)?;
                 arrival.tls = Some(Hello::of(&stream));
                 Ok(Client::Tls(Box::new(stream)))
             }
-            None if first == TLS_HANDSHAKE => Err(Refused::TlsOnPlain),
-            None => Ok(Client::Plain(tcp)),
+            MQTT_CONNECT => Err(Refused::PlainMqttOnTls),
+            other => Err(Refused::NotTls(other)),
         }
     };
     let client = timeout(deadline, steps).await.map_err(|_| Refused::Deadline)??;

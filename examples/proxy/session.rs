@@ -144,6 +144,9 @@ async fn decode<'b>(
 ) -> Result<(Connect<'b>, usize), End> {
     match limits.decoder().decode(buf) {
         Ok(Status::Complete { packet, len }) => Ok((packet, len)),
+        Err(_) if buf.first() == Some(&edge::TLS_HANDSHAKE) => {
+            Err(refuse(client, None, Why::TlsOnPlain).await)
+        }
         Err(e) => Err(refuse(client, e.connack(buf), Why::Invalid(e)).await),
         // read_connect returns only once the packet is whole or refused.
         Ok(Status::Incomplete(_)) => Err(End::ClosedBeforeConnect),
@@ -300,6 +303,8 @@ enum Why {
     NoCertificate,
     /// The certificate's name cannot be a User Name.
     Identity(EncodeError),
+    /// A TLS ClientHello where a CONNECT should be.
+    TlsOnPlain,
 }
 
 impl fmt::Display for End {
@@ -327,6 +332,7 @@ impl fmt::Display for Why {
             Self::Busy => f.write_str("connection cap reached"),
             Self::NoCertificate => f.write_str("no client certificate name for the route's identity"),
             Self::Identity(e) => write!(f, "certificate name as User Name: {e}"),
+            Self::TlsOnPlain => f.write_str("TLS ClientHello on a plain listener"),
         }
     }
 }
