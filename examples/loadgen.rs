@@ -12,7 +12,8 @@
 //! ```
 //!
 //! With `,PID` after a target's address, the resident memory of that process is read before
-//! and while all connections are held open (`--hold-ms`), and reported per connection.
+//! and while all connections are held open (`--hold-ms`), and reported per connection, and so is
+//! the CPU time it used over the run.
 //!
 //! With `--tls-ca FILE`, every connection is TLS 1.3 (rustls), verified against that CA for the
 //! name `--tls-name`, and the time to CONNACK includes the handshake. Session resumption is off,
@@ -111,6 +112,8 @@ struct Report {
     messages: usize,
     bytes: usize,
     rss_per_connection: Option<f64>,
+    /// The target's CPU time (user and system) over the run, per connection, in µs.
+    cpu_per_connection: Option<f64>,
 }
 
 /// No step of a connection waits longer than this.
@@ -148,6 +151,7 @@ async fn main() {
 /// Runs the whole load against one target.
 async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
     let rss_before = target.pid.and_then(rss_kib);
+    let cpu_before = target.pid.and_then(cpu_ticks);
     let next = Arc::new(AtomicUsize::new(0));
     let connected = Arc::new(AtomicUsize::new(0));
     let rss_held = Arc::new(AtomicUsize::new(0));
@@ -187,6 +191,7 @@ async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
         messages: 0,
         bytes: 0,
         rss_per_connection: None,
+        cpu_per_connection: None,
     };
     for worker in workers {
         for result in worker.await.unwrap_or_default() {
@@ -208,6 +213,10 @@ async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
     }
     report.took = started.elapsed();
     report.latencies.sort();
+    if let (Some(before), Some(after)) = (cpu_before, target.pid.and_then(cpu_ticks)) {
+        report.cpu_per_connection =
+            Some(after.saturating_sub(before) as f64 * 1e6 / TICKS_PER_SECOND / report.ok.max(1) as f64);
+    }
     let held = rss_held.load(Ordering::Relaxed);
     if let Some(before) = rss_before
         && held > 0
@@ -336,6 +345,20 @@ async fn read_packet(stream: &mut (impl AsyncRead + Unpin)) -> io::Result<Vec<u8
     Ok(packet)
 }
 
+/// Clock ticks a second in /proc/PID/stat: USER_HZ, 100 on Linux's supported architectures.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time a process has used, user and system, in clock ticks, from /proc.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command, which is in parentheses and may hold spaces: utime and stime
+    // are the 14th and 15th of the line, the 12th and 13th after it.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
 /// Resident memory of a process, from /proc.
 fn rss_kib(pid: u32) -> Option<usize> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -373,13 +396,14 @@ fn print_table(reports: &[Report], args: &Args) {
         args.hold_ms,
         args.rounds
     );
-    println!("| target | conn/s | CONNACK p50 | CONNACK p99 | errors | msg/s | MB/s | RSS/conn |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| target | conn/s | CONNACK p50 | CONNACK p99 | errors | msg/s | MB/s | RSS/conn | CPU/conn |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in reports {
         let secs = r.took.as_secs_f64();
         let rss = r.rss_per_connection.map_or("-".to_owned(), |kib| format!("{kib:.1} KiB"));
+        let cpu = r.cpu_per_connection.map_or("-".to_owned(), |us| format!("{us:.0} µs"));
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.1} | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.1} | {} | {} |",
             r.name,
             r.ok as f64 / secs,
             percentile(&r.latencies, 50).as_secs_f64() * 1e3,
@@ -387,7 +411,8 @@ fn print_table(reports: &[Report], args: &Args) {
             r.errors,
             r.messages as f64 / secs,
             r.bytes as f64 / secs / 1e6,
-            rss
+            rss,
+            cpu
         );
     }
 }

@@ -32,8 +32,9 @@ pub struct Arrival {
     pub local: SocketAddr,
     /// The balancer's address, when its PROXY header named the client.
     pub via: Option<SocketAddr>,
-    /// What the TLS handshake told, on a TLS listener.
-    pub tls: Option<Hello>,
+    /// What the TLS handshake told, on a TLS listener; boxed, so that a plain session carries a
+    /// pointer's worth of it.
+    pub tls: Option<Box<Hello>>,
 }
 
 impl Arrival {
@@ -112,8 +113,11 @@ pub async fn arrive(
         let Some(server) = tls else { return Ok(Client::Plain(tcp)) };
         match first_byte(&tcp).await? {
             TLS_HANDSHAKE => {
-                let stream = TlsAcceptor::from(server).accept(tcp).await.map_err(Refused::Handshake)?;
-                arrival.tls = Some(Hello::of(&stream));
+                // Boxed: the handshake's state holds a whole rustls connection, and would otherwise
+                // sit inline in every session's future, plain ones too, for their whole life.
+                let accepting = Box::pin(TlsAcceptor::from(server).accept(tcp));
+                let stream = accepting.await.map_err(Refused::Handshake)?;
+                arrival.tls = Some(Box::new(Hello::of(&stream)));
                 Ok(Client::Tls(Box::new(stream)))
             }
             MQTT_CONNECT => Err(Refused::PlainMqttOnTls),

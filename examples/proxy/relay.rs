@@ -12,6 +12,8 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::tls::Client;
+
 /// Large enough to move a burst in few system calls; lives only while bytes flow.
 const BURST: usize = 32 * 1024;
 
@@ -34,17 +36,26 @@ pub enum First {
 /// Relays until each side has closed its sending direction; an end of file is passed on as a
 /// half-close, so a side may go on sending after the other has finished. An error on either
 /// side ends both directions.
-pub async fn relay(
-    client: impl AsyncRead + AsyncWrite,
-    upstream: TcpStream,
-    traffic: &mut Traffic,
-) -> io::Result<First> {
-    let (mut client_rx, mut client_tx) = tokio::io::split(client);
+pub async fn relay(client: Client, upstream: TcpStream, traffic: &mut Traffic) -> io::Result<First> {
     let (mut upstream_rx, mut upstream_tx) = upstream.into_split();
-    let (up_ended, down_ended) = tokio::try_join!(
-        pump(&mut client_rx, &mut upstream_tx, &mut traffic.up),
-        pump(&mut upstream_rx, &mut client_tx, &mut traffic.down),
-    )?;
+    let (up, down) = (&mut traffic.up, &mut traffic.down);
+    // A TCP stream splits into halves without a lock; a TLS stream shares one.
+    let (up_ended, down_ended) = match client {
+        Client::Plain(tcp) => {
+            let (mut client_rx, mut client_tx) = tcp.into_split();
+            tokio::try_join!(
+                pump(&mut client_rx, &mut upstream_tx, up),
+                pump(&mut upstream_rx, &mut client_tx, down)
+            )?
+        }
+        Client::Tls(tls) => {
+            let (mut client_rx, mut client_tx) = tokio::io::split(tls);
+            tokio::try_join!(
+                pump(&mut client_rx, &mut upstream_tx, up),
+                pump(&mut upstream_rx, &mut client_tx, down)
+            )?
+        }
+    };
     Ok(if up_ended <= down_ended { First::Client } else { First::Upstream })
 }
 
