@@ -55,6 +55,7 @@ fi
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 if ! python3 -c 'import paho.mqtt' 2>/dev/null; then
     pip install --quiet paho-mqtt >/dev/null 2>&1 || pip install --quiet --break-system-packages paho-mqtt >/dev/null 2>&1 ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-paho-mqtt >/dev/null ||
         { echo "cannot install paho-mqtt" >&2; exit 1; }
 fi
 
@@ -70,7 +71,7 @@ wait_port() { # wait_port PORT: until something listens there, up to 5 s
     return 1
 }
 
-echo "# certificates: a CA, the proxy's (proxy.test, a/b.example.com, 127.0.0.1), alice, bob"
+echo "# certificates: a CA, the proxy's (proxy.test, a/b.example.com, 127.0.0.1), alice, bob, carol (revoked)"
 pki=$work/pki
 mkdir "$pki"
 ec() { echo -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes; }
@@ -88,6 +89,13 @@ issue server proxy "subjectAltName=DNS:proxy.test,DNS:a.example.com,DNS:b.exampl
 extendedKeyUsage=serverAuth"
 issue alice alice "extendedKeyUsage=clientAuth"
 issue bob bob "extendedKeyUsage=clientAuth"
+issue carol carol "extendedKeyUsage=clientAuth"
+touch "$pki/index.txt"
+echo 1000 >"$pki/crlnumber"
+printf '[ca]\ndefault_ca = ca\n[ca]\ndatabase = %s\ncrlnumber = %s\ndefault_md = sha256\ndefault_crl_days = 2\n' \
+    "$pki/index.txt" "$pki/crlnumber" >"$pki/ca.cnf"
+openssl ca -config "$pki/ca.cnf" -keyfile "$pki/ca.key" -cert "$pki/ca.pem" -revoke "$pki/carol.pem" 2>/dev/null
+openssl ca -config "$pki/ca.cnf" -keyfile "$pki/ca.key" -cert "$pki/ca.pem" -gencrl -out "$pki/ca.crl" 2>/dev/null
 cp "$pki/server.pem" "$pki/live.pem"
 check "openssl verifies the server certificate" "$pki/server.pem: OK" "$(openssl verify -CAfile "$pki/ca.pem" "$pki/server.pem")"
 
@@ -118,7 +126,7 @@ handshake_deadline_ms = 2000
 
 [[listener]]
 addr = "127.0.0.1:$tls_port"
-tls = { cert = "$pki/live.pem", key = "$pki/server.key", client_ca = "$pki/ca.pem", client_auth = "optional", alpn = ["mqtt"] }
+tls = { cert = "$pki/live.pem", key = "$pki/server.key", client_ca = "$pki/ca.pem", client_auth = "optional", crl = ["$pki/ca.crl"], alpn = ["mqtt"] }
 
 [[listener]]
 addr = "127.0.0.1:$trusting_port"
@@ -181,6 +189,13 @@ check "5.0 without a certificate: refused, not authorized" "1" "$(grep -ci 'not 
 out=$(mosquitto_pub $(tls) -V mqttv311 -i anon4 -u alice -t alice/x -m nope 2>&1 || true)
 check "3.1.1 without a certificate: refused, not authorised" "1" "$(grep -ci 'not authori' <<<"$out")"
 check_log "the log says why" 'anon5.*refused \(no client certificate name'
+# shellcheck disable=SC2046
+if mosquitto_pub $(tls) $(as carol) -i carol -t alice/x -m revoked >/dev/null 2>&1; then
+    not_ok "carol's revoked certificate was taken"
+else
+    ok "carol's certificate, revoked by the CA's CRL, fails the handshake"
+fi
+check_log "the log says why" 'TLS handshake failed: .*[Rr]evoked'
 
 echo "# paho-mqtt over TLS with alice's certificate"
 paho() { # paho VERSION: publishes alice/paho as alice's certificate; prints the CONNACK code
