@@ -11,21 +11,27 @@
 
 mod broker_connack;
 mod config;
+mod edge;
 mod health;
 mod healthcheck;
 mod idle;
 mod limits;
 mod logfmt;
 mod metrics;
+mod proxy_header;
 mod ratelimit;
 mod relay;
 mod server;
 mod session;
+mod tls;
+mod tls_flags;
 // `cargo test` runs these: `test = true` for this example in Cargo.toml.
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_ops;
+#[cfg(test)]
+mod tests_tls;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -36,7 +42,7 @@ use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
-use config::{Config, Key, Limits, Route, Upstream};
+use config::{Config, Identity, Key, Limits, Route, Upstream, Without};
 use server::{Handle, Proxy};
 
 /// An MQTT-aware TCP load balancer: routes each connection by its CONNECT packet.
@@ -70,8 +76,19 @@ struct Args {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol", "tls_listen", "identity"])]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    tls: tls_flags::Flags,
+    /// `username`: replace each CONNECT's User Name with a name from the client's certificate.
+    #[arg(long, value_name = "FIELD")]
+    identity: Option<Identity>,
+    /// Which name of the certificate --identity takes.
+    #[arg(long, value_name = "NAME", default_value = "cn")]
+    identity_source: tls::Source,
+    /// With --identity, what a client without a certificate gets.
+    #[arg(long, value_name = "POLICY", default_value = "refuse")]
+    without_certificate: Without,
 }
 
 impl Args {
@@ -90,14 +107,22 @@ impl Args {
             upstreams: self.upstreams.clone(),
             proxy_protocol: self.proxy_protocol,
             health_check: None,
+            sni: None,
+            identity: self.identity,
+            identity_source: self.identity_source,
+            without_certificate: self.without_certificate,
         };
-        let config = Config {
-            listen: self.listen.clone(),
+        let listeners = self.tls.listeners(&self.listen);
+        let listen = self.listen.iter().copied().filter(|a| listeners.iter().all(|l| l.addr != *a)).collect();
+        let mut config = Config {
+            listen,
             limits: self.limits.clone(),
             routes: vec![route],
             metrics: self.metrics,
+            listeners,
         };
         config.check()?;
+        config.arm()?;
         Ok(config)
     }
 }

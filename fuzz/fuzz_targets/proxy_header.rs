@@ -1,0 +1,45 @@
+//! The proxy example's PROXY protocol header reader: arbitrary bytes as the start of a stream,
+//! read the way the listener reads them. Self-contained, with the example's module included, so
+//! that the library's fuzz checks stay free of `ppp`.
+//!
+//! The reader must never stall (ask for no bytes), never read past the header it measured, and
+//! agree with itself as more bytes arrive; the parser must take any bytes without panicking, and
+//! a header it takes must be as long as the reader measures.
+#![no_main]
+
+#[path = "../../examples/proxy/proxy_header.rs"]
+#[allow(dead_code)]
+mod proxy_header;
+
+use proxy_header::{Next, next, parse};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    // The reader as the listener runs it: ask, read what it asks for, ask again.
+    let mut read = 0;
+    let mut whole = None;
+    while read <= data.len() {
+        match next(&data[..read]) {
+            Err(_) => break,
+            Ok(Next::More(more)) => {
+                assert!(more > 0, "asked for nothing after {read} bytes");
+                assert!(whole.is_none(), "forgot the length it had measured");
+                read += more;
+            }
+            Ok(Next::Whole(len)) => {
+                assert!(len >= read, "measured {len} bytes after reading {read}");
+                assert!(whole.is_none_or(|known| known == len), "the length changed");
+                whole = Some(len);
+                if read == len {
+                    parse(&data[..len]).ok();
+                    break;
+                }
+                read = len;
+            }
+        }
+    }
+    // Any bytes at all, as a whole header. The reader may refuse what the parser takes (its
+    // length caps are tighter), but never measure it otherwise.
+    if let (Ok(Some(_)), Ok(measured)) = (parse(data), next(data)) {
+        assert_eq!(measured, Next::Whole(data.len()), "a parsed header is as long as measured");
+    }
+});
