@@ -28,24 +28,41 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "tokio-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-util")))]
+pub mod codec;
 mod connack;
 mod connect;
 mod decode;
 mod encode;
 mod error;
+#[cfg(feature = "nom")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nom")))]
+pub mod nom;
 mod numbers;
+#[cfg(feature = "bytes")]
+mod owned;
 mod properties;
+#[cfg(feature = "routing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "routing")))]
 pub mod routing;
 mod strings;
 mod user_properties;
 mod varint;
 
-pub use connack::{Connack, protocol_of};
+pub use connack::{
+    Connack, ConnackError, ConnackField, ConnackPacket, ConnackProperties, ConnackUserProperties,
+    ConnackUserPropertiesIter, protocol_of,
+};
 pub use connect::{Connect, PayloadFormat, Protocol, QoS, Will};
 pub use decode::{Decoder, Needed, Status, decode};
 pub use encode::EncodeError;
 pub use error::{Error, Field, ReasonCode};
+#[cfg(feature = "bytes")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
+pub use owned::{OwnedConnect, OwnedWill};
 pub use properties::{ConnectProperties, Property, WillProperties};
 pub use user_properties::{Iter as UserPropertiesIter, UserProperties};
 

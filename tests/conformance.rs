@@ -583,3 +583,57 @@ fn mqtt_1_5_4_2_user_property_strings_must_not_hold_null() {
         }
     }
 }
+
+// ---- Framing without decoding ----
+
+/// `Decoder::frame` agrees with `decode` on every prefix: the same wait, the same early
+/// error, and the frame's length once it is whole.
+#[test]
+fn frame_agrees_with_decode_on_every_prefix() {
+    let will = cat(&[&cid(), &props(&[]), &s(b"t/will"), &s(b"gone")]);
+    let packets = [
+        v311(0x02, &cid()),
+        v311(0xc2, &cat(&[&cid(), &s(b"bob"), &s(b"pwd")])),
+        v5(0x06, &[0x11, 0, 0, 0, 10], &will),
+        all_connect_properties(),
+        // Faults the frame check sees early, and ones only the decode sees.
+        v311(0x03, &cid()),
+        v311(0x42, &cid()),
+        packet(b"MQTX", 4, 0x02, None, &cid()),
+        packet(b"MQTT", 9, 0x02, None, &cid()),
+        v311(0x02, &s(b"c\0")),
+        v5(0x02, &[0x11, 0, 0], &cid()),
+        cat(&[&v311(0x02, &cid()), &[0x30, 0x00]]),
+    ];
+    let decoder = Decoder::new().max_packet_size(64);
+    for packet in &packets {
+        for cut in 0..=packet.len() {
+            let buf = &packet[..cut];
+            let framed = decoder.frame(buf);
+            match decoder.decode(buf) {
+                Ok(Status::Incomplete(needed)) => {
+                    assert_eq!(framed, Ok(Status::Incomplete(needed)), "{buf:x?}")
+                }
+                Ok(Status::Complete { len, .. }) => {
+                    assert_eq!(framed, Ok(Status::Complete { packet: len, len }), "{buf:x?}")
+                }
+                // A fault inside a whole frame may be one only the decode finds.
+                Err(e) => match framed {
+                    Ok(Status::Complete { len, .. }) => assert_eq!(decoder.decode(&buf[..len]), Err(e)),
+                    other => assert_eq!(other, Err(e), "{buf:x?}"),
+                },
+            }
+        }
+    }
+}
+
+/// `frame` refuses from the fixed header alone, before the bytes arrive.
+#[test]
+fn frame_refuses_before_the_frame_is_whole() {
+    let decoder = Decoder::new().max_packet_size(1024);
+    assert_eq!(decoder.frame(b"\x20"), Err(Error::NotConnect { byte: 0x20 }));
+    assert_eq!(decoder.frame(b"\x10\xff\x7f"), Err(Error::PacketTooLarge { size: 16386, limit: 1024 }));
+    let reserved = v311(0x03, &cid());
+    assert_eq!(decoder.frame(&reserved[..11]), Err(Error::ReservedFlag));
+    assert_eq!(decoder.frame(&reserved[..9]), Ok(Status::Incomplete(Needed::Size(7.try_into().unwrap()))));
+}
