@@ -19,6 +19,9 @@ pub struct Config {
     /// Addresses to accept clients on.
     #[serde(default = "default_listen")]
     pub listen: Vec<SocketAddr>,
+    /// Addresses to accept MQTT over WebSocket on.
+    #[serde(default, rename = "websocket")]
+    pub websockets: Vec<WebSocket>,
     /// Timeouts and caps.
     #[serde(default)]
     pub limits: Limits,
@@ -111,6 +114,24 @@ pub struct Route {
     /// client's address rather than the proxy's.
     #[serde(default)]
     pub proxy_protocol: bool,
+    /// Give a 5.0 client that sends an empty client id one of the proxy's, and place it by that
+    /// id; see `sticky.rs`.
+    #[serde(default = "default_assign_client_id")]
+    pub assign_client_id: bool,
+    /// What each assigned client id starts with, before its 32 random hex digits.
+    #[serde(default = "default_client_id_prefix")]
+    pub client_id_prefix: String,
+}
+
+/// A listener for MQTT over WebSocket.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocket {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The request path the upgrade must be for.
+    #[serde(default = "default_ws_path")]
+    pub path: String,
 }
 
 /// Why no route took a connection.
@@ -143,8 +164,17 @@ impl Config {
 
     /// Rules serde cannot express.
     pub fn check(&self) -> Result<(), String> {
-        if self.listen.is_empty() {
+        let addrs = self.addrs();
+        if addrs.is_empty() {
             return Err("no listen address".into());
+        }
+        if let Some(twice) =
+            addrs.iter().enumerate().find_map(|(i, a)| addrs.get(..i)?.contains(a).then_some(a))
+        {
+            return Err(format!("{twice} is listed twice"));
+        }
+        if let Some(ws) = self.websockets.iter().find(|ws| !ws.path.starts_with('/')) {
+            return Err(format!("websocket {}: path {:?} does not start with /", ws.addr, ws.path));
         }
         if self.routes.is_empty() {
             return Err("no route".into());
@@ -153,6 +183,16 @@ impl Config {
             return Err("limits: max_connections and connect_deadline_ms must be above 0".into());
         }
         self.routes.iter().try_for_each(Route::check)
+    }
+
+    /// Every address to accept on: the plain ones, then the WebSocket ones.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.listen.iter().copied().chain(self.websockets.iter().map(|ws| ws.addr)).collect()
+    }
+
+    /// The WebSocket listener on `addr`; `None` for a plain `listen` address.
+    pub fn websocket(&self, addr: SocketAddr) -> Option<&WebSocket> {
+        self.websockets.iter().find(|ws| ws.addr == addr)
     }
 
     /// The first route for this client and version.
@@ -186,6 +226,11 @@ impl Route {
         }
         if self.upstreams.iter().all(|u| u.weight == 0) {
             return Err(format!("route {name}: no upstream with a weight above 0"));
+        }
+        // Room for the random part in a string of at most 65,535 bytes, and no U+0000
+        // [MQTT-1.5.4-2].
+        if self.client_id_prefix.len() > 60_000 || self.client_id_prefix.contains('\0') {
+            return Err(format!("route {name}: client_id_prefix is over 60000 bytes or holds U+0000"));
         }
         Ok(())
     }
@@ -323,4 +368,16 @@ fn default_listen() -> Vec<SocketAddr> {
 
 fn default_route_name() -> String {
     "default".into()
+}
+
+fn default_assign_client_id() -> bool {
+    true
+}
+
+pub fn default_client_id_prefix() -> String {
+    "proxy-".into()
+}
+
+pub fn default_ws_path() -> String {
+    "/mqtt".into()
 }

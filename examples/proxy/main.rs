@@ -14,9 +14,13 @@ mod health;
 mod relay;
 mod server;
 mod session;
+mod sticky;
+mod ws;
 // `cargo test` runs these: `test = true` for this example in Cargo.toml.
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ws;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -26,7 +30,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
-use config::{Config, Key, Limits, Route, Upstream};
+use config::{Config, Key, Limits, Route, Upstream, WebSocket};
 use server::{Handle, Proxy};
 
 /// An MQTT-aware TCP load balancer: routes each connection by its CONNECT packet.
@@ -47,10 +51,23 @@ struct Args {
     /// address.
     #[arg(long)]
     proxy_protocol: bool,
+    /// Address to accept MQTT over WebSocket on; repeat for several.
+    #[arg(long, value_name = "ADDR")]
+    ws_listen: Vec<SocketAddr>,
+    /// The path WebSocket clients connect to.
+    #[arg(long, value_name = "PATH", default_value_t = config::default_ws_path())]
+    ws_path: String,
+    /// Leave the client id of a 5.0 client that sends none empty, for the broker to assign;
+    /// by default the proxy assigns one and places the client by it.
+    #[arg(long)]
+    no_assign_client_id: bool,
+    /// What each client id the proxy assigns starts with.
+    #[arg(long, value_name = "PREFIX", default_value_t = config::default_client_id_prefix())]
+    client_id_prefix: String,
     #[command(flatten)]
     limits: Limits,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol", "ws_listen", "ws_path", "no_assign_client_id", "client_id_prefix"])]
     config: Option<PathBuf>,
 }
 
@@ -67,8 +84,17 @@ impl Args {
             key: self.key.clone(),
             upstreams: self.upstreams.clone(),
             proxy_protocol: self.proxy_protocol,
+            assign_client_id: !self.no_assign_client_id,
+            client_id_prefix: self.client_id_prefix.clone(),
         };
-        let config = Config { listen: self.listen.clone(), limits: self.limits.clone(), routes: vec![route] };
+        let websockets =
+            self.ws_listen.iter().map(|&addr| WebSocket { addr, path: self.ws_path.clone() }).collect();
+        let config = Config {
+            listen: self.listen.clone(),
+            websockets,
+            limits: self.limits.clone(),
+            routes: vec![route],
+        };
         config.check()?;
         Ok(config)
     }

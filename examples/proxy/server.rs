@@ -41,7 +41,7 @@ struct Shared {
 impl Proxy {
     /// Binds every listen address of `config` and starts accepting; call it inside the runtime.
     pub fn start(config: Config) -> io::Result<Self> {
-        let listeners = bind(&config.listen)?;
+        let listeners = bind(&config.addrs())?;
         let local_addrs = listeners.iter().map(|(_, l)| l.local_addr()).collect::<io::Result<_>>()?;
         let shared = Arc::new(Shared {
             config: watch::Sender::new(Arc::new(config)),
@@ -93,10 +93,10 @@ impl Handle {
         let opened = {
             let accepting = self.0.accepting.lock().unwrap_or_else(PoisonError::into_inner);
             let new: Vec<SocketAddr> =
-                config.listen.iter().copied().filter(|addr| !accepting.contains_key(addr)).collect();
+                config.addrs().into_iter().filter(|addr| !accepting.contains_key(addr)).collect();
             bind(&new).map_err(|e| refused(format!("{}: {e}", path.display())))?
         };
-        let listen = config.listen.clone();
+        let listen = config.addrs();
         tracing::info!(routes = config.routes.len(), listen = ?listen, "config reloaded");
         self.0.config.send_replace(Arc::new(config));
         self.0.stop_accepting(|addr| !listen.contains(addr));
@@ -113,7 +113,7 @@ impl Shared {
     fn accept_on(self: &Arc<Self>, listeners: Vec<(SocketAddr, TcpListener)>) {
         let mut accepting = self.accepting.lock().unwrap_or_else(PoisonError::into_inner);
         for (addr, listener) in listeners {
-            accepting.insert(addr, tokio::spawn(accept(listener, self.clone())));
+            accepting.insert(addr, tokio::spawn(accept(addr, listener, self.clone())));
         }
     }
 
@@ -147,8 +147,9 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Capped by the kernel's net.core.somaxconn.
 const BACKLOG: u32 = 8192;
 
-/// Hands each client to its own task, with the config in force when it arrived.
-async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+/// Hands each client to its own task, with the config in force when it arrived; `addr` is the
+/// configured address, which says whether the listener is a WebSocket one in that config.
+async fn accept(addr: SocketAddr, listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let (client, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -163,9 +164,9 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
         let config = shared.config.borrow().clone();
         match Slot::take(&shared, config.limits.max_connections) {
             Some(slot) => tokio::spawn(async move {
-                session::serve(client, peer, &config, &slot.0.health).await;
+                session::serve(client, peer, addr, &config, &slot.0.health).await;
             }),
-            None => tokio::spawn(async move { session::refuse_busy(client, peer, &config.limits).await }),
+            None => tokio::spawn(async move { session::refuse_busy(client, peer, addr, &config).await }),
         };
     }
 }

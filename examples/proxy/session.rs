@@ -1,5 +1,6 @@
-//! One client connection, top to bottom: read CONNECT → decode → route → connect upstream →
-//! forward → relay; then one log line that says how it went.
+//! One client connection, top to bottom: (WebSocket upgrade) → read CONNECT → decode → route →
+//! (sticky id) → connect upstream → forward → (sticky CONNACK) → relay; then one log line that
+//! says how it went. Over WebSocket, every step after the upgrade is the one TCP clients get.
 //!
 //! Every MQTT decision (is the packet whole, is it valid, what to answer, which upstream) is the
 //! crate's; this file only moves bytes and keeps time.
@@ -13,56 +14,91 @@ use bytes::BytesMut;
 use mqtt_connect::routing::rank;
 use mqtt_connect::{Connack, Connect, Protocol, ReasonCode, Status, protocol_of};
 use ppp::v2;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::config::{Config, Limits, Miss, Route, Upstream};
 use crate::health::Health;
 use crate::relay::{self, First, Traffic};
+use crate::{sticky, ws};
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
 /// with unread input does not reset the connection and lose the CONNACK on its way.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// Proxies one client connection to the end, then logs it.
-pub async fn serve(client: TcpStream, peer: SocketAddr, config: &Config, health: &Health) {
+/// Proxies one client connection, accepted on the listen address `listen`, to the end, then
+/// logs it.
+pub async fn serve(
+    client: TcpStream,
+    peer: SocketAddr,
+    listen: SocketAddr,
+    config: &Config,
+    health: &Health,
+) {
     let started = Instant::now();
     let mut log = Log::default();
-    let end = proxy(client, peer, config, health, &mut log).await.unwrap_or_else(|end| end);
-    log.write(peer, started.elapsed(), &end);
+    let end = match (client.local_addr(), config.websocket(listen)) {
+        (Err(e), _) => Err(End::Failed(e)),
+        (Ok(local), None) => proxy(client, (peer, local), config, health, &mut log).await,
+        (Ok(local), Some(listener)) => {
+            log.transport = "ws";
+            match ws::upgrade(client, &listener.path, config.limits.connect_deadline()).await {
+                Ok(client) => proxy(client, (peer, local), config, health, &mut log).await,
+                Err(refused) => Err(End::WebSocket(refused)),
+            }
+        }
+    };
+    log.write(peer, started.elapsed(), &end.unwrap_or_else(|end| end));
 }
 
 /// Over the connection cap: reads the CONNECT to learn the client's version, answers "server
 /// busy" in it, and closes.
-pub async fn refuse_busy(mut client: TcpStream, peer: SocketAddr, limits: &Limits) {
+pub async fn refuse_busy(client: TcpStream, peer: SocketAddr, listen: SocketAddr, config: &Config) {
     let started = Instant::now();
-    let end = match read_connect(&mut client, limits).await {
+    let limits = &config.limits;
+    let end = match config.websocket(listen) {
+        None => busy(client, limits).await,
+        Some(listener) => match ws::upgrade(client, &listener.path, limits.connect_deadline()).await {
+            Ok(client) => busy(client, limits).await,
+            Err(refused) => End::WebSocket(refused),
+        },
+    };
+    Log::default().write(peer, started.elapsed(), &end);
+}
+
+async fn busy(mut client: impl AsyncRead + AsyncWrite + Unpin, limits: &Limits) -> End {
+    match read_connect(&mut client, limits).await {
         Ok(buf) => {
             let busy = protocol_of(&buf).and_then(|p| p.connack(ReasonCode::ServerBusy));
             refuse(&mut client, busy, Why::Busy).await
         }
         Err(end) => end,
-    };
-    Log::default().write(peer, started.elapsed(), &end);
+    }
 }
 
 /// The steps in order. Each that stops the connection returns how it ended, as `Err`.
+/// `addresses` are the client's and the proxy's ends of the connection.
 async fn proxy(
-    mut client: TcpStream,
-    peer: SocketAddr,
+    mut client: impl AsyncRead + AsyncWrite + Unpin,
+    addresses: (SocketAddr, SocketAddr),
     config: &Config,
     health: &Health,
     log: &mut Log,
 ) -> Result<End, End> {
+    let (peer, _) = addresses;
     let limits = &config.limits;
     let buf = read_connect(&mut client, limits).await?;
-    let connect = decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
+    let (connect, len) =
+        decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
     log.client_id = Some(connect.client_id.to_owned());
     log.version = Some(connect.protocol);
 
     let route = route(&mut client, config, peer, &connect).await?;
     log.route = Some(route.name.clone());
+    let assigned = sticky::assign(route, &connect, &buf, len);
+    let connect = assigned.as_ref().map_or(connect, |assigned| assigned.placed(&connect));
+    log.client_id = Some(connect.client_id.to_owned());
 
     // The client's address stands in for an empty key, as in APISIX; spelt out only then.
     let peer_ip;
@@ -79,8 +115,17 @@ async fn proxy(
     };
     log.upstream = Some(node.addr.clone());
 
+    let (buf, assigned) = match assigned {
+        Some(assigned) => (assigned.packet, Some(assigned.id)),
+        None => (buf, None),
+    };
     log.traffic.up = buf.len() as u64;
-    forward(&mut upstream, route, &client, buf).await.map_err(End::Failed)?;
+    forward(&mut upstream, route, addresses, buf).await.map_err(End::Failed)?;
+    if let Some(id) = assigned {
+        let deadline = limits.connect_deadline();
+        log.traffic.down =
+            sticky::pass_connack(&mut upstream, &mut client, &id, deadline).await.map_err(End::Failed)?;
+    }
     let first = relay::relay(client, upstream, &mut log.traffic).await.map_err(End::Failed)?;
     Ok(match first {
         First::Client => End::ClientClosed,
@@ -91,7 +136,7 @@ async fn proxy(
 /// Buffers until the decoder says the CONNECT is whole or refuses it, within one deadline for
 /// the whole packet. The cap and a wrong first byte are the decoder's to find, from the first
 /// bytes, so nothing past the cap is ever buffered.
-async fn read_connect(client: &mut TcpStream, limits: &Limits) -> Result<BytesMut, End> {
+async fn read_connect(client: &mut (impl AsyncRead + Unpin), limits: &Limits) -> Result<BytesMut, End> {
     let decoder = limits.decoder();
     let mut buf = BytesMut::with_capacity(256);
     let reading = async {
@@ -110,10 +155,15 @@ async fn read_connect(client: &mut TcpStream, limits: &Limits) -> Result<BytesMu
     }
 }
 
-/// The packet, or the broker's answer to it and a close: nothing refused is forwarded.
-async fn decode<'b>(client: &mut TcpStream, buf: &'b [u8], limits: &Limits) -> Result<Connect<'b>, End> {
+/// The packet and its length, or the broker's answer to it and a close: nothing refused is
+/// forwarded.
+async fn decode<'b>(
+    client: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    buf: &'b [u8],
+    limits: &Limits,
+) -> Result<(Connect<'b>, usize), End> {
     match limits.decoder().decode(buf) {
-        Ok(Status::Complete { packet, .. }) => Ok(packet),
+        Ok(Status::Complete { packet, len }) => Ok((packet, len)),
         Err(e) => Err(refuse(client, e.connack(buf), Why::Invalid(e)).await),
         // read_connect returns only once the packet is whole or refused.
         Ok(Status::Incomplete(_)) => Err(End::ClosedBeforeConnect),
@@ -123,7 +173,7 @@ async fn decode<'b>(client: &mut TcpStream, buf: &'b [u8], limits: &Limits) -> R
 /// The first route that takes this client. A route that differs only in protocol level means
 /// the version is what is unsupported, and the client is told so.
 async fn route<'c>(
-    client: &mut TcpStream,
+    client: &mut (impl AsyncRead + AsyncWrite + Unpin),
     config: &'c Config,
     peer: SocketAddr,
     connect: &Connect<'_>,
@@ -171,13 +221,12 @@ async fn connect_upstream<'r>(
 async fn forward(
     upstream: &mut TcpStream,
     route: &Route,
-    client: &TcpStream,
+    addresses: (SocketAddr, SocketAddr),
     buf: BytesMut,
 ) -> io::Result<()> {
     if !route.proxy_protocol {
         return upstream.write_all(&buf).await;
     }
-    let addresses = (client.peer_addr()?, client.local_addr()?);
     let command = v2::Version::Two | v2::Command::Proxy;
     let mut bytes = v2::Builder::with_addresses(command, v2::Protocol::Stream, addresses).build()?;
     bytes.extend_from_slice(&buf);
@@ -186,7 +235,7 @@ async fn forward(
 
 /// Answers `ack`, if there is one, and closes. Input still arriving is read and dropped for a
 /// moment, so that the close does not become a reset that loses the answer.
-async fn refuse(client: &mut TcpStream, ack: Option<Connack>, why: Why) -> End {
+async fn refuse(client: &mut (impl AsyncRead + AsyncWrite + Unpin), ack: Option<Connack>, why: Why) -> End {
     // Byte 3 of a CONNACK is its code, in every version.
     let answered = ack.as_ref().and_then(|ack| ack.as_bytes().get(3).copied());
     if let Some(ack) = ack {
@@ -211,6 +260,8 @@ enum End {
         answered: Option<u8>,
     },
     Failed(io::Error),
+    /// The WebSocket upgrade, refused or failed.
+    WebSocket(ws::Refused),
 }
 
 /// Why a connection was refused before it reached an upstream.
@@ -232,6 +283,7 @@ impl fmt::Display for End {
             Self::Refused { why, answered: Some(code) } => write!(f, "refused ({why}): CONNACK {code:#04x}"),
             Self::Refused { why, answered: None } => write!(f, "refused ({why}): closed"),
             Self::Failed(e) => write!(f, "error: {e}"),
+            Self::WebSocket(ws::Refused(why)) => f.write_str(why),
         }
     }
 }
@@ -251,6 +303,8 @@ impl fmt::Display for Why {
 /// What is known of a connection so far.
 #[derive(Default)]
 struct Log {
+    /// `ws` for MQTT over WebSocket; plain TCP otherwise.
+    transport: &'static str,
     client_id: Option<String>,
     version: Option<Protocol>,
     route: Option<String>,
@@ -263,6 +317,7 @@ impl Log {
         let unknown = |field: &Option<String>| field.clone().unwrap_or_else(|| "-".into());
         tracing::info!(
             %peer,
+            transport = if self.transport.is_empty() { "tcp" } else { self.transport },
             client_id = %unknown(&self.client_id),
             version = %self.version.map_or("-", version_name),
             route = %unknown(&self.route),
