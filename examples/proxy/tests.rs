@@ -16,16 +16,16 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::server::{Handle, Proxy};
 
-const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
-const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
+pub(crate) const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
+pub(crate) const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
 /// What a fake broker sends when its client half-closes, after echoing everything.
 const BYE: &[u8] = b"bye";
 /// No test should wait longer than this for anything.
-const PATIENCE: Duration = Duration::from_secs(5);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(5);
 
 /// A broker stand-in: answers CONNECT with a success CONNACK, echoes every byte after it, and
 /// when the client half-closes sends [`BYE`] and closes.
-struct Broker {
+pub(crate) struct Broker {
     addr: SocketAddr,
     client_ids: Arc<Mutex<Vec<String>>>,
     accepted: Arc<AtomicUsize>,
@@ -33,7 +33,7 @@ struct Broker {
 }
 
 impl Broker {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
         let addr = listener.local_addr().expect("broker address");
         let client_ids = Arc::new(Mutex::new(Vec::new()));
@@ -48,11 +48,11 @@ impl Broker {
         Self { addr, client_ids, accepted, task }
     }
 
-    fn upstream(&self) -> String {
+    pub(crate) fn upstream(&self) -> String {
         format!("\"{}\"", self.addr)
     }
 
-    fn client_ids(&self) -> Vec<String> {
+    pub(crate) fn client_ids(&self) -> Vec<String> {
         self.client_ids.lock().expect("lock").clone()
     }
 
@@ -118,7 +118,7 @@ fn config(brokers: &[&Broker], limits: &str) -> String {
     )
 }
 
-fn connect_packet(protocol: Protocol, client_id: &str) -> Vec<u8> {
+pub(crate) fn connect_packet(protocol: Protocol, client_id: &str) -> Vec<u8> {
     let connect = Connect::new(protocol, client_id);
     let mut buf = vec![0; connect.encoded_len().expect("encodable")];
     connect.encode(&mut buf).expect("encodes");

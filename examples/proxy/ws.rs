@@ -49,6 +49,8 @@ pub async fn upgrade<S>(stream: S, path: &str, deadline: Duration) -> Result<WsS
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // The signature is tungstenite's `Callback`, large error and all.
+    #[allow(clippy::result_large_err)]
     let check = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         if request.uri().path() != path {
             return Err(error(StatusCode::NOT_FOUND, format!("MQTT over WebSocket is at {path}\n")));
@@ -103,11 +105,15 @@ pub struct WsStream<S> {
     refusing: Option<CloseFrame>,
     /// The length of the write queued in `ws` and not yet flushed.
     queued: Option<usize>,
+    /// The client sent a close frame (or vanished): reads end, writes are dropped.
+    client_closed: bool,
+    /// The proxy's close frame is queued.
+    closing: bool,
 }
 
 impl<S> WsStream<S> {
     fn new(ws: WebSocketStream<S>) -> Self {
-        Self { ws, unread: Bytes::new(), refusing: None, queued: None }
+        Self { ws, unread: Bytes::new(), refusing: None, queued: None, client_closed: false, closing: false }
     }
 }
 
@@ -159,17 +165,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                 buf.put_slice(&this.unread.split_to(n));
                 return Poll::Ready(Ok(()));
             }
+            if this.client_closed {
+                // Sends tungstenite's answer to the close, then reads as end of file.
+                ready!(Pin::new(&mut this.ws).poll_flush(cx)).ok();
+                return Poll::Ready(Ok(()));
+            }
             match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
                 Some(Ok(Message::Binary(bytes))) => this.unread = bytes,
                 Some(Ok(Message::Text(_))) => {
                     let reason = "MQTT is sent in binary frames".into();
                     this.refusing = Some(CloseFrame { code: CloseCode::Unsupported, reason });
                 }
-                // tungstenite answers the close; nothing more will come.
-                Some(Ok(Message::Close(_))) | None => return Poll::Ready(Ok(())),
+                Some(Ok(Message::Close(_)) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed))
+                | None => {
+                    this.client_closed = true;
+                }
                 // tungstenite answers a ping with a pong as it reads.
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return Poll::Ready(Ok(())),
                 Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
             }
         }
@@ -182,6 +194,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
     /// queuing, it must be called again with the same bytes, as `write_all` does.
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.client_closed {
+            // Nothing can carry them after the client's close.
+            return Poll::Ready(Ok(buf.len()));
+        }
         let mut ws = Pin::new(&mut this.ws);
         if this.queued.is_none() {
             ready!(ws.as_mut().poll_ready(cx)).map_err(io_error)?;
@@ -199,7 +215,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
     /// Sends a close frame (1000): WebSocket has no half-close, so this ends the client's side
     /// too once it answers.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match ready!(Pin::new(&mut self.get_mut().ws).poll_close(cx)) {
+        let this = self.get_mut();
+        let mut ws = Pin::new(&mut this.ws);
+        if !this.closing && !this.client_closed {
+            if ready!(ws.as_mut().poll_ready(cx)).is_ok() {
+                let normal = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+                ws.as_mut().start_send(Message::Close(Some(normal))).ok();
+            }
+            this.closing = true;
+        }
+        match ready!(ws.poll_close(cx)) {
             Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
             Err(e) => Poll::Ready(Err(io_error(e))),
         }
