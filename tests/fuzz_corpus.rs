@@ -106,11 +106,30 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     .into_iter()
     .map(|(n, bytes)| (name(n), bytes))
     .collect();
+    // An id length byte, then what a broker sends first: CONNACKs in the broker's property
+    // order and the encoder's, ones that take no id, and bytes that are no CONNACK.
+    let connack_rewrite = [
+        ("v5_success", b"\x10\x20\x03\x00\x00\x00".to_vec()),
+        (
+            "broker_order",
+            b"\x40\x20\x12\x01\x00\x0f\x22\x00\x0a\x26\x00\x01k\x00\x01v\x21\x00\x14\x24\x01".to_vec(),
+        ),
+        ("broker_assigned", b"\x02\x20\x0b\x00\x00\x08\x12\x00\x05auto1".to_vec()),
+        ("refused", b"\x02\x20\x03\x00\x87\x00".to_vec()),
+        ("v3_1_1", b"\x02\x20\x02\x00\x00".to_vec()),
+        ("publish_first", b"\x02\x30\x05\x00\x01tab".to_vec()),
+        ("zeros", vec![0; 64]),
+        ("ones", vec![0xff; 256]),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
     BTreeMap::from([
         ("decode", decode),
         ("decode_stream", decode_stream),
         ("roundtrip", roundtrip),
         ("routing", routing),
+        ("connack_rewrite", connack_rewrite),
     ])
 }
 

@@ -13,8 +13,13 @@ use crate::wire::encode;
 pub type Check = fn(&[u8]);
 
 /// Each fuzz target by name, with its check.
-pub const TARGETS: &[(&str, Check)] =
-    &[("decode", decode), ("decode_stream", decode_stream), ("roundtrip", roundtrip), ("routing", routing)];
+pub const TARGETS: &[(&str, Check)] = &[
+    ("connack_rewrite", crate::connack_rewrite::check),
+    ("decode", decode),
+    ("decode_stream", decode_stream),
+    ("roundtrip", roundtrip),
+    ("routing", routing),
+];
 
 /// What a decode answers, the packet borrowing the decoded bytes.
 type Outcome<'a> = Result<Status<Connect<'a>>, Error>;
