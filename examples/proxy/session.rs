@@ -317,7 +317,7 @@ impl Log {
         let unknown = |field: &Option<String>| field.clone().unwrap_or_else(|| "-".into());
         tracing::info!(
             %peer,
-            transport = if self.transport.is_empty() { "tcp" } else { self.transport },
+            transport = %if self.transport.is_empty() { "tcp" } else { self.transport },
             client_id = %unknown(&self.client_id),
             version = %self.version.map_or("-", version_name),
             route = %unknown(&self.route),

@@ -20,6 +20,7 @@ use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -176,10 +177,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                     let reason = "MQTT is sent in binary frames".into();
                     this.refusing = Some(CloseFrame { code: CloseCode::Unsupported, reason });
                 }
-                Some(Ok(Message::Close(_)) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed))
-                | None => {
-                    this.client_closed = true;
-                }
+                // Many clients close the socket after their DISCONNECT without a close frame: an
+                // end like any other.
+                Some(
+                    Ok(Message::Close(_))
+                    | Err(
+                        WsError::ConnectionClosed
+                        | WsError::AlreadyClosed
+                        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                    ),
+                )
+                | None => this.client_closed = true,
                 // tungstenite answers a ping with a pong as it reads.
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
