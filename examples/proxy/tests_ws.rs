@@ -380,3 +380,29 @@ async fn sticky_ids_place_the_reconnect_on_the_broker_that_holds_the_session() {
         );
     }
 }
+
+#[test]
+fn websocket_and_sticky_config_defaults_and_what_is_refused() {
+    let config = Config::parse(
+        "[[websocket]]\naddr = \"127.0.0.1:9101\"\n[[route]]\nupstreams = [\"127.0.0.1:1883\"]",
+    )
+    .expect("valid");
+    assert_eq!(config.websockets[0].path, "/mqtt");
+    assert_eq!(config.addrs().len(), 2, "the default TCP listener and the WebSocket one");
+    assert!(config.routes[0].assign_client_id);
+    assert_eq!(config.routes[0].client_id_prefix, "proxy-");
+
+    let refused = [
+        ("listen = [\"127.0.0.1:9101\"]\n[[websocket]]\naddr = \"127.0.0.1:9101\"", "listed twice"),
+        ("[[websocket]]\naddr = \"127.0.0.1:9101\"\npath = \"mqtt\"", "does not start with /"),
+        ("listen = []", "no listen address"),
+    ];
+    for (text, why) in refused {
+        let text = format!("{text}\n[[route]]\nupstreams = [\"127.0.0.1:1883\"]");
+        let e = Config::parse(&text).expect_err(&text);
+        assert!(e.contains(why), "{text}: {e}");
+    }
+    let e = Config::parse("[[route]]\nupstreams = [\"127.0.0.1:1883\"]\nclient_id_prefix = \"a\\u0000\"")
+        .expect_err("NUL");
+    assert!(e.contains("U+0000"), "{e}");
+}
