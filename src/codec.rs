@@ -38,14 +38,13 @@
 
 extern crate std;
 
-use core::fmt;
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
-use crate::connack::{ConnackError, ConnackPacket};
 use crate::{
-    Connack, Connect, Decoder, EncodeError, Error, Needed, OwnedConnect, Protocol, ReasonCode, Status,
+    Connack, ConnackPacket, Connect, Decoder, EncodeError, Error, Needed, OwnedConnack, OwnedConnect,
+    Protocol, Status,
 };
 
 /// What can go wrong in a codec: the socket, or the packet.
@@ -64,10 +63,10 @@ pub enum CodecError {
         /// The CONNACK to write before closing.
         connack: Option<Connack>,
     },
-    /// The CONNACK could not be decoded or encoded.
+    /// The CONNACK could not be decoded.
     #[error("invalid CONNACK: {0}")]
-    Connack(#[from] ConnackError),
-    /// The CONNECT could not be encoded.
+    Connack(Error),
+    /// The CONNECT or CONNACK could not be encoded.
     #[error("CONNECT not encoded: {0}")]
     Encode(#[from] EncodeError),
 }
@@ -157,15 +156,13 @@ impl tokio_util::codec::Decoder for ConnackCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnack>, CodecError> {
-        let (len, session_present, reason_code) = match ConnackPacket::decode(self.protocol, src)? {
-            Status::Complete { packet, len } => (len, packet.session_present, packet.reason_code),
+        match OwnedConnack::split_from(self.protocol, src).map_err(CodecError::Connack)? {
+            Status::Complete { packet, .. } => Ok(Some(packet)),
             Status::Incomplete(needed) => {
                 reserve(src, needed);
-                return Ok(None);
+                Ok(None)
             }
-        };
-        let frame = src.split_to(len).freeze();
-        Ok(Some(OwnedConnack { protocol: self.protocol, frame, session_present, reason_code }))
+        }
     }
 }
 
@@ -185,47 +182,5 @@ impl tokio_util::codec::Encoder<&OwnedConnect> for ConnackCodec {
     fn encode(&mut self, connect: &OwnedConnect, dst: &mut BytesMut) -> Result<(), CodecError> {
         dst.extend_from_slice(connect.frame());
         Ok(())
-    }
-}
-
-/// A decoded CONNACK that owns its frame, validated once.
-#[derive(Clone, PartialEq, Eq)]
-pub struct OwnedConnack {
-    protocol: Protocol,
-    frame: Bytes,
-    session_present: bool,
-    reason_code: ReasonCode,
-}
-
-impl OwnedConnack {
-    /// The packet as received.
-    pub fn frame(&self) -> &Bytes {
-        &self.frame
-    }
-
-    /// Session Present.
-    pub fn session_present(&self) -> bool {
-        self.session_present
-    }
-
-    /// The reason code, 3.x return codes by their 5.0 names.
-    pub fn reason_code(&self) -> ReasonCode {
-        self.reason_code
-    }
-
-    /// The whole packet, properties included, borrowed from the frame. Cost: a decode of the
-    /// frame, a few bytes unless the server sent long properties.
-    pub fn packet(&self) -> ConnackPacket<'_> {
-        match ConnackPacket::decode(self.protocol, &self.frame) {
-            Ok(Status::Complete { packet, .. }) => packet,
-            // The frame decoded with this protocol when this value was built.
-            Ok(Status::Incomplete(_)) | Err(_) => unreachable!("a validated frame decodes"),
-        }
-    }
-}
-
-impl fmt::Debug for OwnedConnack {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.packet(), f)
     }
 }

@@ -3,14 +3,9 @@
 
 mod packet;
 
-pub use packet::{
-    ConnackError, ConnackField, ConnackPacket, ConnackProperties, ConnackUserProperties,
-    ConnackUserPropertiesIter,
-};
-
-use crate::connect::Protocol;
 use crate::decode::{FixedHeader, protocol};
 use crate::error::{Error, ReasonCode};
+use crate::spec::Protocol;
 
 /// A CONNACK packet, ready to write to the socket; no session present, no properties.
 ///

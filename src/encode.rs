@@ -1,11 +1,12 @@
 //! The encoder: writes a [`Connect`] into a caller's buffer, refusing what would not decode
 //! back to the same value.
 
-use crate::connect::{Connect, Will};
-use crate::decode::{BRIDGE_BIT, CONNECT_BYTE, check_client_id};
 use crate::error::{Error, Field};
-use crate::properties;
-use crate::{strings, varint};
+use crate::packet::{Connect, UserProperties, Will};
+use crate::rules;
+use crate::spec::{BRIDGE_BIT, CONNECT_BYTE, ConnectFlags, Property};
+use crate::values::{self, Value};
+use crate::wire::{Writer, vbi};
 
 /// Why a [`Connect`] could not be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +35,15 @@ pub enum EncodeError {
     /// A value that breaks a rule the decoder enforces.
     #[error(transparent)]
     Invalid(#[from] Error),
+    /// The encoder sized the packet at `sized` bytes but wrote `written`: a bug in this
+    /// crate, reported rather than handing back a corrupt packet.
+    #[error("encoder bug: sized the packet at {sized} bytes but wrote {written}")]
+    SizeMismatch {
+        /// The size worked out before writing.
+        sized: usize,
+        /// The bytes the writes asked for.
+        written: usize,
+    },
 }
 
 /// Sizes worked out before writing, once every rule holds.
@@ -48,7 +58,7 @@ impl Connect<'_> {
     /// [`Connect::encode`], so an `Ok` here means `encode` succeeds on a buffer this long.
     pub fn encoded_len(&self) -> Result<usize, EncodeError> {
         let remaining = self.layout()?.remaining;
-        Ok(1 + varint::len(remaining as u32) + remaining)
+        Ok(1 + vbi::len(remaining as u32) + remaining)
     }
 
     /// Writes the packet to the front of `buf` and returns its length. Properties are
@@ -65,13 +75,13 @@ impl Connect<'_> {
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let layout = self.layout()?;
-        let needed = 1 + varint::len(layout.remaining as u32) + layout.remaining;
+        let needed = 1 + vbi::len(layout.remaining as u32) + layout.remaining;
         let Some(out) = buf.get_mut(..needed) else {
             return Err(EncodeError::BufferTooSmall { needed, len: buf.len() });
         };
-        let mut w = Writer { buf: out, pos: 0 };
+        let mut w = Writer::new(out);
         w.u8(CONNECT_BYTE);
-        varint::write(&mut w, layout.remaining as u32);
+        vbi::write(&mut w, layout.remaining as u32);
         w.binary(self.protocol.name().as_bytes());
         w.u8(self.protocol.level() | if self.bridge { BRIDGE_BIT } else { 0 });
         w.u8(self.flags());
@@ -79,13 +89,13 @@ impl Connect<'_> {
         let v5 = self.protocol.is_v5();
         if v5 {
             let p = &self.properties;
-            properties::write_block(&mut w, layout.properties, p.entries(), &p.user_properties);
+            write_block(&mut w, layout.properties, p.entries(), &p.user_properties);
         }
         w.binary(self.client_id.as_bytes());
         if let Some(will) = &self.will {
             if v5 {
                 let p = &will.properties;
-                properties::write_block(&mut w, layout.will_properties, p.entries(), &p.user_properties);
+                write_block(&mut w, layout.will_properties, p.entries(), &p.user_properties);
             }
             w.binary(will.topic.as_bytes());
             w.binary(will.payload);
@@ -96,16 +106,12 @@ impl Connect<'_> {
         if let Some(password) = self.password {
             w.binary(password);
         }
-        debug_assert_eq!(w.pos, needed);
-        Ok(needed)
+        w.finish().map_err(|o| EncodeError::SizeMismatch { sized: o.room, written: o.written })
     }
 
     fn flags(&self) -> u8 {
-        let will = self.will.map_or(0, |w| (u8::from(w.retain) << 5) | ((w.qos as u8) << 3) | (1 << 2));
-        (u8::from(self.username.is_some()) << 7)
-            | (u8::from(self.password.is_some()) << 6)
-            | will
-            | (u8::from(self.clean_start) << 1)
+        let will = self.will.map(|w| (w.qos, w.retain));
+        ConnectFlags::new(self.username.is_some(), self.password.is_some(), will, self.clean_start).0
     }
 
     /// Checks every rule and sums the sizes.
@@ -118,18 +124,17 @@ impl Connect<'_> {
             if self.will.is_some_and(|w| !w.properties.is_empty()) {
                 return Err(EncodeError::NotInVersion { field: Field::WillProperties });
             }
-            if self.password.is_some() && self.username.is_none() {
-                return Err(Error::PasswordWithoutUsername.into());
-            }
         }
-        check_client_id(self.protocol, self.client_id, self.clean_start, false)?;
+        rules::bridge_bit_on_3x_only(self.protocol, self.bridge)?;
+        rules::password_needs_user_name(self.protocol, self.username.is_some(), self.password.is_some())?;
+        rules::client_id(self.protocol, self.client_id, self.clean_start, false)?;
 
         let mut remaining = 2 + self.protocol.name().len() + 1 + 1 + 2;
         let mut properties = 0;
         if v5 {
             let p = &self.properties;
             p.check()?;
-            properties = properties::block_len(p.entries(), &p.user_properties)?;
+            properties = block_len(p.entries(), &p.user_properties)?;
             remaining += prefixed(properties, Field::Properties)?;
         }
         remaining += check_str(self.client_id, Field::ClientId)?;
@@ -137,7 +142,7 @@ impl Connect<'_> {
         if let Some(will) = &self.will {
             if v5 {
                 let p = &will.properties;
-                will_properties = properties::block_len(p.entries(), &p.user_properties)?;
+                will_properties = block_len(p.entries(), &p.user_properties)?;
                 remaining += prefixed(will_properties, Field::WillProperties)?;
             }
             remaining += will_topic(will)?;
@@ -149,7 +154,7 @@ impl Connect<'_> {
         if let Some(password) = self.password {
             remaining += check_bin(password, Field::Password)?;
         }
-        if remaining > varint::MAX as usize {
+        if remaining > vbi::MAX as usize {
             return Err(EncodeError::TooLong { field: Field::RemainingLength });
         }
         Ok(Layout { remaining, properties, will_properties })
@@ -157,62 +162,81 @@ impl Connect<'_> {
 }
 
 fn will_topic(will: &Will<'_>) -> Result<usize, EncodeError> {
-    strings::check_topic(will.topic, Field::WillTopic)?;
+    rules::topic_name(will.topic, Field::WillTopic)?;
     check_str(will.topic, Field::WillTopic)
 }
 
 /// A property block's size with its length prefix.
 fn prefixed(len: usize, field: Field) -> Result<usize, EncodeError> {
     match u32::try_from(len) {
-        Ok(n) if n <= varint::MAX => Ok(varint::len(n) + len),
+        Ok(n) if n <= vbi::MAX => Ok(vbi::len(n) + len),
         _ => Err(EncodeError::TooLong { field }),
     }
 }
 
 /// A UTF-8 string's size on the wire, once it passes the decoder's rules.
-pub(crate) fn check_str(text: &str, field: Field) -> Result<usize, EncodeError> {
-    strings::check_no_null(text, field)?;
+fn check_str(text: &str, field: Field) -> Result<usize, EncodeError> {
+    rules::no_null_character(text, field)?;
     check_bin(text.as_bytes(), field)
 }
 
 /// A binary field's size on the wire.
-pub(crate) fn check_bin(bytes: &[u8], field: Field) -> Result<usize, EncodeError> {
+fn check_bin(bytes: &[u8], field: Field) -> Result<usize, EncodeError> {
     if bytes.len() > usize::from(u16::MAX) {
         return Err(EncodeError::TooLong { field });
     }
     Ok(2 + bytes.len())
 }
 
-/// Writes into a buffer that [`Connect::layout`] has sized, so every write fits.
-pub(crate) struct Writer<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
+/// Bytes a block of `entries` and `users` takes after its length prefix, once every value
+/// passed the rules the decoder applies.
+pub(crate) fn block_len<'a>(
+    entries: impl Iterator<Item = (Property, Value<'a>)>,
+    users: &UserProperties<'a>,
+) -> Result<usize, EncodeError> {
+    let mut len = 0usize;
+    for (property, value) in entries.chain(pairs(users)) {
+        let field = Field::Property(property);
+        value.check(property)?;
+        let value_len = match value {
+            Value::Byte(_) => 1,
+            Value::U16(_) => 2,
+            Value::U32(_) => 4,
+            Value::Str(s) => check_str(s, field)?,
+            Value::Bin(b) => check_bin(b, field)?,
+            Value::Pair(name, value) => check_str(values::well_formed(name, field)?, field)?
+                .saturating_add(check_str(values::well_formed(value, field)?, field)?),
+        };
+        len = len.saturating_add(1 + value_len);
+    }
+    Ok(len)
 }
 
-impl Writer<'_> {
-    fn bytes(&mut self, bytes: &[u8]) {
-        let end = self.pos.saturating_add(bytes.len());
-        if let Some(out) = self.buf.get_mut(self.pos..end) {
-            out.copy_from_slice(bytes);
+/// Writes a block checked by [`block_len`], length prefix included.
+pub(crate) fn write_block<'a>(
+    w: &mut Writer<'_>,
+    len: usize,
+    entries: impl Iterator<Item = (Property, Value<'a>)>,
+    users: &UserProperties<'a>,
+) {
+    vbi::write(w, len as u32);
+    for (property, value) in entries.chain(pairs(users)) {
+        w.u8(property.id());
+        match value {
+            Value::Byte(v) => w.u8(v),
+            Value::U16(v) => w.u16(v),
+            Value::U32(v) => w.u32(v),
+            Value::Str(s) => w.binary(s.as_bytes()),
+            Value::Bin(b) => w.binary(b),
+            Value::Pair(name, value) => {
+                w.binary(name);
+                w.binary(value);
+            }
         }
-        self.pos = end;
     }
+}
 
-    pub(crate) fn u8(&mut self, v: u8) {
-        self.bytes(&[v]);
-    }
-
-    pub(crate) fn u16(&mut self, v: u16) {
-        self.bytes(&v.to_be_bytes());
-    }
-
-    pub(crate) fn u32(&mut self, v: u32) {
-        self.bytes(&v.to_be_bytes());
-    }
-
-    /// A u16 length, then the bytes; the caller checked the length fits.
-    pub(crate) fn binary(&mut self, bytes: &[u8]) {
-        self.u16(bytes.len() as u16);
-        self.bytes(bytes);
-    }
+/// User Properties as the block's values, after the other properties.
+fn pairs<'a>(users: &UserProperties<'a>) -> impl Iterator<Item = (Property, Value<'a>)> {
+    users.iter().map(|(name, value)| (Property::UserProperty, Value::Pair(name.as_bytes(), value.as_bytes())))
 }

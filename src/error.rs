@@ -2,9 +2,9 @@
 
 use core::fmt;
 
-use crate::properties::Property;
+use crate::spec::{Block, Property};
 
-/// A part of the CONNECT packet, named in errors so that they say where the fault is.
+/// A part of a CONNECT or CONNACK packet, named in errors so that they say where the fault is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Field {
@@ -34,6 +34,22 @@ pub enum Field {
     Username,
     /// The Password.
     Password,
+    /// The CONNACK's Connect Acknowledge Flags byte.
+    AcknowledgeFlags,
+    /// The CONNACK's reason code, or 3.x return code.
+    ReasonCode,
+    /// The CONNACK property block (5.0).
+    ConnackProperties,
+}
+
+impl From<Block> for Field {
+    fn from(block: Block) -> Self {
+        match block {
+            Block::Connect => Self::Properties,
+            Block::Will => Self::WillProperties,
+            Block::Connack => Self::ConnackProperties,
+        }
+    }
 }
 
 impl fmt::Display for Field {
@@ -52,15 +68,22 @@ impl fmt::Display for Field {
             Self::WillPayload => "Will Payload",
             Self::Username => "User Name",
             Self::Password => "Password",
+            Self::AcknowledgeFlags => "Connect Acknowledge Flags",
+            Self::ReasonCode => "reason code",
+            Self::ConnackProperties => "CONNACK properties",
         };
         f.write_str(name)
     }
 }
 
-/// Why a CONNECT was refused.
+/// Why a CONNECT was refused, or a CONNACK could not be read.
 ///
 /// Each error maps to the MQTT 5 reason code a server answers with ([`Error::reason_code`]),
-/// and [`Error::connack`] writes that answer in the client's own version.
+/// and [`Error::connack`] writes that answer in the client's own version. The faults of a
+/// CONNACK ([`ConnackPacket::decode`](crate::ConnackPacket::decode)) share the variants that
+/// mean the same in both packets (a truncated field, a property not allowed, bad UTF-8);
+/// the rest are their own, and their reason code is the one a 5.0 client puts in its
+/// DISCONNECT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -117,6 +140,15 @@ pub enum Error {
     /// A UTF-8 string holds U+0000 [MQTT-1.5.3-2 / MQTT-1.5.4-2].
     #[error("{field}: contains U+0000")]
     NullCharacter {
+        /// The string.
+        field: Field,
+    },
+    /// A string holds a control character, U+0001..U+001F or U+007F..U+009F, when
+    /// [`Decoder::refuse_control_characters`](crate::Decoder::refuse_control_characters) is
+    /// on. The standard says a sender SHOULD NOT send them and a receiver MAY close (3.1.1
+    /// section 1.5.3, 5.0 section 1.5.4).
+    #[error("{field}: contains a control character")]
+    ControlCharacter {
         /// The string.
         field: Field,
     },
@@ -188,6 +220,39 @@ pub enum Error {
     /// [`Decoder::check_payload_format`](crate::Decoder::check_payload_format) is on.
     #[error("Will Payload: announced as UTF-8 but is not well-formed UTF-8")]
     InvalidPayloadFormat,
+    /// CONNACK: the first byte is not a CONNACK.
+    #[error("first byte {byte:#04x} is not a CONNACK packet")]
+    NotConnack {
+        /// The byte received.
+        byte: u8,
+    },
+    /// CONNACK: a Remaining Length no CONNACK of this version has; 3.x has exactly 2, 5.0
+    /// at least 3.
+    #[error("Remaining Length {remaining} is not that of a CONNACK of this version")]
+    ConnackRemainingLength {
+        /// The Remaining Length received.
+        remaining: u32,
+    },
+    /// CONNACK: reserved bits of the Connect Acknowledge Flags are set [MQTT-3.2.2-1]; in
+    /// 3.1 the whole byte is reserved.
+    #[error("Connect Acknowledge Flags {flags:#04x}: reserved bits are set")]
+    ReservedAckFlags {
+        /// The byte received.
+        flags: u8,
+    },
+    /// CONNACK: Session Present with a code other than success [MQTT-3.2.2-4 / MQTT-3.2.2-6].
+    #[error("Session Present is set with the non-zero code {code:#04x}")]
+    SessionPresentWithError {
+        /// The code received.
+        code: u8,
+    },
+    /// CONNACK: a reason code (5.0) or return code (3.x) that a CONNACK of this version
+    /// cannot carry.
+    #[error("{code:#04x} is not a CONNACK code of this version")]
+    InvalidReasonCode {
+        /// The code received.
+        code: u8,
+    },
 }
 
 impl Error {
@@ -202,12 +267,18 @@ impl Error {
             | Self::TrailingBytes { .. }
             | Self::InvalidUtf8 { .. }
             | Self::NullCharacter { .. }
+            | Self::ControlCharacter { .. }
             | Self::ReservedFlag
             | Self::InvalidWillQos
             | Self::WillFlagsWithoutWill
             | Self::PasswordWithoutUsername
-            | Self::PropertyNotAllowed { .. } => ReasonCode::MalformedPacket,
+            | Self::PropertyNotAllowed { .. }
+            | Self::NotConnack { .. }
+            | Self::ConnackRemainingLength { .. }
+            | Self::ReservedAckFlags { .. }
+            | Self::InvalidReasonCode { .. } => ReasonCode::MalformedPacket,
             Self::DuplicateProperty { .. }
+            | Self::SessionPresentWithError { .. }
             | Self::InvalidPropertyValue { .. }
             | Self::AuthenticationDataWithoutMethod
             | Self::EmptyTopic { .. }
@@ -278,5 +349,88 @@ pub enum ReasonCode {
 impl From<ReasonCode> for u8 {
     fn from(code: ReasonCode) -> Self {
         code as u8
+    }
+}
+
+impl ReasonCode {
+    /// Every code, in numeric order.
+    const ALL: [Self; 22] = [
+        Self::Success,
+        Self::UnspecifiedError,
+        Self::MalformedPacket,
+        Self::ProtocolError,
+        Self::ImplementationSpecificError,
+        Self::UnsupportedProtocolVersion,
+        Self::ClientIdentifierNotValid,
+        Self::BadUserNameOrPassword,
+        Self::NotAuthorized,
+        Self::ServerUnavailable,
+        Self::ServerBusy,
+        Self::Banned,
+        Self::BadAuthenticationMethod,
+        Self::TopicNameInvalid,
+        Self::PacketTooLarge,
+        Self::QuotaExceeded,
+        Self::PayloadFormatInvalid,
+        Self::RetainNotSupported,
+        Self::QosNotSupported,
+        Self::UseAnotherServer,
+        Self::ServerMoved,
+        Self::ConnectionRateExceeded,
+    ];
+
+    /// The name the MQTT 5 standard gives the code (table 3-6 of section 3.2.2.2).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Success => "Success",
+            Self::UnspecifiedError => "Unspecified error",
+            Self::MalformedPacket => "Malformed Packet",
+            Self::ProtocolError => "Protocol Error",
+            Self::ImplementationSpecificError => "Implementation specific error",
+            Self::UnsupportedProtocolVersion => "Unsupported Protocol Version",
+            Self::ClientIdentifierNotValid => "Client Identifier not valid",
+            Self::BadUserNameOrPassword => "Bad User Name or Password",
+            Self::NotAuthorized => "Not authorized",
+            Self::ServerUnavailable => "Server unavailable",
+            Self::ServerBusy => "Server busy",
+            Self::Banned => "Banned",
+            Self::BadAuthenticationMethod => "Bad authentication method",
+            Self::TopicNameInvalid => "Topic Name invalid",
+            Self::PacketTooLarge => "Packet too large",
+            Self::QuotaExceeded => "Quota exceeded",
+            Self::PayloadFormatInvalid => "Payload format invalid",
+            Self::RetainNotSupported => "Retain not supported",
+            Self::QosNotSupported => "QoS not supported",
+            Self::UseAnotherServer => "Use another server",
+            Self::ServerMoved => "Server moved",
+            Self::ConnectionRateExceeded => "Connection rate exceeded",
+        }
+    }
+}
+
+impl fmt::Display for ReasonCode {
+    /// The standard's name: `Malformed Packet`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A byte that is not one of the CONNACK reason codes [`ReasonCode`] knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{0:#04x} is not a CONNACK reason code")]
+pub struct UnknownReasonCode(pub u8);
+
+impl TryFrom<u8> for ReasonCode {
+    type Error = UnknownReasonCode;
+
+    /// ```
+    /// use mqtt_connect::ReasonCode;
+    ///
+    /// assert_eq!(ReasonCode::try_from(0x87), Ok(ReasonCode::NotAuthorized));
+    /// assert_eq!(ReasonCode::NotAuthorized.to_string(), "Not authorized");
+    /// assert!(ReasonCode::try_from(0x8B).is_err());
+    /// ```
+    fn try_from(byte: u8) -> Result<Self, UnknownReasonCode> {
+        Self::ALL.into_iter().find(|&code| code as u8 == byte).ok_or(UnknownReasonCode(byte))
     }
 }

@@ -25,6 +25,21 @@
 //!     }
 //! }
 //! ```
+//!
+//! # Layout
+//!
+//! Each module uses only those below it, so the crate reads bottom-up:
+//!
+//! ```text
+//! connack  routing          answering a CONNECT, CONNACK both ways; choosing a backend
+//! decode   encode           bytes to Connect, Connect to bytes
+//! packet                    Connect, Will, their properties, UserProperties, ConnackPacket
+//! values                    UTF-8 strings, property values, the property block iterator
+//! rules                     every rule both directions share, one function each
+//! wire                      Reader, Writer, Variable Byte Integers, scan kernels
+//! error                     Field, Error, ReasonCode
+//! spec                      Protocol, QoS, PayloadFormat, ConnectFlags, the property table
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -34,42 +49,37 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio-util")))]
 pub mod codec;
 mod connack;
-mod connect;
 mod decode;
 mod encode;
 mod error;
 #[cfg(feature = "nom")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nom")))]
 pub mod nom;
-mod numbers;
 #[cfg(feature = "bytes")]
 mod owned;
-mod properties;
+mod packet;
 #[cfg(feature = "routing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "routing")))]
 pub mod routing;
-mod strings;
-mod user_properties;
-mod varint;
+mod rules;
+mod spec;
+mod values;
+mod wire;
 
-pub use connack::{
-    Connack, ConnackError, ConnackField, ConnackPacket, ConnackProperties, ConnackUserProperties,
-    ConnackUserPropertiesIter, protocol_of,
-};
-pub use connect::{Connect, PayloadFormat, Protocol, QoS, Will};
+pub use connack::{Connack, protocol_of};
 pub use decode::{Decoder, Needed, Status, decode};
 pub use encode::EncodeError;
-pub use error::{Error, Field, ReasonCode};
+pub use error::{Error, Field, ReasonCode, UnknownReasonCode};
 #[cfg(feature = "bytes")]
 #[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
-pub use owned::{OwnedConnect, OwnedWill};
-pub use properties::{ConnectProperties, Property, WillProperties};
-pub use user_properties::{Iter as UserPropertiesIter, UserProperties};
-
-/// What the parsers inside a frame return: the rest of the input and the value.
-type Res<'a, T> = Result<(&'a [u8], T), Error>;
+pub use owned::{OwnedConnack, OwnedConnect, OwnedWill};
+pub use packet::{
+    ConnackPacket, ConnackProperties, Connect, ConnectProperties, Iter as UserPropertiesIter, Summary,
+    UserProperties, Will, WillProperties,
+};
+pub use spec::{PayloadFormat, Property, Protocol, QoS};
 
 /// The README's examples, compiled and run as doc tests so that the README stays true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "routing"))] // its routing section needs the feature
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;

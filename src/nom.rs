@@ -3,7 +3,7 @@
 //! without version skew), plus [`connect`] and [`connect_with`].
 //!
 //! The decoding stays this crate's: nom only carries the outcome. `Incomplete` maps to nom's
-//! `Err::Incomplete` with the exact [`Needed`](::nom::Needed); a first byte that is not a
+//! `Err::Incomplete` with the exact [`Needed`]; a first byte that is not a
 //! CONNECT to a recoverable `Err::Error`, so that `alt` tries the next parser; any other fault
 //! to `Err::Failure`, carrying this crate's [`Error`] to any error type that takes it
 //! (`FromExternalError`), such as [`ParseError`].

@@ -1,5 +1,6 @@
-//! A CONNECT that owns its frame, for the tasks and structs a borrowed [`Connect`] cannot live
-//! in: split off the read buffer, validated once, then read for as long as it is kept.
+//! A CONNECT (and a CONNACK) that owns its frame, for the tasks and structs a borrowed
+//! [`Connect`] cannot live in: split off the read buffer, validated once, then read for as long
+//! as it is kept.
 
 extern crate alloc;
 
@@ -8,7 +9,10 @@ use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{Connect, Decoder, EncodeError, Error, PayloadFormat, Protocol, QoS, Status, UserProperties};
+use crate::{
+    ConnackPacket, Connect, Decoder, EncodeError, Error, PayloadFormat, Protocol, QoS, ReasonCode, Status,
+    UserProperties,
+};
 
 /// A decoded CONNECT that owns its bytes: `'static`, `Send + Sync`, and cheap to clone (two
 /// reference counts).
@@ -177,6 +181,47 @@ impl OwnedConnect {
     ///
     /// `Incomplete` and errors leave `buf` as it was, so that
     /// [`Error::connack`](crate::Error::connack) can still read the client's version from it.
+    ///
+    /// A tokio read loop, the CONNECT decoded once:
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use mqtt_connect::{Decoder, OwnedConnect, Status};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// use tokio::net::TcpStream;
+    ///
+    /// /// The CONNECT of a new connection; `buf` keeps what the client sent after it.
+    /// async fn read_connect(socket: &mut TcpStream, buf: &mut BytesMut) -> Result<OwnedConnect, Box<dyn std::error::Error>> {
+    ///     let decoder = Decoder::new().max_packet_size(64 * 1024);
+    ///     loop {
+    ///         match OwnedConnect::split_from(&decoder, buf) {
+    ///             Ok(Status::Complete { packet, .. }) => return Ok(packet),
+    ///             Ok(Status::Incomplete(_)) => {}
+    ///             Err(e) => {
+    ///                 if let Some(ack) = e.connack(buf) {
+    ///                     socket.write_all(ack.as_bytes()).await?; // refused, in the client's version
+    ///                 }
+    ///                 return Err(e.into());
+    ///             }
+    ///         }
+    ///         if socket.read_buf(buf).await? == 0 {
+    ///             return Err("closed before a whole CONNECT".into());
+    ///         }
+    ///     }
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// #     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// #     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    /// #     let (mut socket, _) = listener.accept().await?;
+    /// #     client.write_all(b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02c1\xc0\x00").await?;
+    /// #     let mut buf = BytesMut::new();
+    /// #     let connect = read_connect(&mut socket, &mut buf).await?;
+    /// #     assert_eq!(connect.client_id(), "c1");
+    /// #     assert_eq!(&buf[..], b"\xc0\x00");
+    /// #     Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn split_from(decoder: &Decoder, buf: &mut BytesMut) -> Result<Status<Self>, Error> {
         let len = match decoder.frame(buf)? {
             Status::Complete { len, .. } => len,
@@ -476,6 +521,23 @@ impl core::fmt::Debug for OwnedWill<'_> {
     }
 }
 
+impl ConnackPacket<'_> {
+    /// Appends the packet to `dst`, which grows to fit, and returns its length.
+    pub fn encode_to(&self, dst: &mut BytesMut) -> Result<usize, EncodeError> {
+        let len = self.encoded_len()?;
+        let start = dst.len();
+        dst.resize(start + len, 0);
+        let written = match dst.get_mut(start..) {
+            Some(out) => self.encode(out),
+            None => Err(EncodeError::BufferTooSmall { needed: len, len: 0 }),
+        };
+        if written.is_err() {
+            dst.truncate(start);
+        }
+        written
+    }
+}
+
 impl Connect<'_> {
     /// Appends the packet to `dst`, which grows to fit, and returns its length.
     ///
@@ -499,5 +561,72 @@ impl Connect<'_> {
             dst.truncate(start);
         }
         written
+    }
+}
+
+/// A decoded CONNACK that owns its frame, validated once: what a proxy keeps of its upstream's
+/// answer.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use mqtt_connect::{OwnedConnack, Protocol, ReasonCode, Status};
+///
+/// let mut buf = BytesMut::from(&b"\x20\x02\x01\x00\x30"[..]);
+/// let Status::Complete { packet: ack, .. } = OwnedConnack::split_from(Protocol::V3_1_1, &mut buf)? else {
+///     unreachable!()
+/// };
+/// assert_eq!((ack.reason_code(), ack.session_present()), (ReasonCode::Success, true));
+/// assert_eq!(&buf[..], b"\x30"); // the next packet's first byte stays
+/// # Ok::<(), mqtt_connect::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnedConnack {
+    protocol: Protocol,
+    frame: Bytes,
+    session_present: bool,
+    reason_code: ReasonCode,
+}
+
+impl OwnedConnack {
+    /// Decodes the CONNACK at the front of `buf`, answering a CONNECT of `protocol`, and once
+    /// it is whole splits it off `buf`; `Incomplete` and errors leave `buf` as it was.
+    pub fn split_from(protocol: Protocol, buf: &mut BytesMut) -> Result<Status<Self>, Error> {
+        let (len, session_present, reason_code) = match ConnackPacket::decode(protocol, buf)? {
+            Status::Complete { packet, len } => (len, packet.session_present, packet.reason_code),
+            Status::Incomplete(needed) => return Ok(Status::Incomplete(needed)),
+        };
+        let frame = buf.split_to(len).freeze();
+        Ok(Status::Complete { packet: Self { protocol, frame, session_present, reason_code }, len })
+    }
+
+    /// The packet as received.
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+
+    /// Session Present.
+    pub fn session_present(&self) -> bool {
+        self.session_present
+    }
+
+    /// The reason code, 3.x return codes by their 5.0 names.
+    pub fn reason_code(&self) -> ReasonCode {
+        self.reason_code
+    }
+
+    /// The whole packet, properties included, borrowed from the frame. Cost: a decode of the
+    /// frame, a few bytes unless the server sent long properties.
+    pub fn packet(&self) -> ConnackPacket<'_> {
+        match ConnackPacket::decode(self.protocol, &self.frame) {
+            Ok(Status::Complete { packet, .. }) => packet,
+            // The frame decoded with this protocol when this value was built.
+            Ok(Status::Incomplete(_)) | Err(_) => unreachable!("a validated frame decodes"),
+        }
+    }
+}
+
+impl core::fmt::Debug for OwnedConnack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(&self.packet(), f)
     }
 }

@@ -127,6 +127,26 @@ async fn a_proxy_forwards_the_connect_and_reads_the_brokers_connack() {
 }
 
 #[test]
+fn a_packet_over_the_cap_is_refused_before_its_version_is_known() {
+    // A 5.0 CONNECT announcing 10,879 bytes to a 4 KiB cap: refused from the Remaining Length.
+    let stream = b"\x10\xff\x54\x00\x04MQTT\x05\x04\x0a";
+    let mut codec = ConnectCodec::new(Decoder::new().max_packet_size(4096));
+    let mut buf = BytesMut::from(&stream[..3]);
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(
+        err,
+        CodecError::Connect { error: Error::PacketTooLarge { size: 10_882, limit: 4096 }, .. }
+    ));
+    // Nothing says which version to answer in yet, so the server just closes...
+    assert_eq!(err.connack(), None);
+    assert_eq!(&buf[..], &stream[..3]);
+    // ...where with the level byte read it answers 0x95 in 5.0.
+    let mut buf = BytesMut::from(&stream[..]);
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert_eq!(err.connack().unwrap().as_bytes(), [0x20, 0x03, 0x00, 0x95, 0x00]);
+}
+
+#[test]
 fn the_decoder_reserves_what_the_packet_still_needs() {
     let bytes = connect_bytes("reserve");
     let mut codec = ConnectCodec::default();
@@ -141,10 +161,7 @@ fn the_connack_codec_refuses_a_bad_connack() {
     let mut codec = ConnackCodec::new(Protocol::V3_1_1);
     let mut buf = BytesMut::from(&b"\x20\x02\x01\x05"[..]);
     let err = codec.decode(&mut buf).unwrap_err();
-    assert!(matches!(
-        err,
-        CodecError::Connack(mqtt_connect::ConnackError::SessionPresentWithError { code: 5 })
-    ));
+    assert!(matches!(err, CodecError::Connack(mqtt_connect::Error::SessionPresentWithError { code: 5 })));
 }
 
 #[test]

@@ -180,18 +180,33 @@ fn mqtt_3_1_2_2_unsupported_protocol_level() {
 /// an unsupported version when the caller asks for strictness.
 #[test]
 fn bridge_bit_on_the_level_byte() {
-    let bridge = packet(b"MQTT", 0x84, 0x02, None, &cid());
-    let c = ok(&bridge);
-    assert_eq!((c.protocol, c.bridge), (Protocol::V3_1_1, true));
-    assert!(!ok(&v311(0x02, &cid())).bridge);
+    for (name, level, protocol) in [(&b"MQTT"[..], 0x84, Protocol::V3_1_1), (b"MQIsdp", 0x83, Protocol::V3_1)]
+    {
+        let bridge = packet(name, level, 0x02, None, &cid());
+        let c = ok(&bridge);
+        assert_eq!((c.protocol, c.bridge), (protocol, true));
 
-    let strict = Decoder::new().allow_bridge_bit(false);
-    let e = strict.decode(&bridge).unwrap_err();
-    assert_eq!(e, Error::UnsupportedProtocolLevel { level: 0x84 });
-    assert_eq!(e.connack(&bridge).unwrap().as_bytes(), [0x20, 0x02, 0x00, 0x01]);
+        let strict = Decoder::new().allow_bridge_bit(false);
+        let e = strict.decode(&bridge).unwrap_err();
+        assert_eq!(e, Error::UnsupportedProtocolLevel { level });
+        assert_eq!(e.connack(&bridge).unwrap().as_bytes(), [0x20, 0x02, 0x00, 0x01]);
+    }
+    assert!(!ok(&v311(0x02, &cid())).bridge);
+}
+
+/// [MQTT-3.1.2-2] The bridge bit is mosquitto's convention for 3.1 and 3.1.1 bridges: on
+/// 5.0, level 0x85 is an unsupported version, as mosquitto answers it, whatever the option.
+#[test]
+fn mqtt_3_1_2_2_level_0x85_is_unsupported() {
     let v5_bridge = packet(b"MQTT", 0x85, 0x02, Some(&[]), &cid());
-    let e = strict.decode(&v5_bridge).unwrap_err();
-    assert_eq!(e.connack(&v5_bridge).unwrap().as_bytes(), [0x20, 0x03, 0x00, 0x84, 0x00]);
+    for decoder in [Decoder::new(), Decoder::new().allow_bridge_bit(false)] {
+        let e = decoder.decode(&v5_bridge).unwrap_err();
+        assert_eq!(e, Error::UnsupportedProtocolLevel { level: 0x85 });
+        assert_eq!(e.reason_code(), ReasonCode::UnsupportedProtocolVersion);
+        assert_eq!(e.connack(&v5_bridge).unwrap().as_bytes(), [0x20, 0x02, 0x00, 0x01]);
+        assert_eq!(decoder.frame(&v5_bridge[..9]), Err(e), "before the frame is whole");
+    }
+    assert_eq!(mqtt_connect::protocol_of(&v5_bridge), None);
 }
 
 // ---- Connect Flags ----
@@ -636,4 +651,164 @@ fn frame_refuses_before_the_frame_is_whole() {
     let reserved = v311(0x03, &cid());
     assert_eq!(decoder.frame(&reserved[..11]), Err(Error::ReservedFlag));
     assert_eq!(decoder.frame(&reserved[..9]), Ok(Status::Incomplete(Needed::Size(7.try_into().unwrap()))));
+}
+
+// ---- Two faults: the first on the wire is the one reported ----
+
+/// [MQTT-3.1.3-8] before a truncated User Name: a 3.1 CONNECT with an empty client id and a
+/// user name cut short by the frame answers return code 0x02, not a close.
+#[test]
+fn mqtt_3_1_3_8_empty_3_1_client_id_reported_before_a_truncated_user_name() {
+    let bad = packet(b"MQIsdp", 3, 0x82, None, &cat(&[&s(b""), &[0x00, 0x05, b'b']]));
+    assert_eq!(err(&bad, CLIENT_ID), Error::EmptyClientId);
+    let ack = mqtt_connect::decode(&bad).unwrap_err().connack(&bad).unwrap();
+    assert_eq!(ack.as_bytes(), [0x20, 0x02, 0x00, 0x02]);
+    // With a will before the user name, the same.
+    let with_will = packet(b"MQIsdp", 3, 0x86, None, &cat(&[&s(b""), &s(b"t"), &[0x00, 0x09]]));
+    assert_eq!(err(&with_will, CLIENT_ID), Error::EmptyClientId);
+}
+
+/// The client id's faults come before those of the string behind it, which 3.x validates
+/// in one run with it: [MQTT-1.5.4-2] and [MQTT-3.1.3-8] before [MQTT-1.5.4-1].
+#[test]
+fn mqtt_1_5_4_client_id_faults_reported_before_the_next_string() {
+    let bad_name = &s(&[0xff]);
+    let e = err(&v311(0x82, &cat(&[&s(b"c\0"), bad_name])), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field: Field::ClientId });
+    let e = err(&v311(0x86, &cat(&[&s(&[0xc3]), &s(b"t\0"), &s(b"")])), MALFORMED);
+    assert_eq!(e, Error::InvalidUtf8 { field: Field::ClientId });
+    let e = err(&v5(0x82, &[], &cat(&[&s(b"c\0"), bad_name])), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field: Field::ClientId }, "5.0 alike");
+    let v31 = packet(b"MQIsdp", 3, 0x82, None, &cat(&[&s(b""), bad_name]));
+    assert_eq!(err(&v31, CLIENT_ID), Error::EmptyClientId);
+    let e = err(&v311(0x86, &cat(&[&cid(), &s(b"t\0"), &s(b"")])), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field: Field::WillTopic });
+    // A client id cut inside a character: the ASCII length prefix after it must not pass it.
+    let e = err(&v311(0x82, &cat(&[&s(&[0xe2, 0x82]), &s(b"x")])), MALFORMED);
+    assert_eq!(e, Error::InvalidUtf8 { field: Field::ClientId });
+    // Short and long second strings read alike, and each fault names its string.
+    let long = "é".repeat(100);
+    for name in ["", "b", &long[..126], &long[..128], &long] {
+        let c_bytes = v311(0x82, &cat(&[&s("ü".as_bytes()), &s(name.as_bytes())]));
+        let c = ok(&c_bytes);
+        assert_eq!((c.client_id, c.username), ("ü", Some(name)));
+        let bad = v311(0x82, &cat(&[&s(b"c"), &s(&[name.as_bytes(), &[0xc3]].concat())]));
+        assert_eq!(err(&bad, MALFORMED), Error::InvalidUtf8 { field: Field::Username });
+    }
+}
+
+/// [MQTT-3.1.2-3] before [MQTT-1.5.4-1]: the reserved flag comes before the strings.
+#[test]
+fn mqtt_3_1_2_3_reserved_flag_reported_before_bad_utf8() {
+    let bad = v311(0x03, &s(&[0xff, 0xfe]));
+    assert_eq!(err(&bad, MALFORMED), Error::ReservedFlag);
+    let bad = v5(0x83, &[], &cat(&[&cid(), &s(&[0xc3])]));
+    assert_eq!(err(&bad, MALFORMED), Error::ReservedFlag);
+}
+
+/// [MQTT-1.5.4-1] in a User Property before a duplicate property later in the block: the
+/// string is reported, as it comes first.
+#[test]
+fn mqtt_1_5_4_1_bad_user_property_reported_before_a_later_duplicate() {
+    let block = cat(&[&[0x26], &s(b"k"), &s(&[0xff]), &[0x21, 0, 1, 0x21, 0, 1]]);
+    let e = err(&v5(0x02, &block, &cid()), MALFORMED);
+    assert_eq!(e, Error::InvalidUtf8 { field: Field::Property(Property::UserProperty) });
+    let block = cat(&[&[0x21, 0, 1, 0x21, 0, 1], &[0x26], &s(b"k"), &s(&[0xff])]);
+    assert_eq!(
+        err(&v5(0x02, &block, &cid()), PROTOCOL_ERROR),
+        Error::DuplicateProperty { property: Property::ReceiveMaximum }
+    );
+}
+
+// ---- Control characters (opt-in) ----
+
+/// [5.0 1.5.4, 3.1.1 1.5.3] Control characters SHOULD NOT be sent and a receiver MAY close:
+/// off by default; opted in, refused with 0x81 in the strings mosquitto refuses them in.
+#[test]
+fn mqtt_1_5_4_control_characters_refused_on_request() {
+    let strict = Decoder::new().refuse_control_characters(true);
+    let refused = |bytes: &[u8], field: Field| {
+        mqtt_connect::decode(bytes).expect("accepted by default");
+        let e = strict.decode(bytes).unwrap_err();
+        assert_eq!(e, Error::ControlCharacter { field });
+        assert_eq!(u8::from(e.reason_code()), MALFORMED);
+    };
+    for c in ["\u{1}", "\u{1f}", "\u{7f}", "\u{80}", "\u{9f}"] {
+        let text = format!("a{c}b");
+        let t = text.as_bytes();
+        refused(&v311(0x02, &s(t)), Field::ClientId);
+        refused(&v311(0x82, &cat(&[&cid(), &s(t)])), Field::Username);
+        refused(&v311(0x06, &cat(&[&cid(), &s(t), &s(b"")])), Field::WillTopic);
+        let will_props = cat(&[&[0x03], &s(t)]);
+        let will = cat(&[&cid(), &props(&will_props), &s(b"w"), &s(b"")]);
+        refused(&v5(0x06, &[], &will), Field::Property(Property::ContentType));
+        let user = cat(&[&[0x26], &s(b"k"), &s(t)]);
+        refused(&v5(0x02, &user, &cid()), Field::Property(Property::UserProperty));
+        let will_user = cat(&[&cid(), &props(&user), &s(b"w"), &s(b"")]);
+        refused(&v5(0x06, &[], &will_user), Field::Property(Property::UserProperty));
+    }
+    // Not a control character: accepted even when strict.
+    for fine in ["tab\u{a0}é", "\u{2028}", "€"] {
+        strict.decode(&v311(0x02, &s(fine.as_bytes()))).expect(fine);
+    }
+    // Password and will payload are binary: never checked.
+    strict.decode(&v311(0xc6, &cat(&[&cid(), &s(b"t"), &s(b"\x01"), &s(b"u"), &s(b"\x07")]))).unwrap();
+}
+
+// ---- Output fit for logs ----
+
+#[test]
+fn protocol_and_reason_code_display_as_the_standard_names_them() {
+    assert_eq!(Protocol::V3_1.to_string(), "3.1");
+    assert_eq!(Protocol::V3_1_1.to_string(), "3.1.1");
+    assert_eq!(Protocol::V5.to_string(), "5.0");
+    assert_eq!(ReasonCode::MalformedPacket.to_string(), "Malformed Packet");
+    assert_eq!(ReasonCode::ClientIdentifierNotValid.to_string(), "Client Identifier not valid");
+    assert_eq!(ReasonCode::QosNotSupported.to_string(), "QoS not supported");
+}
+
+#[test]
+fn reason_code_from_every_byte() {
+    let mut known = 0;
+    for byte in 0..=u8::MAX {
+        match ReasonCode::try_from(byte) {
+            Ok(code) => {
+                assert_eq!(u8::from(code), byte);
+                known += 1;
+            }
+            Err(e) => assert_eq!(e, mqtt_connect::UnknownReasonCode(byte)),
+        }
+    }
+    assert_eq!(known, 22, "every CONNACK reason code of MQTT 5");
+    assert_eq!(ReasonCode::try_from(0x9F), Ok(ReasonCode::ConnectionRateExceeded));
+}
+
+#[test]
+fn debug_redacts_secrets_and_prints_binary_as_hex() {
+    let auth = cat(&[&[0x15], &s(b"SCRAM"), &[0x16], &s(b"topsecret")]);
+    let will_props = props(&cat(&[&[0x09], &s(&[0xde, 0xad])]));
+    let payload = cat(&[&cid(), &will_props, &s(b"t/w"), &s(&[0x01, 0xff]), &s(b"bob"), &s(b"hunter2")]);
+    let bytes = v5(0xc6, &auth, &payload);
+    let shown = format!("{:?}", ok(&bytes));
+    assert!(shown.contains("password: Some(<redacted, 7 bytes>)"), "{shown}");
+    assert!(shown.contains("authentication_data: Some(<redacted, 9 bytes>)"), "{shown}");
+    assert!(shown.contains("payload: 01ff"), "{shown}");
+    assert!(shown.contains("correlation_data: Some(dead)"), "{shown}");
+    assert!(shown.contains("username: Some(\"bob\")"), "{shown}");
+    for secret in ["hunter2", "104, 117", "topsecret"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
+
+#[test]
+fn summary_is_one_line_without_secrets() {
+    let auth = cat(&[&[0x15], &s(b"SCRAM"), &[0x16], &s(b"topsecret")]);
+    let payload = cat(&[&s(b"c\n1"), &props(&[]), &s(b"t/w"), &s(b"bye"), &s(b"bob"), &s(b"hunter2")]);
+    let bytes = v5(0xee, &auth, &payload);
+    let line = ok(&bytes).summary().to_string();
+    assert_eq!(
+        line,
+        r#"MQTT 5.0 client_id="c\n1" clean_start keep_alive=60 username="bob" password auth="SCRAM" will="t/w" will_qos=1 will_retain"#
+    );
+    assert!(!line.contains('\n'));
 }

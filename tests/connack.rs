@@ -1,8 +1,8 @@
 //! CONNACK both ways: conformance by rule, every property, and a proptest round trip.
 
 use mqtt_connect::{
-    ConnackError, ConnackField, ConnackPacket, ConnackProperties, ConnackUserProperties, Needed, Protocol,
-    QoS, ReasonCode, Status,
+    ConnackPacket, ConnackProperties, EncodeError, Error, Field, Needed, Property, Protocol, QoS, ReasonCode,
+    Status, UserProperties,
 };
 use proptest::prelude::*;
 
@@ -37,7 +37,7 @@ fn s(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn decode(protocol: Protocol, bytes: &[u8]) -> Result<ConnackPacket<'_>, ConnackError> {
+fn decode(protocol: Protocol, bytes: &[u8]) -> Result<ConnackPacket<'_>, Error> {
     match ConnackPacket::decode(protocol, bytes)? {
         Status::Complete { packet, len } => {
             assert_eq!(len, bytes.len());
@@ -47,11 +47,11 @@ fn decode(protocol: Protocol, bytes: &[u8]) -> Result<ConnackPacket<'_>, Connack
     }
 }
 
-fn err5(bytes: &[u8]) -> ConnackError {
+fn err5(bytes: &[u8]) -> Error {
     decode(Protocol::V5, bytes).unwrap_err()
 }
 
-fn encode(packet: &ConnackPacket<'_>) -> Result<Vec<u8>, ConnackError> {
+fn encode(packet: &ConnackPacket<'_>) -> Result<Vec<u8>, EncodeError> {
     let mut buf = vec![0; packet.encoded_len()?];
     let len = packet.encode(&mut buf)?;
     assert_eq!(len, buf.len());
@@ -65,21 +65,18 @@ fn mqtt_2_1_3_1_connack_fixed_header_flags_must_be_zero() {
     for flags in 1..16u8 {
         let mut bytes = v5(0, 0, &[]);
         bytes[0] |= flags;
-        assert_eq!(err5(&bytes), ConnackError::FixedHeaderFlags { flags });
+        assert_eq!(err5(&bytes), Error::FixedHeaderFlags { flags });
         assert_eq!(
             decode(Protocol::V3_1_1, &[0x20 | flags, 2, 0, 0]),
-            Err(ConnackError::FixedHeaderFlags { flags })
+            Err(Error::FixedHeaderFlags { flags })
         );
     }
 }
 
 #[test]
 fn a_packet_that_is_not_a_connack_is_refused_at_its_first_byte() {
-    assert_eq!(ConnackPacket::decode(Protocol::V5, b"\x10"), Err(ConnackError::NotConnack { byte: 0x10 }));
-    assert_eq!(
-        ConnackPacket::decode(Protocol::V3_1_1, b"\xd0\x00"),
-        Err(ConnackError::NotConnack { byte: 0xd0 })
-    );
+    assert_eq!(ConnackPacket::decode(Protocol::V5, b"\x10"), Err(Error::NotConnack { byte: 0x10 }));
+    assert_eq!(ConnackPacket::decode(Protocol::V3_1_1, b"\xd0\x00"), Err(Error::NotConnack { byte: 0xd0 }));
 }
 
 #[test]
@@ -87,39 +84,44 @@ fn v3_remaining_length_is_exactly_2() {
     for protocol in [Protocol::V3_1, Protocol::V3_1_1] {
         assert_eq!(
             decode(protocol, b"\x20\x03\x00\x00\x00"),
-            Err(ConnackError::RemainingLength { remaining: 3 })
+            Err(Error::ConnackRemainingLength { remaining: 3 })
         );
         // Known from the header alone, before the rest arrives.
         assert_eq!(
             ConnackPacket::decode(protocol, b"\x20\x01"),
-            Err(ConnackError::RemainingLength { remaining: 1 })
+            Err(Error::ConnackRemainingLength { remaining: 1 })
         );
     }
 }
 
 #[test]
+fn v3_remaining_length_may_come_in_a_longer_form_and_re_encodes_in_the_shortest() {
+    // Only 5.0 requires the shortest form [MQTT-1.5.5-1]; the CONNECT decoder takes 3.x's too.
+    let ack = decode(Protocol::V3_1_1, b"\x20\x82\x00\x00\x00").unwrap();
+    assert_eq!(ack, ConnackPacket::new(Protocol::V3_1_1, ReasonCode::Success));
+    assert_eq!(encode(&ack).unwrap(), b"\x20\x02\x00\x00");
+}
+
+#[test]
 fn v5_remaining_length_covers_flags_code_and_property_length() {
-    assert_eq!(err5(b"\x20\x02\x00\x00"), ConnackError::RemainingLength { remaining: 2 });
+    assert_eq!(err5(b"\x20\x02\x00\x00"), Error::ConnackRemainingLength { remaining: 2 });
 }
 
 #[test]
 fn mqtt_1_5_5_1_v5_remaining_length_in_its_shortest_form() {
-    assert_eq!(
-        err5(b"\x20\x83\x00\x00\x00\x00"),
-        ConnackError::VbiNotMinimal { field: ConnackField::RemainingLength }
-    );
+    assert_eq!(err5(b"\x20\x83\x00\x00\x00\x00"), Error::VbiNotMinimal { field: Field::RemainingLength });
 }
 
 #[test]
 fn mqtt_1_5_5_1_v5_property_length_in_its_shortest_form() {
     let bytes = b"\x20\x04\x00\x00\x80\x00";
-    assert_eq!(err5(bytes), ConnackError::VbiNotMinimal { field: ConnackField::Properties });
+    assert_eq!(err5(bytes), Error::VbiNotMinimal { field: Field::ConnackProperties });
 }
 
 #[test]
 fn a_variable_byte_integer_over_4_bytes_is_malformed() {
     let err = ConnackPacket::decode(Protocol::V5, b"\x20\x80\x80\x80\x80\x01").unwrap_err();
-    assert_eq!(err, ConnackError::VbiTooLong { field: ConnackField::RemainingLength });
+    assert_eq!(err, Error::VbiTooLong { field: Field::RemainingLength });
     assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
 }
 
@@ -129,27 +131,24 @@ fn a_variable_byte_integer_over_4_bytes_is_malformed() {
 fn mqtt_3_2_2_1_reserved_acknowledge_flags_must_be_zero() {
     for bit in 1..8 {
         let flags = 1u8 << bit;
-        assert_eq!(err5(&v5(flags, 0, &[])), ConnackError::ReservedAckFlags { flags });
-        assert_eq!(
-            decode(Protocol::V3_1_1, &[0x20, 2, flags, 0]),
-            Err(ConnackError::ReservedAckFlags { flags })
-        );
+        assert_eq!(err5(&v5(flags, 0, &[])), Error::ReservedAckFlags { flags });
+        assert_eq!(decode(Protocol::V3_1_1, &[0x20, 2, flags, 0]), Err(Error::ReservedAckFlags { flags }));
     }
 }
 
 #[test]
 fn v3_1_has_no_session_present_its_flags_byte_is_reserved() {
-    assert_eq!(decode(Protocol::V3_1, b"\x20\x02\x01\x00"), Err(ConnackError::ReservedAckFlags { flags: 1 }));
+    assert_eq!(decode(Protocol::V3_1, b"\x20\x02\x01\x00"), Err(Error::ReservedAckFlags { flags: 1 }));
     let mut ack = ConnackPacket::new(Protocol::V3_1, ReasonCode::Success);
     ack.session_present = true;
-    assert_eq!(encode(&ack), Err(ConnackError::NotInVersion { field: ConnackField::AcknowledgeFlags }));
+    assert_eq!(encode(&ack), Err(EncodeError::NotInVersion { field: Field::AcknowledgeFlags }));
 }
 
 #[test]
 fn mqtt_3_2_2_4_v3_1_1_session_present_must_be_0_with_a_non_zero_return_code() {
     for code in 1..=5u8 {
         let err = decode(Protocol::V3_1_1, &[0x20, 2, 1, code]).unwrap_err();
-        assert_eq!(err, ConnackError::SessionPresentWithError { code });
+        assert_eq!(err, Error::SessionPresentWithError { code });
     }
     assert!(decode(Protocol::V3_1_1, b"\x20\x02\x01\x00").unwrap().session_present);
 }
@@ -157,11 +156,11 @@ fn mqtt_3_2_2_4_v3_1_1_session_present_must_be_0_with_a_non_zero_return_code() {
 #[test]
 fn mqtt_3_2_2_6_v5_session_present_must_be_0_with_a_non_zero_reason_code() {
     let err = err5(&v5(1, 0x87, &[]));
-    assert_eq!(err, ConnackError::SessionPresentWithError { code: 0x87 });
+    assert_eq!(err, Error::SessionPresentWithError { code: 0x87 });
     assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::NotAuthorized);
     ack.session_present = true;
-    assert_eq!(encode(&ack), Err(ConnackError::SessionPresentWithError { code: 0x87 }));
+    assert_eq!(encode(&ack), Err(EncodeError::Invalid(Error::SessionPresentWithError { code: 0x87 })));
 }
 
 // ---- Codes
@@ -189,10 +188,7 @@ fn v3_1_1_return_codes_0_to_5_map_to_their_5_0_names_and_back() {
 #[test]
 fn v3_return_codes_6_to_255_are_reserved() {
     for code in 6..=255u8 {
-        assert_eq!(
-            decode(Protocol::V3_1_1, &[0x20, 2, 0, code]),
-            Err(ConnackError::InvalidReasonCode { code })
-        );
+        assert_eq!(decode(Protocol::V3_1_1, &[0x20, 2, 0, code]), Err(Error::InvalidReasonCode { code }));
     }
 }
 
@@ -213,7 +209,7 @@ fn v5_reason_codes_are_the_standards_and_no_other() {
             }
             Err(e) => {
                 assert!(!valid.contains(&code), "{code:#04x} refused");
-                assert_eq!(e, ConnackError::InvalidReasonCode { code });
+                assert_eq!(e, Error::InvalidReasonCode { code });
                 assert_eq!(e.reason_code(), ReasonCode::MalformedPacket);
             }
         }
@@ -223,7 +219,7 @@ fn v5_reason_codes_are_the_standards_and_no_other() {
 #[test]
 fn a_5_0_code_with_no_3_x_return_code_does_not_encode_in_3_x() {
     let ack = ConnackPacket::new(Protocol::V3_1_1, ReasonCode::MalformedPacket);
-    assert_eq!(encode(&ack), Err(ConnackError::NotInVersion { field: ConnackField::ReasonCode }));
+    assert_eq!(encode(&ack), Err(EncodeError::NotInVersion { field: Field::ReasonCode }));
 }
 
 #[test]
@@ -255,7 +251,7 @@ fn every_property() -> ConnackProperties<'static> {
     p.assigned_client_identifier = Some("auto-1");
     p.topic_alias_maximum = Some(10);
     p.reason_string = Some("welcome");
-    p.user_properties = ConnackUserProperties::new(&PAIRS);
+    p.user_properties = UserProperties::new(&PAIRS);
     p.wildcard_subscription_available = Some(true);
     p.subscription_identifiers_available = Some(false);
     p.shared_subscription_available = Some(true);
@@ -303,7 +299,7 @@ fn a_property_connack_does_not_allow_is_malformed() {
     // Will Delay Interval (0x18) is a will property; 0x01 a PUBLISH one; 0x00 no property.
     for id in [0x00u8, 0x01, 0x17, 0x18, 0x19, 0x0B, 0x23, 0x2B, 0xFF] {
         let err = err5(&v5(0, 0, &[id, 0, 0, 0, 0]));
-        assert_eq!(err, ConnackError::PropertyNotAllowed { id });
+        assert_eq!(err, Error::PropertyNotAllowed { id, field: Field::ConnackProperties });
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
     }
 }
@@ -311,21 +307,27 @@ fn a_property_connack_does_not_allow_is_malformed() {
 #[test]
 fn v5_3_2_2_3_a_property_twice_is_a_protocol_error_but_user_property() {
     let err = err5(&v5(0, 0, b"\x13\x00\x0a\x13\x00\x0b"));
-    assert_eq!(err, ConnackError::DuplicateProperty { id: 0x13 });
+    assert_eq!(err, Error::DuplicateProperty { property: Property::ServerKeepAlive });
     assert_eq!(err.reason_code(), ReasonCode::ProtocolError);
     let mut twice = vec![0x1F];
     twice.extend(s(b"a"));
     twice.push(0x1F);
     twice.extend(s(b"b"));
-    assert_eq!(err5(&v5(0, 0x80, &twice)), ConnackError::DuplicateProperty { id: 0x1F });
+    assert_eq!(err5(&v5(0, 0x80, &twice)), Error::DuplicateProperty { property: Property::ReasonString });
 }
 
 #[test]
 fn v5_3_2_2_3_3_receive_maximum_zero_is_a_protocol_error() {
-    assert_eq!(err5(&v5(0, 0, b"\x21\x00\x00")), ConnackError::InvalidPropertyValue { id: 0x21 });
+    assert_eq!(
+        err5(&v5(0, 0, b"\x21\x00\x00")),
+        Error::InvalidPropertyValue { property: Property::ReceiveMaximum }
+    );
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
     ack.properties.receive_maximum = Some(0);
-    assert_eq!(encode(&ack), Err(ConnackError::InvalidPropertyValue { id: 0x21 }));
+    assert_eq!(
+        encode(&ack),
+        Err(EncodeError::Invalid(Error::InvalidPropertyValue { property: Property::ReceiveMaximum }))
+    );
 }
 
 #[test]
@@ -339,38 +341,60 @@ fn v5_3_2_2_3_4_maximum_qos_is_0_or_1() {
         Some(QoS::AtLeastOnce)
     );
     for v in [2u8, 3, 0xFF] {
-        assert_eq!(err5(&v5(0, 0, &[0x24, v])), ConnackError::InvalidPropertyValue { id: 0x24 });
+        assert_eq!(
+            err5(&v5(0, 0, &[0x24, v])),
+            Error::InvalidPropertyValue { property: Property::MaximumQos }
+        );
     }
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
     ack.properties.maximum_qos = Some(QoS::ExactlyOnce);
-    assert_eq!(encode(&ack), Err(ConnackError::InvalidPropertyValue { id: 0x24 }));
+    assert_eq!(
+        encode(&ack),
+        Err(EncodeError::Invalid(Error::InvalidPropertyValue { property: Property::MaximumQos }))
+    );
 }
 
 #[test]
 fn v5_3_2_2_3_6_maximum_packet_size_zero_is_a_protocol_error() {
-    assert_eq!(err5(&v5(0, 0, b"\x27\x00\x00\x00\x00")), ConnackError::InvalidPropertyValue { id: 0x27 });
+    assert_eq!(
+        err5(&v5(0, 0, b"\x27\x00\x00\x00\x00")),
+        Error::InvalidPropertyValue { property: Property::MaximumPacketSize }
+    );
 }
 
 #[test]
 fn v5_3_2_2_3_booleans_are_0_or_1() {
-    for id in [0x25u8, 0x28, 0x29, 0x2A] {
+    use Property::*;
+    for property in [
+        RetainAvailable,
+        WildcardSubscriptionAvailable,
+        SubscriptionIdentifiersAvailable,
+        SharedSubscriptionAvailable,
+    ] {
+        let id = property.id();
         assert_eq!(decode(Protocol::V5, &v5(0, 0, &[id, 0])).map(|_| ()), Ok(()));
         assert_eq!(decode(Protocol::V5, &v5(0, 0, &[id, 1])).map(|_| ()), Ok(()));
-        assert_eq!(err5(&v5(0, 0, &[id, 2])), ConnackError::InvalidPropertyValue { id });
+        assert_eq!(err5(&v5(0, 0, &[id, 2])), Error::InvalidPropertyValue { property });
     }
 }
 
 #[test]
 fn mqtt_1_5_4_1_strings_are_well_formed_utf8() {
-    for id in [0x12u8, 0x15, 0x1A, 0x1C, 0x1F] {
-        let mut props = vec![id];
+    use Property::*;
+    for property in
+        [AssignedClientIdentifier, AuthenticationMethod, ResponseInformation, ServerReference, ReasonString]
+    {
+        let mut props = vec![property.id()];
         props.extend(s(b"\xc3"));
-        assert_eq!(err5(&v5(0, 0, &props)), ConnackError::InvalidUtf8 { field: ConnackField::Property(id) });
+        assert_eq!(err5(&v5(0, 0, &props)), Error::InvalidUtf8 { field: Field::Property(property) });
     }
     let mut props = vec![0x26];
     props.extend(s(b"k"));
     props.extend(s(b"\xff"));
-    assert_eq!(err5(&v5(0, 0, &props)), ConnackError::InvalidUtf8 { field: ConnackField::Property(0x26) });
+    assert_eq!(
+        err5(&v5(0, 0, &props)),
+        Error::InvalidUtf8 { field: Field::Property(Property::UserProperty) }
+    );
 }
 
 #[test]
@@ -379,11 +403,14 @@ fn mqtt_1_5_4_2_strings_hold_no_null_character() {
     props.extend(s(b"a\0b"));
     assert_eq!(
         err5(&v5(0, 0x80, &props)),
-        ConnackError::NullCharacter { field: ConnackField::Property(0x1F) }
+        Error::NullCharacter { field: Field::Property(Property::ReasonString) }
     );
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::UnspecifiedError);
     ack.properties.reason_string = Some("a\0b");
-    assert_eq!(encode(&ack), Err(ConnackError::NullCharacter { field: ConnackField::Property(0x1F) }));
+    assert_eq!(
+        encode(&ack),
+        Err(EncodeError::Invalid(Error::NullCharacter { field: Field::Property(Property::ReasonString) }))
+    );
 }
 
 #[test]
@@ -395,25 +422,25 @@ fn authentication_data_is_binary() {
 
 #[test]
 fn a_value_cut_short_inside_the_block_is_malformed_not_incomplete() {
-    assert_eq!(err5(&v5(0, 0, b"\x13\x00")), ConnackError::Truncated { field: ConnackField::Property(0x13) });
-    // A property block longer than the frame.
     assert_eq!(
-        err5(b"\x20\x04\x00\x00\x05\x13"),
-        ConnackError::Truncated { field: ConnackField::Properties }
+        err5(&v5(0, 0, b"\x13\x00")),
+        Error::Truncated { field: Field::Property(Property::ServerKeepAlive) }
     );
+    // A property block longer than the frame.
+    assert_eq!(err5(b"\x20\x04\x00\x00\x05\x13"), Error::Truncated { field: Field::ConnackProperties });
 }
 
 #[test]
 fn bytes_after_the_properties_are_trailing() {
     // Remaining Length 5 around an empty block: two bytes left over.
-    assert_eq!(err5(b"\x20\x05\x00\x00\x00\x24\x01"), ConnackError::TrailingBytes { count: 2 });
+    assert_eq!(err5(b"\x20\x05\x00\x00\x00\x24\x01"), Error::TrailingBytes { count: 2 });
 }
 
 #[test]
 fn properties_do_not_encode_in_3_x() {
     let mut ack = ConnackPacket::new(Protocol::V3_1_1, ReasonCode::Success);
     ack.properties.server_keep_alive = Some(10);
-    assert_eq!(encode(&ack), Err(ConnackError::NotInVersion { field: ConnackField::Properties }));
+    assert_eq!(encode(&ack), Err(EncodeError::NotInVersion { field: Field::ConnackProperties }));
 }
 
 // ---- Streaming
@@ -441,7 +468,7 @@ fn faults_show_before_the_frame_is_whole() {
     // Reserved flag, then bytes still to come.
     let mut bytes = v5(0x02, 0, b"\x13\x00\x0a");
     bytes.truncate(3);
-    assert_eq!(ConnackPacket::decode(Protocol::V5, &bytes), Err(ConnackError::ReservedAckFlags { flags: 2 }));
+    assert_eq!(ConnackPacket::decode(Protocol::V5, &bytes), Err(Error::ReservedAckFlags { flags: 2 }));
 }
 
 #[test]
@@ -457,7 +484,7 @@ fn what_follows_the_connack_is_left_alone() {
 fn encode_refuses_a_short_buffer() {
     let ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
     let mut buf = [0u8; 4];
-    assert_eq!(ack.encode(&mut buf), Err(ConnackError::BufferTooSmall { needed: 5, len: 4 }));
+    assert_eq!(ack.encode(&mut buf), Err(EncodeError::BufferTooSmall { needed: 5, len: 4 }));
 }
 
 #[cfg(feature = "bytes")]
@@ -470,9 +497,6 @@ fn encode_to_a_bytes_mut_appends() {
     assert_eq!(&buf[..4], b"head");
     assert_eq!(buf[4..], encode(&ack).unwrap()[..]);
     assert_eq!(len, buf.len() - 4);
-    let mut small = [0u8; 3];
-    let mut slice = &mut small[..];
-    assert!(matches!(ack.encode_to(&mut slice), Err(ConnackError::BufferTooSmall { .. })));
 }
 
 // ---- Round trip
@@ -543,7 +567,7 @@ fn borrow<'a>(o: &'a Owned, users: &'a [(&'a str, &'a str)]) -> ConnackPropertie
     p.server_reference = o.b.5.as_deref();
     p.authentication_method = o.b.6.as_deref();
     p.authentication_data = o.b.7.as_deref();
-    p.user_properties = ConnackUserProperties::new(users);
+    p.user_properties = UserProperties::new(users);
     p
 }
 

@@ -83,7 +83,7 @@ fn is_seed(file: &Path) -> bool {
 fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     let packets = packets();
     let name = |n: &str| format!("seed-{n}");
-    let decode = packets.iter().map(|(n, p)| (name(n), p.clone())).collect();
+    let decode: BTreeMap<_, _> = packets.iter().map(|(n, p)| (name(n), p.clone())).collect();
     // Whole, one byte at a time, and in uneven chunks of 4, 1 and 10 bytes.
     let plans: [&[u8]; 3] = [&[0], &[1, 0], &[3, 3, 0, 9]];
     let decode_stream =
@@ -102,6 +102,34 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
         ("brokers", b"sensor-17\x0d10.0.0.1:1883\x01\x00\x00\x00\x0d10.0.0.2:1883\x02\x00\x00\x00".to_vec()),
         ("duplicates", b"k\x01a\x01\x00\x00\x00\x01a\x01\x00\x00\x00\x01b\x00\x00\x00\x00".to_vec()),
         ("v5_full", shapes::v5_all_properties()),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
+    // The codec's first byte seeds its chunk sizes; the stream follows.
+    let codec = packets.iter().enumerate().map(|(i, (n, p))| (name(n), cat(&[&[i as u8], p]))).collect();
+    // A CONNACK of each version and shape, valid and not.
+    let connack = [
+        ("v3_accepted", vec![0x20, 0x02, 0x00, 0x00]),
+        ("v3_session_present", vec![0x20, 0x02, 0x01, 0x00]),
+        ("v3_refused", vec![0x20, 0x02, 0x00, 0x05]),
+        ("v3_padded_length", vec![0x20, 0x82, 0x00, 0x00, 0x00]),
+        ("v5_bare", vec![0x20, 0x03, 0x00, 0x00, 0x00]),
+        ("v5_refused", vec![0x20, 0x03, 0x00, 0x9c, 0x00]),
+        ("v5_reserved_flags", vec![0x20, 0x03, 0x02, 0x00, 0x00]),
+        (
+            "v5_properties",
+            cat(&[
+                &[0x20, 0x1b, 0x01, 0x00, 0x18, 0x13, 0x00, 0x1e, 0x24, 0x01, 0x21, 0x00, 0x0a],
+                &[0x12],
+                &s(b"auto-1"),
+                &[0x26],
+                &s(b"k"),
+                &s(b"v"),
+            ]),
+        ),
+        ("v5_duplicate", vec![0x20, 0x09, 0x00, 0x00, 0x06, 0x13, 0x00, 0x01, 0x13, 0x00, 0x02]),
+        ("incomplete", vec![0x20, 0x7f, 0x00]),
     ]
     .into_iter()
     .map(|(n, bytes)| (name(n), bytes))
@@ -125,11 +153,15 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     .map(|(n, bytes)| (name(n), bytes))
     .collect();
     BTreeMap::from([
-        ("decode", decode),
+        ("codec", codec),
+        ("connack", connack),
+        ("connack_rewrite", connack_rewrite),
+        ("decode", decode.clone()),
         ("decode_stream", decode_stream),
+        ("frame", decode.clone()),
+        ("nom", decode),
         ("roundtrip", roundtrip),
         ("routing", routing),
-        ("connack_rewrite", connack_rewrite),
     ])
 }
 

@@ -1,6 +1,6 @@
 //! Routing keys: which bytes of a CONNECT name the client for placement.
 
-use crate::Connect;
+use crate::packet::Connect;
 
 /// Chooses the bytes that place a connection, so every connection of one client lands on the
 /// same upstream.

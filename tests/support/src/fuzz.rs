@@ -9,14 +9,28 @@ use mqtt_connect::{Connect, Decoder, EncodeError, Error, Needed, PayloadFormat, 
 use crate::owned::OwnedConnect;
 use crate::wire::encode;
 
+mod codec;
+mod connack;
+mod frame;
+mod nom;
+
+pub use codec::codec;
+pub use connack::connack;
+pub use frame::frame;
+pub use nom::nom;
+
 /// The check a fuzz target runs on one input; it panics when a property fails.
 pub type Check = fn(&[u8]);
 
 /// Each fuzz target by name, with its check.
 pub const TARGETS: &[(&str, Check)] = &[
+    ("codec", codec),
+    ("connack", connack),
     ("connack_rewrite", crate::connack_rewrite::check),
     ("decode", decode),
     ("decode_stream", decode_stream),
+    ("frame", frame),
+    ("nom", nom),
     ("roundtrip", roundtrip),
     ("routing", routing),
 ];

@@ -134,6 +134,8 @@ pub fn valid() -> impl Strategy<Value = OwnedConnect> {
                     password,
                     properties,
                 };
+                // The bridge bit is a 3.x convention: level 0x85 is refused both ways.
+                c.bridge &= protocol != Protocol::V5;
                 if protocol != Protocol::V5 {
                     c.properties = OwnedProperties::default();
                     if let Some(w) = &mut c.will {

@@ -1,0 +1,161 @@
+//! The standard's rules that both the decoder and the encoder apply, one function per rule,
+//! each named after it with its rule id in its doc comment. The decoder refuses a packet that
+//! breaks one; the encoder refuses to write one.
+
+use crate::error::{Error, Field};
+use crate::spec::{BRIDGE_BIT, ConnectFlags, Property, Protocol, QoS};
+use crate::wire::scan;
+
+/// [MQTT-1.5.4-2] (5.0; [MQTT-1.5.3-2] in 3.1.1) A UTF-8 string must not hold U+0000.
+#[inline(always)] // once per string on the decode path; the kernel inside is the real body
+pub(crate) fn no_null_character(text: &str, field: Field) -> Result<(), Error> {
+    if scan::has_zero_byte(text.as_bytes()) {
+        return Err(Error::NullCharacter { field });
+    }
+    Ok(())
+}
+
+/// (5.0 section 1.5.4, 3.1.1 section 1.5.3) A string SHOULD NOT hold a control character,
+/// U+0001..U+001F or U+007F..U+009F, and a receiver MAY close the connection when one
+/// does. A policy the decoder opts in to; see
+/// [`Decoder::refuse_control_characters`](crate::Decoder::refuse_control_characters).
+pub(crate) fn no_control_character(text: &str, field: Field) -> Result<(), Error> {
+    if scan::has_control_character(text) {
+        return Err(Error::ControlCharacter { field });
+    }
+    Ok(())
+}
+
+/// [MQTT-4.7.3-1] and [MQTT-3.3.2-2] A topic name, as the will topic and the Response Topic
+/// are, holds at least one character and no wildcard.
+#[inline(always)] // once per will on the decode path, two short tests
+pub(crate) fn topic_name(topic: &str, field: Field) -> Result<(), Error> {
+    if topic.is_empty() {
+        return Err(Error::EmptyTopic { field });
+    }
+    if topic.bytes().any(|b| b == b'+' || b == b'#') {
+        return Err(Error::WildcardInTopic { field });
+    }
+    Ok(())
+}
+
+/// [MQTT-3.1.3-8] (3.1.1) An empty client id needs clean session; [MQTT 3.1, 3.1] a 3.1
+/// client id has 1 to 23 characters, the upper limit when `limit_v3_1` asks for it. 5.0
+/// leaves an empty id to the server [MQTT-3.1.3-6].
+#[inline(always)] // once per decode, and mostly the one `match` on the version
+pub(crate) fn client_id(
+    protocol: Protocol,
+    id: &str,
+    clean_start: bool,
+    limit_v3_1: bool,
+) -> Result<(), Error> {
+    match protocol {
+        Protocol::V3_1 if id.is_empty() => Err(Error::EmptyClientId),
+        Protocol::V3_1 if limit_v3_1 && id.chars().nth(23).is_some() => Err(Error::ClientIdTooLong),
+        Protocol::V3_1_1 if id.is_empty() && !clean_start => Err(Error::EmptyClientId),
+        _ => Ok(()),
+    }
+}
+
+/// [MQTT-3.1.2-2] The bridge bit on the level byte is mosquitto's convention for 3.1 and
+/// 3.1.1 bridges; on 5.0 (level 0x85) it is an unsupported version, as mosquitto answers.
+pub(crate) const fn bridge_bit_on_3x_only(protocol: Protocol, bridge: bool) -> Result<(), Error> {
+    if bridge && protocol.is_v5() {
+        return Err(Error::UnsupportedProtocolLevel { level: BRIDGE_BIT | protocol.level() });
+    }
+    Ok(())
+}
+
+/// [MQTT-3.1.2-22] (3.x) A password needs a user name; 5.0 allows one alone.
+pub(crate) const fn password_needs_user_name(
+    protocol: Protocol,
+    username: bool,
+    password: bool,
+) -> Result<(), Error> {
+    if password && !username && !protocol.is_v5() {
+        return Err(Error::PasswordWithoutUsername);
+    }
+    Ok(())
+}
+
+/// [MQTT-3.1.2-3] The reserved Connect Flag is 0.
+pub(crate) const fn reserved_flag_is_zero(flags: ConnectFlags) -> Result<(), Error> {
+    if flags.reserved() {
+        return Err(Error::ReservedFlag);
+    }
+    Ok(())
+}
+
+/// [MQTT-3.1.2-14] (5.0 [MQTT-3.1.2-12]) The will QoS is 0, 1 or 2.
+pub(crate) const fn will_qos(flags: ConnectFlags) -> Result<QoS, Error> {
+    match flags.will_qos_bits() {
+        0 => Ok(QoS::AtMostOnce),
+        1 => Ok(QoS::AtLeastOnce),
+        2 => Ok(QoS::ExactlyOnce),
+        _ => Err(Error::InvalidWillQos),
+    }
+}
+
+/// [MQTT-3.1.2-13] and [MQTT-3.1.2-15] (5.0 [MQTT-3.1.2-11], [MQTT-3.1.2-13]) Without the
+/// will flag, will QoS and will retain are 0.
+pub(crate) const fn will_flags_need_will(flags: ConnectFlags, qos: QoS) -> Result<(), Error> {
+    if !flags.will() && (!matches!(qos, QoS::AtMostOnce) || flags.will_retain()) {
+        return Err(Error::WillFlagsWithoutWill);
+    }
+    Ok(())
+}
+
+/// (5.0 3.1.2.11.3, 3.2.2.3.3) Receive Maximum is not 0.
+pub(crate) const fn receive_maximum_not_zero(value: u16) -> Result<(), Error> {
+    if value == 0 {
+        return Err(Error::InvalidPropertyValue { property: Property::ReceiveMaximum });
+    }
+    Ok(())
+}
+
+/// (5.0 3.1.2.11.4, 3.2.2.3.6) Maximum Packet Size is not 0.
+pub(crate) const fn maximum_packet_size_not_zero(value: u32) -> Result<(), Error> {
+    if value == 0 {
+        return Err(Error::InvalidPropertyValue { property: Property::MaximumPacketSize });
+    }
+    Ok(())
+}
+
+/// (5.0 3.1.2.11.6, 3.1.2.11.7, 3.1.3.2.3; CONNACK 3.2.2.3.4, 3.2.2.3.5, 3.2.2.3.11,
+/// 3.2.2.3.12, 3.2.2.3.13) Request Response Information, Request Problem Information, the
+/// Payload Format Indicator, and CONNACK's Maximum QoS, Retain Available, Wildcard
+/// Subscription Available, Subscription Identifiers Available and Shared Subscription
+/// Available are 0 or 1.
+pub(crate) const fn byte_flag_is_0_or_1(property: Property, value: u8) -> Result<(), Error> {
+    if value > 1 {
+        return Err(Error::InvalidPropertyValue { property });
+    }
+    Ok(())
+}
+
+/// (5.0 3.1.2.11.10) Authentication Data needs an Authentication Method.
+pub(crate) const fn authentication_data_needs_method(method: bool, data: bool) -> Result<(), Error> {
+    if data && !method {
+        return Err(Error::AuthenticationDataWithoutMethod);
+    }
+    Ok(())
+}
+
+/// [MQTT-3.2.2-1] The reserved bits 7..1 of the Connect Acknowledge Flags are 0; 3.1 has
+/// no Session Present, so its whole byte is reserved.
+pub(crate) const fn ack_flags_reserved_bits_are_zero(protocol: Protocol, flags: u8) -> Result<(), Error> {
+    let reserved = if matches!(protocol, Protocol::V3_1) { 0xFF } else { 0xFE };
+    if flags & reserved != 0 {
+        return Err(Error::ReservedAckFlags { flags });
+    }
+    Ok(())
+}
+
+/// [MQTT-3.2.2-6] (5.0; [MQTT-3.2.2-4] in 3.1.1) A CONNACK with a non-zero code has Session
+/// Present 0.
+pub(crate) const fn session_present_needs_success(session_present: bool, code: u8) -> Result<(), Error> {
+    if session_present && code != 0 {
+        return Err(Error::SessionPresentWithError { code });
+    }
+    Ok(())
+}
