@@ -96,9 +96,12 @@ async fn proxy(
 
     let route = route(&mut client, config, peer, &connect).await?;
     log.route = Some(route.name.clone());
+    // A 5.0 client without a client id gets the proxy's, and is placed as if it had sent it.
     let assigned = sticky::assign(route, &connect, &buf, len);
     let connect = assigned.as_ref().map_or(connect, |assigned| assigned.placed(&connect));
-    log.client_id = Some(connect.client_id.to_owned());
+    if let Some(assigned) = &assigned {
+        log.client_id = Some(assigned.id.clone());
+    }
 
     // The client's address stands in for an empty key, as in APISIX; spelt out only then.
     let peer_ip;
@@ -121,6 +124,7 @@ async fn proxy(
     };
     log.traffic.up = buf.len() as u64;
     forward(&mut upstream, route, addresses, buf).await.map_err(End::Failed)?;
+    // It learns the id from the broker's CONNACK.
     if let Some(id) = assigned {
         let deadline = limits.connect_deadline();
         log.traffic.down =

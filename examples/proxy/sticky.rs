@@ -10,6 +10,7 @@
 
 mod connack;
 
+use std::fmt::Write;
 use std::io;
 use std::time::Duration;
 
@@ -65,7 +66,10 @@ pub fn new_id(prefix: &str) -> Result<String, getrandom::Error> {
     getrandom::fill(&mut random)?;
     let mut id = String::with_capacity(prefix.len() + 2 * RANDOM_BYTES);
     id.push_str(prefix);
-    id.extend(random.iter().map(|byte| format!("{byte:02x}")));
+    for byte in random {
+        // Writing to a String cannot fail.
+        write!(id, "{byte:02x}").ok();
+    }
     Ok(id)
 }
 
