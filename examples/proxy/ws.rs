@@ -202,8 +202,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
     /// queuing, it must be called again with the same bytes, as `write_all` does.
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.client_closed {
-            // Nothing can carry them after the client's close.
+        if this.client_closed || buf.is_empty() {
+            // Nothing can carry them after the client's close; no empty frames.
             return Poll::Ready(Ok(buf.len()));
         }
         let mut ws = Pin::new(&mut this.ws);
