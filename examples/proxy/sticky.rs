@@ -4,9 +4,9 @@
 //! reconnect with that id would then hash to some other broker, which has no session for it.
 //! Instead the proxy assigns the id itself, random and unguessable, writes it into the CONNECT
 //! with the crate's encoder and places the client by it; then it adds the id to the broker's
-//! CONNACK as Assigned Client Identifier [MQTT-3.2.2.3.7], so that the client reconnects with
+//! CONNACK as Assigned Client Identifier (5.0 [MQTT-3.1.3-7]), so that the client reconnects with
 //! it and lands on the same broker. 3.1.1 needs none of this: an empty id there requires a
-//! clean session [MQTT-3.1.3-7].
+//! clean session (3.1.1 [MQTT-3.1.3-7]).
 
 mod connack;
 

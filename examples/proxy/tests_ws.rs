@@ -111,7 +111,7 @@ const BROKER_ORDER: &[u8] = &[
 ];
 
 #[test]
-fn mqtt_3_2_2_3_7_the_connack_gets_the_assigned_id_and_keeps_the_rest_byte_for_byte() {
+fn mqtt_3_1_3_7_v5_the_connack_carries_the_assigned_id_and_keeps_the_rest_byte_for_byte() {
     let got = add_assigned_id(BROKER_ORDER, "px-1").expect("rewritten");
     let mut expected = vec![0x20, 0x12 + 7, 0x01, 0x00, 0x0f + 7];
     expected.extend_from_slice(&BROKER_ORDER[5..]);
