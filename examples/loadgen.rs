@@ -13,7 +13,8 @@
 //!
 //! With `,PID` after a target's address, the resident memory of that process is read before
 //! and while all connections are held open (`--hold-ms`), and reported per connection, and so is
-//! the CPU time it used over the run.
+//! the CPU time it used over the run. A target address `ws://ADDR/PATH` speaks MQTT over
+//! WebSocket: one binary frame per write.
 //!
 //! With `--tls-ca FILE`, every connection is TLS 1.3 (rustls), verified against that CA for the
 //! name `--tls-name`, and the time to CONNACK includes the handshake. Session resumption is off,
@@ -78,19 +79,25 @@ struct Target {
     name: String,
     addr: SocketAddr,
     pid: Option<u32>,
+    /// The path of a `ws://` target.
+    ws_path: Option<String>,
 }
 
 impl FromStr for Target {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("target {text:?} is not NAME=ADDR or NAME=ADDR,PID");
+        let bad = || format!("target {text:?} is not NAME=ADDR or NAME=ADDR,PID (ADDR or ws://ADDR/PATH)");
         let (name, rest) = text.split_once('=').ok_or_else(bad)?;
         let (addr, pid) = match rest.split_once(',') {
             Some((addr, pid)) => (addr, Some(pid.parse().map_err(|_| bad())?)),
             None => (rest, None),
         };
-        Ok(Self { name: name.to_owned(), addr: addr.parse().map_err(|_| bad())?, pid })
+        let (addr, ws_path) = match addr.strip_prefix("ws://") {
+            Some(url) => url.find('/').map(|at| (&url[..at], Some(url[at..].to_owned()))).ok_or_else(bad)?,
+            None => (addr, None),
+        };
+        Ok(Self { name: name.to_owned(), addr: addr.parse().map_err(|_| bad())?, pid, ws_path })
     }
 }
 
@@ -177,7 +184,12 @@ async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
                     }
                 };
                 let client_id = format!("loadgen-{}-{n}", std::process::id());
-                results.push(connection(target.addr, &client_id, &load, on_connack).await);
+                results.push(match &target.ws_path {
+                    None => connection(target.addr, &client_id, &load, on_connack).await,
+                    Some(path) => {
+                        websocket::connection(target.addr, path, &client_id, &load, on_connack).await
+                    }
+                });
             }
             results
         }));
@@ -414,5 +426,72 @@ fn print_table(reports: &[Report], args: &Args) {
             rss,
             cpu
         );
+    }
+}
+
+/// The same connection over WebSocket: each write one binary frame.
+mod websocket {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    use super::{Load, connect_packet, step};
+
+    /// From TCP connect to CONNACK, the upgrade included.
+    pub async fn connection(
+        addr: SocketAddr,
+        path: &str,
+        client_id: &str,
+        load: &Load,
+        on_connack: impl FnOnce(),
+    ) -> io::Result<Duration> {
+        let started = Instant::now();
+        let stream = step(TcpStream::connect(addr)).await?;
+        stream.set_nodelay(true)?;
+        let mut request = format!("ws://{addr}{path}").into_client_request().map_err(io::Error::other)?;
+        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+        let upgrade =
+            async { tokio_tungstenite::client_async(request, stream).await.map_err(io::Error::other) };
+        let (mut ws, _) = step(upgrade).await?;
+        send(&mut ws, connect_packet(load.protocol, client_id)?).await?;
+        let connack = step(next(&mut ws)).await?;
+        if connack.first() != Some(&0x20) || connack.get(3) != Some(&0) {
+            return Err(io::Error::other(format!("refused: {connack:02x?}")));
+        }
+        let latency = started.elapsed();
+        on_connack();
+        tokio::time::sleep(load.hold).await;
+        if !load.publishes.is_empty() {
+            send(&mut ws, load.publishes.clone()).await?;
+            send(&mut ws, vec![0xc0, 0x00]).await?;
+            while !step(next(&mut ws)).await?.ends_with(&[0xd0, 0x00]) {}
+        }
+        send(&mut ws, vec![0xe0, 0x00]).await?;
+        step(async { ws.close(None).await.map_err(io::Error::other) }).await.ok();
+        Ok(latency)
+    }
+
+    async fn send(ws: &mut WebSocketStream<TcpStream>, bytes: Vec<u8>) -> io::Result<()> {
+        step(async { ws.send(Message::Binary(Bytes::from(bytes))).await.map_err(io::Error::other) }).await
+    }
+
+    /// The next binary frame's payload.
+    async fn next(ws: &mut WebSocketStream<TcpStream>) -> io::Result<Vec<u8>> {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(io::Error::other(e)),
+                None => return Err(io::ErrorKind::UnexpectedEof.into()),
+            }
+        }
     }
 }

@@ -1,4 +1,7 @@
-//! Answering a CONNECT: the CONNACK a server sends, in the client's own version.
+//! Answering a CONNECT: the CONNACK a server sends, in the client's own version; and the
+//! whole CONNACK both ways, in [`packet`].
+
+mod packet;
 
 use crate::decode::{FixedHeader, protocol};
 use crate::error::{Error, ReasonCode};
@@ -20,12 +23,27 @@ use crate::spec::Protocol;
 pub struct Connack {
     bytes: [u8; 5],
     len: u8,
+    code: ReasonCode,
 }
 
 impl Connack {
     /// The packet's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The reason code it answers with, as given to [`Protocol::connack`]; in 3.x the byte
+    /// on the wire is the return code it maps to.
+    ///
+    /// ```
+    /// use mqtt_connect::{Protocol, ReasonCode};
+    ///
+    /// let ack = Protocol::V3_1_1.connack(ReasonCode::ServerBusy).unwrap();
+    /// assert_eq!(ack.reason_code(), ReasonCode::ServerBusy);
+    /// assert_eq!(ack.as_bytes()[3], 0x03);
+    /// ```
+    pub const fn reason_code(&self) -> ReasonCode {
+        self.code
     }
 }
 
@@ -34,18 +52,12 @@ impl Protocol {
     /// code for it and the server closes instead.
     pub const fn connack(self, code: ReasonCode) -> Option<Connack> {
         if self.is_v5() {
-            return Some(Connack { bytes: [0x20, 0x03, 0x00, code as u8, 0x00], len: 5 });
+            return Some(Connack { bytes: [0x20, 0x03, 0x00, code as u8, 0x00], len: 5, code });
         }
-        let return_code = match code {
-            ReasonCode::Success => 0x00,
-            ReasonCode::UnsupportedProtocolVersion => 0x01,
-            ReasonCode::ClientIdentifierNotValid => 0x02,
-            ReasonCode::ServerUnavailable | ReasonCode::ServerBusy => 0x03,
-            ReasonCode::BadUserNameOrPassword => 0x04,
-            ReasonCode::NotAuthorized | ReasonCode::Banned => 0x05,
-            _ => return None,
-        };
-        Some(Connack { bytes: [0x20, 0x02, 0x00, return_code, 0x00], len: 4 })
+        match packet::return_code_v3(code) {
+            Some(return_code) => Some(Connack { bytes: [0x20, 0x02, 0x00, return_code, 0x00], len: 4, code }),
+            None => None,
+        }
     }
 }
 

@@ -190,7 +190,7 @@ fn check_bin(bytes: &[u8], field: Field) -> Result<usize, EncodeError> {
 
 /// Bytes a block of `entries` and `users` takes after its length prefix, once every value
 /// passed the rules the decoder applies.
-fn block_len<'a>(
+pub(crate) fn block_len<'a>(
     entries: impl Iterator<Item = (Property, Value<'a>)>,
     users: &UserProperties<'a>,
 ) -> Result<usize, EncodeError> {
@@ -213,7 +213,7 @@ fn block_len<'a>(
 }
 
 /// Writes a block checked by [`block_len`], length prefix included.
-fn write_block<'a>(
+pub(crate) fn write_block<'a>(
     w: &mut Writer<'_>,
     len: usize,
     entries: impl Iterator<Item = (Property, Value<'a>)>,

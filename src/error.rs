@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::spec::{Block, Property};
 
-/// A part of the CONNECT packet, named in errors so that they say where the fault is.
+/// A part of a CONNECT or CONNACK packet, named in errors so that they say where the fault is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Field {
@@ -34,6 +34,12 @@ pub enum Field {
     Username,
     /// The Password.
     Password,
+    /// The CONNACK's Connect Acknowledge Flags byte.
+    AcknowledgeFlags,
+    /// The CONNACK's reason code, or 3.x return code.
+    ReasonCode,
+    /// The CONNACK property block (5.0).
+    ConnackProperties,
 }
 
 impl From<Block> for Field {
@@ -41,6 +47,7 @@ impl From<Block> for Field {
         match block {
             Block::Connect => Self::Properties,
             Block::Will => Self::WillProperties,
+            Block::Connack => Self::ConnackProperties,
         }
     }
 }
@@ -61,15 +68,22 @@ impl fmt::Display for Field {
             Self::WillPayload => "Will Payload",
             Self::Username => "User Name",
             Self::Password => "Password",
+            Self::AcknowledgeFlags => "Connect Acknowledge Flags",
+            Self::ReasonCode => "reason code",
+            Self::ConnackProperties => "CONNACK properties",
         };
         f.write_str(name)
     }
 }
 
-/// Why a CONNECT was refused.
+/// Why a CONNECT was refused, or a CONNACK could not be read.
 ///
 /// Each error maps to the MQTT 5 reason code a server answers with ([`Error::reason_code`]),
-/// and [`Error::connack`] writes that answer in the client's own version.
+/// and [`Error::connack`] writes that answer in the client's own version. The faults of a
+/// CONNACK ([`ConnackPacket::decode`](crate::ConnackPacket::decode)) share the variants that
+/// mean the same in both packets (a truncated field, a property not allowed, bad UTF-8);
+/// the rest are their own, and their reason code is the one a 5.0 client puts in its
+/// DISCONNECT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -206,6 +220,39 @@ pub enum Error {
     /// [`Decoder::check_payload_format`](crate::Decoder::check_payload_format) is on.
     #[error("Will Payload: announced as UTF-8 but is not well-formed UTF-8")]
     InvalidPayloadFormat,
+    /// CONNACK: the first byte is not a CONNACK.
+    #[error("first byte {byte:#04x} is not a CONNACK packet")]
+    NotConnack {
+        /// The byte received.
+        byte: u8,
+    },
+    /// CONNACK: a Remaining Length no CONNACK of this version has; 3.x has exactly 2, 5.0
+    /// at least 3.
+    #[error("Remaining Length {remaining} is not that of a CONNACK of this version")]
+    ConnackRemainingLength {
+        /// The Remaining Length received.
+        remaining: u32,
+    },
+    /// CONNACK: reserved bits of the Connect Acknowledge Flags are set [MQTT-3.2.2-1]; in
+    /// 3.1 the whole byte is reserved.
+    #[error("Connect Acknowledge Flags {flags:#04x}: reserved bits are set")]
+    ReservedAckFlags {
+        /// The byte received.
+        flags: u8,
+    },
+    /// CONNACK: Session Present with a code other than success [MQTT-3.2.2-4 / MQTT-3.2.2-6].
+    #[error("Session Present is set with the non-zero code {code:#04x}")]
+    SessionPresentWithError {
+        /// The code received.
+        code: u8,
+    },
+    /// CONNACK: a reason code (5.0) or return code (3.x) that a CONNACK of this version
+    /// cannot carry.
+    #[error("{code:#04x} is not a CONNACK code of this version")]
+    InvalidReasonCode {
+        /// The code received.
+        code: u8,
+    },
 }
 
 impl Error {
@@ -225,8 +272,13 @@ impl Error {
             | Self::InvalidWillQos
             | Self::WillFlagsWithoutWill
             | Self::PasswordWithoutUsername
-            | Self::PropertyNotAllowed { .. } => ReasonCode::MalformedPacket,
+            | Self::PropertyNotAllowed { .. }
+            | Self::NotConnack { .. }
+            | Self::ConnackRemainingLength { .. }
+            | Self::ReservedAckFlags { .. }
+            | Self::InvalidReasonCode { .. } => ReasonCode::MalformedPacket,
             Self::DuplicateProperty { .. }
+            | Self::SessionPresentWithError { .. }
             | Self::InvalidPropertyValue { .. }
             | Self::AuthenticationDataWithoutMethod
             | Self::EmptyTopic { .. }

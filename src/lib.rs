@@ -31,9 +31,9 @@
 //! Each module uses only those below it, so the crate reads bottom-up:
 //!
 //! ```text
-//! connack  routing          answering a CONNECT; choosing a backend from one
+//! connack  routing          answering a CONNECT, CONNACK both ways; choosing a backend
 //! decode   encode           bytes to Connect, Connect to bytes
-//! packet                    Connect, Will, ConnectProperties, WillProperties, UserProperties
+//! packet                    Connect, Will, their properties, UserProperties, ConnackPacket
 //! values                    UTF-8 strings, property values, the property block iterator
 //! rules                     every rule both directions share, one function each
 //! wire                      Reader, Writer, Variable Byte Integers, scan kernels
@@ -43,12 +43,23 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "tokio-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-util")))]
+pub mod codec;
 mod connack;
 mod decode;
 mod encode;
 mod error;
+#[cfg(feature = "nom")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nom")))]
+pub mod nom;
+#[cfg(feature = "bytes")]
+mod owned;
 mod packet;
+#[cfg(feature = "routing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "routing")))]
 pub mod routing;
 mod rules;
 mod spec;
@@ -59,12 +70,16 @@ pub use connack::{Connack, protocol_of};
 pub use decode::{Decoder, Needed, Status, decode};
 pub use encode::EncodeError;
 pub use error::{Error, Field, ReasonCode, UnknownReasonCode};
+#[cfg(feature = "bytes")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
+pub use owned::{OwnedConnack, OwnedConnect, OwnedWill};
 pub use packet::{
-    Connect, ConnectProperties, Iter as UserPropertiesIter, Summary, UserProperties, Will, WillProperties,
+    ConnackPacket, ConnackProperties, Connect, ConnectProperties, Iter as UserPropertiesIter, Summary,
+    UserProperties, Will, WillProperties,
 };
 pub use spec::{PayloadFormat, Property, Protocol, QoS};
 
 /// The README's examples, compiled and run as doc tests so that the README stays true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "routing"))] // its routing section needs the feature
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;

@@ -105,7 +105,7 @@ pub(crate) const fn will_flags_need_will(flags: ConnectFlags, qos: QoS) -> Resul
     Ok(())
 }
 
-/// (5.0 3.1.2.11.3) Receive Maximum is not 0.
+/// (5.0 3.1.2.11.3, 3.2.2.3.3) Receive Maximum is not 0.
 pub(crate) const fn receive_maximum_not_zero(value: u16) -> Result<(), Error> {
     if value == 0 {
         return Err(Error::InvalidPropertyValue { property: Property::ReceiveMaximum });
@@ -113,7 +113,7 @@ pub(crate) const fn receive_maximum_not_zero(value: u16) -> Result<(), Error> {
     Ok(())
 }
 
-/// (5.0 3.1.2.11.4) Maximum Packet Size is not 0.
+/// (5.0 3.1.2.11.4, 3.2.2.3.6) Maximum Packet Size is not 0.
 pub(crate) const fn maximum_packet_size_not_zero(value: u32) -> Result<(), Error> {
     if value == 0 {
         return Err(Error::InvalidPropertyValue { property: Property::MaximumPacketSize });
@@ -121,8 +121,11 @@ pub(crate) const fn maximum_packet_size_not_zero(value: u32) -> Result<(), Error
     Ok(())
 }
 
-/// (5.0 3.1.2.11.6, 3.1.2.11.7, 3.1.3.2.3) Request Response Information, Request Problem
-/// Information and the Payload Format Indicator are 0 or 1.
+/// (5.0 3.1.2.11.6, 3.1.2.11.7, 3.1.3.2.3; CONNACK 3.2.2.3.4, 3.2.2.3.5, 3.2.2.3.11,
+/// 3.2.2.3.12, 3.2.2.3.13) Request Response Information, Request Problem Information, the
+/// Payload Format Indicator, and CONNACK's Maximum QoS, Retain Available, Wildcard
+/// Subscription Available, Subscription Identifiers Available and Shared Subscription
+/// Available are 0 or 1.
 pub(crate) const fn byte_flag_is_0_or_1(property: Property, value: u8) -> Result<(), Error> {
     if value > 1 {
         return Err(Error::InvalidPropertyValue { property });
@@ -134,6 +137,25 @@ pub(crate) const fn byte_flag_is_0_or_1(property: Property, value: u8) -> Result
 pub(crate) const fn authentication_data_needs_method(method: bool, data: bool) -> Result<(), Error> {
     if data && !method {
         return Err(Error::AuthenticationDataWithoutMethod);
+    }
+    Ok(())
+}
+
+/// [MQTT-3.2.2-1] The reserved bits 7..1 of the Connect Acknowledge Flags are 0; 3.1 has
+/// no Session Present, so its whole byte is reserved.
+pub(crate) const fn ack_flags_reserved_bits_are_zero(protocol: Protocol, flags: u8) -> Result<(), Error> {
+    let reserved = if matches!(protocol, Protocol::V3_1) { 0xFF } else { 0xFE };
+    if flags & reserved != 0 {
+        return Err(Error::ReservedAckFlags { flags });
+    }
+    Ok(())
+}
+
+/// [MQTT-3.2.2-6] (5.0; [MQTT-3.2.2-4] in 3.1.1) A CONNACK with a non-zero code has Session
+/// Present 0.
+pub(crate) const fn session_present_needs_success(session_present: bool, code: u8) -> Result<(), Error> {
+    if session_present && code != 0 {
+        return Err(Error::SessionPresentWithError { code });
     }
     Ok(())
 }

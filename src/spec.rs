@@ -163,7 +163,7 @@ impl ConnectFlags {
     }
 }
 
-/// A property that CONNECT or its will may carry, by its identifier.
+/// A property that CONNECT, its will or CONNACK may carry, by its identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 #[non_exhaustive]
@@ -178,11 +178,15 @@ pub enum Property {
     ResponseTopic = 0x08,
     /// 0x09, will: data to match a response with its request.
     CorrelationData = 0x09,
-    /// 0x11, CONNECT: how long the session outlives the connection, in seconds.
+    /// 0x11, CONNECT and CONNACK: how long the session outlives the connection, in seconds.
     SessionExpiryInterval = 0x11,
-    /// 0x15, CONNECT: name of the extended authentication method.
+    /// 0x12, CONNACK: the client id the server assigned.
+    AssignedClientIdentifier = 0x12,
+    /// 0x13, CONNACK: the Keep Alive the client must use.
+    ServerKeepAlive = 0x13,
+    /// 0x15, CONNECT and CONNACK: name of the extended authentication method.
     AuthenticationMethod = 0x15,
-    /// 0x16, CONNECT: data of the extended authentication method.
+    /// 0x16, CONNECT and CONNACK: data of the extended authentication method.
     AuthenticationData = 0x16,
     /// 0x17, CONNECT: whether the server may send reason strings and user properties.
     RequestProblemInformation = 0x17,
@@ -190,14 +194,30 @@ pub enum Property {
     WillDelayInterval = 0x18,
     /// 0x19, CONNECT: whether the server may send response information.
     RequestResponseInformation = 0x19,
-    /// 0x21, CONNECT: how many QoS 1 and 2 publishes the client takes at once.
+    /// 0x1A, CONNACK: the basis for response topics.
+    ResponseInformation = 0x1A,
+    /// 0x1C, CONNACK: another server to use.
+    ServerReference = 0x1C,
+    /// 0x1F, CONNACK: a human-readable reason.
+    ReasonString = 0x1F,
+    /// 0x21, CONNECT and CONNACK: how many QoS 1 and 2 publishes the sender takes at once.
     ReceiveMaximum = 0x21,
-    /// 0x22, CONNECT: the highest topic alias the client accepts.
+    /// 0x22, CONNECT and CONNACK: the highest topic alias the sender accepts.
     TopicAliasMaximum = 0x22,
-    /// 0x26, both: a name and value pair; may repeat, order kept.
+    /// 0x24, CONNACK: the highest QoS the server supports.
+    MaximumQos = 0x24,
+    /// 0x25, CONNACK: whether the server supports retained messages.
+    RetainAvailable = 0x25,
+    /// 0x26, all three: a name and value pair; may repeat, order kept.
     UserProperty = 0x26,
-    /// 0x27, CONNECT: the largest packet the client accepts.
+    /// 0x27, CONNECT and CONNACK: the largest packet the sender accepts.
     MaximumPacketSize = 0x27,
+    /// 0x28, CONNACK: whether the server supports wildcard subscriptions.
+    WildcardSubscriptionAvailable = 0x28,
+    /// 0x29, CONNACK: whether the server supports Subscription Identifiers.
+    SubscriptionIdentifiersAvailable = 0x29,
+    /// 0x2A, CONNACK: whether the server supports shared subscriptions.
+    SharedSubscriptionAvailable = 0x2A,
 }
 
 /// How a property's value is written (5.0 section 2.2.2.2).
@@ -211,13 +231,17 @@ pub(crate) enum Kind {
     Pair,
 }
 
-/// Which property block: each allows its own set.
+/// Which property block: each allows its own set. One bit each, so that the table in
+/// [`Property::in_block`] gives each id the set of blocks that allow it as a mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Block {
     /// The CONNECT properties (5.0 3.1.2.11).
-    Connect,
+    Connect = 1,
     /// The will properties (5.0 3.1.3.2).
-    Will,
+    Will = 2,
+    /// The CONNACK properties (5.0 3.2.2.3).
+    Connack = 4,
 }
 
 impl Property {
@@ -235,15 +259,25 @@ impl Property {
             Self::ResponseTopic => "Response Topic",
             Self::CorrelationData => "Correlation Data",
             Self::SessionExpiryInterval => "Session Expiry Interval",
+            Self::AssignedClientIdentifier => "Assigned Client Identifier",
+            Self::ServerKeepAlive => "Server Keep Alive",
             Self::AuthenticationMethod => "Authentication Method",
             Self::AuthenticationData => "Authentication Data",
             Self::RequestProblemInformation => "Request Problem Information",
             Self::WillDelayInterval => "Will Delay Interval",
             Self::RequestResponseInformation => "Request Response Information",
+            Self::ResponseInformation => "Response Information",
+            Self::ServerReference => "Server Reference",
+            Self::ReasonString => "Reason String",
             Self::ReceiveMaximum => "Receive Maximum",
             Self::TopicAliasMaximum => "Topic Alias Maximum",
+            Self::MaximumQos => "Maximum QoS",
+            Self::RetainAvailable => "Retain Available",
             Self::UserProperty => "User Property",
             Self::MaximumPacketSize => "Maximum Packet Size",
+            Self::WildcardSubscriptionAvailable => "Wildcard Subscription Available",
+            Self::SubscriptionIdentifiersAvailable => "Subscription Identifiers Available",
+            Self::SharedSubscriptionAvailable => "Shared Subscription Available",
         }
     }
 
@@ -252,39 +286,64 @@ impl Property {
         match self {
             Self::PayloadFormatIndicator
             | Self::RequestProblemInformation
-            | Self::RequestResponseInformation => Kind::Byte,
-            Self::ReceiveMaximum | Self::TopicAliasMaximum => Kind::U16,
+            | Self::RequestResponseInformation
+            | Self::MaximumQos
+            | Self::RetainAvailable
+            | Self::WildcardSubscriptionAvailable
+            | Self::SubscriptionIdentifiersAvailable
+            | Self::SharedSubscriptionAvailable => Kind::Byte,
+            Self::ReceiveMaximum | Self::TopicAliasMaximum | Self::ServerKeepAlive => Kind::U16,
             Self::MessageExpiryInterval
             | Self::SessionExpiryInterval
             | Self::WillDelayInterval
             | Self::MaximumPacketSize => Kind::U32,
-            Self::ContentType | Self::ResponseTopic | Self::AuthenticationMethod => Kind::Str,
+            Self::ContentType
+            | Self::ResponseTopic
+            | Self::AuthenticationMethod
+            | Self::AssignedClientIdentifier
+            | Self::ResponseInformation
+            | Self::ServerReference
+            | Self::ReasonString => Kind::Str,
             Self::CorrelationData | Self::AuthenticationData => Kind::Bin,
             Self::UserProperty => Kind::Pair,
         }
     }
 
-    /// The property with this id, if `block` allows it.
+    /// The property with this id, if `block` allows it: the table of which block allows
+    /// which property (5.0 sections 3.1.2.11, 3.1.3.2 and 3.2.2.3).
     pub(crate) const fn in_block(id: u8, block: Block) -> Option<Self> {
-        let (property, in_will) = match id {
-            0x01 => (Self::PayloadFormatIndicator, true),
-            0x02 => (Self::MessageExpiryInterval, true),
-            0x03 => (Self::ContentType, true),
-            0x08 => (Self::ResponseTopic, true),
-            0x09 => (Self::CorrelationData, true),
-            0x18 => (Self::WillDelayInterval, true),
-            0x11 => (Self::SessionExpiryInterval, false),
-            0x15 => (Self::AuthenticationMethod, false),
-            0x16 => (Self::AuthenticationData, false),
-            0x17 => (Self::RequestProblemInformation, false),
-            0x19 => (Self::RequestResponseInformation, false),
-            0x21 => (Self::ReceiveMaximum, false),
-            0x22 => (Self::TopicAliasMaximum, false),
-            0x27 => (Self::MaximumPacketSize, false),
-            0x26 => return Some(Self::UserProperty),
+        const CONNECT: u8 = Block::Connect as u8;
+        const WILL: u8 = Block::Will as u8;
+        const CONNACK: u8 = Block::Connack as u8;
+        let (property, blocks) = match id {
+            0x01 => (Self::PayloadFormatIndicator, WILL),
+            0x02 => (Self::MessageExpiryInterval, WILL),
+            0x03 => (Self::ContentType, WILL),
+            0x08 => (Self::ResponseTopic, WILL),
+            0x09 => (Self::CorrelationData, WILL),
+            0x11 => (Self::SessionExpiryInterval, CONNECT | CONNACK),
+            0x12 => (Self::AssignedClientIdentifier, CONNACK),
+            0x13 => (Self::ServerKeepAlive, CONNACK),
+            0x15 => (Self::AuthenticationMethod, CONNECT | CONNACK),
+            0x16 => (Self::AuthenticationData, CONNECT | CONNACK),
+            0x17 => (Self::RequestProblemInformation, CONNECT),
+            0x18 => (Self::WillDelayInterval, WILL),
+            0x19 => (Self::RequestResponseInformation, CONNECT),
+            0x1A => (Self::ResponseInformation, CONNACK),
+            0x1C => (Self::ServerReference, CONNACK),
+            0x1F => (Self::ReasonString, CONNACK),
+            0x21 => (Self::ReceiveMaximum, CONNECT | CONNACK),
+            0x22 => (Self::TopicAliasMaximum, CONNECT | CONNACK),
+            0x24 => (Self::MaximumQos, CONNACK),
+            0x25 => (Self::RetainAvailable, CONNACK),
+            0x26 => (Self::UserProperty, CONNECT | WILL | CONNACK),
+            0x27 => (Self::MaximumPacketSize, CONNECT | CONNACK),
+            0x28 => (Self::WildcardSubscriptionAvailable, CONNACK),
+            0x29 => (Self::SubscriptionIdentifiersAvailable, CONNACK),
+            0x2A => (Self::SharedSubscriptionAvailable, CONNACK),
             _ => return None,
         };
-        if in_will == matches!(block, Block::Will) { Some(property) } else { None }
+        if blocks & block as u8 != 0 { Some(property) } else { None }
     }
 }
 

@@ -60,7 +60,12 @@ impl<'a> Value<'a> {
             (
                 Property::RequestResponseInformation
                 | Property::RequestProblemInformation
-                | Property::PayloadFormatIndicator,
+                | Property::PayloadFormatIndicator
+                | Property::MaximumQos
+                | Property::RetainAvailable
+                | Property::WildcardSubscriptionAvailable
+                | Property::SubscriptionIdentifiersAvailable
+                | Property::SharedSubscriptionAvailable,
                 Self::Byte(v),
             ) => rules::byte_flag_is_0_or_1(property, v),
             (Property::ResponseTopic, Self::Str(topic)) => {

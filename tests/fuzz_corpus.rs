@@ -83,7 +83,7 @@ fn is_seed(file: &Path) -> bool {
 fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     let packets = packets();
     let name = |n: &str| format!("seed-{n}");
-    let decode = packets.iter().map(|(n, p)| (name(n), p.clone())).collect();
+    let decode: BTreeMap<_, _> = packets.iter().map(|(n, p)| (name(n), p.clone())).collect();
     // Whole, one byte at a time, and in uneven chunks of 4, 1 and 10 bytes.
     let plans: [&[u8]; 3] = [&[0], &[1, 0], &[3, 3, 0, 9]];
     let decode_stream =
@@ -106,9 +106,76 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     .into_iter()
     .map(|(n, bytes)| (name(n), bytes))
     .collect();
+    // The codec's first byte seeds its chunk sizes; the stream follows.
+    let codec = packets.iter().enumerate().map(|(i, (n, p))| (name(n), cat(&[&[i as u8], p]))).collect();
+    // A CONNACK of each version and shape, valid and not.
+    let connack = [
+        ("v3_accepted", vec![0x20, 0x02, 0x00, 0x00]),
+        ("v3_session_present", vec![0x20, 0x02, 0x01, 0x00]),
+        ("v3_refused", vec![0x20, 0x02, 0x00, 0x05]),
+        ("v3_padded_length", vec![0x20, 0x82, 0x00, 0x00, 0x00]),
+        ("v5_bare", vec![0x20, 0x03, 0x00, 0x00, 0x00]),
+        ("v5_refused", vec![0x20, 0x03, 0x00, 0x9c, 0x00]),
+        ("v5_reserved_flags", vec![0x20, 0x03, 0x02, 0x00, 0x00]),
+        (
+            "v5_properties",
+            cat(&[
+                &[0x20, 0x1b, 0x01, 0x00, 0x18, 0x13, 0x00, 0x1e, 0x24, 0x01, 0x21, 0x00, 0x0a],
+                &[0x12],
+                &s(b"auto-1"),
+                &[0x26],
+                &s(b"k"),
+                &s(b"v"),
+            ]),
+        ),
+        ("v5_duplicate", vec![0x20, 0x09, 0x00, 0x00, 0x06, 0x13, 0x00, 0x01, 0x13, 0x00, 0x02]),
+        ("incomplete", vec![0x20, 0x7f, 0x00]),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
+    // An id length byte, then what a broker sends first: CONNACKs in the broker's property
+    // order and the encoder's, ones that take no id, and bytes that are no CONNACK.
+    // PROXY headers as balancers send them, v1 and v2, cut short, and with a CONNECT behind.
+    let v2_tcp4 =
+        b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x01\x7f\x00\x00\x02\x30\x39\x07\x5b".to_vec();
+    let proxy_header = [
+        ("v1_tcp4", b"PROXY TCP4 192.0.2.1 198.51.100.2 50000 1883\r\n".to_vec()),
+        ("v1_tcp6", b"PROXY TCP6 2001:db8::1 2001:db8::2 50000 1883\r\n".to_vec()),
+        ("v1_unknown", b"PROXY UNKNOWN\r\n".to_vec()),
+        ("v1_short", b"PROXY TCP4 192.0.2.1".to_vec()),
+        ("v2_tcp4", v2_tcp4.clone()),
+        ("v2_tcp4_then_connect", cat(&[&v2_tcp4, &v311(0x02, &s(b"c1"))])),
+        ("v2_short", v2_tcp4[..14].to_vec()),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
+    let connack_rewrite = [
+        ("v5_success", b"\x10\x20\x03\x00\x00\x00".to_vec()),
+        (
+            "broker_order",
+            b"\x40\x20\x12\x01\x00\x0f\x22\x00\x0a\x26\x00\x01k\x00\x01v\x21\x00\x14\x24\x01".to_vec(),
+        ),
+        ("broker_assigned", b"\x02\x20\x0b\x00\x00\x08\x12\x00\x05auto1".to_vec()),
+        ("refused", b"\x02\x20\x03\x00\x87\x00".to_vec()),
+        ("v3_1_1", b"\x02\x20\x02\x00\x00".to_vec()),
+        ("publish_first", b"\x02\x30\x05\x00\x01tab".to_vec()),
+        ("zeros", vec![0; 64]),
+        ("ones", vec![0xff; 256]),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
     BTreeMap::from([
-        ("decode", decode),
+        ("codec", codec),
+        ("connack", connack),
+        ("connack_rewrite", connack_rewrite),
+        ("decode", decode.clone()),
         ("decode_stream", decode_stream),
+        ("frame", decode.clone()),
+        ("nom", decode),
+        ("proxy_header", proxy_header),
         ("roundtrip", roundtrip),
         ("routing", routing),
     ])

@@ -194,6 +194,13 @@ pub struct Route {
     /// `refuse` (CONNACK "not authorized", the default) or `pass` (forwarded unchanged).
     #[serde(default)]
     pub without_certificate: Without,
+    /// Give a 5.0 client that sends an empty client id one of the proxy's, and place it by that
+    /// id; see `sticky.rs`.
+    #[serde(default = "default_assign_client_id")]
+    pub assign_client_id: bool,
+    /// What each assigned client id starts with, before its 32 random hex digits.
+    #[serde(default = "default_client_id_prefix")]
+    pub client_id_prefix: String,
 }
 
 /// Why no route took a connection.
@@ -247,8 +254,15 @@ impl Config {
         if addrs.is_empty() {
             return Err("no listen address".into());
         }
-        if let Some(twice) = addrs.iter().enumerate().find_map(|(i, a)| addrs[..i].contains(a).then_some(a)) {
+        if let Some(twice) =
+            addrs.iter().enumerate().find_map(|(i, a)| addrs.get(..i)?.contains(a).then_some(a))
+        {
             return Err(format!("listen address {twice} given twice"));
+        }
+        if let Some(l) =
+            self.listeners.iter().find(|l| l.websocket.as_ref().is_some_and(|p| !p.starts_with('/')))
+        {
+            return Err(format!("listener {}: websocket path does not start with /", l.addr));
         }
         if self.routes.is_empty() {
             return Err("no route".into());
@@ -298,6 +312,11 @@ impl Route {
         }
         if let Some(check) = &self.health_check {
             check.check().map_err(|e| format!("route {name}: {e}"))?;
+        }
+        // Room for the random part in a string of at most 65,535 bytes, and no U+0000
+        // [MQTT-1.5.4-2].
+        if self.client_id_prefix.len() > 60_000 || self.client_id_prefix.contains('\0') {
+            return Err(format!("route {name}: client_id_prefix is over 60000 bytes or holds U+0000"));
         }
         Ok(())
     }
@@ -467,6 +486,9 @@ pub struct Listener {
     /// one it carries. A header from any other address is refused; none is needed.
     #[serde(default)]
     pub proxy_protocol_from: Vec<Network>,
+    /// Clients here speak MQTT over WebSocket (over TLS too, with `tls`: `wss://`); the
+    /// request path the upgrade must be for, such as `/mqtt`.
+    pub websocket: Option<String>,
 }
 
 impl Listener {
@@ -529,4 +551,16 @@ pub enum Without {
     Refuse,
     /// Forwarded as sent.
     Pass,
+}
+
+fn default_assign_client_id() -> bool {
+    true
+}
+
+pub fn default_client_id_prefix() -> String {
+    "proxy-".into()
+}
+
+pub fn default_ws_path() -> String {
+    "/mqtt".into()
 }

@@ -1,6 +1,6 @@
 //! Between the accept and the CONNECT: a PROXY header from a trusted balancer, a look at the
-//! first byte so that plain text on a TLS port is told for what it is, and the TLS handshake;
-//! all under one deadline, the TLS slowloris's limit. A plain listener that takes no PROXY
+//! first byte so that plain text on a TLS port is told for what it is, the TLS handshake, and
+//! on a WebSocket listener the upgrade; all under one deadline, the slowloris's limit. A plain listener that takes no PROXY
 //! header has nothing to do here: its clients go straight to their CONNECT, and a ClientHello
 //! sent there is told apart by its first byte when the decoder refuses it.
 
@@ -15,9 +15,9 @@ use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Listener;
-use crate::logfmt;
 use crate::proxy_header::{self, Next};
 use crate::tls::{Client, Hello};
+use crate::{logfmt, ws};
 
 /// A TLS record's first byte when it carries a handshake message, as a ClientHello does.
 pub const TLS_HANDSHAKE: u8 = 0x16;
@@ -36,9 +36,21 @@ pub struct Arrival {
     /// What the TLS handshake told, on a TLS listener; boxed, so that a plain session carries a
     /// pointer's worth of it.
     pub tls: Option<Box<Hello>>,
+    /// MQTT over WebSocket, upgraded on a WebSocket listener.
+    pub websocket: bool,
 }
 
 impl Arrival {
+    /// How the client's bytes come: `tcp`, `tls`, `ws` or `wss`.
+    pub fn transport(&self) -> &'static str {
+        match (self.websocket, self.tls.is_some()) {
+            (false, false) => "tcp",
+            (false, true) => "tls",
+            (true, false) => "ws",
+            (true, true) => "wss",
+        }
+    }
+
     /// The TLS server name the client asked for.
     pub fn sni(&self) -> Option<&str> {
         self.tls.as_ref().and_then(|tls| tls.sni.as_deref())
@@ -68,6 +80,8 @@ pub enum Refused {
     /// Neither TLS nor MQTT on a TLS listener.
     NotTls(u8),
     Handshake(io::Error),
+    /// The WebSocket upgrade, refused or failed.
+    WebSocket(ws::Refused),
     Deadline,
     Closed,
     Failed(io::Error),
@@ -82,6 +96,7 @@ impl Refused {
             Self::PlainMqttOnTls => "plain_on_tls",
             Self::NotTls(_) => "not_tls",
             Self::Handshake(_) => "tls_handshake",
+            Self::WebSocket(_) => "websocket",
             Self::Deadline => "handshake_deadline",
             Self::Closed => "closed",
             Self::Failed(_) => "failed",
@@ -97,7 +112,10 @@ impl fmt::Display for Refused {
             Self::PlainMqttOnTls => f.write_str("refused: plain-text MQTT CONNECT on a TLS listener"),
             Self::NotTls(byte) => write!(f, "refused: not TLS on a TLS listener (first byte {byte:#04x})"),
             Self::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
-            Self::Deadline => f.write_str("timeout: no PROXY header or TLS handshake by the deadline"),
+            Self::WebSocket(ws::Refused(why)) => f.write_str(why),
+            Self::Deadline => f.write_str(
+                "timeout: no PROXY header or TLS handshake by the deadline, nor a WebSocket upgrade",
+            ),
             Self::Closed => f.write_str("client closed before its CONNECT"),
             Self::Failed(e) => write!(f, "error: {e}"),
         }
@@ -113,9 +131,10 @@ pub async fn arrive(
     deadline: Duration,
 ) -> Result<(Client, Arrival), Refused> {
     let local = tcp.local_addr().map_err(Refused::Failed)?;
-    let mut arrival = Arrival { peer, local, via: None, tls: None };
+    let mut arrival = Arrival { peer, local, via: None, tls: None, websocket: false };
     let proxied = listener.filter(|l| !l.proxy_protocol_from.is_empty());
     let tls = listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone());
+    let websocket = listener.and_then(|l| l.websocket.as_deref());
     let steps = async {
         if let Some(listener) = proxied
             && proxy_header::may_start(first_byte(&tcp).await?)
@@ -127,19 +146,26 @@ pub async fn arrive(
                 (arrival.peer, arrival.local, arrival.via) = (source, destination, Some(peer));
             }
         }
-        let Some(server) = tls else { return Ok(Client::Plain(tcp)) };
-        match first_byte(&tcp).await? {
-            TLS_HANDSHAKE => {
-                // Boxed: the handshake's state holds a whole rustls connection, and would otherwise
-                // sit inline in every session's future, plain ones too, for their whole life.
-                let accepting = Box::pin(TlsAcceptor::from(server).accept(tcp));
-                let stream = accepting.await.map_err(Refused::Handshake)?;
-                arrival.tls = Some(Box::new(Hello::of(&stream)));
-                Ok(Client::Tls(Box::new(stream)))
-            }
-            MQTT_CONNECT => Err(Refused::PlainMqttOnTls),
-            other => Err(Refused::NotTls(other)),
-        }
+        let client = match tls {
+            None => Client::Plain(tcp),
+            Some(server) => match first_byte(&tcp).await? {
+                TLS_HANDSHAKE => {
+                    // Boxed: the handshake's state holds a whole rustls connection, and would
+                    // otherwise sit inline in every session's future, plain ones too, for their
+                    // whole life.
+                    let accepting = Box::pin(TlsAcceptor::from(server).accept(tcp));
+                    let stream = accepting.await.map_err(Refused::Handshake)?;
+                    arrival.tls = Some(Box::new(Hello::of(&stream)));
+                    Client::Tls(Box::new(stream))
+                }
+                MQTT_CONNECT => return Err(Refused::PlainMqttOnTls),
+                other => return Err(Refused::NotTls(other)),
+            },
+        };
+        let Some(path) = websocket else { return Ok(client) };
+        arrival.websocket = true;
+        let ws = ws::upgrade(client, path, deadline).await.map_err(Refused::WebSocket)?;
+        Ok(Client::Ws(Box::new(ws)))
     };
     let client = timeout(deadline, steps).await.map_err(|_| Refused::Deadline)??;
     Ok((client, arrival))

@@ -23,8 +23,10 @@ mod ratelimit;
 mod relay;
 mod server;
 mod session;
+mod sticky;
 mod tls;
 mod tls_flags;
+mod ws;
 // `cargo test` runs these: `test = true` for this example in Cargo.toml.
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,8 @@ mod tests;
 mod tests_ops;
 #[cfg(test)]
 mod tests_tls;
+#[cfg(test)]
+mod tests_ws;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -63,6 +67,13 @@ struct Args {
     /// address.
     #[arg(long)]
     proxy_protocol: bool,
+    /// Leave the client id of a 5.0 client that sends none empty, for the broker to assign;
+    /// by default the proxy assigns one and places the client by it.
+    #[arg(long)]
+    no_assign_client_id: bool,
+    /// What each client id the proxy assigns starts with.
+    #[arg(long, value_name = "PREFIX", default_value_t = config::default_client_id_prefix())]
+    client_id_prefix: String,
     #[command(flatten)]
     limits: Limits,
     /// Serve Prometheus metrics over HTTP on this address; overrides `metrics` in the file.
@@ -76,10 +87,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol", "tls_listen", "identity"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol", "tls_listen", "ws_listen", "wss_listen", "identity", "no_assign_client_id", "client_id_prefix"])]
     config: Option<PathBuf>,
     #[command(flatten)]
-    tls: tls_flags::Flags,
+    listeners: tls_flags::Flags,
     /// `username`: replace each CONNECT's User Name with a name from the client's certificate.
     #[arg(long, value_name = "FIELD")]
     identity: Option<Identity>,
@@ -111,8 +122,10 @@ impl Args {
             identity: self.identity,
             identity_source: self.identity_source,
             without_certificate: self.without_certificate,
+            assign_client_id: !self.no_assign_client_id,
+            client_id_prefix: self.client_id_prefix.clone(),
         };
-        let listeners = self.tls.listeners(&self.listen);
+        let listeners = self.listeners.listeners(&self.listen);
         let listen = self.listen.iter().copied().filter(|a| listeners.iter().all(|l| l.addr != *a)).collect();
         let mut config = Config {
             listen,

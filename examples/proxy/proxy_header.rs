@@ -1,8 +1,11 @@
-//! The PROXY protocol header (v1 text or v2 binary) that a load balancer in front of the proxy
-//! sends before the client's bytes: how long it is, from its first bytes, so that not a byte
-//! past it is read; and what it carries, parsed by the `ppp` crate.
-//!
-//! Sans-IO, so that the fuzz target `proxy_header` drives exactly what the listener runs.
+// The PROXY protocol header (v1 text or v2 binary) that a load balancer in front of the proxy
+// sends before the client's bytes: how long it is, from its first bytes, so that not a byte
+// past it is read; and what it carries, parsed by the `ppp` crate.
+//
+// Sans-IO, so that the fuzz target `proxy_header` drives exactly what the listener runs.
+//
+// Plain comments, not `//!`: the test-support crate includes this file with `include!` for
+// the fuzz checks, where an inner doc comment cannot stand.
 
 use std::net::SocketAddr;
 

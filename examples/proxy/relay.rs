@@ -42,22 +42,29 @@ pub enum First {
 /// Relays until each side has closed its sending direction; an end of file is passed on as a
 /// half-close, so a side may go on sending after the other has finished. An error on either
 /// side ends both directions. So does quiet past the limit `activity` keeps, which the
-/// broker's CONNACK may change on its way through.
+/// broker's CONNACK may change on its way through. `sent_down` are the broker's bytes already
+/// passed to the client before the relay (the CONNACK a sticky id was added to), read for that
+/// CONNACK as if they had come through here.
 pub async fn relay(
     client: Client,
     upstream: TcpStream,
+    sent_down: &[u8],
     traffic: &mut Traffic,
     activity: &Activity,
 ) -> io::Result<First> {
-    // A TCP stream splits into halves without a lock; a TLS stream shares one.
+    // A TCP stream splits into halves without a lock; TLS and WebSocket streams share one.
     match client {
         Client::Plain(tcp) => {
             let (client_rx, client_tx) = tcp.into_split();
-            both_ways(client_rx, client_tx, upstream, traffic, activity).await
+            both_ways(client_rx, client_tx, upstream, sent_down, traffic, activity).await
         }
         Client::Tls(tls) => {
             let (client_rx, client_tx) = tokio::io::split(tls);
-            both_ways(client_rx, client_tx, upstream, traffic, activity).await
+            both_ways(client_rx, client_tx, upstream, sent_down, traffic, activity).await
+        }
+        Client::Ws(ws) => {
+            let (client_rx, client_tx) = tokio::io::split(ws);
+            both_ways(client_rx, client_tx, upstream, sent_down, traffic, activity).await
         }
     }
 }
@@ -67,13 +74,14 @@ async fn both_ways(
     mut client_rx: impl AsyncRead + Unpin,
     mut client_tx: impl AsyncWrite + Unpin,
     upstream: TcpStream,
+    sent_down: &[u8],
     traffic: &mut Traffic,
     activity: &Activity,
 ) -> io::Result<First> {
     let (mut upstream_rx, mut upstream_tx) = upstream.into_split();
     let mut sniff = Sniff::default();
     let connack = &mut traffic.connack;
-    let on_down = |bytes: &[u8]| {
+    let mut on_down = |bytes: &[u8]| {
         if let Some(ack) = sniff.feed(bytes) {
             *connack = Some(ack.code);
             if let Some(seconds) = ack.server_keep_alive {
@@ -81,6 +89,7 @@ async fn both_ways(
             }
         }
     };
+    on_down(sent_down);
     let pumps = async {
         tokio::try_join!(
             pump(&mut client_rx, &mut upstream_tx, &mut traffic.up, activity, |_| {}),
@@ -122,9 +131,10 @@ async fn pump(
 }
 
 /// The next bytes, in a buffer made at each poll and dropped again when the read would block,
-/// so that none is held while the peer is quiet. Socket readiness alone would not do for TLS,
-/// where a readable socket may hold only part of a record, and a record may already be
-/// decrypted inside rustls with the socket quiet; polling the read itself covers both.
+/// so that none is held while the peer is quiet. Socket readiness alone would not do for TLS or
+/// a WebSocket, where a readable socket may hold only part of a record or frame, and one may
+/// already be decrypted inside rustls or buffered inside tungstenite with the socket quiet;
+/// polling the read itself covers both.
 async fn burst(from: &mut (impl AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
     poll_fn(|cx| {
         let mut buf = Vec::with_capacity(BURST);

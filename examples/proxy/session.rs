@@ -1,6 +1,7 @@
-//! One client connection, top to bottom: arrive (PROXY header, TLS) → read CONNECT → decode →
-//! route → identity → connect upstream → forward → relay; then one log line that says how it
-//! went.
+//! One client connection, top to bottom: arrive (PROXY header, TLS, WebSocket upgrade) → read
+//! CONNECT → decode → route → identity → sticky id → connect upstream → forward → (sticky
+//! CONNACK) → relay; then one log line that says how it went. Every step after the arrival is
+//! the same over TCP, TLS and WebSocket.
 //!
 //! Every MQTT decision (is the packet whole, is it valid, what to answer, which upstream) is the
 //! crate's; this file only moves bytes and keeps time.
@@ -26,6 +27,7 @@ use crate::limits::{Budget, Charge, Guards, is_local};
 use crate::logfmt;
 use crate::metrics::{EndLabels, Metrics};
 use crate::relay::{self, First, Traffic};
+use crate::sticky;
 use crate::tls::Client;
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
@@ -51,7 +53,7 @@ pub async fn serve(client: TcpStream, accepted: Accepted, config: &Config, healt
     let listener = config.listener(accepted.listen);
     let end = match edge::arrive(client, peer, listener, config.limits.handshake_deadline()).await {
         Ok((client, arrival)) => {
-            (peer, log.edge) = (arrival.peer, arrival.describe());
+            (peer, log.edge, log.transport) = (arrival.peer, arrival.describe(), arrival.transport());
             if accepted.rate_after_edge && !guards.admits(peer.ip()) {
                 refuse_version(client, &config.limits, Early::Rate).await
             } else {
@@ -177,7 +179,13 @@ async fn proxy(
     log.route = Some(route.name.clone());
     let pipelined = buf.get(len..).unwrap_or_default();
     let buf = identify(&mut client, route, arrival, &connect, pipelined).await?.unwrap_or(buf);
-    let (connect, _) = decode(&mut client, &buf, limits).await?;
+    let (connect, len) = decode(&mut client, &buf, limits).await?;
+    // A 5.0 client without a client id gets the proxy's, and is placed as if it had sent it.
+    let assigned = sticky::assign(route, &connect, &buf, len);
+    let connect = assigned.as_ref().map_or(connect, |assigned| assigned.placed(&connect));
+    if let Some(assigned) = &assigned {
+        log.client_id = Some(logfmt::field(&assigned.id));
+    }
 
     // The client's address stands in for an empty key, as in APISIX; spelt out only then.
     let peer_ip;
@@ -202,12 +210,26 @@ async fn proxy(
     log.upstream = Some(node.addr.clone());
     metrics.relaying(&route.name, &node.addr);
 
-    log.traffic.up = buf.len() as u64;
     let keep_alive = connect.keep_alive;
+    let (buf, assigned) = match assigned {
+        Some(assigned) => (assigned.packet, Some(assigned.id)),
+        None => (buf, None),
+    };
+    log.traffic.up = buf.len() as u64;
     forward(&mut upstream, route, arrival, buf).await.map_err(End::Failed)?;
     drop(charge);
+    // It learns the id from the broker's CONNACK, which the relay then reads as if it had
+    // passed it.
+    let sent_down = match assigned {
+        Some(id) => sticky::pass_connack(&mut upstream, &mut client, &id, limits.connect_deadline())
+            .await
+            .map_err(End::Failed)?,
+        None => Vec::new(),
+    };
+    log.traffic.down = sent_down.len() as u64;
     let activity = Activity::new(Quiet::new(limits), keep_alive, guards.drained());
-    let first = relay::relay(client, upstream, &mut log.traffic, &activity).await.map_err(End::Failed)?;
+    let first =
+        relay::relay(client, upstream, &sent_down, &mut log.traffic, &activity).await.map_err(End::Failed)?;
     Ok(match first {
         First::Client => End::ClientClosed,
         First::Upstream => End::UpstreamClosed,
@@ -533,6 +555,8 @@ impl fmt::Display for Why {
 /// What is known of a connection so far.
 #[derive(Default)]
 struct Log {
+    /// `tcp`, `tls`, `ws` or `wss`.
+    transport: &'static str,
     /// Escaped and cut: the client chose it.
     client_id: Option<String>,
     version: Option<Protocol>,
@@ -548,6 +572,7 @@ impl Log {
         let unknown = |field: &Option<String>| field.clone().unwrap_or_else(|| "-".into());
         tracing::info!(
             %peer,
+            transport = %if self.transport.is_empty() { "tcp" } else { self.transport },
             client_id = %unknown(&self.client_id),
             version = %self.version.map_or("-", version_name),
             route = %unknown(&self.route),

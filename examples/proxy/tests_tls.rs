@@ -674,3 +674,42 @@ fn a_rewritten_connect_decodes_to_itself_in_every_version() {
     }
     assert!(session::rewrite(&Connect::new(Protocol::V5, "c"), "nul\0").is_err(), "U+0000 is no user name");
 }
+
+#[tokio::test]
+async fn wss_is_the_websocket_listener_over_tls_with_the_certificate_as_identity() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let pki = Pki::new("wss");
+    let mut broker = Recorder::start().await;
+    let proxy = start(&config(
+        &format!("websocket = \"/mqtt\"\n{}", pki.mtls("")),
+        &format!("[[route]]\nidentity = \"username\"\nupstreams = [{}]", broker.upstream()),
+    ))
+    .await;
+    let bob = pki.ca.issue("bob", Vec::new(), 10);
+    let tcp = TcpStream::connect(proxy.addrs[1]).await.expect("connect");
+    let name = ServerName::try_from("proxy.test").expect("server name");
+    let tls = pki.client(Some(&bob)).connect(name, tcp).await.expect("handshake");
+    let mut request = "wss://proxy.test/mqtt".into_client_request().expect("request");
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "mqtt".parse().expect("header value"));
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tls).await.expect("upgrade over TLS");
+
+    let mut claim = Connect::new(Protocol::V5, "bobs-browser");
+    claim.username = Some("alice");
+    ws.send(Message::Binary(packet(&claim).into())).await.expect("send");
+    let answer = tokio::time::timeout(PATIENCE, ws.next()).await.expect("in time");
+    let Some(Ok(Message::Binary(ack))) = answer else { panic!("a binary frame: {answer:?}") };
+    assert_eq!(&ack[..], V5_OK, "the broker's CONNACK, in a binary frame");
+    ws.close(None).await.expect("close");
+    drop(ws);
+
+    // The broker stand-in reports a connection's bytes once it ends.
+    let got = broker.next().await;
+    let Ok(Status::Complete { packet: forwarded, .. }) = mqtt_connect::decode(&got) else {
+        panic!("a whole CONNECT reached the broker: {got:x?}");
+    };
+    assert_eq!(forwarded.username, Some("bob"), "the certificate's name, over wss too");
+    assert_eq!(forwarded.client_id, "bobs-browser");
+}

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::ws::WsStream;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -191,10 +192,11 @@ pub enum Source {
     SanUri,
 }
 
-/// A client connection, in the clear or in TLS.
+/// A client connection, in the clear or in TLS, and MQTT over a WebSocket on either.
 pub enum Client {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Ws(Box<WsStream<Client>>),
 }
 
 impl AsyncRead for Client {
@@ -202,6 +204,7 @@ impl AsyncRead for Client {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::Ws(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -211,6 +214,7 @@ impl AsyncWrite for Client {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::Ws(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -218,6 +222,7 @@ impl AsyncWrite for Client {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::Ws(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -225,6 +230,7 @@ impl AsyncWrite for Client {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::Ws(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

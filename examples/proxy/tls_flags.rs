@@ -1,17 +1,29 @@
-//! The command line's TLS and PROXY protocol flags, for a proxy run without a config file.
+//! The command line's listener flags (TLS, WebSocket and PROXY protocol), for a proxy run
+//! without a config file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::config::{Listener, Network};
+use crate::config::{Listener, Network, default_ws_path};
 use crate::tls::{ClientAuth, Settings};
 
-/// The command line's TLS listener and PROXY protocol flags, for a proxy run without a file.
+/// The command line's TLS, WebSocket and PROXY protocol listener flags, for a proxy run
+/// without a file.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct Flags {
     /// Address to accept TLS clients on; repeat for several. Needs --tls-cert and --tls-key.
     #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
     pub tls_listen: Vec<SocketAddr>,
+    /// Address to accept MQTT over WebSocket on; repeat for several.
+    #[arg(long, value_name = "ADDR")]
+    pub ws_listen: Vec<SocketAddr>,
+    /// Address to accept MQTT over WebSocket over TLS (wss://) on; repeat for several. Needs
+    /// --tls-cert and --tls-key.
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub wss_listen: Vec<SocketAddr>,
+    /// The path WebSocket clients connect to.
+    #[arg(long, value_name = "PATH", default_value_t = default_ws_path())]
+    pub ws_path: String,
     /// PEM file: the server certificate, then its chain.
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -51,17 +63,17 @@ impl Flags {
             }),
             _ => None,
         };
-        let from = &self.proxy_protocol_from;
-        let plain = plain.iter().filter(|_| !from.is_empty()).map(|&addr| Listener {
+        let listener = |addr, tls: Option<&Settings>, websocket: bool| Listener {
             addr,
-            tls: None,
-            proxy_protocol_from: from.clone(),
-        });
-        let tls = self.tls_listen.iter().map(|&addr| Listener {
-            addr,
-            tls: settings.clone(),
-            proxy_protocol_from: from.clone(),
-        });
-        plain.chain(tls).collect()
+            tls: tls.cloned(),
+            proxy_protocol_from: self.proxy_protocol_from.clone(),
+            websocket: websocket.then(|| self.ws_path.clone()),
+        };
+        let proxied = !self.proxy_protocol_from.is_empty();
+        let plain = plain.iter().filter(|_| proxied).map(|&addr| listener(addr, None, false));
+        let tls = self.tls_listen.iter().map(|&addr| listener(addr, settings.as_ref(), false));
+        let ws = self.ws_listen.iter().map(|&addr| listener(addr, None, true));
+        let wss = self.wss_listen.iter().map(|&addr| listener(addr, settings.as_ref(), true));
+        plain.chain(tls).chain(ws).chain(wss).collect()
     }
 }

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use super::{Connect, ConnectProperties, Will, WillProperties};
+use super::{ConnackProperties, Connect, ConnectProperties, Will, WillProperties};
 
 /// Binary data as hex: `0a1b2c`.
 struct Hex<'a>(&'a [u8]);
@@ -74,6 +74,40 @@ impl fmt::Debug for ConnectProperties<'_> {
             .field("authentication_method", &self.authentication_method)
             .field("authentication_data", &self.authentication_data.map(|d| Redacted(d.len())))
             .field("user_properties", &self.user_properties)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ConnackProperties<'_> {
+    /// Authentication Data only by its length, as in [`ConnectProperties`].
+    ///
+    /// ```
+    /// let mut p = mqtt_connect::ConnackProperties::default();
+    /// p.authentication_method = Some("SCRAM-SHA-1");
+    /// p.authentication_data = Some(b"server-final");
+    /// let shown = format!("{p:?}");
+    /// assert!(shown.contains("authentication_data: Some(<redacted, 12 bytes>)"));
+    /// assert!(!shown.contains("server-final") && !shown.contains("115"));
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnackProperties")
+            .field("session_expiry_interval", &self.session_expiry_interval)
+            .field("receive_maximum", &self.receive_maximum)
+            .field("maximum_qos", &self.maximum_qos)
+            .field("retain_available", &self.retain_available)
+            .field("maximum_packet_size", &self.maximum_packet_size)
+            .field("assigned_client_identifier", &self.assigned_client_identifier)
+            .field("topic_alias_maximum", &self.topic_alias_maximum)
+            .field("reason_string", &self.reason_string)
+            .field("user_properties", &self.user_properties)
+            .field("wildcard_subscription_available", &self.wildcard_subscription_available)
+            .field("subscription_identifiers_available", &self.subscription_identifiers_available)
+            .field("shared_subscription_available", &self.shared_subscription_available)
+            .field("server_keep_alive", &self.server_keep_alive)
+            .field("response_information", &self.response_information)
+            .field("server_reference", &self.server_reference)
+            .field("authentication_method", &self.authentication_method)
+            .field("authentication_data", &self.authentication_data.map(|d| Redacted(d.len())))
             .finish()
     }
 }

@@ -1,10 +1,13 @@
-//! The CONNECT packet as values: what the decoder hands out and the encoder takes.
+//! The CONNECT and CONNACK packets as values: what the decoders hand out and the encoders
+//! take.
 
+mod connack;
 mod connect;
 mod fmt;
 mod properties;
 mod user_properties;
 
+pub use connack::{ConnackPacket, ConnackProperties};
 pub use connect::{Connect, Will};
 pub use fmt::Summary;
 pub use properties::{ConnectProperties, WillProperties};

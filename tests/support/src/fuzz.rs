@@ -9,12 +9,32 @@ use mqtt_connect::{Connect, Decoder, EncodeError, Error, Needed, PayloadFormat, 
 use crate::owned::OwnedConnect;
 use crate::wire::encode;
 
+mod codec;
+mod connack;
+mod frame;
+mod nom;
+
+pub use codec::codec;
+pub use connack::connack;
+pub use frame::frame;
+pub use nom::nom;
+
 /// The check a fuzz target runs on one input; it panics when a property fails.
 pub type Check = fn(&[u8]);
 
 /// Each fuzz target by name, with its check.
-pub const TARGETS: &[(&str, Check)] =
-    &[("decode", decode), ("decode_stream", decode_stream), ("roundtrip", roundtrip), ("routing", routing)];
+pub const TARGETS: &[(&str, Check)] = &[
+    ("codec", codec),
+    ("connack", connack),
+    ("connack_rewrite", crate::connack_rewrite::check),
+    ("decode", decode),
+    ("decode_stream", decode_stream),
+    ("frame", frame),
+    ("nom", nom),
+    ("proxy_header", crate::proxy_header::check),
+    ("roundtrip", roundtrip),
+    ("routing", routing),
+];
 
 /// What a decode answers, the packet borrowing the decoded bytes.
 type Outcome<'a> = Result<Status<Connect<'a>>, Error>;

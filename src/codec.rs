@@ -1,0 +1,186 @@
+//! `tokio_util::codec` for the handshake: [`ConnectCodec`] on the server's side of a
+//! connection (read the CONNECT, write the CONNACK), [`ConnackCodec`] on the client's (write
+//! the CONNECT, read the CONNACK).
+//!
+//! A codec yields the one packet of the handshake, then steps aside: take the stream and
+//! whatever was read past the packet out of the framed stream with `into_parts()`, and relay
+//! or speak the rest of MQTT from there. The bytes after the packet are never looked at.
+//!
+//! A proxy's whole CONNECT read:
+//!
+//! ```
+//! use futures_util::StreamExt;
+//! use mqtt_connect::codec::{CodecError, ConnectCodec};
+//! use mqtt_connect::{Decoder, OwnedConnect};
+//! use tokio::{io::AsyncWriteExt, net::TcpStream};
+//! use tokio_util::codec::FramedRead;
+//!
+//! async fn read_connect(client: TcpStream) -> Result<(OwnedConnect, TcpStream, bytes::BytesMut), CodecError> {
+//!     let mut framed = FramedRead::new(client, ConnectCodec::new(Decoder::new().max_packet_size(64 * 1024)));
+//!     let connect = match framed.next().await {
+//!         Some(Ok(connect)) => connect,
+//!         Some(Err(e)) => {
+//!             // Refuse in the client's own version, when it has one, then drop the connection.
+//!             if let Some(ack) = e.connack() {
+//!                 framed.get_mut().write_all(ack.as_bytes()).await?;
+//!             }
+//!             return Err(e);
+//!         }
+//!         None => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
+//!     };
+//!     let parts = framed.into_parts(); // the socket, and the bytes pipelined after the CONNECT
+//!     Ok((connect, parts.io, parts.read_buf))
+//! }
+//! ```
+//!
+//! The caller then picks an upstream from `connect.client_id()` (or any field), writes
+//! `connect.frame()` and the pipelined bytes to it, and relays.
+
+extern crate std;
+
+use std::io;
+
+use bytes::BytesMut;
+
+use crate::{
+    Connack, ConnackPacket, Connect, Decoder, EncodeError, Error, Needed, OwnedConnack, OwnedConnect,
+    Protocol, Status,
+};
+
+/// What can go wrong in a codec: the socket, or the packet.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The socket failed, or closed inside a packet.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The CONNECT was refused; `connack` is the answer to send, in the client's version,
+    /// `None` where the server just closes.
+    #[error("invalid CONNECT: {error}")]
+    Connect {
+        /// Why.
+        error: Error,
+        /// The CONNACK to write before closing.
+        connack: Option<Connack>,
+    },
+    /// The CONNACK could not be decoded.
+    #[error("invalid CONNACK: {0}")]
+    Connack(Error),
+    /// The CONNECT or CONNACK could not be encoded.
+    #[error("CONNECT not encoded: {0}")]
+    Encode(#[from] EncodeError),
+}
+
+impl CodecError {
+    /// The CONNACK a server answers a refused CONNECT with, in the client's version.
+    pub fn connack(&self) -> Option<Connack> {
+        match self {
+            Self::Connect { connack, .. } => *connack,
+            _ => None,
+        }
+    }
+}
+
+/// Reserves room for what `needed` says is missing, so that the next read fills it.
+fn reserve(src: &mut BytesMut, needed: Needed) {
+    if let Needed::Size(n) = needed {
+        src.reserve(n.get());
+    }
+}
+
+/// The server's side of the handshake: decodes the CONNECT into an [`OwnedConnect`], split off
+/// the read buffer and validated once; encodes the CONNACK.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnectCodec {
+    decoder: Decoder,
+}
+
+impl ConnectCodec {
+    /// A codec that decodes with `decoder`, with its cap and options.
+    pub const fn new(decoder: Decoder) -> Self {
+        Self { decoder }
+    }
+}
+
+impl tokio_util::codec::Decoder for ConnectCodec {
+    type Item = OwnedConnect;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnect>, CodecError> {
+        match OwnedConnect::split_from(&self.decoder, src) {
+            Ok(Status::Complete { packet, .. }) => Ok(Some(packet)),
+            Ok(Status::Incomplete(needed)) => {
+                reserve(src, needed);
+                Ok(None)
+            }
+            // The buffer still holds the packet, so the answer is in its version.
+            Err(error) => Err(CodecError::Connect { error, connack: error.connack(src) }),
+        }
+    }
+}
+
+impl tokio_util::codec::Encoder<ConnackPacket<'_>> for ConnectCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, ack: ConnackPacket<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
+        ack.encode_to(dst)?;
+        Ok(())
+    }
+}
+
+impl tokio_util::codec::Encoder<Connack> for ConnectCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, ack: Connack, dst: &mut BytesMut) -> Result<(), CodecError> {
+        dst.extend_from_slice(ack.as_bytes());
+        Ok(())
+    }
+}
+
+/// The client's side of the handshake (a proxy's, toward its upstream): encodes the CONNECT,
+/// decodes the CONNACK of the version it sent.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnackCodec {
+    protocol: Protocol,
+}
+
+impl ConnackCodec {
+    /// A codec for the CONNACK that answers a CONNECT of `protocol`.
+    pub const fn new(protocol: Protocol) -> Self {
+        Self { protocol }
+    }
+}
+
+impl tokio_util::codec::Decoder for ConnackCodec {
+    type Item = OwnedConnack;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnack>, CodecError> {
+        match OwnedConnack::split_from(self.protocol, src).map_err(CodecError::Connack)? {
+            Status::Complete { packet, .. } => Ok(Some(packet)),
+            Status::Incomplete(needed) => {
+                reserve(src, needed);
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl tokio_util::codec::Encoder<Connect<'_>> for ConnackCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, connect: Connect<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
+        connect.encode_to(dst)?;
+        Ok(())
+    }
+}
+
+impl tokio_util::codec::Encoder<&OwnedConnect> for ConnackCodec {
+    type Error = CodecError;
+
+    /// Forwards the CONNECT as it was received, byte for byte.
+    fn encode(&mut self, connect: &OwnedConnect, dst: &mut BytesMut) -> Result<(), CodecError> {
+        dst.extend_from_slice(connect.frame());
+        Ok(())
+    }
+}

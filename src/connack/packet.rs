@@ -1,0 +1,217 @@
+//! The whole CONNACK, both ways: a client or proxy reads the server's answer, a server writes
+//! one with Session Present and every 5.0 property. As strict as the CONNECT decoder, and on
+//! the same layers: the property table and block iterator, the rules, the `Reader` and
+//! `Writer`.
+
+use core::num::NonZeroUsize;
+
+use crate::decode::{Needed, Status};
+use crate::encode::{EncodeError, block_len, write_block};
+use crate::error::{Error, Field, ReasonCode};
+use crate::packet::{ConnackPacket, ConnackProperties, UserProperties};
+use crate::rules;
+use crate::spec::{Block, Property, Protocol};
+use crate::values::{self, Properties, Value};
+use crate::wire::{Reader, Writer, vbi};
+
+/// The fixed header's first byte: type 2 (CONNACK), flags 0.
+const CONNACK_BYTE: u8 = 0x20;
+
+/// The 3.x return code for `code`; `None` where 3.x has none and the server closes instead.
+pub(crate) const fn return_code_v3(code: ReasonCode) -> Option<u8> {
+    Some(match code {
+        ReasonCode::Success => 0x00,
+        ReasonCode::UnsupportedProtocolVersion => 0x01,
+        ReasonCode::ClientIdentifierNotValid => 0x02,
+        ReasonCode::ServerUnavailable | ReasonCode::ServerBusy => 0x03,
+        ReasonCode::BadUserNameOrPassword => 0x04,
+        ReasonCode::NotAuthorized | ReasonCode::Banned => 0x05,
+        _ => return None,
+    })
+}
+
+/// The 5.0 name of a 3.x return code; 6 to 255 are reserved.
+pub(crate) const fn reason_code_v3(code: u8) -> Option<ReasonCode> {
+    Some(match code {
+        0x00 => ReasonCode::Success,
+        0x01 => ReasonCode::UnsupportedProtocolVersion,
+        0x02 => ReasonCode::ClientIdentifierNotValid,
+        0x03 => ReasonCode::ServerUnavailable,
+        0x04 => ReasonCode::BadUserNameOrPassword,
+        0x05 => ReasonCode::NotAuthorized,
+        _ => return None,
+    })
+}
+
+/// The code byte for `code` in `protocol`.
+const fn code_byte(protocol: Protocol, code: ReasonCode) -> Option<u8> {
+    match protocol {
+        Protocol::V5 => Some(code as u8),
+        _ => return_code_v3(code),
+    }
+}
+
+/// The fixed header of a CONNACK: its length and Remaining Length; `None` while it is not
+/// all there.
+fn fixed_header(buf: &[u8]) -> Result<Option<(usize, vbi::Vbi)>, Error> {
+    let Some((&first, rest)) = buf.split_first() else {
+        return Ok(None);
+    };
+    if first >> 4 != CONNACK_BYTE >> 4 {
+        return Err(Error::NotConnack { byte: first });
+    }
+    if first & 0x0F != 0 {
+        return Err(Error::FixedHeaderFlags { flags: first & 0x0F });
+    }
+    Ok(vbi::parse(rest, Field::RemainingLength)?.map(|v| (1 + v.len, v)))
+}
+
+impl<'a> ConnackPacket<'a> {
+    /// Decodes the CONNACK at the front of `buf`, answering a CONNECT of `protocol`.
+    ///
+    /// As the CONNECT decoder does, it reports a fault as soon as the bytes show it, and
+    /// `Incomplete` with exactly how many bytes are missing; inside a complete frame a field
+    /// cut short is an error. 3.x CONNACKs are 4 bytes; a 5.0 one is as long as its
+    /// properties, so cap what you buffer for it.
+    pub fn decode(protocol: Protocol, buf: &'a [u8]) -> Result<Status<Self>, Error> {
+        let Some((header_len, remaining)) = fixed_header(buf)? else {
+            return Ok(Status::Incomplete(Needed::Unknown));
+        };
+        let v5 = protocol.is_v5();
+        if v5 && !remaining.minimal {
+            return Err(Error::VbiNotMinimal { field: Field::RemainingLength });
+        }
+        if (!v5 && remaining.value != 2) || (v5 && remaining.value < 3) {
+            return Err(Error::ConnackRemainingLength { remaining: remaining.value });
+        }
+        let body = buf.get(header_len..).unwrap_or_default();
+        let wanted = usize::try_from(remaining.value).unwrap_or(usize::MAX);
+        match body.get(..wanted) {
+            Some(frame) => {
+                let packet = Self::body(protocol, frame)?;
+                Ok(Status::Complete { packet, len: header_len + wanted })
+            }
+            None => {
+                // Check what has arrived; running out of it here only means waiting.
+                match Self::body(protocol, body) {
+                    Ok(_) | Err(Error::Truncated { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                let missing = wanted.saturating_sub(body.len());
+                Ok(Status::Incomplete(NonZeroUsize::new(missing).map_or(Needed::Unknown, Needed::Size)))
+            }
+        }
+    }
+
+    /// The variable header and properties, in wire order.
+    fn body(protocol: Protocol, frame: &'a [u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(frame);
+        let flags = r.u8(Field::AcknowledgeFlags)?;
+        rules::ack_flags_reserved_bits_are_zero(protocol, flags)?;
+        let session_present = flags & 1 != 0;
+        let code = r.u8(Field::ReasonCode)?;
+        let reason_code = match protocol {
+            Protocol::V5 => ReasonCode::try_from(code).ok(),
+            _ => reason_code_v3(code),
+        }
+        .ok_or(Error::InvalidReasonCode { code })?;
+        rules::session_present_needs_success(session_present, code)?;
+        let mut properties = ConnackProperties::default();
+        if protocol.is_v5() {
+            properties = read_properties(&mut r)?;
+        }
+        if !r.is_empty() {
+            return Err(Error::TrailingBytes { count: r.rest().len() });
+        }
+        Ok(Self { protocol, session_present, reason_code, properties })
+    }
+
+    /// Checks every rule and sizes the packet: (Remaining Length, property block length).
+    fn layout(&self) -> Result<(usize, usize), EncodeError> {
+        let code = code_byte(self.protocol, self.reason_code)
+            .ok_or(EncodeError::NotInVersion { field: Field::ReasonCode })?;
+        if self.session_present && self.protocol == Protocol::V3_1 {
+            return Err(EncodeError::NotInVersion { field: Field::AcknowledgeFlags });
+        }
+        rules::session_present_needs_success(self.session_present, code)?;
+        if !self.protocol.is_v5() {
+            if !self.properties.is_empty() {
+                return Err(EncodeError::NotInVersion { field: Field::ConnackProperties });
+            }
+            return Ok((2, 0));
+        }
+        let p = &self.properties;
+        let block = block_len(p.entries(), &p.user_properties)?;
+        let remaining = u32::try_from(block)
+            .ok()
+            .filter(|&n| n <= vbi::MAX)
+            .map(|n| 2 + vbi::len(n) + block)
+            .filter(|&n| n <= vbi::MAX as usize)
+            .ok_or(EncodeError::TooLong { field: Field::RemainingLength })?;
+        Ok((remaining, block))
+    }
+
+    /// Bytes the encoded packet takes; the same checks as [`ConnackPacket::encode`].
+    pub fn encoded_len(&self) -> Result<usize, EncodeError> {
+        let (remaining, _) = self.layout()?;
+        Ok(1 + vbi::len(remaining as u32) + remaining)
+    }
+
+    /// Writes the packet to the front of `buf` and returns its length, refusing what the
+    /// decoder would refuse. Properties are written in id order, User Properties last.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let (remaining, block) = self.layout()?;
+        let needed = 1 + vbi::len(remaining as u32) + remaining;
+        let Some(out) = buf.get_mut(..needed) else {
+            return Err(EncodeError::BufferTooSmall { needed, len: buf.len() });
+        };
+        let mut w = Writer::new(out);
+        w.u8(CONNACK_BYTE);
+        vbi::write(&mut w, remaining as u32);
+        w.u8(u8::from(self.session_present));
+        w.u8(code_byte(self.protocol, self.reason_code).unwrap_or_default());
+        if self.protocol.is_v5() {
+            let p = &self.properties;
+            write_block(&mut w, block, p.entries(), &p.user_properties);
+        }
+        w.finish().map_err(|o| EncodeError::SizeMismatch { sized: o.room, written: o.written })
+    }
+}
+
+/// A complete 5.0 property block, with the one block iterator: each property checked by the
+/// rules as it comes, User Properties validated string by string and kept as their span.
+fn read_properties<'a>(r: &mut Reader<'a>) -> Result<ConnackProperties<'a>, Error> {
+    let mut props = Properties::read_block(r, Block::Connack)?;
+    let bytes = props.bytes();
+    let mut properties = ConnackProperties::default();
+    let mut seen = 0u64;
+    // The span from the first User Property to the end of the last, and how many.
+    let mut users: Option<(usize, usize)> = None;
+    let mut count = 0usize;
+    let field = Field::Property(Property::UserProperty);
+    loop {
+        let start = props.position();
+        let Some(item) = props.next() else { break };
+        let (property, value) = item?;
+        if let Value::Pair(name, value) = value {
+            for text in [name, value] {
+                rules::no_null_character(values::well_formed(text, field)?, field)?;
+            }
+            users = Some((users.map_or(start, |(first, _)| first), props.position()));
+            count = count.saturating_add(1);
+            continue;
+        }
+        // Every allowed id is below 64, so one bit each.
+        let bit = 1u64 << (property.id() & 63);
+        if seen & bit != 0 {
+            return Err(Error::DuplicateProperty { property });
+        }
+        seen |= bit;
+        value.check(property)?;
+        properties.set(property, value);
+    }
+    if let Some(span) = users.and_then(|(start, end)| bytes.get(start..end)) {
+        properties.user_properties = UserProperties::from_wire(span, count, Block::Connack);
+    }
+    Ok(properties)
+}

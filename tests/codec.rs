@@ -1,0 +1,178 @@
+//! The tokio-util codecs over real loopback TCP: the CONNECT read once, what follows handed
+//! back untouched, refusals answered in the client's version, and the CONNACK both ways.
+#![cfg(feature = "tokio-util")]
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use mqtt_connect::codec::{CodecError, ConnackCodec, ConnectCodec};
+use mqtt_connect::{ConnackPacket, Connect, Decoder, Error, OwnedConnect, Protocol, ReasonCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::{Decoder as _, Framed, FramedRead};
+
+/// A connected pair of loopback sockets: (client, server).
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    client.set_nodelay(true).unwrap();
+    (client, server)
+}
+
+/// The module docs' read, word for word.
+async fn read_connect(client: TcpStream) -> Result<(OwnedConnect, TcpStream, BytesMut), CodecError> {
+    let mut framed = FramedRead::new(client, ConnectCodec::new(Decoder::new().max_packet_size(64 * 1024)));
+    let connect = match framed.next().await {
+        Some(Ok(connect)) => connect,
+        Some(Err(e)) => {
+            // Refuse in the client's own version, when it has one, then drop the connection.
+            if let Some(ack) = e.connack() {
+                framed.get_mut().write_all(ack.as_bytes()).await?;
+            }
+            return Err(e);
+        }
+        None => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
+    };
+    let parts = framed.into_parts(); // the socket, and the bytes pipelined after the CONNECT
+    Ok((connect, parts.io, parts.read_buf))
+}
+
+fn connect_bytes(client_id: &str) -> Vec<u8> {
+    let mut connect = Connect::new(Protocol::V5, client_id);
+    connect.username = Some("alice");
+    let mut buf = BytesMut::new();
+    connect.encode_to(&mut buf).unwrap();
+    buf.to_vec()
+}
+
+#[tokio::test]
+async fn a_connect_in_pieces_then_pipelined_bytes_then_the_rest_of_the_stream() {
+    let (mut client, server) = pair().await;
+    let connect = connect_bytes("sensor-1");
+    let pingreq = [0xc0u8, 0x00];
+    let writer = tokio::spawn(async move {
+        // The CONNECT in three writes, the last one carrying a pipelined PINGREQ.
+        let (a, rest) = connect.split_at(3);
+        let (b, c) = rest.split_at(7);
+        for part in [a, b] {
+            client.write_all(part).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        client.write_all(&[c, &pingreq[..]].concat()).await.unwrap();
+        client.write_all(b"later").await.unwrap();
+        client.shutdown().await.unwrap();
+        connect
+    });
+    let (owned, mut io, pipelined) = read_connect(server).await.unwrap();
+    let sent = writer.await.unwrap();
+    assert_eq!(owned.client_id(), "sensor-1");
+    assert_eq!(owned.username(), Some("alice"));
+    assert_eq!(owned.frame(), &sent[..]);
+    // Whatever the codec read past the CONNECT comes back untouched, then the socket goes on.
+    let mut rest = pipelined.to_vec();
+    io.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(rest, [&pingreq[..], b"later"].concat());
+}
+
+#[tokio::test]
+async fn a_refused_connect_is_answered_in_the_clients_version() {
+    let (mut client, server) = pair().await;
+    // 5.0, reserved flag set.
+    client.write_all(b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00").await.unwrap();
+    let err = read_connect(server).await.unwrap_err();
+    assert!(matches!(err, CodecError::Connect { error: Error::ReservedFlag, .. }), "{err}");
+    let mut answer = Vec::new();
+    client.read_to_end(&mut answer).await.unwrap();
+    assert_eq!(answer, [0x20, 0x03, 0x00, 0x81, 0x00]);
+}
+
+#[tokio::test]
+async fn a_connection_closed_mid_connect_is_an_io_error() {
+    let (mut client, server) = pair().await;
+    client.write_all(&connect_bytes("c")[..5]).await.unwrap();
+    client.shutdown().await.unwrap();
+    let err = read_connect(server).await.unwrap_err();
+    assert!(matches!(err, CodecError::Io(_)), "{err}");
+    assert_eq!(err.connack(), None);
+}
+
+#[tokio::test]
+async fn a_proxy_forwards_the_connect_and_reads_the_brokers_connack() {
+    let (client_side, proxy_in) = pair().await;
+    let (proxy_out, broker_side) = pair().await;
+    let mut client = client_side;
+    client.write_all(&connect_bytes("c7")).await.unwrap();
+
+    // The broker: reads the CONNECT through its codec, accepts with a Server Keep Alive.
+    let broker = tokio::spawn(async move {
+        let mut framed = Framed::new(broker_side, ConnectCodec::default());
+        let connect = framed.next().await.unwrap().unwrap();
+        let mut ack = ConnackPacket::new(connect.protocol(), ReasonCode::Success);
+        ack.properties.server_keep_alive = Some(20);
+        ack.properties.assigned_client_identifier = Some("from-broker");
+        framed.send(ack).await.unwrap();
+        connect.client_id().to_owned()
+    });
+
+    // The proxy: reads the CONNECT, forwards its frame, reads the CONNACK back.
+    let (connect, _client_io, _) = read_connect(proxy_in).await.unwrap();
+    let mut upstream = Framed::new(proxy_out, ConnackCodec::new(connect.protocol()));
+    upstream.send(&connect).await.unwrap();
+    let ack = upstream.next().await.unwrap().unwrap();
+    assert_eq!(broker.await.unwrap(), "c7");
+    assert_eq!(ack.reason_code(), ReasonCode::Success);
+    assert!(!ack.session_present());
+    assert_eq!(ack.packet().properties.server_keep_alive, Some(20));
+    assert_eq!(ack.packet().properties.assigned_client_identifier, Some("from-broker"));
+}
+
+#[test]
+fn a_packet_over_the_cap_is_refused_before_its_version_is_known() {
+    // A 5.0 CONNECT announcing 10,879 bytes to a 4 KiB cap: refused from the Remaining Length.
+    let stream = b"\x10\xff\x54\x00\x04MQTT\x05\x04\x0a";
+    let mut codec = ConnectCodec::new(Decoder::new().max_packet_size(4096));
+    let mut buf = BytesMut::from(&stream[..3]);
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(
+        err,
+        CodecError::Connect { error: Error::PacketTooLarge { size: 10_882, limit: 4096 }, .. }
+    ));
+    // Nothing says which version to answer in yet, so the server just closes...
+    assert_eq!(err.connack(), None);
+    assert_eq!(&buf[..], &stream[..3]);
+    // ...where with the level byte read it answers 0x95 in 5.0.
+    let mut buf = BytesMut::from(&stream[..]);
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert_eq!(err.connack().unwrap().as_bytes(), [0x20, 0x03, 0x00, 0x95, 0x00]);
+}
+
+#[test]
+fn the_decoder_reserves_what_the_packet_still_needs() {
+    let bytes = connect_bytes("reserve");
+    let mut codec = ConnectCodec::default();
+    let mut buf = BytesMut::from(&bytes[..4]);
+    assert!(codec.decode(&mut buf).unwrap().is_none());
+    assert!(buf.capacity() >= bytes.len());
+    assert_eq!(&buf[..], &bytes[..4]);
+}
+
+#[test]
+fn the_connack_codec_refuses_a_bad_connack() {
+    let mut codec = ConnackCodec::new(Protocol::V3_1_1);
+    let mut buf = BytesMut::from(&b"\x20\x02\x01\x05"[..]);
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::Connack(mqtt_connect::Error::SessionPresentWithError { code: 5 })));
+}
+
+#[test]
+fn the_connect_codec_encodes_a_refusal() {
+    use tokio_util::codec::Encoder;
+    let mut buf = BytesMut::new();
+    let ack = Protocol::V3_1_1.connack(ReasonCode::NotAuthorized).unwrap();
+    ConnectCodec::default().encode(ack, &mut buf).unwrap();
+    assert_eq!(&buf[..], [0x20, 0x02, 0x00, 0x05]);
+    let mut codec = ConnackCodec::new(Protocol::V3_1_1);
+    let ack = codec.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(ack.reason_code(), ReasonCode::NotAuthorized);
+    assert!(buf.is_empty());
+}
