@@ -42,10 +42,13 @@ use std::io;
 
 use bytes::BytesMut;
 
-use crate::{
-    Connack, ConnackPacket, Connect, Decoder, EncodeError, Error, Needed, OwnedConnack, OwnedConnect,
-    Protocol, Status,
-};
+use crate::connack::Connack;
+use crate::decode::{Decoder, Needed, Status};
+use crate::encode::EncodeError;
+use crate::error::Error;
+use crate::owned::{OwnedConnack, OwnedConnect};
+use crate::packet::{ConnackPacket, Connect};
+use crate::spec::Protocol;
 
 /// What can go wrong in a codec: the socket, or the packet.
 #[derive(Debug, thiserror::Error)]

@@ -256,7 +256,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// The MQTT 5 reason code a server answers with for this error.
+    /// The MQTT 5 reason code a server answers with for this error; for a CONNACK's fault,
+    /// the one a 5.0 client puts in its DISCONNECT (Malformed Packet or Protocol Error).
     pub const fn reason_code(&self) -> ReasonCode {
         match self {
             Self::NotConnect { .. }

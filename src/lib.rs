@@ -31,6 +31,9 @@
 //! Each module uses only those below it, so the crate reads bottom-up:
 //!
 //! ```text
+//! nom                       a nom parser over decode (feature nom)
+//! codec                     tokio-util codecs over owned (feature tokio-util)
+//! owned                     OwnedConnect, OwnedConnack over Bytes (feature bytes)
 //! connack  routing          answering a CONNECT, CONNACK both ways; choosing a backend
 //! decode   encode           bytes to Connect, Connect to bytes
 //! packet                    Connect, Will, their properties, UserProperties, ConnackPacket
@@ -39,6 +42,7 @@
 //! wire                      Reader, Writer, Variable Byte Integers, scan kernels
 //! error                     Field, Error, ReasonCode
 //! spec                      Protocol, QoS, PayloadFormat, ConnectFlags, the property table
+//!                           (CONNECT, will and CONNACK properties)
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]

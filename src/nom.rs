@@ -31,7 +31,9 @@ pub use ::nom::*;
 use ::nom::error::{ErrorKind, FromExternalError};
 use core::fmt;
 
-use crate::{Connect, Decoder, Error, Status};
+use crate::decode::{Decoder, Status};
+use crate::error::Error;
+use crate::packet::Connect;
 
 /// Parses the CONNECT at the front of `input` with the default [`Decoder`].
 pub fn connect<'a, E>(input: &'a [u8]) -> IResult<&'a [u8], Connect<'a>, E>
@@ -63,8 +65,8 @@ where
 {
     match decoder.decode(input) {
         Ok(Status::Complete { packet, len }) => Ok((input.get(len..).unwrap_or_default(), packet)),
-        Ok(Status::Incomplete(crate::Needed::Unknown)) => Err(Err::Incomplete(Needed::Unknown)),
-        Ok(Status::Incomplete(crate::Needed::Size(n))) => Err(Err::Incomplete(Needed::Size(n))),
+        Ok(Status::Incomplete(crate::decode::Needed::Unknown)) => Err(Err::Incomplete(Needed::Unknown)),
+        Ok(Status::Incomplete(crate::decode::Needed::Size(n))) => Err(Err::Incomplete(Needed::Size(n))),
         Err(e @ Error::NotConnect { .. }) => {
             Err(Err::Error(E::from_external_error(input, ErrorKind::Verify, e)))
         }

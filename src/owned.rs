@@ -5,14 +5,14 @@
 extern crate alloc;
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{
-    ConnackPacket, Connect, Decoder, EncodeError, Error, PayloadFormat, Protocol, QoS, ReasonCode, Status,
-    UserProperties,
-};
+use crate::decode::{Decoder, Status};
+use crate::encode::EncodeError;
+use crate::error::{Error, ReasonCode};
+use crate::packet::{ConnackPacket, Connect, UserProperties, Will};
+use crate::spec::{Block, PayloadFormat, Protocol, QoS};
 
 /// A decoded CONNECT that owns its bytes: `'static`, `Send + Sync`, and cheap to clone (two
 /// reference counts).
@@ -82,7 +82,7 @@ struct Layout {
     request_problem_information: Option<bool>,
     authentication_method: Option<Span>,
     authentication_data: Option<Span>,
-    user_properties: Vec<(Span, Span)>,
+    user_properties: Users,
 }
 
 #[derive(Debug)]
@@ -97,14 +97,18 @@ struct WillLayout {
     content_type: Option<Span>,
     response_topic: Option<Span>,
     correlation_data: Option<Span>,
-    user_properties: Vec<(Span, Span)>,
+    user_properties: Users,
 }
 
-fn pairs(frame: &[u8], users: &UserProperties<'_>) -> Vec<(Span, Span)> {
-    users
-        .iter()
-        .map(|(name, value)| (Span::of(frame, name.as_bytes()), Span::of(frame, value.as_bytes())))
-        .collect()
+/// User Properties as the decoder left them: the validated span of the block that holds
+/// them, how many there are, and which block; `None` when there are none.
+#[derive(Clone, Copy, Debug)]
+struct Users(Option<(Span, usize, Block)>);
+
+impl Users {
+    fn of(frame: &[u8], users: &UserProperties<'_>) -> Self {
+        Self(users.wire().map(|(bytes, len, block)| (Span::of(frame, bytes), len, block)))
+    }
 }
 
 impl Layout {
@@ -132,7 +136,7 @@ impl Layout {
                     content_type: p.content_type.map(|t| span(t.as_bytes())),
                     response_topic: p.response_topic.map(|t| span(t.as_bytes())),
                     correlation_data: p.correlation_data.map(span),
-                    user_properties: pairs(frame, &p.user_properties),
+                    user_properties: Users::of(frame, &p.user_properties),
                 }
             }),
             session_expiry_interval: p.session_expiry_interval,
@@ -143,7 +147,7 @@ impl Layout {
             request_problem_information: p.request_problem_information,
             authentication_method: p.authentication_method.map(|m| span(m.as_bytes())),
             authentication_data: p.authentication_data.map(span),
-            user_properties: pairs(frame, &p.user_properties),
+            user_properties: Users::of(frame, &p.user_properties),
         }
     }
 }
@@ -166,12 +170,18 @@ impl<'a> Reader<'a> {
         self.0.slice_ref(self.bin(span))
     }
 
-    fn pairs(self, pairs: &'a [(Span, Span)]) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + 'a {
-        pairs.iter().map(move |&(name, value)| (self.text(name), self.text(value)))
+    /// The borrowed User Properties, over the span the decoder validated: no decode again.
+    fn users(self, users: Users) -> UserProperties<'a> {
+        match users.0 {
+            Some((span, len, block)) => UserProperties::from_wire(self.bin(span), len, block),
+            None => UserProperties::default(),
+        }
     }
 
-    fn pair_bytes(self, pairs: &'a [(Span, Span)]) -> impl ExactSizeIterator<Item = (Bytes, Bytes)> + 'a {
-        pairs.iter().map(move |&(name, value)| (self.bytes(name), self.bytes(value)))
+    fn pair_bytes(self, users: Users) -> impl ExactSizeIterator<Item = (Bytes, Bytes)> + 'a {
+        self.users(users)
+            .iter()
+            .map(move |(name, value)| (self.0.slice_ref(name.as_bytes()), self.0.slice_ref(value.as_bytes())))
     }
 }
 
@@ -260,16 +270,29 @@ impl OwnedConnect {
     /// The packet as a borrowed [`Connect`], for the routing keys, the encoder, and anything
     /// else that takes one.
     ///
-    /// Cost: one decode of the frame, what the first one cost (the borrowed form's User
-    /// Properties cannot be rebuilt from what this stores). The accessors below cost nothing
-    /// like it.
+    /// Built from the stored positions, not decoded again: each string's UTF-8 is checked
+    /// once more, as every accessor does, and User Properties are read lazily as in a decoded
+    /// packet.
     pub fn connect(&self) -> Connect<'_> {
-        match Decoder::new().decode(&self.frame) {
-            Ok(Status::Complete { packet, .. }) => packet,
-            // Every decoder option only refuses more than the default decoder does, so the
-            // frame that passed one when this value was built passes this one.
-            Ok(Status::Incomplete(_)) | Err(_) => unreachable!("a validated frame decodes"),
-        }
+        let (r, l) = (self.read(), &*self.layout);
+        let mut c = Connect::new(l.protocol, r.text(l.client_id));
+        c.bridge = l.bridge;
+        c.clean_start = l.clean_start;
+        c.keep_alive = l.keep_alive;
+        c.username = l.username.map(|s| r.text(s));
+        c.password = l.password.map(|s| r.bin(s));
+        c.will = self.will().map(|w| w.to_will());
+        let p = &mut c.properties;
+        p.session_expiry_interval = l.session_expiry_interval;
+        p.receive_maximum = l.receive_maximum;
+        p.maximum_packet_size = l.maximum_packet_size;
+        p.topic_alias_maximum = l.topic_alias_maximum;
+        p.request_response_information = l.request_response_information;
+        p.request_problem_information = l.request_problem_information;
+        p.authentication_method = l.authentication_method.map(|s| r.text(s));
+        p.authentication_data = l.authentication_data.map(|s| r.bin(s));
+        p.user_properties = r.users(l.user_properties);
+        c
     }
 
     fn read(&self) -> Reader<'_> {
@@ -383,12 +406,12 @@ impl OwnedConnect {
 
     /// The CONNECT's User Properties (5.0), in wire order.
     pub fn user_properties(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.read().pairs(&self.layout.user_properties)
+        self.read().users(self.layout.user_properties).iter()
     }
 
     /// The CONNECT's User Properties (5.0), in wire order, sharing the frame.
     pub fn user_properties_bytes(&self) -> impl ExactSizeIterator<Item = (Bytes, Bytes)> + '_ {
-        self.read().pair_bytes(&self.layout.user_properties)
+        self.read().pair_bytes(self.layout.user_properties)
     }
 
     /// The value of the first CONNECT User Property named `name`.
@@ -424,6 +447,23 @@ pub struct OwnedWill<'a> {
 }
 
 impl<'a> OwnedWill<'a> {
+    /// The borrowed [`Will`], from the stored positions.
+    fn to_will(self) -> Will<'a> {
+        let (r, l) = (self.read, self.layout);
+        let mut will = Will::new(r.text(l.topic), r.bin(l.payload));
+        will.qos = l.qos;
+        will.retain = l.retain;
+        let p = &mut will.properties;
+        p.will_delay_interval = l.will_delay_interval;
+        p.payload_format = l.payload_format;
+        p.message_expiry_interval = l.message_expiry_interval;
+        p.content_type = l.content_type.map(|s| r.text(s));
+        p.response_topic = l.response_topic.map(|s| r.text(s));
+        p.correlation_data = l.correlation_data.map(|s| r.bin(s));
+        p.user_properties = r.users(l.user_properties);
+        will
+    }
+
     /// The QoS to publish it with.
     pub fn qos(&self) -> QoS {
         self.layout.qos
@@ -501,12 +541,12 @@ impl<'a> OwnedWill<'a> {
 
     /// The will's User Properties (5.0), in wire order.
     pub fn user_properties(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + 'a {
-        self.read.pairs(&self.layout.user_properties)
+        self.read.users(self.layout.user_properties).iter()
     }
 
     /// The will's User Properties (5.0), in wire order, sharing the frame.
     pub fn user_properties_bytes(&self) -> impl ExactSizeIterator<Item = (Bytes, Bytes)> + 'a {
-        self.read.pair_bytes(&self.layout.user_properties)
+        self.read.pair_bytes(self.layout.user_properties)
     }
 }
 
@@ -521,20 +561,28 @@ impl core::fmt::Debug for OwnedWill<'_> {
     }
 }
 
+/// Grows `dst` by `len` bytes and has `encode` fill them; on an error `dst` is as it was.
+fn append(
+    dst: &mut BytesMut,
+    len: usize,
+    encode: impl FnOnce(&mut [u8]) -> Result<usize, EncodeError>,
+) -> Result<usize, EncodeError> {
+    let start = dst.len();
+    dst.resize(start + len, 0);
+    let written = match dst.get_mut(start..) {
+        Some(out) => encode(out),
+        None => Err(EncodeError::BufferTooSmall { needed: len, len: 0 }),
+    };
+    if written.is_err() {
+        dst.truncate(start);
+    }
+    written
+}
+
 impl ConnackPacket<'_> {
     /// Appends the packet to `dst`, which grows to fit, and returns its length.
     pub fn encode_to(&self, dst: &mut BytesMut) -> Result<usize, EncodeError> {
-        let len = self.encoded_len()?;
-        let start = dst.len();
-        dst.resize(start + len, 0);
-        let written = match dst.get_mut(start..) {
-            Some(out) => self.encode(out),
-            None => Err(EncodeError::BufferTooSmall { needed: len, len: 0 }),
-        };
-        if written.is_err() {
-            dst.truncate(start);
-        }
-        written
+        append(dst, self.encoded_len()?, |out| self.encode(out))
     }
 }
 
@@ -550,17 +598,7 @@ impl Connect<'_> {
     /// # Ok::<(), mqtt_connect::EncodeError>(())
     /// ```
     pub fn encode_to(&self, dst: &mut BytesMut) -> Result<usize, EncodeError> {
-        let len = self.encoded_len()?;
-        let start = dst.len();
-        dst.resize(start + len, 0);
-        let written = match dst.get_mut(start..) {
-            Some(out) => self.encode(out),
-            None => Err(EncodeError::BufferTooSmall { needed: len, len: 0 }),
-        };
-        if written.is_err() {
-            dst.truncate(start);
-        }
-        written
+        append(dst, self.encoded_len()?, |out| self.encode(out))
     }
 }
 

@@ -452,6 +452,20 @@ fn v5_2_2_2_2_property_not_allowed_is_malformed() {
     }
 }
 
+/// [5.0 2.2.2.2] The CONNACK's own properties, which share the property table, are not
+/// allowed in a CONNECT or its will.
+#[test]
+fn v5_2_2_2_2_connack_properties_are_not_allowed_in_connect() {
+    for id in [0x12, 0x13, 0x1a, 0x1c, 0x1f, 0x24, 0x25, 0x28, 0x29, 0x2a] {
+        // A value long enough for any type: a byte, two, or a string of length 0.
+        let e = err(&v5(0x02, &[id, 0, 0, 0, 0], &cid()), MALFORMED);
+        assert_eq!(e, Error::PropertyNotAllowed { id, field: Field::Properties });
+        let will = cat(&[&cid(), &props(&[id, 0, 0, 0, 0]), &s(b"t"), &s(b"x")]);
+        let e = err(&v5(0x06, &[], &will), MALFORMED);
+        assert_eq!(e, Error::PropertyNotAllowed { id, field: Field::WillProperties });
+    }
+}
+
 /// [5.0 3.1.2.11] Any property but User Property appearing twice is a protocol error.
 #[test]
 fn v5_3_1_2_11_duplicate_property_is_a_protocol_error() {

@@ -31,7 +31,7 @@ pub(crate) const fn return_code_v3(code: ReasonCode) -> Option<u8> {
 }
 
 /// The 5.0 name of a 3.x return code; 6 to 255 are reserved.
-pub(crate) const fn reason_code_v3(code: u8) -> Option<ReasonCode> {
+const fn reason_code_v3(code: u8) -> Option<ReasonCode> {
     Some(match code {
         0x00 => ReasonCode::Success,
         0x01 => ReasonCode::UnsupportedProtocolVersion,

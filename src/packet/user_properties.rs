@@ -46,6 +46,16 @@ impl<'a> UserProperties<'a> {
         Self(Repr::Wire { bytes, len, block })
     }
 
+    /// What [`from_wire`](Self::from_wire) was given, for a value the decoder made; `None`
+    /// for pairs to encode. An owned packet keeps it, to rebuild this value without a decode.
+    #[cfg(feature = "bytes")]
+    pub(crate) const fn wire(&self) -> Option<(&'a [u8], usize, Block)> {
+        match self.0 {
+            Repr::Wire { bytes, len, block } => Some((bytes, len, block)),
+            Repr::Pairs(_) => None,
+        }
+    }
+
     /// How many pairs there are.
     pub const fn len(&self) -> usize {
         match self.0 {

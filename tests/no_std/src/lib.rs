@@ -14,6 +14,14 @@ pub extern "C" fn mqtt_connect_check(buf: &[u8; 64]) -> usize {
     }
 }
 
+/// Places a key on one of two upstreams, so routing (and libm and xxh3 under it) is linked.
+#[cfg(feature = "routing")]
+#[unsafe(no_mangle)]
+pub extern "C" fn mqtt_connect_route(key: &[u8; 16]) -> usize {
+    use mqtt_connect::routing::{Upstream, pick};
+    pick(key, &[Upstream::new(b"a:1883", 1), Upstream::new(b"b:1883", 2)]).unwrap_or(0)
+}
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     loop {}
