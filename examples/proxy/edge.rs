@@ -123,7 +123,8 @@ impl fmt::Display for Refused {
 }
 
 /// Takes the PROXY header if the listener trusts the client for one, tells TLS from plain text
-/// and shakes hands, within `deadline` for all of it.
+/// and shakes hands, then answers the WebSocket upgrade on a WebSocket listener; within
+/// `deadline` for all of it.
 pub async fn arrive(
     mut tcp: TcpStream,
     peer: SocketAddr,
@@ -164,7 +165,8 @@ pub async fn arrive(
         };
         let Some(path) = websocket else { return Ok(client) };
         arrival.websocket = true;
-        let ws = ws::upgrade(client, path, deadline).await.map_err(Refused::WebSocket)?;
+        // Boxed like the TLS handshake, so that a session that never upgrades carries none of it.
+        let ws = Box::pin(ws::upgrade(client, path, deadline)).await.map_err(Refused::WebSocket)?;
         Ok(Client::Ws(Box::new(ws)))
     };
     let client = timeout(deadline, steps).await.map_err(|_| Refused::Deadline)??;
