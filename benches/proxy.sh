@@ -3,8 +3,13 @@
 # three mosquitto brokers on loopback, the proxy and HAProxy in front of them (both balancing on
 # the client id), and the loadgen example measuring each in turn.
 #
-#   bash benches/proxy.sh [rate|memory|relay]   # all three by default; installs mosquitto and
-#                                               # haproxy with apt if missing
+#   bash benches/proxy.sh [rate|memory|relay|tls]   # all but tls by default; installs mosquitto,
+#                                                   # haproxy and openssl with apt if missing
+#
+# tls: both proxies terminate TLS with the same ECDSA P-256 certificate (made here with
+# openssl), in front of the same brokers; the load generator speaks TLS 1.3 without
+# resumption, so each connection is a full handshake, and measures handshakes per second to
+# CONNACK, then memory per idle TLS connection.
 #
 # Short and bounded: a few thousand connections per target, loopback only.
 set -euo pipefail
@@ -13,6 +18,8 @@ cd "$(dirname "$0")/.."
 base=${PORT_BASE:-18840}
 proxy_port=$((base + 10))
 haproxy_port=$((base + 20))
+proxy_tls_port=$((base + 11))
+haproxy_tls_port=$((base + 21))
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -22,9 +29,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v mosquitto >/dev/null || ! command -v haproxy >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto haproxy >/dev/null
+if ! command -v mosquitto >/dev/null || ! command -v haproxy >/dev/null || ! command -v openssl >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto haproxy openssl >/dev/null
 fi
+# One ECDSA P-256 server certificate for both proxies, from a throwaway CA.
+tls_args=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+openssl req -x509 "${tls_args[@]}" -keyout "$work/ca.key" -out "$work/ca.pem" -days 1 -subj /CN=bench-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+openssl req "${tls_args[@]}" -keyout "$work/server.key" -out "$work/server.csr" -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$work/server.ext"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
+    -extfile "$work/server.ext" -out "$work/server.pem" 2>/dev/null
+cat "$work/server.pem" "$work/server.key" >"$work/haproxy.pem"
 cargo build --quiet --release --example proxy --example loadgen
 
 wait_port() {
@@ -47,7 +63,9 @@ done
 
 # PROXY_ARGS: more flags for the proxy, e.g. "--metrics 127.0.0.1:PORT" to measure with metrics served.
 # shellcheck disable=SC2086
-${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0.1:$proxy_port" "${upstreams[@]}" ${PROXY_ARGS:-} 2>"$work/proxy.log" &
+${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0.1:$proxy_port" "${upstreams[@]}" \
+    --tls-listen "127.0.0.1:$proxy_tls_port" --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
+    ${PROXY_ARGS:-} 2>"$work/proxy.log" &
 proxy_pid=$!
 pids+=("$proxy_pid")
 
@@ -63,6 +81,12 @@ defaults
     timeout server 1h
 frontend mqtt
     bind 127.0.0.1:$haproxy_port
+    tcp-request inspect-delay 10s
+    tcp-request content reject unless { req.payload(0,0),mqtt_is_valid }
+    tcp-request content set-var(sess.cid) req.payload(0,0),mqtt_field_value(connect,client_identifier)
+    default_backend brokers
+frontend mqtt_tls
+    bind 127.0.0.1:$haproxy_tls_port ssl crt $work/haproxy.pem
     tcp-request inspect-delay 10s
     tcp-request content reject unless { req.payload(0,0),mqtt_is_valid }
     tcp-request content set-var(sess.cid) req.payload(0,0),mqtt_field_value(connect,client_identifier)
@@ -84,7 +108,21 @@ loadgen() {
     echo
 }
 
+tls_loadgen() {
+    target/release/examples/loadgen --tls-ca "$work/ca.pem" --tls-name localhost \
+        --target "proxy=127.0.0.1:$proxy_tls_port,$proxy_pid" --target "haproxy=127.0.0.1:$haproxy_tls_port,$haproxy_pid" "$@"
+    echo
+}
+
 section=${1:-all}
+if [[ $section == tls ]]; then
+    wait_port "$proxy_tls_port"
+    wait_port "$haproxy_tls_port" || { cat "$work/haproxy.log"; exit 1; }
+    echo "## memory per idle TLS connection"
+    tls_loadgen --connections 2000 --concurrency 2000 --hold-ms 2000 --protocol 4
+    echo "## TLS 1.3 handshakes to CONNACK"
+    tls_loadgen --connections 2000 --concurrency 50 --protocol 4 --rounds 5
+fi
 # Memory first, on fresh processes: the heap that later runs leave behind would hide growth.
 if [[ $section == all || $section == memory ]]; then
     echo "## memory per idle connection"

@@ -12,10 +12,17 @@
 //! ```
 //!
 //! With `,PID` after a target's address, the resident memory of that process is read before
-//! and while all connections are held open (`--hold-ms`), and reported per connection.
+//! and while all connections are held open (`--hold-ms`), and reported per connection, and so is
+//! the CPU time it used over the run. A target address `ws://ADDR/PATH` speaks MQTT over
+//! WebSocket: one binary frame per write.
+//!
+//! With `--tls-ca FILE`, every connection is TLS 1.3 (rustls), verified against that CA for the
+//! name `--tls-name`, and the time to CONNACK includes the handshake. Session resumption is off,
+//! so that each connection is a full handshake.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,9 +30,14 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mqtt_connect::{Connect, Protocol};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::client::Resumption;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 /// Opens MQTT connections against one or more targets and reports rates and latencies.
 #[derive(Parser)]
@@ -54,6 +66,12 @@ struct Args {
     /// Runs over all targets in turn; each target is reported by its median run.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Speak TLS 1.3, trusting the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// The server name to ask for and verify, with --tls-ca.
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    tls_name: String,
 }
 
 #[derive(Clone)]
@@ -61,19 +79,25 @@ struct Target {
     name: String,
     addr: SocketAddr,
     pid: Option<u32>,
+    /// The path of a `ws://` target.
+    ws_path: Option<String>,
 }
 
 impl FromStr for Target {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("target {text:?} is not NAME=ADDR or NAME=ADDR,PID");
+        let bad = || format!("target {text:?} is not NAME=ADDR or NAME=ADDR,PID (ADDR or ws://ADDR/PATH)");
         let (name, rest) = text.split_once('=').ok_or_else(bad)?;
         let (addr, pid) = match rest.split_once(',') {
             Some((addr, pid)) => (addr, Some(pid.parse().map_err(|_| bad())?)),
             None => (rest, None),
         };
-        Ok(Self { name: name.to_owned(), addr: addr.parse().map_err(|_| bad())?, pid })
+        let (addr, ws_path) = match addr.strip_prefix("ws://") {
+            Some(url) => url.find('/').map(|at| (&url[..at], Some(url[at..].to_owned()))).ok_or_else(bad)?,
+            None => (addr, None),
+        };
+        Ok(Self { name: name.to_owned(), addr: addr.parse().map_err(|_| bad())?, pid, ws_path })
     }
 }
 
@@ -82,6 +106,7 @@ struct Load {
     protocol: Protocol,
     publishes: Vec<u8>,
     hold: Duration,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
 /// One target's results.
@@ -94,6 +119,8 @@ struct Report {
     messages: usize,
     bytes: usize,
     rss_per_connection: Option<f64>,
+    /// The target's CPU time (user and system) over the run, per connection, in µs.
+    cpu_per_connection: Option<f64>,
 }
 
 /// No step of a connection waits longer than this.
@@ -103,10 +130,18 @@ const STEP: Duration = Duration::from_secs(10);
 async fn main() {
     let args = Args::parse();
     let protocol = if args.protocol == 5 { Protocol::V5 } else { Protocol::V3_1_1 };
+    let tls = match args.tls_ca.as_ref().map(|ca| tls(ca, &args.tls_name)).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("--tls-ca: {e}");
+            std::process::exit(2);
+        }
+    };
     let load = Arc::new(Load {
         protocol,
         publishes: publishes(protocol, args.publishes, args.payload),
         hold: Duration::from_millis(args.hold_ms),
+        tls,
     });
     // Rounds take the targets in turn, so that a load that comes and goes on the machine falls
     // on all of them alike; each target is reported by its median round.
@@ -123,6 +158,7 @@ async fn main() {
 /// Runs the whole load against one target.
 async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
     let rss_before = target.pid.and_then(rss_kib);
+    let cpu_before = target.pid.and_then(cpu_ticks);
     let next = Arc::new(AtomicUsize::new(0));
     let connected = Arc::new(AtomicUsize::new(0));
     let rss_held = Arc::new(AtomicUsize::new(0));
@@ -148,7 +184,12 @@ async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
                     }
                 };
                 let client_id = format!("loadgen-{}-{n}", std::process::id());
-                results.push(connection(target.addr, &client_id, &load, on_connack).await);
+                results.push(match &target.ws_path {
+                    None => connection(target.addr, &client_id, &load, on_connack).await,
+                    Some(path) => {
+                        websocket::connection(target.addr, path, &client_id, &load, on_connack).await
+                    }
+                });
             }
             results
         }));
@@ -162,6 +203,7 @@ async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
         messages: 0,
         bytes: 0,
         rss_per_connection: None,
+        cpu_per_connection: None,
     };
     for worker in workers {
         for result in worker.await.unwrap_or_default() {
@@ -183,6 +225,10 @@ async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
     }
     report.took = started.elapsed();
     report.latencies.sort();
+    if let (Some(before), Some(after)) = (cpu_before, target.pid.and_then(cpu_ticks)) {
+        report.cpu_per_connection =
+            Some(after.saturating_sub(before) as f64 * 1e6 / TICKS_PER_SECOND / report.ok.max(1) as f64);
+    }
     let held = rss_held.load(Ordering::Relaxed);
     if let Some(before) = rss_before
         && held > 0
@@ -193,6 +239,23 @@ async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
     report
 }
 
+/// A TLS 1.3 client on ring that trusts `ca` for `name`, without resumption.
+fn tls(ca: &std::path::Path, name: &str) -> Result<(TlsConnector, ServerName<'static>), String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
+        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.resumption = Resumption::disabled();
+    let name = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    Ok((TlsConnector::from(Arc::new(config)), name))
+}
+
 /// One connection through its whole life; the time from TCP connect to CONNACK.
 async fn connection(
     addr: SocketAddr,
@@ -201,8 +264,25 @@ async fn connection(
     on_connack: impl FnOnce(),
 ) -> io::Result<Duration> {
     let started = Instant::now();
-    let mut stream = step(TcpStream::connect(addr)).await?;
+    let stream = step(TcpStream::connect(addr)).await?;
     stream.set_nodelay(true)?;
+    match &load.tls {
+        None => mqtt(stream, started, client_id, load, on_connack).await,
+        Some((connector, name)) => {
+            let stream = step(connector.connect(name.clone(), stream)).await?;
+            mqtt(stream, started, client_id, load, on_connack).await
+        }
+    }
+}
+
+/// The MQTT part of [`connection`], in the clear or over TLS.
+async fn mqtt(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    started: Instant,
+    client_id: &str,
+    load: &Load,
+    on_connack: impl FnOnce(),
+) -> io::Result<Duration> {
     step(stream.write_all(&connect_packet(load.protocol, client_id)?)).await?;
     let connack = step(read_packet(&mut stream)).await?;
     // [0x20, flags, code, ...] in every version.
@@ -218,6 +298,8 @@ async fn connection(
         while step(read_packet(&mut stream)).await?.first() != Some(&0xd0) {}
     }
     step(stream.write_all(&[0xe0, 0x00])).await?;
+    // A TLS stream sends its close_notify; a TCP one closes as it did before.
+    step(stream.shutdown()).await.ok();
     Ok(latency)
 }
 
@@ -255,7 +337,7 @@ fn publishes(protocol: Protocol, count: usize, payload: usize) -> Vec<u8> {
 }
 
 /// Reads one packet: its first byte, then the body, as `[type, body...]`.
-async fn read_packet(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+async fn read_packet(stream: &mut (impl AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
     let kind = stream.read_u8().await?;
     let (mut remaining, mut shift) = (0usize, 0);
     loop {
@@ -273,6 +355,20 @@ async fn read_packet(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     packet[0] = kind;
     stream.read_exact(&mut packet[1..]).await?;
     Ok(packet)
+}
+
+/// Clock ticks a second in /proc/PID/stat: USER_HZ, 100 on Linux's supported architectures.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time a process has used, user and system, in clock ticks, from /proc.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command, which is in parentheses and may hold spaces: utime and stime
+    // are the 14th and 15th of the line, the 12th and 13th after it.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
 }
 
 /// Resident memory of a process, from /proc.
@@ -302,22 +398,24 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 
 fn print_table(reports: &[Report], args: &Args) {
     println!(
-        "{} connections per target, {} at a time, MQTT {}, {} publishes of {} bytes each, held {} ms, median of {} rounds\n",
+        "{} connections per target, {} at a time, MQTT {}{}, {} publishes of {} bytes each, held {} ms, median of {} rounds\n",
         args.connections,
         args.concurrency,
         if args.protocol == 5 { "5.0" } else { "3.1.1" },
+        if args.tls_ca.is_some() { " over TLS 1.3" } else { "" },
         args.publishes,
         args.payload,
         args.hold_ms,
         args.rounds
     );
-    println!("| target | conn/s | CONNACK p50 | CONNACK p99 | errors | msg/s | MB/s | RSS/conn |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| target | conn/s | CONNACK p50 | CONNACK p99 | errors | msg/s | MB/s | RSS/conn | CPU/conn |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in reports {
         let secs = r.took.as_secs_f64();
         let rss = r.rss_per_connection.map_or("-".to_owned(), |kib| format!("{kib:.1} KiB"));
+        let cpu = r.cpu_per_connection.map_or("-".to_owned(), |us| format!("{us:.0} µs"));
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.1} | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.1} | {} | {} |",
             r.name,
             r.ok as f64 / secs,
             percentile(&r.latencies, 50).as_secs_f64() * 1e3,
@@ -325,7 +423,75 @@ fn print_table(reports: &[Report], args: &Args) {
             r.errors,
             r.messages as f64 / secs,
             r.bytes as f64 / secs / 1e6,
-            rss
+            rss,
+            cpu
         );
+    }
+}
+
+/// The same connection over WebSocket: each write one binary frame.
+mod websocket {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    use super::{Load, connect_packet, step};
+
+    /// From TCP connect to CONNACK, the upgrade included.
+    pub async fn connection(
+        addr: SocketAddr,
+        path: &str,
+        client_id: &str,
+        load: &Load,
+        on_connack: impl FnOnce(),
+    ) -> io::Result<Duration> {
+        let started = Instant::now();
+        let stream = step(TcpStream::connect(addr)).await?;
+        stream.set_nodelay(true)?;
+        let mut request = format!("ws://{addr}{path}").into_client_request().map_err(io::Error::other)?;
+        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+        let upgrade =
+            async { tokio_tungstenite::client_async(request, stream).await.map_err(io::Error::other) };
+        let (mut ws, _) = step(upgrade).await?;
+        send(&mut ws, connect_packet(load.protocol, client_id)?).await?;
+        let connack = step(next(&mut ws)).await?;
+        if connack.first() != Some(&0x20) || connack.get(3) != Some(&0) {
+            return Err(io::Error::other(format!("refused: {connack:02x?}")));
+        }
+        let latency = started.elapsed();
+        on_connack();
+        tokio::time::sleep(load.hold).await;
+        if !load.publishes.is_empty() {
+            send(&mut ws, load.publishes.clone()).await?;
+            send(&mut ws, vec![0xc0, 0x00]).await?;
+            while !step(next(&mut ws)).await?.ends_with(&[0xd0, 0x00]) {}
+        }
+        send(&mut ws, vec![0xe0, 0x00]).await?;
+        step(async { ws.close(None).await.map_err(io::Error::other) }).await.ok();
+        Ok(latency)
+    }
+
+    async fn send(ws: &mut WebSocketStream<TcpStream>, bytes: Vec<u8>) -> io::Result<()> {
+        step(async { ws.send(Message::Binary(Bytes::from(bytes))).await.map_err(io::Error::other) }).await
+    }
+
+    /// The next binary frame's payload.
+    async fn next(ws: &mut WebSocketStream<TcpStream>) -> io::Result<Vec<u8>> {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(io::Error::other(e)),
+                None => return Err(io::ErrorKind::UnexpectedEof.into()),
+            }
+        }
     }
 }

@@ -134,13 +134,48 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     .into_iter()
     .map(|(n, bytes)| (name(n), bytes))
     .collect();
+    // An id length byte, then what a broker sends first: CONNACKs in the broker's property
+    // order and the encoder's, ones that take no id, and bytes that are no CONNACK.
+    // PROXY headers as balancers send them, v1 and v2, cut short, and with a CONNECT behind.
+    let v2_tcp4 =
+        b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x01\x7f\x00\x00\x02\x30\x39\x07\x5b".to_vec();
+    let proxy_header = [
+        ("v1_tcp4", b"PROXY TCP4 192.0.2.1 198.51.100.2 50000 1883\r\n".to_vec()),
+        ("v1_tcp6", b"PROXY TCP6 2001:db8::1 2001:db8::2 50000 1883\r\n".to_vec()),
+        ("v1_unknown", b"PROXY UNKNOWN\r\n".to_vec()),
+        ("v1_short", b"PROXY TCP4 192.0.2.1".to_vec()),
+        ("v2_tcp4", v2_tcp4.clone()),
+        ("v2_tcp4_then_connect", cat(&[&v2_tcp4, &v311(0x02, &s(b"c1"))])),
+        ("v2_short", v2_tcp4[..14].to_vec()),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
+    let connack_rewrite = [
+        ("v5_success", b"\x10\x20\x03\x00\x00\x00".to_vec()),
+        (
+            "broker_order",
+            b"\x40\x20\x12\x01\x00\x0f\x22\x00\x0a\x26\x00\x01k\x00\x01v\x21\x00\x14\x24\x01".to_vec(),
+        ),
+        ("broker_assigned", b"\x02\x20\x0b\x00\x00\x08\x12\x00\x05auto1".to_vec()),
+        ("refused", b"\x02\x20\x03\x00\x87\x00".to_vec()),
+        ("v3_1_1", b"\x02\x20\x02\x00\x00".to_vec()),
+        ("publish_first", b"\x02\x30\x05\x00\x01tab".to_vec()),
+        ("zeros", vec![0; 64]),
+        ("ones", vec![0xff; 256]),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
     BTreeMap::from([
         ("codec", codec),
         ("connack", connack),
+        ("connack_rewrite", connack_rewrite),
         ("decode", decode.clone()),
         ("decode_stream", decode_stream),
         ("frame", decode.clone()),
         ("nom", decode),
+        ("proxy_header", proxy_header),
         ("roundtrip", roundtrip),
         ("routing", routing),
     ])

@@ -13,6 +13,7 @@ use mqtt_connect::{Connect, Decoder, Protocol};
 use serde::Deserialize;
 
 use crate::healthcheck::HealthCheck;
+use crate::tls::{self, Source};
 
 /// The whole configuration; one snapshot serves a connection from accept to close.
 #[derive(Clone, Debug, Deserialize)]
@@ -30,6 +31,9 @@ pub struct Config {
     /// Where to serve Prometheus metrics over HTTP, if anywhere; read at start.
     #[serde(default)]
     pub metrics: Option<SocketAddr>,
+    /// More addresses to accept clients on, each with its own TLS and PROXY protocol options.
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<Listener>,
 }
 
 /// Timeouts and caps, in milliseconds and bytes, each also a command-line flag.
@@ -85,6 +89,9 @@ pub struct Limits {
     /// Connections one address may open at once before its rate applies; the rate when unset.
     #[arg(long, value_name = "N")]
     pub connect_burst: Option<u32>,
+    /// Time a client has, from its accept, for a PROXY header and a TLS handshake.
+    #[arg(long, value_name = "MS", default_value_t = LIMITS.handshake_deadline_ms)]
+    pub handshake_deadline_ms: u64,
 }
 
 const LIMITS: Limits = Limits {
@@ -102,6 +109,7 @@ const LIMITS: Limits = Limits {
     max_refusals: None,
     max_connects_per_s: None,
     connect_burst: None,
+    handshake_deadline_ms: 5_000,
 };
 
 impl Default for Limits {
@@ -139,6 +147,10 @@ impl Limits {
         Duration::from_millis(self.half_closed_timeout_ms)
     }
 
+    pub fn handshake_deadline(&self) -> Duration {
+        Duration::from_millis(self.handshake_deadline_ms)
+    }
+
     /// The crate's decoder, capped at the configured size.
     pub fn decoder(&self) -> Decoder {
         Decoder::new().max_packet_size(self.max_connect_size)
@@ -170,6 +182,25 @@ pub struct Route {
     /// Active MQTT health checks of the upstreams; none unless set.
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
+    /// TLS server name the route takes: exact, or `*.example.com` for any one label there.
+    pub sni: Option<Sni>,
+    /// `"username"` replaces the CONNECT's User Name with a name from the client's
+    /// certificate, and re-encodes the packet.
+    pub identity: Option<Identity>,
+    /// Which name of the certificate: `cn` (the default), `san-dns`, `san-email` or `san-uri`.
+    #[serde(default)]
+    pub identity_source: Source,
+    /// With `identity`, what a client without a certificate (or without that name) gets:
+    /// `refuse` (CONNACK "not authorized", the default) or `pass` (forwarded unchanged).
+    #[serde(default)]
+    pub without_certificate: Without,
+    /// Give a 5.0 client that sends an empty client id one of the proxy's, and place it by that
+    /// id; see `sticky.rs`.
+    #[serde(default = "default_assign_client_id")]
+    pub assign_client_id: bool,
+    /// What each assigned client id starts with, before its 32 random hex digits.
+    #[serde(default = "default_client_id_prefix")]
+    pub client_id_prefix: String,
 }
 
 /// Why no route took a connection.
@@ -189,21 +220,49 @@ impl Config {
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Parses and checks TOML text; an error is one line, for the log.
+    /// Parses and checks TOML text, and reads the TLS files it names; an error is one line, for
+    /// the log.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| {
+        let mut config: Self = toml::from_str(text).map_err(|e| {
             let line =
                 e.span().and_then(|span| text.get(..span.start)).map_or(0, |t| t.matches('\n').count());
             format!("line {}: {}", line + 1, e.message())
         })?;
         config.check()?;
+        config.arm()?;
         Ok(config)
+    }
+
+    /// Reads every TLS listener's files into its server config.
+    pub fn arm(&mut self) -> Result<(), String> {
+        self.listeners.iter_mut().filter_map(|l| l.tls.as_mut()).try_for_each(tls::Settings::arm)
+    }
+
+    /// Every address to listen on, plain or not.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.listen.iter().copied().chain(self.listeners.iter().map(|l| l.addr)).collect()
+    }
+
+    /// The options of the listener on `addr`; `None` for a plain `listen` address.
+    pub fn listener(&self, addr: SocketAddr) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.addr == addr)
     }
 
     /// Rules serde cannot express.
     pub fn check(&self) -> Result<(), String> {
-        if self.listen.is_empty() {
+        let addrs = self.addrs();
+        if addrs.is_empty() {
             return Err("no listen address".into());
+        }
+        if let Some(twice) =
+            addrs.iter().enumerate().find_map(|(i, a)| addrs.get(..i)?.contains(a).then_some(a))
+        {
+            return Err(format!("listen address {twice} given twice"));
+        }
+        if let Some(l) =
+            self.listeners.iter().find(|l| l.websocket.as_ref().is_some_and(|p| !p.starts_with('/')))
+        {
+            return Err(format!("listener {}: websocket path does not start with /", l.addr));
         }
         if self.routes.is_empty() {
             return Err("no route".into());
@@ -217,14 +276,16 @@ impl Config {
         self.routes.iter().try_for_each(Route::check)
     }
 
-    /// The first route for this client and version.
-    pub fn route(&self, peer: IpAddr, protocol: Protocol) -> Result<&Route, Miss> {
-        if let Some(route) =
-            self.routes.iter().find(|r| r.takes_peer(peer, protocol) && r.takes_level(protocol))
+    /// The first route for this client, TLS server name and version.
+    pub fn route(&self, peer: IpAddr, sni: Option<&str>, protocol: Protocol) -> Result<&Route, Miss> {
+        if let Some(route) = self
+            .routes
+            .iter()
+            .find(|r| r.takes_peer(peer, protocol) && r.takes_sni(sni) && r.takes_level(protocol))
         {
             return Ok(route);
         }
-        if self.routes.iter().any(|r| r.takes_peer(peer, protocol)) {
+        if self.routes.iter().any(|r| r.takes_peer(peer, protocol) && r.takes_sni(sni)) {
             Err(Miss::Level)
         } else {
             Err(Miss::Nothing)
@@ -252,6 +313,11 @@ impl Route {
         if let Some(check) = &self.health_check {
             check.check().map_err(|e| format!("route {name}: {e}"))?;
         }
+        // Room for the random part in a string of at most 65,535 bytes, and no U+0000
+        // [MQTT-1.5.4-2].
+        if self.client_id_prefix.len() > 60_000 || self.client_id_prefix.contains('\0') {
+            return Err(format!("route {name}: client_id_prefix is over 60000 bytes or holds U+0000"));
+        }
         Ok(())
     }
 
@@ -263,6 +329,11 @@ impl Route {
 
     fn takes_level(&self, protocol: Protocol) -> bool {
         self.protocol_level.is_none_or(|level| level == protocol.level())
+    }
+
+    /// A route with `sni` takes only TLS clients that asked for a matching name.
+    fn takes_sni(&self, sni: Option<&str>) -> bool {
+        self.sni.as_ref().is_none_or(|pattern| sni.is_some_and(|name| pattern.matches(name)))
     }
 }
 
@@ -279,6 +350,20 @@ impl TryFrom<String> for Network {
             .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
             .map(Network)
             .map_err(|_| format!("remote_addr {text:?} is not an address or CIDR"))
+    }
+}
+
+impl FromStr for Network {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::try_from(text.to_owned())
+    }
+}
+
+impl Network {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip)
     }
 }
 
@@ -388,4 +473,94 @@ fn default_listen() -> Vec<SocketAddr> {
 
 fn default_route_name() -> String {
     "default".into()
+}
+
+/// An address to accept clients on, with its options.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub addr: SocketAddr,
+    /// Clients here speak TLS.
+    pub tls: Option<tls::Settings>,
+    /// Networks whose PROXY protocol v1 or v2 header is taken: the client's address is then the
+    /// one it carries. A header from any other address is refused; none is needed.
+    #[serde(default)]
+    pub proxy_protocol_from: Vec<Network>,
+    /// Clients here speak MQTT over WebSocket (over TLS too, with `tls`: `wss://`); the
+    /// request path the upgrade must be for, such as `/mqtt`.
+    pub websocket: Option<String>,
+}
+
+impl Listener {
+    /// Whether a PROXY header from `peer` is taken.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.proxy_protocol_from.iter().any(|net| net.contains(peer))
+    }
+}
+
+/// A TLS server name to route on: exact, or `*.` and a domain for any one label in it; matched
+/// without regard to case.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Sni(String);
+
+impl Sni {
+    pub fn matches(&self, name: &str) -> bool {
+        match self.0.strip_prefix('*') {
+            Some(domain) => name
+                .len()
+                .checked_sub(domain.len())
+                .and_then(|label| name.split_at_checked(label))
+                .is_some_and(|(label, rest)| {
+                    !label.is_empty() && !label.contains('.') && rest.eq_ignore_ascii_case(domain)
+                }),
+            None => name.eq_ignore_ascii_case(&self.0),
+        }
+    }
+}
+
+impl TryFrom<String> for Sni {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let name = text.strip_prefix("*.").unwrap_or(&text);
+        let label =
+            |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if name.split('.').all(label) {
+            Ok(Self(text))
+        } else {
+            Err(format!("sni {text:?} is not a host name or *.domain"))
+        }
+    }
+}
+
+/// What a route puts in the CONNECT for the client's certificate.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Identity {
+    /// The certificate's name replaces the User Name.
+    Username,
+}
+
+/// With `identity`, what becomes of a client without a certificate.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Without {
+    /// CONNACK "not authorized" in the client's version, and close.
+    #[default]
+    Refuse,
+    /// Forwarded as sent.
+    Pass,
+}
+
+fn default_assign_client_id() -> bool {
+    true
+}
+
+pub fn default_client_id_prefix() -> String {
+    "proxy-".into()
+}
+
+pub fn default_ws_path() -> String {
+    "/mqtt".into()
 }

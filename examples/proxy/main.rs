@@ -11,21 +11,31 @@
 
 mod broker_connack;
 mod config;
+mod edge;
 mod health;
 mod healthcheck;
 mod idle;
 mod limits;
 mod logfmt;
 mod metrics;
+mod proxy_header;
 mod ratelimit;
 mod relay;
 mod server;
 mod session;
+mod sticky;
+mod tls;
+mod tls_flags;
+mod ws;
 // `cargo test` runs these: `test = true` for this example in Cargo.toml.
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_ops;
+#[cfg(test)]
+mod tests_tls;
+#[cfg(test)]
+mod tests_ws;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -36,7 +46,7 @@ use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
-use config::{Config, Key, Limits, Route, Upstream};
+use config::{Config, Identity, Key, Limits, Route, Upstream, Without};
 use server::{Handle, Proxy};
 
 /// An MQTT-aware TCP load balancer: routes each connection by its CONNECT packet.
@@ -57,6 +67,13 @@ struct Args {
     /// address.
     #[arg(long)]
     proxy_protocol: bool,
+    /// Leave the client id of a 5.0 client that sends none empty, for the broker to assign;
+    /// by default the proxy assigns one and places the client by it.
+    #[arg(long)]
+    no_assign_client_id: bool,
+    /// What each client id the proxy assigns starts with.
+    #[arg(long, value_name = "PREFIX", default_value_t = config::default_client_id_prefix())]
+    client_id_prefix: String,
     #[command(flatten)]
     limits: Limits,
     /// Serve Prometheus metrics over HTTP on this address; overrides `metrics` in the file.
@@ -70,8 +87,19 @@ struct Args {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol", "tls_listen", "ws_listen", "wss_listen", "identity", "no_assign_client_id", "client_id_prefix"])]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    listeners: tls_flags::Flags,
+    /// `username`: replace each CONNECT's User Name with a name from the client's certificate.
+    #[arg(long, value_name = "FIELD")]
+    identity: Option<Identity>,
+    /// Which name of the certificate --identity takes.
+    #[arg(long, value_name = "NAME", default_value = "cn")]
+    identity_source: tls::Source,
+    /// With --identity, what a client without a certificate gets.
+    #[arg(long, value_name = "POLICY", default_value = "refuse")]
+    without_certificate: Without,
 }
 
 impl Args {
@@ -90,14 +118,24 @@ impl Args {
             upstreams: self.upstreams.clone(),
             proxy_protocol: self.proxy_protocol,
             health_check: None,
+            sni: None,
+            identity: self.identity,
+            identity_source: self.identity_source,
+            without_certificate: self.without_certificate,
+            assign_client_id: !self.no_assign_client_id,
+            client_id_prefix: self.client_id_prefix.clone(),
         };
-        let config = Config {
-            listen: self.listen.clone(),
+        let listeners = self.listeners.listeners(&self.listen);
+        let listen = self.listen.iter().copied().filter(|a| listeners.iter().all(|l| l.addr != *a)).collect();
+        let mut config = Config {
+            listen,
             limits: self.limits.clone(),
             routes: vec![route],
             metrics: self.metrics,
+            listeners,
         };
         config.check()?;
+        config.arm()?;
         Ok(config)
     }
 }

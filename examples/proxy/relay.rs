@@ -4,15 +4,17 @@
 //! socket is readable and given back as soon as it would block: an idle connection holds two
 //! sockets and a small task, not two copy buffers.
 
+use std::future::{Future, poll_fn};
 use std::io;
+use std::pin::pin;
 use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::broker_connack::Sniff;
 use crate::idle::{Activity, Cut};
+use crate::tls::Client;
 
 /// Large enough to move a burst in few system calls; lives only while bytes flow.
 const BURST: usize = 32 * 1024;
@@ -40,18 +42,46 @@ pub enum First {
 /// Relays until each side has closed its sending direction; an end of file is passed on as a
 /// half-close, so a side may go on sending after the other has finished. An error on either
 /// side ends both directions. So does quiet past the limit `activity` keeps, which the
-/// broker's CONNACK may change on its way through.
+/// broker's CONNACK may change on its way through. `sent_down` are the broker's bytes already
+/// passed to the client before the relay (the CONNACK a sticky id was added to), read for that
+/// CONNACK as if they had come through here.
 pub async fn relay(
-    client: TcpStream,
+    client: Client,
     upstream: TcpStream,
+    sent_down: &[u8],
     traffic: &mut Traffic,
     activity: &Activity,
 ) -> io::Result<First> {
-    let (mut client_rx, mut client_tx) = client.into_split();
+    // A TCP stream splits into halves without a lock; TLS and WebSocket streams share one.
+    match client {
+        Client::Plain(tcp) => {
+            let (client_rx, client_tx) = tcp.into_split();
+            both_ways(client_rx, client_tx, upstream, sent_down, traffic, activity).await
+        }
+        Client::Tls(tls) => {
+            let (client_rx, client_tx) = tokio::io::split(tls);
+            both_ways(client_rx, client_tx, upstream, sent_down, traffic, activity).await
+        }
+        Client::Ws(ws) => {
+            let (client_rx, client_tx) = tokio::io::split(ws);
+            both_ways(client_rx, client_tx, upstream, sent_down, traffic, activity).await
+        }
+    }
+}
+
+/// [`relay`] on the client's two halves.
+async fn both_ways(
+    mut client_rx: impl AsyncRead + Unpin,
+    mut client_tx: impl AsyncWrite + Unpin,
+    upstream: TcpStream,
+    sent_down: &[u8],
+    traffic: &mut Traffic,
+    activity: &Activity,
+) -> io::Result<First> {
     let (mut upstream_rx, mut upstream_tx) = upstream.into_split();
     let mut sniff = Sniff::default();
     let connack = &mut traffic.connack;
-    let on_down = |bytes: &[u8]| {
+    let mut on_down = |bytes: &[u8]| {
         if let Some(ack) = sniff.feed(bytes) {
             *connack = Some(ack.code);
             if let Some(seconds) = ack.server_keep_alive {
@@ -59,6 +89,7 @@ pub async fn relay(
             }
         }
     };
+    on_down(sent_down);
     let pumps = async {
         tokio::try_join!(
             pump(&mut client_rx, &mut upstream_tx, &mut traffic.up, activity, |_| {}),
@@ -77,16 +108,15 @@ pub async fn relay(
 /// Copies one direction until end of file, which it passes on by shutting down the writer.
 /// `seen` looks at each burst on its way.
 async fn pump(
-    from: &mut OwnedReadHalf,
-    to: &mut OwnedWriteHalf,
+    from: &mut (impl AsyncRead + Unpin),
+    to: &mut (impl AsyncWrite + Unpin),
     count: &mut u64,
     activity: &Activity,
     mut seen: impl FnMut(&[u8]),
 ) -> io::Result<Instant> {
     loop {
-        from.readable().await?;
-        let mut buf = Vec::with_capacity(BURST);
-        if from.read_buf(&mut buf).await? == 0 {
+        let buf = burst(from).await?;
+        if buf.is_empty() {
             activity.half_close();
             to.shutdown().await?;
             return Ok(Instant::now());
@@ -94,6 +124,28 @@ async fn pump(
         activity.touch();
         seen(&buf);
         to.write_all(&buf).await?;
+        // tokio-rustls may report a write done with the bytes still in rustls's buffer.
+        to.flush().await?;
         *count += buf.len() as u64;
     }
+}
+
+/// The next bytes, in a buffer made at each poll and dropped again when the read would block,
+/// so that none is held while the peer is quiet. Socket readiness alone would not do for TLS or
+/// a WebSocket, where a readable socket may hold only part of a record or frame, and one may
+/// already be decrypted inside rustls or buffered inside tungstenite with the socket quiet;
+/// polling the read itself covers both.
+async fn burst(from: &mut (impl AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
+    poll_fn(|cx| {
+        let mut buf = Vec::with_capacity(BURST);
+        let polled = pin!(from.read_buf(&mut buf)).poll(cx);
+        polled.map_ok(|_| buf)
+    })
+    .await
+    .or_else(|e| match e.kind() {
+        // A TLS peer that closes without close_notify, as many MQTT clients do. MQTT frames its
+        // own packets, so a cut is no more than the close it would be over TCP.
+        io::ErrorKind::UnexpectedEof => Ok(Vec::new()),
+        _ => Err(e),
+    })
 }

@@ -46,7 +46,7 @@ struct Shared {
 impl Proxy {
     /// Binds every listen address of `config` and starts accepting; call it inside the runtime.
     pub fn start(config: Config) -> io::Result<Self> {
-        let listeners = bind(&config.listen)?;
+        let listeners = bind(&config.addrs())?;
         let local_addrs = listeners.iter().map(|(_, l)| l.local_addr()).collect::<io::Result<_>>()?;
         let guards = Guards::new(&config.limits);
         let shared = Arc::new(Shared {
@@ -110,13 +110,13 @@ impl Handle {
         let opened = {
             let accepting = self.0.accepting.lock().unwrap_or_else(PoisonError::into_inner);
             let new: Vec<SocketAddr> =
-                config.listen.iter().copied().filter(|addr| !accepting.contains_key(addr)).collect();
+                config.addrs().into_iter().filter(|addr| !accepting.contains_key(addr)).collect();
             bind(&new)
                 .map_err(|e| refused(format!("{}: {e}", path.display())))
                 .inspect_err(|_| metrics.reload(false))?
         };
         metrics.reload(true);
-        let listen = config.listen.clone();
+        let listen = config.addrs();
         tracing::info!(routes = config.routes.len(), listen = ?listen, "config reloaded");
         self.0.config.send_replace(Arc::new(config));
         self.0.stop_accepting(|addr| !listen.contains(addr));
@@ -142,7 +142,7 @@ impl Shared {
     fn accept_on(self: &Arc<Self>, listeners: Vec<(SocketAddr, TcpListener)>) {
         let mut accepting = self.accepting.lock().unwrap_or_else(PoisonError::into_inner);
         for (addr, listener) in listeners {
-            accepting.insert(addr, tokio::spawn(accept(listener, self.clone())));
+            accepting.insert(addr, tokio::spawn(accept(addr, listener, self.clone())));
         }
     }
 
@@ -179,14 +179,15 @@ const CUT_LOGS: Duration = Duration::from_secs(1);
 /// Capped by the kernel's net.core.somaxconn.
 const BACKLOG: u32 = 8192;
 
-/// Hands each client to its own task, with the config in force when it arrived.
-async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+/// Hands each client to its own task, with the config in force when it arrived; `addr` is the
+/// configured address, which names the listener's options in that config.
+async fn accept(addr: SocketAddr, listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let (client, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
-                if !accept_with_spare(&listener, &shared, &e).await {
+                if !accept_with_spare(addr, &listener, &shared, &e).await {
                     // Wait for descriptors to free rather than spin.
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -196,17 +197,21 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
         client.set_nodelay(true).ok();
         shared.guards.metrics.accepted();
         let config = shared.config.borrow().clone();
-        if !shared.guards.admits(peer.ip()) {
-            refuse_early(client, peer, &shared, None, Early::Rate);
+        // Behind a trusted balancer the socket's address is the balancer's: the rate applies
+        // to the client's, once its PROXY header has named it.
+        let rate_after_edge = config.listener(addr).is_some_and(|l| l.trusts(peer.ip()));
+        if !rate_after_edge && !shared.guards.admits(peer.ip()) {
+            refuse_early(client, peer, addr, &shared, None, Early::Rate);
             continue;
         }
         match Slot::take(&shared, shared.guards.max_connections(&config.limits)) {
             Some(slot) => {
                 tokio::spawn(async move {
-                    session::serve(client, peer, &config, &slot.0.health, &slot.0.guards).await;
+                    let accepted = session::Accepted { peer, listen: addr, rate_after_edge };
+                    session::serve(client, accepted, &config, &slot.0.health, &slot.0.guards).await;
                 });
             }
-            None => refuse_early(client, peer, &shared, None, Early::Busy),
+            None => refuse_early(client, peer, addr, &shared, None, Early::Busy),
         }
     }
 }
@@ -216,6 +221,7 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
 fn refuse_early(
     client: TcpStream,
     peer: SocketAddr,
+    listen: SocketAddr,
     shared: &Shared,
     spare: Option<SpareInUse>,
     early: Early,
@@ -229,14 +235,14 @@ fn refuse_early(
     let config = shared.config.borrow().clone();
     let metrics = shared.guards.metrics.clone();
     tokio::spawn(async move {
-        session::refuse_early(client, peer, &config.limits, early, &metrics).await;
+        session::refuse_early(client, peer, config.listener(listen), &config.limits, early, &metrics).await;
         drop((refusing, spare));
     });
 }
 
 /// When the descriptors are gone: closes the spare one to accept the next client and tell it
 /// "busy", rather than leave it hanging unanswered. Whether it did.
-async fn accept_with_spare(listener: &TcpListener, shared: &Shared, e: &io::Error) -> bool {
+async fn accept_with_spare(addr: SocketAddr, listener: &TcpListener, shared: &Shared, e: &io::Error) -> bool {
     if !out_of_descriptors(e) {
         return false;
     }
@@ -245,7 +251,7 @@ async fn accept_with_spare(listener: &TcpListener, shared: &Shared, e: &io::Erro
     // later, when there may be descriptors again.
     match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
         Ok(Ok((client, peer))) => {
-            refuse_early(client, peer, shared, Some(spare), Early::Busy);
+            refuse_early(client, peer, addr, shared, Some(spare), Early::Busy);
             true
         }
         Ok(Err(_)) | Err(_) => false,

@@ -1,5 +1,7 @@
-//! One client connection, top to bottom: read CONNECT → decode → route → connect upstream →
-//! forward → relay; then one log line that says how it went.
+//! One client connection, top to bottom: arrive (PROXY header, TLS, WebSocket upgrade) → read
+//! CONNECT → decode → route → identity → sticky id → connect upstream → forward → (sticky
+//! CONNACK) → relay; then one log line that says how it went. Every step after the arrival is
+//! the same over TCP, TLS and WebSocket.
 //!
 //! Every MQTT decision (is the packet whole, is it valid, what to answer, which upstream) is the
 //! crate's; this file only moves bytes and keeps time.
@@ -11,29 +13,55 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use mqtt_connect::routing::rank;
-use mqtt_connect::{Connack, Connect, Protocol, ReasonCode, Status, protocol_of};
+use mqtt_connect::{Connack, Connect, EncodeError, Protocol, ReasonCode, Status, protocol_of};
 use ppp::v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::config::{Config, Limits, Miss, Route, Upstream};
+use crate::config::{Config, Identity, Limits, Listener, Miss, Route, Upstream, Without};
+use crate::edge::{self, Arrival};
 use crate::health::{Health, Verdict};
 use crate::idle::{Activity, Cut, Quiet};
 use crate::limits::{Budget, Charge, Guards, is_local};
 use crate::logfmt;
 use crate::metrics::{EndLabels, Metrics};
 use crate::relay::{self, First, Traffic};
+use crate::sticky;
+use crate::tls::Client;
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
 /// with unread input does not reset the connection and lose the CONNACK on its way.
 const LINGER: Duration = Duration::from_secs(1);
 
+/// How a client was accepted.
+pub struct Accepted {
+    /// The socket's peer.
+    pub peer: SocketAddr,
+    /// The configured address of the listener that took it.
+    pub listen: SocketAddr,
+    /// The listener trusts the peer for a PROXY header, so the connection-rate limit was left
+    /// at accept for the client's own address, once the header has named it.
+    pub rate_after_edge: bool,
+}
+
 /// Proxies one client connection to the end, then logs it.
-pub async fn serve(client: TcpStream, peer: SocketAddr, config: &Config, health: &Health, guards: &Guards) {
+pub async fn serve(client: TcpStream, accepted: Accepted, config: &Config, health: &Health, guards: &Guards) {
     let started = Instant::now();
     let mut log = Log::default();
-    let end = proxy(client, peer, config, health, guards, &mut log).await.unwrap_or_else(|end| end);
+    let mut peer = accepted.peer;
+    let listener = config.listener(accepted.listen);
+    let end = match edge::arrive(client, peer, listener, config.limits.handshake_deadline()).await {
+        Ok((client, arrival)) => {
+            (peer, log.edge, log.transport) = (arrival.peer, arrival.describe(), arrival.transport());
+            if accepted.rate_after_edge && !guards.admits(peer.ip()) {
+                refuse_version(client, &config.limits, Early::Rate).await
+            } else {
+                proxy(client, &arrival, config, health, guards, &mut log).await.unwrap_or_else(|end| end)
+            }
+        }
+        Err(refused) => End::Edge(refused),
+    };
     log.write(peer, started.elapsed(), &end);
     log.count(&guards.metrics, &end);
 }
@@ -57,41 +85,54 @@ impl Early {
     }
 }
 
-/// Refused before its CONNECT is read: reads only the first bytes of the CONNECT, which give
-/// the client's version, within a short deadline of its own; answers in that version, and
-/// closes. Busy is 0x89 in 5.0 and 0x03 in 3.x; rate is 0x9F in 5.0 and 0x03 in 3.x.
+/// Refused before its CONNECT is read. The edge comes first, a PROXY header naming the client
+/// and a TLS handshake, under their own deadline; then only the first bytes of the CONNECT are
+/// read, which give the client's version, within a short deadline of their own; the answer is
+/// in that version. Busy is 0x89 in 5.0 and 0x03 in 3.x; rate is 0x9F in 5.0 and 0x03 in 3.x.
 pub async fn refuse_early(
-    mut client: TcpStream,
+    client: TcpStream,
     peer: SocketAddr,
+    listener: Option<&Listener>,
     limits: &Limits,
     early: Early,
     metrics: &Metrics,
 ) {
     let started = Instant::now();
-    let end = match read_version(&mut client, limits).await {
-        Ok(protocol) => {
-            let ack = protocol.and_then(|p| match early {
-                Early::Busy => p.connack(ReasonCode::ServerBusy),
-                Early::Rate if p == Protocol::V5 => p.connack(ReasonCode::ConnectionRateExceeded),
-                Early::Rate => p.connack(ReasonCode::ServerUnavailable),
-            });
-            let why = match early {
-                Early::Busy => Why::Busy,
-                Early::Rate => Why::Rate,
-            };
-            refuse(&mut client, ack, why).await
+    let mut peer = peer;
+    let end = match edge::arrive(client, peer, listener, limits.handshake_deadline()).await {
+        Ok((client, arrival)) => {
+            peer = arrival.peer;
+            refuse_version(client, limits, early).await
         }
-        Err(end) => end,
+        Err(refused) => End::Edge(refused),
     };
     Log::default().write(peer, started.elapsed(), &end);
     metrics.ended(&end.labels());
+}
+
+/// Reads the first bytes of the CONNECT for its version, answers `early` in it, and closes.
+async fn refuse_version(mut client: Client, limits: &Limits, early: Early) -> End {
+    let protocol = match read_version(&mut client, limits).await {
+        Ok(protocol) => protocol,
+        Err(end) => return end,
+    };
+    let ack = protocol.and_then(|p| match early {
+        Early::Busy => p.connack(ReasonCode::ServerBusy),
+        Early::Rate if p == Protocol::V5 => p.connack(ReasonCode::ConnectionRateExceeded),
+        Early::Rate => p.connack(ReasonCode::ServerUnavailable),
+    });
+    let why = match early {
+        Early::Busy => Why::Busy,
+        Early::Rate => Why::Rate,
+    };
+    refuse(&mut client, ack, why).await
 }
 
 /// A fixed header, a protocol name of up to six bytes with its length, and the level byte.
 const VERSION_BYTES: usize = 5 + 2 + 6 + 1;
 
 /// The version the CONNECT announces, from its first bytes; `None` if they give none.
-async fn read_version(client: &mut TcpStream, limits: &Limits) -> Result<Option<Protocol>, End> {
+async fn read_version(client: &mut Client, limits: &Limits) -> Result<Option<Protocol>, End> {
     let mut buf = [0; VERSION_BYTES];
     let mut len = 0;
     let reading = async {
@@ -116,8 +157,8 @@ async fn read_version(client: &mut TcpStream, limits: &Limits) -> Result<Option<
 
 /// The steps in order. Each that stops the connection returns how it ended, as `Err`.
 async fn proxy(
-    mut client: TcpStream,
-    peer: SocketAddr,
+    mut client: Client,
+    arrival: &Arrival,
     config: &Config,
     health: &Health,
     guards: &Guards,
@@ -128,20 +169,30 @@ async fn proxy(
     let reading = Instant::now();
     let (buf, charge) = read_connect(&mut client, limits, &guards.budget).await?;
     metrics.connect_read(reading.elapsed());
-    let connect = decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
+    let (connect, len) =
+        decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
     log.client_id = Some(logfmt::field(connect.client_id));
     log.version = Some(connect.protocol);
-    metrics.client_id(connect.client_id, peer.ip());
+    metrics.client_id(connect.client_id, arrival.peer.ip());
 
-    let route = route(&mut client, config, peer, &connect).await?;
+    let route = route(&mut client, config, arrival, &connect).await?;
     log.route = Some(route.name.clone());
+    let pipelined = buf.get(len..).unwrap_or_default();
+    let buf = identify(&mut client, route, arrival, &connect, pipelined).await?.unwrap_or(buf);
+    let (connect, len) = decode(&mut client, &buf, limits).await?;
+    // A 5.0 client without a client id gets the proxy's, and is placed as if it had sent it.
+    let assigned = sticky::assign(route, &connect, &buf, len);
+    let connect = assigned.as_ref().map_or(connect, |assigned| assigned.placed(&connect));
+    if let Some(assigned) = &assigned {
+        log.client_id = Some(logfmt::field(&assigned.id));
+    }
 
     // The client's address stands in for an empty key, as in APISIX; spelt out only then.
     let peer_ip;
     let key = match route.key.of(&connect) {
         Some(key) => key,
         None => {
-            peer_ip = peer.ip().to_string();
+            peer_ip = arrival.peer.ip().to_string();
             peer_ip.as_bytes()
         }
     };
@@ -159,12 +210,26 @@ async fn proxy(
     log.upstream = Some(node.addr.clone());
     metrics.relaying(&route.name, &node.addr);
 
-    log.traffic.up = buf.len() as u64;
     let keep_alive = connect.keep_alive;
-    forward(&mut upstream, route, &client, buf).await.map_err(End::Failed)?;
+    let (buf, assigned) = match assigned {
+        Some(assigned) => (assigned.packet, Some(assigned.id)),
+        None => (buf, None),
+    };
+    log.traffic.up = buf.len() as u64;
+    forward(&mut upstream, route, arrival, buf).await.map_err(End::Failed)?;
     drop(charge);
+    // It learns the id from the broker's CONNACK, which the relay then reads as if it had
+    // passed it.
+    let sent_down = match assigned {
+        Some(id) => sticky::pass_connack(&mut upstream, &mut client, &id, limits.connect_deadline())
+            .await
+            .map_err(End::Failed)?,
+        None => Vec::new(),
+    };
+    log.traffic.down = sent_down.len() as u64;
     let activity = Activity::new(Quiet::new(limits), keep_alive, guards.drained());
-    let first = relay::relay(client, upstream, &mut log.traffic, &activity).await.map_err(End::Failed)?;
+    let first =
+        relay::relay(client, upstream, &sent_down, &mut log.traffic, &activity).await.map_err(End::Failed)?;
     Ok(match first {
         First::Client => End::ClientClosed,
         First::Upstream => End::UpstreamClosed,
@@ -177,7 +242,7 @@ async fn proxy(
 /// bytes, so nothing past the cap is ever buffered. The buffer grows with what arrives, charged
 /// to the budget; when that is spent, the client is told the server is busy.
 async fn read_connect(
-    client: &mut TcpStream,
+    client: &mut Client,
     limits: &Limits,
     budget: &Budget,
 ) -> Result<(BytesMut, Charge), End> {
@@ -211,10 +276,18 @@ async fn read_connect(
     }
 }
 
-/// The packet, or the broker's answer to it and a close: nothing refused is forwarded.
-async fn decode<'b>(client: &mut TcpStream, buf: &'b [u8], limits: &Limits) -> Result<Connect<'b>, End> {
+/// The packet and its length, or the broker's answer to it and a close: nothing refused is
+/// forwarded.
+async fn decode<'b>(
+    client: &mut Client,
+    buf: &'b [u8],
+    limits: &Limits,
+) -> Result<(Connect<'b>, usize), End> {
     match limits.decoder().decode(buf) {
-        Ok(Status::Complete { packet, .. }) => Ok(packet),
+        Ok(Status::Complete { packet, len }) => Ok((packet, len)),
+        Err(_) if buf.first() == Some(&edge::TLS_HANDSHAKE) => {
+            Err(refuse(client, None, Why::TlsOnPlain).await)
+        }
         Err(e) => Err(refuse(client, e.connack(buf), Why::Invalid(e)).await),
         // read_connect returns only once the packet is whole or refused.
         Ok(Status::Incomplete(_)) => Err(End::ClosedBeforeConnect),
@@ -224,12 +297,12 @@ async fn decode<'b>(client: &mut TcpStream, buf: &'b [u8], limits: &Limits) -> R
 /// The first route that takes this client. A route that differs only in protocol level means
 /// the version is what is unsupported, and the client is told so.
 async fn route<'c>(
-    client: &mut TcpStream,
+    client: &mut Client,
     config: &'c Config,
-    peer: SocketAddr,
+    arrival: &Arrival,
     connect: &Connect<'_>,
 ) -> Result<&'c Route, End> {
-    match config.route(peer.ip(), connect.protocol) {
+    match config.route(arrival.peer.ip(), arrival.sni(), connect.protocol) {
         Ok(route) => Ok(route),
         Err(Miss::Level) => {
             let unsupported = connect.protocol.connack(ReasonCode::UnsupportedProtocolVersion);
@@ -237,6 +310,43 @@ async fn route<'c>(
         }
         Err(Miss::Nothing) => Err(refuse(client, None, Why::NoRoute).await),
     }
+}
+
+/// The route's identity step: with `identity = "username"`, the CONNECT is re-encoded with the
+/// client certificate's name for its User Name, whatever name the client sent, and its password
+/// as sent; the bytes the client pipelined after it follow. `None` leaves the bytes as they are.
+async fn identify(
+    client: &mut Client,
+    route: &Route,
+    arrival: &Arrival,
+    connect: &Connect<'_>,
+    pipelined: &[u8],
+) -> Result<Option<BytesMut>, End> {
+    let Some(Identity::Username) = route.identity else { return Ok(None) };
+    let not_authorized = connect.protocol.connack(ReasonCode::NotAuthorized);
+    let Some(name) = arrival.tls.as_ref().and_then(|tls| tls.name(route.identity_source)) else {
+        return match route.without_certificate {
+            Without::Pass => Ok(None),
+            Without::Refuse => Err(refuse(client, not_authorized, Why::NoCertificate).await),
+        };
+    };
+    match rewrite(connect, &name) {
+        Ok(mut rewritten) => {
+            rewritten.extend_from_slice(pipelined);
+            Ok(Some(rewritten))
+        }
+        Err(e) => Err(refuse(client, not_authorized, Why::Identity(e)).await),
+    }
+}
+
+/// The CONNECT with `name` for its User Name, encoded by the crate's encoder: canonical, so
+/// that decoding it gives back exactly this packet.
+pub fn rewrite(connect: &Connect<'_>, name: &str) -> Result<BytesMut, EncodeError> {
+    let mut named = *connect;
+    named.username = Some(name);
+    let mut out = BytesMut::zeroed(named.encoded_len()?);
+    named.encode(&mut out)?;
+    Ok(out)
 }
 
 /// Why no upstream was reached.
@@ -291,22 +401,29 @@ async fn connect_upstream<'r>(
 async fn forward(
     upstream: &mut TcpStream,
     route: &Route,
-    client: &TcpStream,
+    arrival: &Arrival,
     buf: BytesMut,
 ) -> io::Result<()> {
     if !route.proxy_protocol {
         return upstream.write_all(&buf).await;
     }
-    let addresses = (client.peer_addr()?, client.local_addr()?);
+    let addresses = (arrival.peer, arrival.local);
     let command = v2::Version::Two | v2::Command::Proxy;
-    let mut bytes = v2::Builder::with_addresses(command, v2::Protocol::Stream, addresses).build()?;
+    let mut header = v2::Builder::with_addresses(command, v2::Protocol::Stream, addresses);
+    if let Some(tls) = &arrival.tls {
+        header = header.write_tlv(v2::Type::SSL, &tls.proxy_v2_ssl())?;
+        if let Some(sni) = &tls.sni {
+            header = header.write_tlv(v2::Type::Authority, sni.as_bytes())?;
+        }
+    }
+    let mut bytes = header.build()?;
     bytes.extend_from_slice(&buf);
     upstream.write_all(&bytes).await
 }
 
 /// Answers `ack`, if there is one, and closes. Input still arriving is read and dropped for a
 /// moment, so that the close does not become a reset that loses the answer.
-async fn refuse(client: &mut TcpStream, ack: Option<Connack>, why: Why) -> End {
+async fn refuse(client: &mut Client, ack: Option<Connack>, why: Why) -> End {
     // Byte 3 of a CONNACK is its code, in every version.
     let answered = ack.as_ref().and_then(|ack| ack.as_bytes().get(3).copied());
     if let Some(ack) = ack {
@@ -333,6 +450,8 @@ enum End {
     Failed(io::Error),
     /// Cut by the proxy for quiet.
     Quiet(Cut),
+    /// Before the CONNECT: PROXY header, TLS or the first byte.
+    Edge(edge::Refused),
 }
 
 impl End {
@@ -341,10 +460,14 @@ impl End {
         let (how, why, code) = match self {
             Self::ClientClosed => ("client_closed", "", None),
             Self::UpstreamClosed => ("upstream_closed", "", None),
-            Self::ClosedBeforeConnect => ("closed_before_connect", "", None),
+            Self::ClosedBeforeConnect | Self::Edge(edge::Refused::Closed) => {
+                ("closed_before_connect", "", None)
+            }
             Self::Deadline => ("deadline", "", None),
+            Self::Edge(edge::Refused::Deadline) => ("deadline", "handshake", None),
             Self::Refused { why, answered } => ("refused", why.label(), *answered),
-            Self::Failed(_) => ("failed", "", None),
+            Self::Failed(_) | Self::Edge(edge::Refused::Failed(_)) => ("failed", "", None),
+            Self::Edge(refused) => ("refused", refused.label(), None),
             Self::Quiet(Cut::Idle(_)) => ("idle", "", None),
             Self::Quiet(Cut::HalfClosed(_)) => ("half_closed", "", None),
             Self::Quiet(Cut::Drained) => ("drained", "", None),
@@ -366,6 +489,12 @@ enum Why {
     Local(io::Error),
     /// Over the connection-rate limit of its address.
     Rate,
+    /// The route puts the certificate's name in the CONNECT, and there is none.
+    NoCertificate,
+    /// The certificate's name cannot be a User Name.
+    Identity(EncodeError),
+    /// A TLS ClientHello where a CONNECT should be.
+    TlsOnPlain,
 }
 
 impl fmt::Display for End {
@@ -383,6 +512,7 @@ impl fmt::Display for End {
                 write!(f, "half-closed: one side closed, the other quiet for {limit:?}")
             }
             Self::Quiet(Cut::Drained) => f.write_str("cut at the drain deadline"),
+            Self::Edge(refused) => write!(f, "{refused}"),
         }
     }
 }
@@ -397,6 +527,9 @@ impl Why {
             Self::Unavailable => "unavailable",
             Self::Busy | Self::BufferBudget | Self::Local(_) => "busy",
             Self::Rate => "rate",
+            Self::NoCertificate => "no_certificate",
+            Self::Identity(_) => "identity",
+            Self::TlsOnPlain => "tls_on_plain",
         }
     }
 }
@@ -412,6 +545,9 @@ impl fmt::Display for Why {
             Self::BufferBudget => f.write_str("CONNECT buffer budget spent"),
             Self::Local(e) => write!(f, "local error on the upstream connect: {e}"),
             Self::Rate => f.write_str("connection rate exceeded"),
+            Self::NoCertificate => f.write_str("no client certificate name for the route's identity"),
+            Self::Identity(e) => write!(f, "certificate name as User Name: {e}"),
+            Self::TlsOnPlain => f.write_str("TLS ClientHello on a plain listener"),
         }
     }
 }
@@ -419,12 +555,16 @@ impl fmt::Display for Why {
 /// What is known of a connection so far.
 #[derive(Default)]
 struct Log {
+    /// `tcp`, `tls`, `ws` or `wss`.
+    transport: &'static str,
     /// Escaped and cut: the client chose it.
     client_id: Option<String>,
     version: Option<Protocol>,
     route: Option<String>,
     upstream: Option<String>,
     traffic: Traffic,
+    /// TLS and PROXY header, as [`Arrival::describe`] has them.
+    edge: Option<String>,
 }
 
 impl Log {
@@ -432,10 +572,12 @@ impl Log {
         let unknown = |field: &Option<String>| field.clone().unwrap_or_else(|| "-".into());
         tracing::info!(
             %peer,
+            transport = %if self.transport.is_empty() { "tcp" } else { self.transport },
             client_id = %unknown(&self.client_id),
             version = %self.version.map_or("-", version_name),
             route = %unknown(&self.route),
             upstream = %unknown(&self.upstream),
+            edge = %unknown(&self.edge),
             bytes_up = self.traffic.up,
             bytes_down = self.traffic.down,
             connack = %self.traffic.connack.map_or("-".into(), |code| format!("{code:#04x}")),

@@ -16,16 +16,16 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::server::{Handle, Proxy};
 
-const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
-const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
+pub(crate) const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
+pub(crate) const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
 /// What a fake broker sends when its client half-closes, after echoing everything.
 const BYE: &[u8] = b"bye";
 /// No test should wait longer than this for anything.
-const PATIENCE: Duration = Duration::from_secs(5);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(5);
 
 /// A broker stand-in: answers CONNECT with a success CONNACK, echoes every byte after it, and
 /// when the client half-closes sends [`BYE`] and closes.
-struct Broker {
+pub(crate) struct Broker {
     addr: SocketAddr,
     client_ids: Arc<Mutex<Vec<String>>>,
     accepted: Arc<AtomicUsize>,
@@ -33,7 +33,7 @@ struct Broker {
 }
 
 impl Broker {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
         let addr = listener.local_addr().expect("broker address");
         let client_ids = Arc::new(Mutex::new(Vec::new()));
@@ -48,11 +48,11 @@ impl Broker {
         Self { addr, client_ids, accepted, task }
     }
 
-    fn upstream(&self) -> String {
+    pub(crate) fn upstream(&self) -> String {
         format!("\"{}\"", self.addr)
     }
 
-    fn client_ids(&self) -> Vec<String> {
+    pub(crate) fn client_ids(&self) -> Vec<String> {
         self.client_ids.lock().expect("lock").clone()
     }
 
@@ -118,7 +118,7 @@ fn config(brokers: &[&Broker], limits: &str) -> String {
     )
 }
 
-fn connect_packet(protocol: Protocol, client_id: &str) -> Vec<u8> {
+pub(crate) fn connect_packet(protocol: Protocol, client_id: &str) -> Vec<u8> {
     let connect = Connect::new(protocol, client_id);
     let mut buf = vec![0; connect.encoded_len().expect("encodable")];
     connect.encode(&mut buf).expect("encodes");
@@ -176,7 +176,9 @@ async fn one_client_id_always_reaches_one_broker_and_ids_spread() {
 #[tokio::test]
 async fn a_client_without_a_key_is_placed_by_its_address() {
     let brokers = [Broker::start().await, Broker::start().await, Broker::start().await];
-    let proxy = start(&config(&[&brokers[0], &brokers[1], &brokers[2]], "")).await;
+    // Without the proxy's sticky ids, which would give each of them a key (tests_ws.rs).
+    let config = config(&[&brokers[0], &brokers[1], &brokers[2]], "") + "assign_client_id = false\n";
+    let proxy = start(&config).await;
     for _ in 0..6 {
         let (_, ack) = mqtt_connect(proxy.addr, Protocol::V5, "").await;
         assert_eq!(ack, V5_OK);

@@ -207,6 +207,33 @@ async fn mqtt_3_2_2_21_the_brokers_server_keep_alive_replaces_the_clients() {
 }
 
 #[tokio::test]
+async fn a_sticky_client_gets_the_server_keep_alive_and_its_connack_is_counted() {
+    let broker = Scripted::start(Script::Answer(V5_OK_SERVER_KEEP_ALIVE_1)).await;
+    let proxy = start(&broker, "").await;
+    // An empty client id: the proxy assigns one and rewrites the CONNACK before the relay.
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect to proxy");
+    client.write_all(&connect_packet(Protocol::V5, "", 600)).await.expect("send CONNECT");
+    let mut ack = vec![0; 2];
+    tokio::time::timeout(PATIENCE, client.read_exact(&mut ack)).await.expect("in time").expect("read");
+    let mut rest = vec![0; usize::from(ack[1])];
+    tokio::time::timeout(PATIENCE, client.read_exact(&mut rest)).await.expect("in time").expect("read");
+    assert!(rest.windows(2).any(|w| w == [0x12, 0x00]), "an Assigned Client Identifier: {rest:x?}");
+    assert!(
+        rest.windows(3).any(|w| w == [0x13, 0x00, 0x01]),
+        "the broker's Server Keep Alive kept: {rest:x?}"
+    );
+    let took = until_closed(&mut client, PATIENCE).await;
+    assert!(took >= Duration::from_millis(1300), "held for 1.5 s of the broker's keep alive: {took:?}");
+    let counted = format!("upstream=\"{}\",code=\"0x00\"", broker.addr);
+    let metrics = proxy.handle.metrics();
+    let started = Instant::now();
+    while !metrics.encode().contains(&counted) {
+        assert!(started.elapsed() < PATIENCE, "the broker's CONNACK counted: {}", metrics.encode());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn keep_alive_zero_or_above_the_maximum_gets_the_idle_cap() {
     let broker = Scripted::start(Script::Answer(V5_OK)).await;
     let proxy = start(&broker, "max_keep_alive_s = 100\nidle_timeout_ms = 400").await;

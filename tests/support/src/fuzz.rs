@@ -26,10 +26,12 @@ pub type Check = fn(&[u8]);
 pub const TARGETS: &[(&str, Check)] = &[
     ("codec", codec),
     ("connack", connack),
+    ("connack_rewrite", crate::connack_rewrite::check),
     ("decode", decode),
     ("decode_stream", decode_stream),
     ("frame", frame),
     ("nom", nom),
+    ("proxy_header", crate::proxy_header::check),
     ("roundtrip", roundtrip),
     ("routing", routing),
 ];

@@ -7,6 +7,8 @@
 //!   [`mqtt_connect::Connect`], with `Arbitrary` (feature `arbitrary`) and a proptest
 //!   strategy of valid packets (feature `proptest`).
 //! - [`shapes`]: the packet shapes every bench decodes.
+//! - [`connack_rewrite`]: what the proxy's CONNACK rewrite for sticky client ids must keep.
+//! - [`proxy_header`]: what the proxy's PROXY protocol header reader must keep.
 //! - `fuzz` (feature `arbitrary`): what each fuzz target checks; the targets in `fuzz/` and
 //!   the corpus replay in `tests/fuzz_corpus.rs` both call it.
 //! - `allocations` (feature `count-allocations`): this thread's allocations while a closure
@@ -20,9 +22,11 @@
 
 #[cfg(feature = "count-allocations")]
 mod alloc;
+pub mod connack_rewrite;
 #[cfg(feature = "arbitrary")]
 pub mod fuzz;
 pub mod owned;
+pub mod proxy_header;
 pub mod shapes;
 pub mod wire;
 

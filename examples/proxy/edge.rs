@@ -1,0 +1,205 @@
+//! Between the accept and the CONNECT: a PROXY header from a trusted balancer, a look at the
+//! first byte so that plain text on a TLS port is told for what it is, the TLS handshake, and
+//! on a WebSocket listener the upgrade; all under one deadline, the slowloris's limit. A plain listener that takes no PROXY
+//! header has nothing to do here: its clients go straight to their CONNECT, and a ClientHello
+//! sent there is told apart by its first byte when the decoder refuses it.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Listener;
+use crate::proxy_header::{self, Next};
+use crate::tls::{Client, Hello};
+use crate::{logfmt, ws};
+
+/// A TLS record's first byte when it carries a handshake message, as a ClientHello does.
+pub const TLS_HANDSHAKE: u8 = 0x16;
+/// A CONNECT's first byte.
+const MQTT_CONNECT: u8 = 0x10;
+
+/// Who the client is, as far as the network says.
+#[derive(Clone, Debug)]
+pub struct Arrival {
+    /// The client's address: the one a trusted PROXY header carries, else the socket's.
+    pub peer: SocketAddr,
+    /// The address the client connected to, likewise.
+    pub local: SocketAddr,
+    /// The balancer's address, when its PROXY header named the client.
+    pub via: Option<SocketAddr>,
+    /// What the TLS handshake told, on a TLS listener; boxed, so that a plain session carries a
+    /// pointer's worth of it.
+    pub tls: Option<Box<Hello>>,
+    /// MQTT over WebSocket, upgraded on a WebSocket listener.
+    pub websocket: bool,
+}
+
+impl Arrival {
+    /// How the client's bytes come: `tcp`, `tls`, `ws` or `wss`.
+    pub fn transport(&self) -> &'static str {
+        match (self.websocket, self.tls.is_some()) {
+            (false, false) => "tcp",
+            (false, true) => "tls",
+            (true, false) => "ws",
+            (true, true) => "wss",
+        }
+    }
+
+    /// The TLS server name the client asked for.
+    pub fn sni(&self) -> Option<&str> {
+        self.tls.as_ref().and_then(|tls| tls.sni.as_deref())
+    }
+
+    /// For the log line: the TLS version, server name and certificate name, and the balancer.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(tls) = &self.tls {
+            parts.push(tls.version.to_owned());
+            parts.extend(tls.sni.as_ref().map(|sni| format!("sni={}", logfmt::field(sni))));
+            parts.extend(tls.name(crate::tls::Source::Cn).map(|cn| format!("cn=\"{}\"", logfmt::field(&cn))));
+        }
+        parts.extend(self.via.map(|via| format!("via={via}")));
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
+/// Why a connection ended before its CONNECT was read.
+#[derive(Debug)]
+pub enum Refused {
+    /// A PROXY header from an address the listener does not trust.
+    Untrusted,
+    Header(String),
+    /// An MQTT CONNECT in the clear on a TLS listener.
+    PlainMqttOnTls,
+    /// Neither TLS nor MQTT on a TLS listener.
+    NotTls(u8),
+    Handshake(io::Error),
+    /// The WebSocket upgrade, refused or failed.
+    WebSocket(ws::Refused),
+    Deadline,
+    Closed,
+    Failed(io::Error),
+}
+
+impl Refused {
+    /// Why, for the metrics, when it is a refusal.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Untrusted => "proxy_header_untrusted",
+            Self::Header(_) => "proxy_header",
+            Self::PlainMqttOnTls => "plain_on_tls",
+            Self::NotTls(_) => "not_tls",
+            Self::Handshake(_) => "tls_handshake",
+            Self::WebSocket(_) => "websocket",
+            Self::Deadline => "handshake_deadline",
+            Self::Closed => "closed",
+            Self::Failed(_) => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Untrusted => f.write_str("refused: PROXY header from an untrusted address"),
+            Self::Header(e) => write!(f, "refused: {e}"),
+            Self::PlainMqttOnTls => f.write_str("refused: plain-text MQTT CONNECT on a TLS listener"),
+            Self::NotTls(byte) => write!(f, "refused: not TLS on a TLS listener (first byte {byte:#04x})"),
+            Self::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
+            Self::WebSocket(ws::Refused(why)) => f.write_str(why),
+            Self::Deadline => f.write_str(
+                "timeout: no PROXY header or TLS handshake by the deadline, nor a WebSocket upgrade",
+            ),
+            Self::Closed => f.write_str("client closed before its CONNECT"),
+            Self::Failed(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
+/// Takes the PROXY header if the listener trusts the client for one, tells TLS from plain text
+/// and shakes hands, then answers the WebSocket upgrade on a WebSocket listener; within
+/// `deadline` for all of it.
+pub async fn arrive(
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    listener: Option<&Listener>,
+    deadline: Duration,
+) -> Result<(Client, Arrival), Refused> {
+    let local = tcp.local_addr().map_err(Refused::Failed)?;
+    let mut arrival = Arrival { peer, local, via: None, tls: None, websocket: false };
+    let proxied = listener.filter(|l| !l.proxy_protocol_from.is_empty());
+    let tls = listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone());
+    let websocket = listener.and_then(|l| l.websocket.as_deref());
+    let steps = async {
+        if let Some(listener) = proxied
+            && proxy_header::may_start(first_byte(&tcp).await?)
+        {
+            if !listener.trusts(peer.ip()) {
+                return Err(Refused::Untrusted);
+            }
+            if let Some((source, destination)) = read_header(&mut tcp).await? {
+                (arrival.peer, arrival.local, arrival.via) = (source, destination, Some(peer));
+            }
+        }
+        let client = match tls {
+            None => Client::Plain(tcp),
+            Some(server) => match first_byte(&tcp).await? {
+                TLS_HANDSHAKE => {
+                    // Boxed: the handshake's state holds a whole rustls connection, and would
+                    // otherwise sit inline in every session's future, plain ones too, for their
+                    // whole life.
+                    let accepting = Box::pin(TlsAcceptor::from(server).accept(tcp));
+                    let stream = accepting.await.map_err(Refused::Handshake)?;
+                    arrival.tls = Some(Box::new(Hello::of(&stream)));
+                    Client::Tls(Box::new(stream))
+                }
+                MQTT_CONNECT => return Err(Refused::PlainMqttOnTls),
+                other => return Err(Refused::NotTls(other)),
+            },
+        };
+        let Some(path) = websocket else { return Ok(client) };
+        arrival.websocket = true;
+        // Boxed like the TLS handshake, so that a session that never upgrades carries none of it.
+        let ws = Box::pin(ws::upgrade(client, path, deadline)).await.map_err(Refused::WebSocket)?;
+        Ok(Client::Ws(Box::new(ws)))
+    };
+    let client = timeout(deadline, steps).await.map_err(|_| Refused::Deadline)??;
+    Ok((client, arrival))
+}
+
+/// The next byte, left in the socket.
+async fn first_byte(tcp: &TcpStream) -> Result<u8, Refused> {
+    let mut byte = [0];
+    match tcp.peek(&mut byte).await {
+        Ok(0) => Err(Refused::Closed),
+        Ok(_) => Ok(byte[0]),
+        Err(e) => Err(Refused::Failed(e)),
+    }
+}
+
+/// Reads the header and not a byte more, as [`proxy_header::next`] says, and parses it.
+async fn read_header(tcp: &mut TcpStream) -> Result<Option<(SocketAddr, SocketAddr)>, Refused> {
+    let mut header = Vec::new();
+    loop {
+        let more = match proxy_header::next(&header).map_err(|e| Refused::Header(e.into()))? {
+            Next::Whole(len) if header.len() >= len => {
+                return proxy_header::parse(&header).map_err(Refused::Header);
+            }
+            Next::Whole(len) => len - header.len(),
+            Next::More(more) => more,
+        };
+        let start = header.len();
+        header.resize(start + more, 0);
+        match tcp.read_exact(&mut header[start..]).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(Refused::Closed),
+            Err(e) => return Err(Refused::Failed(e)),
+        }
+    }
+}

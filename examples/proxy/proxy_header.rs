@@ -1,0 +1,97 @@
+// The PROXY protocol header (v1 text or v2 binary) that a load balancer in front of the proxy
+// sends before the client's bytes: how long it is, from its first bytes, so that not a byte
+// past it is read; and what it carries, parsed by the `ppp` crate.
+//
+// Sans-IO, so that the fuzz target `proxy_header` drives exactly what the listener runs.
+//
+// Plain comments, not `//!`: the test-support crate includes this file with `include!` for
+// the fuzz checks, where an inner doc comment cannot stand.
+
+use std::net::SocketAddr;
+
+/// v2's first twelve bytes.
+pub const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+/// v1's first six.
+const V1_PREFIX: &[u8; 6] = b"PROXY ";
+/// v1's longest header, CRLF included (the specification's section 2.1).
+const V1_MAX: usize = 107;
+/// v2's fixed part: signature, version and command, family, length.
+const V2_FIXED: usize = 16;
+/// Largest v2 header taken. Balancers send addresses and a few small TLVs; the format allows
+/// 64 KiB, which nobody needs buffered per connection.
+const V2_MAX: usize = V2_FIXED + 1024;
+
+/// Whether a stream whose first byte is this may start with a PROXY header.
+pub fn may_start(byte: u8) -> bool {
+    byte == V1_PREFIX[0] || byte == V2_SIGNATURE[0]
+}
+
+/// How much of the stream to read next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// The header is this long in all; read up to it.
+    Whole(usize),
+    /// Not yet known: read this many more bytes, then ask again.
+    More(usize),
+}
+
+/// From the bytes read so far, how long the header is, or why these bytes start none.
+pub fn next(start: &[u8]) -> Result<Next, &'static str> {
+    if start.first() == Some(&V2_SIGNATURE[0]) {
+        let known = start.len().min(V2_SIGNATURE.len());
+        if start.get(..known) != V2_SIGNATURE.get(..known) {
+            return Err("not a PROXY v2 signature");
+        }
+        return match start.get(14..16) {
+            Some(&[high, low]) => {
+                let len = V2_FIXED + usize::from(u16::from_be_bytes([high, low]));
+                if len > V2_MAX { Err("PROXY v2 header too long") } else { Ok(Next::Whole(len)) }
+            }
+            _ => Ok(Next::More(V2_FIXED.saturating_sub(start.len()))),
+        };
+    }
+    let known = start.len().min(V1_PREFIX.len());
+    if start.get(..known) != V1_PREFIX.get(..known) {
+        return Err("not a PROXY header");
+    }
+    if let Some(end) = start.windows(2).position(|w| w == b"\r\n") {
+        return Ok(Next::Whole(end + 2));
+    }
+    // The text header's end can only be found a byte at a time without reading past it.
+    if start.len() >= V1_MAX { Err("PROXY v1 header without an end") } else { Ok(Next::More(1)) }
+}
+
+/// What a whole header says: the client's address and the address it connected to, or `None`
+/// when the balancer speaks for itself (v2 LOCAL, v1 UNKNOWN, or an address family other than
+/// IP) and the connection's own addresses stand.
+pub fn parse(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
+    match ppp::HeaderResult::parse(header) {
+        ppp::HeaderResult::V1(Ok(h)) if h.header.len() == header.len() => Ok(match h.addresses {
+            ppp::v1::Addresses::Tcp4(a) => Some((
+                (a.source_address, a.source_port).into(),
+                (a.destination_address, a.destination_port).into(),
+            )),
+            ppp::v1::Addresses::Tcp6(a) => Some((
+                (a.source_address, a.source_port).into(),
+                (a.destination_address, a.destination_port).into(),
+            )),
+            ppp::v1::Addresses::Unknown => None,
+        }),
+        ppp::HeaderResult::V2(Ok(h)) if h.header.len() == header.len() => {
+            Ok(match (h.command, h.addresses) {
+                (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => Some((
+                    (a.source_address, a.source_port).into(),
+                    (a.destination_address, a.destination_port).into(),
+                )),
+                (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv6(a)) => Some((
+                    (a.source_address, a.source_port).into(),
+                    (a.destination_address, a.destination_port).into(),
+                )),
+                _ => None,
+            })
+        }
+        ppp::HeaderResult::V1(Err(e)) => Err(format!("bad PROXY v1 header: {e}")),
+        ppp::HeaderResult::V2(Err(e)) => Err(format!("bad PROXY v2 header: {e}")),
+        _ => Err("PROXY header length disagrees with its content".into()),
+    }
+}

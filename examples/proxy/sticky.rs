@@ -1,0 +1,126 @@
+//! Sticky sessions for 5.0 clients that send no client id.
+//!
+//! Such a client would be placed by its address, and the broker would assign it an id; its
+//! reconnect with that id would then hash to some other broker, which has no session for it.
+//! Instead the proxy assigns the id itself, random and unguessable, writes it into the CONNECT
+//! with the crate's encoder and places the client by it; then it adds the id to the broker's
+//! CONNACK as Assigned Client Identifier (5.0 [MQTT-3.1.3-7]), so that the client reconnects with
+//! it and lands on the same broker. 3.1.1 needs none of this: an empty id there requires a
+//! clean session (3.1.1 [MQTT-3.1.3-7]).
+
+mod connack;
+
+use std::fmt::Write;
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mqtt_connect::{ConnackPacket, Connect, Decoder, Protocol, Status};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::timeout;
+
+use crate::config::Route;
+
+pub use connack::add_assigned_id;
+
+/// Random bytes in an assigned id: 128 bits, beyond guessing.
+const RANDOM_BYTES: usize = 16;
+
+/// The most of the broker's first bytes held while waiting for its CONNACK to be whole. A
+/// CONNACK is a few dozen bytes; one longer than this is forwarded untouched.
+const MAX_CONNACK: usize = 64 * 1024;
+
+/// A client id the proxy assigned, and the CONNECT that carries it.
+pub struct Assigned {
+    pub id: String,
+    /// The CONNECT re-encoded with the id, then the bytes the client pipelined after it.
+    pub packet: BytesMut,
+}
+
+impl Assigned {
+    /// The client's CONNECT as if it had sent the id, for placing it.
+    pub fn placed<'a>(&'a self, connect: &Connect<'a>) -> Connect<'a> {
+        let mut placed = *connect;
+        placed.client_id = &self.id;
+        placed
+    }
+}
+
+/// The id for a 5.0 CONNECT with an empty client id, where the route assigns them; `None`
+/// leaves the CONNECT as it came. `buf` holds the CONNECT's `len` bytes, then what the client
+/// pipelined.
+pub fn assign(route: &Route, connect: &Connect<'_>, buf: &[u8], len: usize) -> Option<Assigned> {
+    if !route.assign_client_id || connect.protocol != Protocol::V5 || !connect.client_id.is_empty() {
+        return None;
+    }
+    let id = new_id(&route.client_id_prefix)
+        .inspect_err(|e| tracing::warn!(error = %e, "no random client id; the broker assigns one"))
+        .ok()?;
+    let packet = with_client_id(connect, &id, buf.get(len..).unwrap_or_default())?;
+    Some(Assigned { id, packet })
+}
+
+/// `prefix` and 128 random bits in lowercase hex.
+pub fn new_id(prefix: &str) -> Result<String, getrandom::Error> {
+    let mut random = [0; RANDOM_BYTES];
+    getrandom::fill(&mut random)?;
+    let mut id = String::with_capacity(prefix.len() + 2 * RANDOM_BYTES);
+    id.push_str(prefix);
+    for byte in random {
+        // Writing to a String cannot fail.
+        write!(id, "{byte:02x}").ok();
+    }
+    Ok(id)
+}
+
+/// `connect` with `id` for its client id, encoded by the crate's encoder, then `pipelined`.
+/// The encoding is canonical: it decodes to exactly that packet, or `None` is returned.
+pub fn with_client_id(connect: &Connect<'_>, id: &str, pipelined: &[u8]) -> Option<BytesMut> {
+    let mut named = *connect;
+    named.client_id = id;
+    let mut out = BytesMut::zeroed(named.encoded_len().ok()?);
+    named.encode(&mut out).ok()?;
+    match Decoder::new().decode(&out) {
+        Ok(Status::Complete { packet, len }) if packet == named && len == out.len() => {}
+        _ => return None,
+    }
+    out.extend_from_slice(pipelined);
+    Some(out)
+}
+
+/// Passes the broker's first packet to the client, with `id` added as Assigned Client
+/// Identifier where [`add_assigned_id`] adds it, and whatever came after it untouched; returns
+/// the bytes sent, for the relay to read the CONNACK from. Bytes that are no whole CONNACK within `deadline` or [`MAX_CONNACK`] go on
+/// as they came, as do those before the broker closes.
+pub async fn pass_connack(
+    upstream: &mut (impl AsyncRead + Unpin),
+    client: &mut (impl AsyncWrite + Unpin),
+    id: &str,
+    deadline: Duration,
+) -> io::Result<Vec<u8>> {
+    let mut buf = BytesMut::with_capacity(128);
+    let reading = async {
+        loop {
+            match ConnackPacket::decode(Protocol::V5, &buf) {
+                Ok(Status::Complete { len, .. }) => return Ok::<_, io::Error>(Some(len)),
+                Ok(Status::Incomplete(_)) if buf.len() < MAX_CONNACK => {}
+                _ => return Ok(None),
+            }
+            if upstream.read_buf(&mut buf).await? == 0 {
+                return Ok(None);
+            }
+        }
+    };
+    let whole = timeout(deadline, reading).await.unwrap_or(Ok(None))?;
+    let rewritten = whole.and_then(|len| {
+        let (frame, rest) = buf.split_at_checked(len)?;
+        let mut out = add_assigned_id(frame, id)?;
+        out.extend_from_slice(rest);
+        Some(out)
+    });
+    let out = rewritten.unwrap_or_else(|| buf.into());
+    client.write_all(&out).await?;
+    // TLS and WebSocket streams may hold written bytes until flushed.
+    client.flush().await?;
+    Ok(out)
+}

@@ -1,0 +1,715 @@
+//! The proxy example's TLS edge over loopback: TLS listeners beside plain ones, client
+//! certificates, the certificate's name as the User Name, routes by SNI, and the PROXY header
+//! from a trusted balancer. Certificates are made in each test with rcgen; no key is committed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mqtt_connect::{Connect, Protocol, ReasonCode, Status, UserProperties};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+
+use crate::config::{self, Config};
+use crate::server::{Handle, Proxy};
+use crate::{proxy_header, session};
+
+const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
+const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A directory of PEM files for one test, removed after it.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("mqtt-proxy-tls-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write PEM");
+        path.display().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+/// A certificate authority made for the test.
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    der: CertificateDer<'static>,
+    pem: String,
+}
+
+/// A certificate it issued, with its key.
+struct Issued {
+    der: CertificateDer<'static>,
+    cert_pem: String,
+    key: KeyPair,
+    serial: u64,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().expect("P-256 key");
+        let cert = params.self_signed(&key).expect("self-signed");
+        Self { der: cert.der().clone(), pem: cert.pem(), issuer: Issuer::new(params, key) }
+    }
+
+    /// A leaf with this subject CN and these SANs, and serial `serial`.
+    fn issue(&self, cn: &str, sans: Vec<SanType>, serial: u64) -> Issued {
+        let mut params = CertificateParams::new(Vec::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.subject_alt_names = sans;
+        params.serial_number = Some(SerialNumber::from(serial));
+        let key = KeyPair::generate().expect("P-256 key");
+        let cert = params.signed_by(&key, &self.issuer).expect("signed");
+        Issued { der: cert.der().clone(), cert_pem: cert.pem(), key, serial }
+    }
+
+    /// A CRL revoking these serials.
+    fn crl(&self, revoked: &[u64]) -> String {
+        let revoked_certs = revoked
+            .iter()
+            .map(|&serial| RevokedCertParams {
+                serial_number: SerialNumber::from(serial),
+                revocation_time: rcgen::date_time_ymd(2024, 1, 1),
+                reason_code: None,
+                invalidity_date: None,
+            })
+            .collect();
+        let params = CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2024, 1, 1),
+            next_update: rcgen::date_time_ymd(2099, 1, 1),
+            crl_number: SerialNumber::from(1),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).expect("CRL").pem().expect("CRL PEM")
+    }
+}
+
+fn dns(name: &str) -> SanType {
+    SanType::DnsName(name.try_into().expect("DNS name"))
+}
+
+/// The server side of a test: a CA, a server certificate for `names`, written out.
+struct Pki {
+    dir: Dir,
+    ca: Ca,
+    server_cert: String,
+    server_key: String,
+    ca_file: String,
+}
+
+impl Pki {
+    fn new(test: &str) -> Self {
+        let dir = Dir::new(test);
+        let ca = Ca::new("test CA");
+        let names = ["proxy.test", "a.example.com", "x.tenant.example"].map(dns);
+        let server = ca.issue("proxy", names.into(), 1);
+        let server_cert = dir.write("server.pem", &server.cert_pem);
+        let server_key = dir.write("server.key", &server.key.serialize_pem());
+        let ca_file = dir.write("ca.pem", &ca.pem);
+        Self { dir, ca, server_cert, server_key, ca_file }
+    }
+
+    /// `tls = { ... }` for a listener, with `extra` inside the braces.
+    fn tls(&self, extra: &str) -> String {
+        format!("tls = {{ cert = {:?}, key = {:?}{extra} }}", self.server_cert, self.server_key)
+    }
+
+    /// `, client_ca = "..."` and `extra`.
+    fn mtls(&self, extra: &str) -> String {
+        self.tls(&format!(", client_ca = {:?}{extra}", self.ca_file))
+    }
+
+    fn client(&self, cert: Option<&Issued>) -> TlsConnector {
+        client_with(&self.ca, cert)
+    }
+}
+
+fn client_with(ca: &Ca, cert: Option<&Issued>) -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.der.clone()).expect("CA");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let config = match cert {
+        Some(cert) => {
+            let key = PrivateKeyDer::try_from(cert.key.serialize_der()).expect("key");
+            builder.with_client_auth_cert(vec![cert.der.clone()], key).expect("client cert")
+        }
+        None => builder.with_no_client_auth(),
+    };
+    TlsConnector::from(Arc::new(config))
+}
+
+/// A broker stand-in that sends each connection's bytes, up to its end, once it ends; it
+/// answers the first CONNECT (after a PROXY v2 header if there is one) with success.
+struct Recorder {
+    addr: SocketAddr,
+    got: mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
+impl Recorder {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (tx, got) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(record(stream, tx.clone()));
+            }
+        });
+        Self { addr, got }
+    }
+
+    fn upstream(&self) -> String {
+        format!("\"{}\"", self.addr)
+    }
+
+    /// The next connection's bytes.
+    async fn next(&mut self) -> Vec<u8> {
+        tokio::time::timeout(PATIENCE, self.got.recv()).await.expect("a connection in time").expect("open")
+    }
+
+    fn nothing(&mut self) -> bool {
+        self.got.try_recv().is_err()
+    }
+}
+
+async fn record(mut stream: TcpStream, tx: mpsc::UnboundedSender<Vec<u8>>) {
+    let mut buf = Vec::new();
+    let mut answered = false;
+    while stream.read_buf(&mut buf).await.unwrap_or(0) > 0 {
+        if answered {
+            continue;
+        }
+        let skip = ppp::v2::Header::try_from(buf.as_slice()).map_or(0, |h| h.len());
+        if let Ok(Status::Complete { packet, .. }) = mqtt_connect::decode(&buf[skip..]) {
+            let ack = packet.protocol.connack(ReasonCode::Success).expect("CONNACK");
+            stream.write_all(ack.as_bytes()).await.ok();
+            answered = true;
+        }
+    }
+    tx.send(buf).ok();
+}
+
+struct Running {
+    addrs: Vec<SocketAddr>,
+    handle: Handle,
+}
+
+async fn start(config: &str) -> Running {
+    let config = Config::parse(config).expect("test config is valid");
+    let proxy = Proxy::start(config).expect("bind proxy");
+    let addrs = proxy.local_addrs().to_vec();
+    let handle = proxy.handle();
+    tokio::spawn(proxy.run());
+    Running { addrs, handle }
+}
+
+/// A config with one plain and one TLS listener (`tls`), and `routes`. Listeners are known by
+/// their configured address, so two on port 0 take two loopback addresses.
+fn config(tls: &str, routes: &str) -> String {
+    format!("listen = [\"127.0.0.1:0\"]\n[[listener]]\naddr = \"127.0.0.2:0\"\n{tls}\n{routes}")
+}
+
+fn packet(connect: &Connect<'_>) -> Vec<u8> {
+    let mut buf = vec![0; connect.encoded_len().expect("encodable")];
+    connect.encode(&mut buf).expect("encodes");
+    buf
+}
+
+/// Connects over TLS asking for `sni`; sends `bytes`, reads `ack_len` bytes or to the close.
+async fn tls_exchange(to: SocketAddr, client: &TlsConnector, sni: &str, bytes: &[u8]) -> io_result::Answer {
+    let tcp = TcpStream::connect(to).await.expect("connect");
+    let name = ServerName::try_from(sni.to_owned()).expect("server name");
+    match tokio::time::timeout(PATIENCE, client.connect(name, tcp)).await.expect("handshake in time") {
+        Ok(mut stream) => {
+            stream.write_all(bytes).await.expect("send");
+            io_result::Answer::Ok(read_answer(&mut stream, &mut Vec::new()).await, Box::new(stream))
+        }
+        Err(e) => io_result::Answer::HandshakeFailed(e),
+    }
+}
+
+mod io_result {
+    use tokio::net::TcpStream;
+    use tokio_rustls::client::TlsStream;
+
+    /// How a TLS exchange went.
+    pub enum Answer {
+        /// The first packet back (a CONNACK), or what came before the close; the stream.
+        Ok(Vec<u8>, Box<TlsStream<TcpStream>>),
+        HandshakeFailed(std::io::Error),
+    }
+
+    impl Answer {
+        pub fn bytes(&self) -> &[u8] {
+            match self {
+                Self::Ok(bytes, _) => bytes,
+                Self::HandshakeFailed(e) => panic!("handshake failed: {e}"),
+            }
+        }
+
+        /// A refused handshake; with TLS 1.3 a refused client certificate shows only at the
+        /// first read, as an alert.
+        pub fn refused(&self) -> bool {
+            match self {
+                Self::Ok(bytes, _) => bytes.is_empty(),
+                Self::HandshakeFailed(_) => true,
+            }
+        }
+    }
+}
+
+/// A whole CONNACK (its length from byte 1), or whatever arrives before the close.
+async fn read_answer(stream: &mut (impl AsyncRead + Unpin), got: &mut Vec<u8>) -> Vec<u8> {
+    let reading = async {
+        loop {
+            if got.len() >= 2 && got.len() >= 2 + usize::from(got[1]) {
+                break;
+            }
+            match stream.read_buf(got).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, reading).await.expect("answer in time");
+    got.clone()
+}
+
+#[tokio::test]
+async fn the_certificate_cn_replaces_the_user_name_and_the_connect_is_canonical() {
+    let pki = Pki::new("identity");
+    let mut broker = Recorder::start().await;
+    let proxy = start(&config(
+        &pki.mtls(""),
+        &format!("[[route]]\nidentity = \"username\"\nupstreams = [{}]", broker.upstream()),
+    ))
+    .await;
+    let bob = pki.ca.issue("bob", Vec::new(), 10);
+    let mut claim = Connect::new(Protocol::V5, "bobs-device");
+    claim.username = Some("alice");
+    claim.password = Some(b"bob's password");
+    claim.properties.session_expiry_interval = Some(300);
+    let pairs = [("k", "v"), ("k", "w")];
+    claim.properties.user_properties = UserProperties::from(&pairs[..]);
+    let pipelined = b"\xc0\x00";
+    let sent = [packet(&claim), pipelined.to_vec()].concat();
+    let answer = tls_exchange(proxy.addrs[1], &pki.client(Some(&bob)), "proxy.test", &sent).await;
+    assert_eq!(answer.bytes(), V5_OK);
+    drop(answer);
+
+    let got = broker.next().await;
+    let Ok(Status::Complete { packet: forwarded, len }) = mqtt_connect::decode(&got) else {
+        panic!("a whole CONNECT reached the broker: {got:x?}");
+    };
+    let mut expected = claim;
+    expected.username = Some("bob");
+    assert_eq!(forwarded, expected, "the certificate's name, everything else as sent");
+    assert_eq!(&got[..len], packet(&expected), "byte for byte the crate's canonical encoding");
+    assert_eq!(&got[len..], pipelined, "then the pipelined bytes");
+}
+
+#[tokio::test]
+async fn a_san_may_be_the_identity_and_the_cn_is_not_used_then() {
+    let pki = Pki::new("san");
+    let mut broker = Recorder::start().await;
+    let proxy = start(&config(
+        &pki.mtls(""),
+        &format!(
+            "[[route]]\nidentity = \"username\"\nidentity_source = \"san-email\"\nupstreams = [{}]",
+            broker.upstream()
+        ),
+    ))
+    .await;
+    let email = SanType::Rfc822Name("carol@example.com".try_into().expect("email"));
+    let carol = pki.ca.issue("device-17", vec![dns("d17.example.com"), email], 11);
+    let connect = Connect::new(Protocol::V3_1_1, "d17");
+    let answer =
+        tls_exchange(proxy.addrs[1], &pki.client(Some(&carol)), "proxy.test", &packet(&connect)).await;
+    assert_eq!(answer.bytes(), V311_OK);
+    drop(answer);
+    let got = broker.next().await;
+    let Ok(Status::Complete { packet: forwarded, .. }) = mqtt_connect::decode(&got) else {
+        panic!("{got:x?}")
+    };
+    assert_eq!(forwarded.username, Some("carol@example.com"));
+}
+
+#[tokio::test]
+async fn without_a_certificate_the_route_refuses_in_the_clients_version_or_passes() {
+    let pki = Pki::new("policy");
+    let (mut strict_broker, mut lax_broker) = (Recorder::start().await, Recorder::start().await);
+    let proxy = start(&config(
+        &pki.mtls(", client_auth = \"optional\""),
+        &format!(
+            "[[route]]\nsni = \"a.example.com\"\nidentity = \"username\"\nupstreams = [{}]\n\
+             [[route]]\nidentity = \"username\"\nwithout_certificate = \"pass\"\nupstreams = [{}]",
+            strict_broker.upstream(),
+            lax_broker.upstream()
+        ),
+    ))
+    .await;
+    let anonymous = pki.client(None);
+    let mut v5 = Connect::new(Protocol::V5, "anon");
+    v5.username = Some("alice");
+    let answer = tls_exchange(proxy.addrs[1], &anonymous, "a.example.com", &packet(&v5)).await;
+    assert_eq!(answer.bytes(), [0x20, 3, 0, 0x87, 0], "5.0: not authorized");
+    let v311 = Connect::new(Protocol::V3_1_1, "anon");
+    let answer = tls_exchange(proxy.addrs[1], &anonymous, "a.example.com", &packet(&v311)).await;
+    assert_eq!(answer.bytes(), [0x20, 2, 0, 0x05], "3.1.1: not authorized");
+    let on_plain = packet(&v311);
+    let mut plain = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
+    plain.write_all(&on_plain).await.expect("send");
+    assert_eq!(read_answer(&mut plain, &mut Vec::new()).await, V311_OK, "plain: the lax route passes it");
+    drop(plain);
+    assert_eq!(lax_broker.next().await, on_plain, "unchanged");
+
+    let answer = tls_exchange(proxy.addrs[1], &anonymous, "proxy.test", &packet(&v5)).await;
+    assert_eq!(answer.bytes(), V5_OK);
+    drop(answer);
+    assert_eq!(lax_broker.next().await, packet(&v5), "passed as sent, user name and all");
+    assert!(strict_broker.nothing(), "nothing refused reaches a broker");
+}
+
+#[tokio::test]
+async fn routes_by_sni_exact_and_wildcard_and_a_plain_client_matches_neither() {
+    let pki = Pki::new("sni");
+    let (mut a, mut tenant, mut rest) =
+        (Recorder::start().await, Recorder::start().await, Recorder::start().await);
+    let proxy = start(&config(
+        &pki.tls(""),
+        &format!(
+            "[[route]]\nsni = \"A.example.com\"\nupstreams = [{}]\n\
+             [[route]]\nsni = \"*.tenant.example\"\nupstreams = [{}]\n\
+             [[route]]\nupstreams = [{}]",
+            a.upstream(),
+            tenant.upstream(),
+            rest.upstream()
+        ),
+    ))
+    .await;
+    let client = pki.client(None);
+    let connect = packet(&Connect::new(Protocol::V5, "c"));
+    for (sni, broker) in
+        [("a.example.com", &mut a), ("x.tenant.example", &mut tenant), ("proxy.test", &mut rest)]
+    {
+        let answer = tls_exchange(proxy.addrs[1], &client, sni, &connect).await;
+        assert_eq!(answer.bytes(), V5_OK, "{sni}");
+        drop(answer);
+        assert_eq!(broker.next().await, connect, "{sni} reached its route's broker");
+    }
+    let mut plain = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
+    plain.write_all(&connect).await.expect("send");
+    assert_eq!(read_answer(&mut plain, &mut Vec::new()).await, V5_OK);
+    drop(plain);
+    assert_eq!(rest.next().await, connect, "no SNI: only the route without one");
+
+    let patterns = [
+        ("*.tenant.example", "a.b.tenant.example", false),
+        ("*.tenant.example", "tenant.example", false),
+        ("*.tenant.example", "X.Tenant.Example", true),
+        ("a.example.com", "b.example.com", false),
+    ];
+    for (pattern, name, matches) in patterns {
+        let sni = config::Sni::try_from(pattern.to_owned()).expect("pattern");
+        assert_eq!(sni.matches(name), matches, "{pattern} against {name}");
+    }
+}
+
+#[tokio::test]
+async fn tls_on_the_plain_port_and_plain_text_on_the_tls_port_are_refused_before_any_broker() {
+    let pki = Pki::new("mixup");
+    let mut broker = Recorder::start().await;
+    let proxy =
+        start(&config(&pki.tls(""), &format!("[[route]]\nupstreams = [{}]", broker.upstream()))).await;
+    let answer = tls_exchange(proxy.addrs[0], &pki.client(None), "proxy.test", b"").await;
+    assert!(answer.refused(), "no TLS server on the plain port");
+    let mut plain = TcpStream::connect(proxy.addrs[1]).await.expect("connect");
+    plain.write_all(&packet(&Connect::new(Protocol::V5, "c"))).await.expect("send");
+    assert_eq!(read_answer(&mut plain, &mut Vec::new()).await, b"", "closed without an answer");
+    assert!(broker.nothing());
+}
+
+#[tokio::test]
+async fn required_client_certificates_are_verified_against_the_ca_and_the_crl() {
+    let pki = Pki::new("mtls");
+    let mut broker = Recorder::start().await;
+    let good = pki.ca.issue("good", Vec::new(), 20);
+    let revoked = pki.ca.issue("revoked", Vec::new(), 21);
+    let crl = pki.dir.write("crl.pem", &pki.ca.crl(&[revoked.serial]));
+    let proxy = start(&config(
+        &pki.mtls(&format!(", crl = [{crl:?}]")),
+        &format!("[[route]]\nupstreams = [{}]", broker.upstream()),
+    ))
+    .await;
+    let connect = packet(&Connect::new(Protocol::V5, "c"));
+    let answer = tls_exchange(proxy.addrs[1], &pki.client(Some(&good)), "proxy.test", &connect).await;
+    assert_eq!(answer.bytes(), V5_OK, "a certificate from the CA");
+    drop(answer);
+    broker.next().await;
+    let stranger_ca = Ca::new("another CA");
+    let stranger = stranger_ca.issue("good", Vec::new(), 20);
+    for (case, cert) in [("none", None), ("revoked", Some(&revoked)), ("another CA", Some(&stranger))] {
+        let answer = tls_exchange(proxy.addrs[1], &pki.client(cert), "proxy.test", &connect).await;
+        assert!(answer.refused(), "refused: {case}");
+    }
+    assert!(broker.nothing());
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_is_cut_at_its_deadline_and_others_are_served_meanwhile() {
+    let pki = Pki::new("stall");
+    let mut broker = Recorder::start().await;
+    let proxy = start(&config(
+        &pki.tls(""),
+        &format!("[limits]\nhandshake_deadline_ms = 500\n[[route]]\nupstreams = [{}]", broker.upstream()),
+    ))
+    .await;
+    let mut stalled = TcpStream::connect(proxy.addrs[1]).await.expect("connect");
+    // A record header announcing 512 bytes of handshake, and only the first few of them.
+    stalled.write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").await.expect("send");
+    let started = Instant::now();
+    let connect = packet(&Connect::new(Protocol::V5, "meanwhile"));
+    let answer = tls_exchange(proxy.addrs[1], &pki.client(None), "proxy.test", &connect).await;
+    assert_eq!(answer.bytes(), V5_OK, "another client is served while one stalls");
+    let mut rest = Vec::new();
+    tokio::time::timeout(PATIENCE, stalled.read_to_end(&mut rest)).await.expect("cut").ok();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(400), "not before the deadline: {took:?}");
+    assert!(rest.is_empty());
+    drop(answer);
+    assert_eq!(broker.next().await, connect);
+}
+
+#[tokio::test]
+async fn a_reload_takes_a_new_certificate_for_new_handshakes_and_refuses_a_bad_one() {
+    let pki = Pki::new("reload");
+    let mut broker = Recorder::start().await;
+    let route = format!("[[route]]\nupstreams = [{}]", broker.upstream());
+    let text = config(&pki.tls(""), &route);
+    let proxy = start(&text).await;
+    let tls_addr = proxy.addrs[1];
+    // The same addresses, port 0 and all, name the same listeners: they stay open.
+    let file = pki.dir.write("proxy.toml", &text);
+    let connect = packet(&Connect::new(Protocol::V5, "live"));
+    let live = tls_exchange(tls_addr, &pki.client(None), "proxy.test", &connect).await;
+    assert_eq!(live.bytes(), V5_OK);
+
+    let new_ca = Ca::new("new CA");
+    let new_server = new_ca.issue("proxy", vec![dns("proxy.test")], 2);
+    std::fs::write(&pki.server_cert, &new_server.cert_pem).expect("write");
+    std::fs::write(&pki.server_key, new_server.key.serialize_pem()).expect("write");
+    proxy.handle.reload(file.as_ref()).expect("reloads");
+    let fresh = packet(&Connect::new(Protocol::V5, "fresh"));
+    assert!(
+        tls_exchange(tls_addr, &pki.client(None), "proxy.test", &fresh).await.refused(),
+        "old CA no more"
+    );
+    let answer = tls_exchange(tls_addr, &client_with(&new_ca, None), "proxy.test", &fresh).await;
+    assert_eq!(answer.bytes(), V5_OK, "the new certificate");
+    drop(answer);
+
+    std::fs::write(&pki.server_cert, "not a certificate").expect("write");
+    assert!(proxy.handle.reload(file.as_ref()).is_err(), "a bad certificate file is refused");
+    let answer = tls_exchange(tls_addr, &client_with(&new_ca, None), "proxy.test", &fresh).await;
+    assert_eq!(answer.bytes(), V5_OK, "the config in force stays");
+    drop(answer);
+
+    let io_result::Answer::Ok(_, mut live) = live else { unreachable!() };
+    live.write_all(b"\xc0\x00").await.expect("the live connection goes on");
+    live.shutdown().await.ok();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got = broker.next().await;
+        if got.starts_with(&connect) {
+            break;
+        }
+    }
+    assert_eq!(got, [connect, b"\xc0\x00".to_vec()].concat(), "the live connection kept its session");
+    proxy.handle.shutdown();
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_header_gives_the_client_address_to_routes_and_upstream() {
+    let pki = Pki::new("proxy-in");
+    let (mut far, mut near) = (Recorder::start().await, Recorder::start().await);
+    let proxy = start(&format!(
+        "listen = []\n\
+         [[listener]]\naddr = \"127.0.0.1:0\"\nproxy_protocol_from = [\"127.0.0.0/8\"]\n{}\n\
+         [[listener]]\naddr = \"127.0.0.2:0\"\nproxy_protocol_from = [\"192.0.2.0/24\"]\n\
+         [[route]]\nremote_addr = \"203.0.113.0/24\"\nproxy_protocol = true\nupstreams = [{}]\n\
+         [[route]]\nupstreams = [{}]",
+        pki.mtls(", client_auth = \"optional\""),
+        far.upstream(),
+        near.upstream()
+    ))
+    .await;
+    let (trusting, untrusting) = (proxy.addrs[0], proxy.addrs[1]);
+    let connect = packet(&Connect::new(Protocol::V5, "from-afar"));
+    let client: SocketAddr = "203.0.113.7:40000".parse().expect("address");
+    let frontend: SocketAddr = "198.51.100.1:8883".parse().expect("address");
+    let command = ppp::v2::Version::Two | ppp::v2::Command::Proxy;
+    let v2 = ppp::v2::Builder::with_addresses(command, ppp::v2::Protocol::Stream, (client, frontend))
+        .build()
+        .expect("header");
+    let alice = pki.ca.issue("alice", Vec::new(), 30);
+
+    // v2 then TLS with a client certificate: the upstream header carries the client's address
+    // and the TLS fields.
+    let mut tcp = TcpStream::connect(trusting).await.expect("connect");
+    tcp.write_all(&v2).await.expect("header");
+    let name = ServerName::try_from("proxy.test").expect("name");
+    let mut stream = pki.client(Some(&alice)).connect(name, tcp).await.expect("handshake");
+    stream.write_all(&connect).await.expect("send");
+    assert_eq!(read_answer(&mut stream, &mut Vec::new()).await, V5_OK);
+    drop(stream);
+    let got = far.next().await;
+    let header = ppp::v2::Header::try_from(got.as_slice()).expect("a PROXY v2 header");
+    assert_eq!(header.addresses, (client, frontend).into(), "the carried addresses");
+    let ssl = header.tlvs().filter_map(Result::ok).find(|t| t.kind == ppp::v2::Type::SSL as u8).expect("SSL");
+    assert_eq!(ssl.value[0], 0x07, "over TLS, with a certificate on this connection and session");
+    assert_eq!(&ssl.value[1..5], [0; 4], "verified");
+    let subs = &ssl.value[5..];
+    assert_eq!(subs, [&b"\x21\x00\x07TLSv1.3"[..], b"\x22\x00\x05alice"].concat(), "version and CN");
+    assert_eq!(&got[header.len()..], connect);
+
+    // v1 on a plain listener, with a client outside the route's network.
+    let untrusted = TcpStream::connect(untrusting).await.expect("connect");
+    let v1 = b"PROXY TCP4 203.0.113.9 198.51.100.1 40001 1883\r\n";
+    let mut refused = untrusted;
+    refused.write_all(v1).await.expect("send");
+    refused.write_all(&connect).await.expect("send");
+    assert_eq!(
+        read_answer(&mut refused, &mut Vec::new()).await,
+        b"",
+        "a header from 127.0.0.1 is refused here"
+    );
+    assert!(far.nothing() && near.nothing());
+}
+
+#[tokio::test]
+async fn a_v1_header_from_a_trusted_address_names_the_client_on_a_plain_listener() {
+    let mut far = Recorder::start().await;
+    let proxy = start(&format!(
+        "listen = []\n[[listener]]\naddr = \"127.0.0.1:0\"\nproxy_protocol_from = [\"127.0.0.1\"]\n\
+         [[route]]\nremote_addr = \"2001:db8::/32\"\nproxy_protocol = true\nupstreams = [{}]",
+        far.upstream()
+    ))
+    .await;
+    let connect = packet(&Connect::new(Protocol::V3_1_1, "v1"));
+    let mut stream = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
+    stream.write_all(b"PROXY TCP6 2001:db8::1 2001:db8::2 40002 1883\r\n").await.expect("header");
+    stream.write_all(&connect).await.expect("send");
+    assert_eq!(read_answer(&mut stream, &mut Vec::new()).await, V311_OK);
+    drop(stream);
+    let got = far.next().await;
+    let header = ppp::v2::Header::try_from(got.as_slice()).expect("v2 upstream");
+    let expected: (SocketAddr, SocketAddr) =
+        ("[2001:db8::1]:40002".parse().expect("a"), "[2001:db8::2]:1883".parse().expect("a"));
+    assert_eq!(header.addresses, expected.into());
+    assert_eq!(header.tlvs().count(), 0, "no TLS fields for a plain client");
+    assert_eq!(&got[header.len()..], connect);
+}
+
+#[test]
+fn proxy_header_lengths_are_known_without_reading_past_the_header() {
+    use proxy_header::{Next, next};
+    assert_eq!(next(b""), Ok(Next::More(1)));
+    assert_eq!(next(b"PROXY TCP4 1.2.3.4"), Ok(Next::More(1)));
+    assert_eq!(next(b"PROXY UNKNOWN\r\n"), Ok(Next::Whole(15)));
+    assert_eq!(next(b"\r\n\r\n"), Ok(Next::More(12)));
+    assert_eq!(next(b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c"), Ok(Next::Whole(28)));
+    assert_eq!(next(b"\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff"), Err("PROXY v2 header too long"));
+    assert!(next(b"\x10\x0c").is_err(), "an MQTT CONNECT is no header");
+    assert!(next(b"PROXX").is_err());
+    assert!(next(&[b'P'; 200][..]).is_err());
+    assert!(next(&[b"PROXY ".as_slice(), &[b'1'; 101]].concat()).is_err(), "v1 ends within 107 bytes");
+    assert_eq!(proxy_header::parse(b"PROXY UNKNOWN\r\n"), Ok(None));
+    assert!(proxy_header::parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nextra").is_err(), "length must agree");
+}
+
+#[test]
+fn a_rewritten_connect_decodes_to_itself_in_every_version() {
+    let mut will_v5 = Connect::new(Protocol::V5, "w");
+    will_v5.will = Some(mqtt_connect::Will::new("last/words", b"gone"));
+    will_v5.properties.receive_maximum = Some(10);
+    let mut with_password = Connect::new(Protocol::V3_1_1, "p");
+    (with_password.username, with_password.password) = (Some("x"), Some(&b"secret"[..]));
+    for connect in [Connect::new(Protocol::V3_1, "old"), with_password, will_v5] {
+        let rewritten = session::rewrite(&connect, "CN=ünïcode").expect("encodes");
+        let Ok(Status::Complete { packet, len }) = mqtt_connect::decode(&rewritten) else { panic!() };
+        assert_eq!(len, rewritten.len());
+        assert_eq!(packet.username, Some("CN=ünïcode"));
+        assert_eq!(packet.password, connect.password, "the password as sent");
+        assert_eq!(session::rewrite(&packet, "CN=ünïcode").expect("again"), rewritten, "a fixed point");
+    }
+    assert!(session::rewrite(&Connect::new(Protocol::V5, "c"), "nul\0").is_err(), "U+0000 is no user name");
+}
+
+#[tokio::test]
+async fn wss_is_the_websocket_listener_over_tls_with_the_certificate_as_identity() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let pki = Pki::new("wss");
+    let mut broker = Recorder::start().await;
+    let proxy = start(&config(
+        &format!("websocket = \"/mqtt\"\n{}", pki.mtls("")),
+        &format!("[[route]]\nidentity = \"username\"\nupstreams = [{}]", broker.upstream()),
+    ))
+    .await;
+    let bob = pki.ca.issue("bob", Vec::new(), 10);
+    let tcp = TcpStream::connect(proxy.addrs[1]).await.expect("connect");
+    let name = ServerName::try_from("proxy.test").expect("server name");
+    let tls = pki.client(Some(&bob)).connect(name, tcp).await.expect("handshake");
+    let mut request = "wss://proxy.test/mqtt".into_client_request().expect("request");
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "mqtt".parse().expect("header value"));
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tls).await.expect("upgrade over TLS");
+
+    let mut claim = Connect::new(Protocol::V5, "bobs-browser");
+    claim.username = Some("alice");
+    ws.send(Message::Binary(packet(&claim).into())).await.expect("send");
+    let answer = tokio::time::timeout(PATIENCE, ws.next()).await.expect("in time");
+    let Some(Ok(Message::Binary(ack))) = answer else { panic!("a binary frame: {answer:?}") };
+    assert_eq!(&ack[..], V5_OK, "the broker's CONNACK, in a binary frame");
+    ws.close(None).await.expect("close");
+    drop(ws);
+
+    // The broker stand-in reports a connection's bytes once it ends.
+    let got = broker.next().await;
+    let Ok(Status::Complete { packet: forwarded, .. }) = mqtt_connect::decode(&got) else {
+        panic!("a whole CONNECT reached the broker: {got:x?}");
+    };
+    assert_eq!(forwarded.username, Some("bob"), "the certificate's name, over wss too");
+    assert_eq!(forwarded.client_id, "bobs-browser");
+}

@@ -1,0 +1,408 @@
+//! MQTT over WebSocket and sticky client ids: `sticky.rs` on its own, then the proxy end to end
+//! over loopback with a real WebSocket client (tokio-tungstenite) in front of the fake brokers
+//! of `tests.rs`.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use mqtt_connect::{ConnackPacket, Connect, Decoder, Protocol, QoS, ReasonCode, Status, Will};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::config::Config;
+use crate::server::Proxy;
+use crate::sticky::{self, add_assigned_id, pass_connack};
+use crate::tests::{Broker, PATIENCE, V5_OK, V311_OK, connect_packet};
+
+// --- sticky.rs ------------------------------------------------------------------------------
+
+/// The one route of `text`.
+fn route(text: &str) -> crate::config::Route {
+    let config =
+        Config::parse(&format!("[[route]]\nupstreams = [\"127.0.0.1:1883\"]\n{text}")).expect("valid");
+    config.routes.into_iter().next().expect("one route")
+}
+
+fn decoded(bytes: &[u8]) -> (Connect<'_>, usize) {
+    match Decoder::new().decode(bytes) {
+        Ok(Status::Complete { packet, len }) => (packet, len),
+        other => panic!("not a whole CONNECT: {other:?}"),
+    }
+}
+
+#[test]
+fn a_5_0_client_without_an_id_gets_a_random_one_with_the_routes_prefix() {
+    let route = route("client_id_prefix = \"edge-\"");
+    let bytes = connect_packet(Protocol::V5, "");
+    let (connect, len) = decoded(&bytes);
+    let first = sticky::assign(&route, &connect, &bytes, len).expect("assigned");
+    let second = sticky::assign(&route, &connect, &bytes, len).expect("assigned");
+    let random = first.id.strip_prefix("edge-").expect("the prefix");
+    assert_eq!(random.len(), 32, "128 bits in hex: {random}");
+    assert!(random.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{random}");
+    assert_ne!(first.id, second.id, "each assignment is random");
+    let (placed, _) = decoded(&first.packet);
+    assert_eq!(placed.client_id, first.id);
+    assert_eq!(first.placed(&connect), placed, "placed as the packet sent to the broker");
+}
+
+#[test]
+fn the_assigned_connect_is_canonical_keeps_every_other_field_and_the_pipelined_bytes() {
+    let mut connect = Connect::new(Protocol::V5, "");
+    connect.clean_start = false;
+    connect.keep_alive = 45;
+    connect.username = Some("user");
+    connect.password = Some(b"secret");
+    connect.properties.session_expiry_interval = Some(300);
+    connect.properties.receive_maximum = Some(10);
+    let mut will = Will::new("last/will", b"gone");
+    will.qos = QoS::AtLeastOnce;
+    connect.will = Some(will);
+    let mut bytes = vec![0; connect.encoded_len().expect("encodable")];
+    connect.encode(&mut bytes).expect("encodes");
+    let len = bytes.len();
+    let pipelined = b"\x82\x0b\x00\x01\x00\x06whoami\x00";
+    bytes.extend_from_slice(pipelined);
+
+    let (sent, _) = decoded(&bytes);
+    let assigned = sticky::assign(&route(""), &sent, &bytes, len).expect("assigned");
+    let (got, got_len) = decoded(&assigned.packet);
+    let mut expected = connect;
+    expected.client_id = &assigned.id;
+    assert_eq!(got, expected, "only the client id changed");
+    let mut canonical = vec![0; expected.encoded_len().expect("encodable")];
+    expected.encode(&mut canonical).expect("encodes");
+    assert_eq!(&assigned.packet[..got_len], canonical, "the crate's canonical encoding");
+    assert_eq!(&assigned.packet[got_len..], pipelined, "the pipelined bytes follow as sent");
+}
+
+#[test]
+fn no_id_is_assigned_to_3_1_1_to_a_client_with_an_id_or_where_the_route_says_not_to() {
+    let cases = [
+        (Protocol::V3_1_1, "", ""),
+        (Protocol::V5, "mine", ""),
+        (Protocol::V5, "", "assign_client_id = false"),
+    ];
+    for (protocol, id, options) in cases {
+        let bytes = connect_packet(protocol, id);
+        let (connect, len) = decoded(&bytes);
+        assert!(
+            sticky::assign(&route(options), &connect, &bytes, len).is_none(),
+            "{protocol:?} {id:?} {options}"
+        );
+    }
+}
+
+/// A success CONNACK whose properties are in the broker's order, not the encoder's: Topic
+/// Alias Maximum (0x22), a User Property (0x26), Receive Maximum (0x21), Maximum QoS (0x24).
+const BROKER_ORDER: &[u8] = &[
+    0x20, 0x12, 0x01, 0x00, 0x0f, //
+    0x22, 0x00, 0x0a, //
+    0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', //
+    0x21, 0x00, 0x14, //
+    0x24, 0x01,
+];
+
+#[test]
+fn mqtt_3_1_3_7_v5_the_connack_carries_the_assigned_id_and_keeps_the_rest_byte_for_byte() {
+    let got = add_assigned_id(BROKER_ORDER, "px-1").expect("rewritten");
+    let mut expected = vec![0x20, 0x12 + 7, 0x01, 0x00, 0x0f + 7];
+    expected.extend_from_slice(&BROKER_ORDER[5..]);
+    expected.extend_from_slice(&[0x12, 0x00, 0x04, b'p', b'x', b'-', b'1']);
+    assert_eq!(got, expected);
+    let Ok(Status::Complete { packet, .. }) = ConnackPacket::decode(Protocol::V5, &got) else { panic!() };
+    assert_eq!(packet.properties.assigned_client_identifier, Some("px-1"));
+    assert!(packet.session_present);
+
+    assert_eq!(add_assigned_id(V5_OK, "a").expect("rewritten"), [0x20, 0x07, 0, 0, 0x04, 0x12, 0, 1, b'a']);
+}
+
+#[test]
+fn the_connack_rewrite_grows_the_lengths_past_one_byte() {
+    // Remaining Length 3 + 4 + 120 = 127 fits one byte; 129 + 3 + id does not.
+    let id = "i".repeat(150);
+    let got = add_assigned_id(V5_OK, &id).expect("rewritten");
+    assert_eq!(got[..3], [0x20, 0x9d, 0x01], "Remaining Length 157 in two bytes");
+    let Ok(Status::Complete { packet, len }) = ConnackPacket::decode(Protocol::V5, &got) else { panic!() };
+    assert_eq!((packet.properties.assigned_client_identifier, len), (Some(id.as_str()), got.len()));
+}
+
+#[test]
+fn a_refusal_a_broker_assigned_id_or_no_whole_connack_is_left_untouched() {
+    let mut assigned = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    assigned.properties.assigned_client_identifier = Some("auto-1");
+    let refused = ConnackPacket::new(Protocol::V5, ReasonCode::NotAuthorized);
+    for packet in [assigned, refused] {
+        let mut bytes = vec![0; packet.encoded_len().expect("encodable")];
+        packet.encode(&mut bytes).expect("encodes");
+        assert_eq!(add_assigned_id(&bytes, "px-1"), None, "{packet:?}");
+    }
+    for bytes in
+        [&V5_OK[..4], &[0x20, 0x03, 0x02, 0x00, 0x00], &[0x30, 0x00], V311_OK, &[0x20, 0x02, 0, 0, 0, 9]]
+    {
+        assert_eq!(add_assigned_id(bytes, "px-1"), None, "{bytes:x?}");
+    }
+}
+
+#[tokio::test]
+async fn pass_connack_rewrites_the_first_packet_only_however_it_arrives() {
+    let publish = b"\x30\x05\x00\x01tab";
+    for split in [1, 3, BROKER_ORDER.len(), BROKER_ORDER.len() + 2] {
+        let (mut broker, mut upstream) = tokio::io::duplex(1024);
+        let mut sent = BROKER_ORDER.to_vec();
+        sent.extend_from_slice(publish);
+        let (first, rest) = sent.split_at(split);
+        broker.write_all(first).await.expect("write");
+        let (rest, first_len) = (rest.to_vec(), first.len());
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            broker.write_all(&rest).await.expect("write");
+            broker
+        });
+        let mut client = Vec::new();
+        let passed = pass_connack(&mut upstream, &mut client, "px-1", PATIENCE).await.expect("passed");
+        let mut expected = add_assigned_id(BROKER_ORDER, "px-1").expect("rewritten");
+        // What came with the CONNACK's last byte goes on at once; the rest in the relay.
+        let read = first_len.max(BROKER_ORDER.len());
+        expected.extend_from_slice(&sent[BROKER_ORDER.len()..read]);
+        assert!(client.starts_with(&expected), "split at {split}: {client:x?}");
+        assert_eq!(passed, client, "it returns what it sent");
+        let mut after = client[expected.len()..].to_vec();
+        drop(writer.await.expect("writer"));
+        upstream.read_to_end(&mut after).await.expect("read");
+        assert_eq!(after, sent[read..], "the bytes after the CONNACK, untouched");
+    }
+}
+
+#[tokio::test]
+async fn pass_connack_forwards_what_is_not_a_connack_and_an_early_close_as_they_came() {
+    for sent in [&b"\x30\x02\x00\x00"[..], &V5_OK[..3], b""] {
+        let (mut broker, mut upstream) = tokio::io::duplex(64);
+        broker.write_all(sent).await.expect("write");
+        drop(broker);
+        let mut client = Vec::new();
+        pass_connack(&mut upstream, &mut client, "px-1", PATIENCE).await.expect("passed");
+        assert_eq!(client, sent);
+    }
+}
+
+// --- the proxy over WebSocket ---------------------------------------------------------------
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// A proxy with a WebSocket listener at `/mqtt` (and a TCP one), over `brokers`.
+async fn start(brokers: &[&Broker], route_options: &str) -> (SocketAddr, SocketAddr) {
+    let upstreams: Vec<String> = brokers.iter().map(|b| b.upstream()).collect();
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[[listener]]\naddr = \"127.0.0.2:0\"\nwebsocket = \"/mqtt\"\n[[route]]\nupstreams = [{}]\n{route_options}",
+        upstreams.join(", ")
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let addrs = (proxy.local_addrs()[0], proxy.local_addrs()[1]);
+    tokio::spawn(proxy.run());
+    addrs
+}
+
+/// A WebSocket client at `path`, offering `protocol` if any.
+async fn ws_connect(proxy: SocketAddr, path: &str, protocol: Option<&str>) -> Result<Ws, WsError> {
+    let mut request = format!("ws://{proxy}{path}").into_client_request()?;
+    if let Some(protocol) = protocol {
+        request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().expect("header value"));
+    }
+    let stream = TcpStream::connect(proxy).await?;
+    let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
+    Ok(ws)
+}
+
+async fn mqtt_ws(proxy: SocketAddr) -> Ws {
+    ws_connect(proxy, "/mqtt", Some("mqtt")).await.expect("upgrade")
+}
+
+async fn send(ws: &mut Ws, bytes: &[u8]) {
+    ws.send(Message::Binary(Bytes::copy_from_slice(bytes))).await.expect("send");
+}
+
+/// The payloads of binary frames until `len` bytes have come; panics on anything else.
+async fn receive(ws: &mut Ws, len: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < len {
+        match timeout(PATIENCE, ws.next()).await.expect("in time") {
+            Some(Ok(Message::Binary(bytes))) => got.extend_from_slice(&bytes),
+            other => panic!("after {got:x?}: {other:?}"),
+        }
+    }
+    got
+}
+
+/// The close code that ends the connection, after any binary frames, which are returned.
+async fn closed(ws: &mut Ws) -> (Vec<u8>, Option<CloseCode>) {
+    let mut got = Vec::new();
+    loop {
+        match timeout(PATIENCE, ws.next()).await.expect("in time") {
+            Some(Ok(Message::Binary(bytes))) => got.extend_from_slice(&bytes),
+            Some(Ok(Message::Close(frame))) => return (got, frame.map(|f| f.code)),
+            other => panic!("after {got:x?}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn mqtt_6_0_0_2_a_connect_split_over_three_frames_is_read_whole() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "").await;
+    let mut ws = mqtt_ws(proxy).await;
+    let connect = connect_packet(Protocol::V3_1_1, "split-id");
+    for part in [&connect[..3], &connect[3..11], &connect[11..]] {
+        send(&mut ws, part).await;
+    }
+    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    assert_eq!(broker.client_ids(), ["split-id"]);
+}
+
+#[tokio::test]
+async fn mqtt_6_0_0_2_a_connect_sharing_a_frame_with_a_subscribe_and_the_relay_both_ways() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "").await;
+    let mut ws = mqtt_ws(proxy).await;
+    let subscribe = b"\x82\x0b\x00\x01\x00\x06whoami\x00";
+    let mut frame = connect_packet(Protocol::V3_1_1, "shared-id");
+    frame.extend_from_slice(subscribe);
+    send(&mut ws, &frame).await;
+    // The fake broker echoes what follows the CONNECT.
+    let mut expected = V311_OK.to_vec();
+    expected.extend_from_slice(subscribe);
+    assert_eq!(receive(&mut ws, expected.len()).await, expected);
+    send(&mut ws, b"\xc0").await;
+    send(&mut ws, b"\x00").await;
+    assert_eq!(receive(&mut ws, 2).await, b"\xc0\x00", "PINGREQ in two frames, echoed");
+    assert_eq!(broker.client_ids(), ["shared-id"]);
+}
+
+#[tokio::test]
+async fn a_websocket_ping_gets_a_pong_and_a_close_is_answered() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "").await;
+    let mut ws = mqtt_ws(proxy).await;
+    ws.send(Message::Ping(Bytes::from_static(b"before"))).await.expect("ping");
+    send(&mut ws, &connect_packet(Protocol::V3_1_1, "pinger")).await;
+    let next = timeout(PATIENCE, ws.next()).await.expect("in time");
+    assert!(matches!(next, Some(Ok(Message::Pong(ref p))) if p == "before"), "{next:?}");
+    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    ws.send(Message::Ping(Bytes::from_static(b"after"))).await.expect("ping");
+    let next = timeout(PATIENCE, ws.next()).await.expect("in time");
+    assert!(matches!(next, Some(Ok(Message::Pong(ref p))) if p == "after"), "{next:?}");
+    ws.close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() })).await.expect("close");
+    let (_, code) = closed(&mut ws).await;
+    assert_eq!(code, Some(CloseCode::Away), "the close is answered");
+}
+
+#[tokio::test]
+async fn mqtt_6_0_0_1_a_text_frame_is_refused_with_1003_before_or_after_the_connect() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "").await;
+    let mut ws = mqtt_ws(proxy).await;
+    ws.send(Message::text("\u{10}\u{c}")).await.expect("send");
+    assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Unsupported)));
+    assert!(broker.client_ids().is_empty(), "nothing reached the broker");
+
+    let mut ws = mqtt_ws(proxy).await;
+    send(&mut ws, &connect_packet(Protocol::V3_1_1, "talker")).await;
+    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    ws.send(Message::text("hello")).await.expect("send");
+    assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Unsupported)));
+}
+
+#[tokio::test]
+async fn a_refused_connect_gets_its_connack_in_a_binary_frame_then_a_close() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "").await;
+    let mut ws = mqtt_ws(proxy).await;
+    // 5.0, the reserved flag set [MQTT-3.1.2-3]: Malformed Packet.
+    send(&mut ws, b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00").await;
+    assert_eq!(closed(&mut ws).await, (vec![0x20, 0x03, 0x00, 0x81, 0x00], Some(CloseCode::Normal)));
+
+    let mut ws = mqtt_ws(proxy).await;
+    send(&mut ws, b"\x00garbage").await;
+    assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Normal)), "no version, no CONNACK");
+    assert!(broker.client_ids().is_empty(), "nothing refused is forwarded");
+}
+
+#[tokio::test]
+async fn mqtt_6_0_0_3_the_upgrade_needs_the_mqtt_subprotocol_and_the_path() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "").await;
+    for (path, protocol, status) in
+        [("/mqtt", None, 400), ("/mqtt", Some("mqttv3.1, wamp"), 400), ("/", Some("mqtt"), 404)]
+    {
+        match ws_connect(proxy, path, protocol).await {
+            Err(WsError::Http(response)) => assert_eq!(response.status(), status, "{path} {protocol:?}"),
+            other => panic!("{path} {protocol:?}: {:?}", other.map(|_| "upgraded")),
+        }
+    }
+    let listed = ws_connect(proxy, "/mqtt", Some("wamp, mqtt")).await;
+    assert!(listed.is_ok(), "mqtt among others is taken");
+}
+
+#[tokio::test]
+async fn sticky_ids_place_the_reconnect_on_the_broker_that_holds_the_session() {
+    let brokers = [Broker::start().await, Broker::start().await, Broker::start().await];
+    let (tcp, ws_addr) = start(&[&brokers[0], &brokers[1], &brokers[2]], "client_id_prefix = \"t-\"").await;
+    for round in 0..6 {
+        let mut ws = mqtt_ws(ws_addr).await;
+        send(&mut ws, &connect_packet(Protocol::V5, "")).await;
+        let mut ack = receive(&mut ws, 2).await;
+        let len = usize::from(ack[1]) + 2;
+        ack.extend(receive(&mut ws, len - ack.len()).await);
+        let Ok(Status::Complete { packet, .. }) = ConnackPacket::decode(Protocol::V5, &ack) else {
+            panic!("{ack:x?}")
+        };
+        let id = packet.properties.assigned_client_identifier.expect("the proxy's id").to_owned();
+        assert!(id.starts_with("t-"), "{id}");
+
+        let home = brokers.iter().position(|b| b.client_ids().contains(&id)).expect("the broker got the id");
+        let mut again = TcpStream::connect(tcp).await.expect("connect");
+        again.write_all(&connect_packet(Protocol::V5, &id)).await.expect("send");
+        let mut ok = [0; 5];
+        timeout(PATIENCE, again.read_exact(&mut ok)).await.expect("in time").expect("CONNACK");
+        assert_eq!(ok, V5_OK, "a client with an id gets the broker's CONNACK untouched");
+        let ids = brokers[home].client_ids();
+        assert_eq!(
+            ids.iter().filter(|i| **i == id).count(),
+            2,
+            "round {round}: {id} came back to broker {home}"
+        );
+    }
+}
+
+#[test]
+fn websocket_and_sticky_config_defaults_and_what_is_refused() {
+    let config = Config::parse(
+        "[[listener]]\naddr = \"127.0.0.1:9101\"\nwebsocket = \"/mqtt\"\n[[route]]\nupstreams = [\"127.0.0.1:1883\"]",
+    )
+    .expect("valid");
+    assert_eq!(config.listeners[0].websocket.as_deref(), Some("/mqtt"));
+    assert_eq!(config.addrs().len(), 2, "the default TCP listener and the WebSocket one");
+    assert!(config.routes[0].assign_client_id);
+    assert_eq!(config.routes[0].client_id_prefix, "proxy-");
+
+    let refused = [
+        ("listen = [\"127.0.0.1:9101\"]\n[[listener]]\naddr = \"127.0.0.1:9101\"", "given twice"),
+        ("[[listener]]\naddr = \"127.0.0.1:9101\"\nwebsocket = \"mqtt\"", "does not start with /"),
+        ("listen = []", "no listen address"),
+    ];
+    for (text, why) in refused {
+        let text = format!("{text}\n[[route]]\nupstreams = [\"127.0.0.1:1883\"]");
+        let e = Config::parse(&text).expect_err(&text);
+        assert!(e.contains(why), "{text}: {e}");
+    }
+    let e = Config::parse("[[route]]\nupstreams = [\"127.0.0.1:1883\"]\nclient_id_prefix = \"a\\u0000\"")
+        .expect_err("NUL");
+    assert!(e.contains("U+0000"), "{e}");
+}

@@ -1,0 +1,236 @@
+//! TLS at the edge: a listener's certificate, key and client-certificate policy read into a
+//! rustls server config (again at each reload, so new handshakes use the new files and live
+//! connections keep theirs), what a finished handshake says about the client, and the stream
+//! a session reads, in the clear or in TLS.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::ws::WsStream;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{self, ProtocolVersion, RootCertStore, ServerConfig};
+use tokio_rustls::server::TlsStream;
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+/// A TLS listener's files and client-certificate policy, as `tls = { ... }` on a `[[listener]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// PEM: the server's certificate first, then its chain.
+    pub cert: PathBuf,
+    /// PEM: the server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Protocols offered by ALPN, such as `["mqtt"]`; none by default. A client that offers
+    /// ALPN without any of them is refused by the handshake.
+    #[serde(default)]
+    pub alpn: Vec<String>,
+    /// PEM: the CAs that client certificates are verified against; asks clients for one.
+    pub client_ca: Option<PathBuf>,
+    /// Whether a client without a certificate is let in (`optional`) or refused by the
+    /// handshake (`required`, the default once `client_ca` is set).
+    pub client_auth: Option<ClientAuth>,
+    /// PEM: certificate revocation lists checked with `client_ca`.
+    #[serde(default)]
+    pub crl: Vec<PathBuf>,
+    /// Built from the files above when the config is loaded.
+    #[serde(skip)]
+    pub server: Option<Arc<ServerConfig>>,
+}
+
+/// Whether a client certificate is needed.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    Optional,
+    Required,
+}
+
+impl Settings {
+    /// Reads the files into a server config: TLS 1.3 and 1.2 on ring, the key checked against
+    /// the certificate. The error names the file and what is wrong with it, for one log line.
+    pub fn arm(&mut self) -> Result<(), String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certs = read_certs(&self.cert)?;
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| at(&self.key, e))?;
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| e.to_string())?;
+        let builder = match &self.client_ca {
+            None if self.client_auth.is_some() || !self.crl.is_empty() => {
+                return Err("tls: client_auth and crl need client_ca".into());
+            }
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                for cert in read_certs(ca)? {
+                    roots.add(cert).map_err(|e| at(ca, e))?;
+                }
+                let mut crls = Vec::new();
+                for path in &self.crl {
+                    let found = CertificateRevocationListDer::pem_file_iter(path)
+                        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                        .map_err(|e| at(path, e))?;
+                    crls.extend(found);
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).with_crls(crls);
+                let verifier = match self.client_auth {
+                    Some(ClientAuth::Optional) => verifier.allow_unauthenticated(),
+                    Some(ClientAuth::Required) | None => verifier,
+                };
+                builder.with_client_cert_verifier(verifier.build().map_err(|e| at(ca, e))?)
+            }
+        };
+        let mut server = builder.with_single_cert(certs, key).map_err(|e| at(&self.key, e))?;
+        server.alpn_protocols = self.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        self.server = Some(Arc::new(server));
+        Ok(())
+    }
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| at(path, e))?;
+    if certs.is_empty() {
+        return Err(at(path, "no PEM certificate in it"));
+    }
+    Ok(certs)
+}
+
+fn at(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{}: {e}", path.display())
+}
+
+/// What a finished handshake says about the client.
+#[derive(Clone, Debug)]
+pub struct Hello {
+    /// The server name the client asked for (SNI), lower case.
+    pub sni: Option<String>,
+    /// As PROXY v2 and OpenSSL spell it: `TLSv1.3`.
+    pub version: &'static str,
+    /// The client's certificate, verified against `client_ca`, when it sent one.
+    pub cert: Option<CertificateDer<'static>>,
+}
+
+impl Hello {
+    pub fn of(stream: &TlsStream<TcpStream>) -> Self {
+        let (_, conn) = stream.get_ref();
+        Self {
+            sni: conn.server_name().map(str::to_ascii_lowercase),
+            version: match conn.protocol_version() {
+                Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
+                Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
+                _ => "TLS",
+            },
+            cert: conn.peer_certificates().and_then(|chain| chain.first()).map(|c| c.clone().into_owned()),
+        }
+    }
+
+    /// The value of a PROXY v2 `PP2_TYPE_SSL` field, as HAProxy sends it: client flags (over
+    /// SSL, and a certificate on this connection and session when there is one), the
+    /// verification result (0: verified, or none sent), then the TLS version and the
+    /// certificate's CN as sub-fields.
+    pub fn proxy_v2_ssl(&self) -> Vec<u8> {
+        const CLIENT_SSL: u8 = 0x01;
+        const CLIENT_CERT_CONN: u8 = 0x02;
+        const CLIENT_CERT_SESS: u8 = 0x04;
+        const SUBTYPE_SSL_VERSION: u8 = 0x21;
+        const SUBTYPE_SSL_CN: u8 = 0x22;
+        let certified = if self.cert.is_some() { CLIENT_CERT_CONN | CLIENT_CERT_SESS } else { 0 };
+        let mut value = vec![CLIENT_SSL | certified, 0, 0, 0, 0];
+        let mut sub = |kind: u8, bytes: &[u8]| {
+            if let Ok(len) = u16::try_from(bytes.len()) {
+                value.push(kind);
+                value.extend_from_slice(&len.to_be_bytes());
+                value.extend_from_slice(bytes);
+            }
+        };
+        sub(SUBTYPE_SSL_VERSION, self.version.as_bytes());
+        if let Some(cn) = self.name(Source::Cn) {
+            sub(SUBTYPE_SSL_CN, cn.as_bytes());
+        }
+        value
+    }
+
+    /// The certificate's name of this kind, if it has a certificate and one of that kind.
+    pub fn name(&self, source: Source) -> Option<String> {
+        let (_, cert) = X509Certificate::from_der(self.cert.as_deref()?).ok()?;
+        if source == Source::Cn {
+            return cert.subject().iter_common_name().next()?.as_str().ok().map(str::to_owned);
+        }
+        let names = cert.subject_alternative_name().ok()??;
+        names.value.general_names.iter().find_map(|name| match (source, name) {
+            (Source::SanDns, GeneralName::DNSName(s))
+            | (Source::SanEmail, GeneralName::RFC822Name(s))
+            | (Source::SanUri, GeneralName::URI(s)) => Some((*s).to_owned()),
+            _ => None,
+        })
+    }
+}
+
+/// Which name of the client's certificate stands for it.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The subject's Common Name.
+    #[default]
+    Cn,
+    /// The first DNS name among the Subject Alternative Names.
+    SanDns,
+    /// The first e-mail address (rfc822Name) among them.
+    SanEmail,
+    /// The first URI among them.
+    SanUri,
+}
+
+/// A client connection, in the clear or in TLS, and MQTT over a WebSocket on either.
+pub enum Client {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Ws(Box<WsStream<Client>>),
+}
+
+impl AsyncRead for Client {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::Ws(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Client {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::Ws(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::Ws(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::Ws(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The command line's listener flags (TLS, WebSocket and PROXY protocol), for a proxy run
+//! without a config file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::config::{Listener, Network, default_ws_path};
+use crate::tls::{ClientAuth, Settings};
+
+/// The command line's TLS, WebSocket and PROXY protocol listener flags, for a proxy run
+/// without a file.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Flags {
+    /// Address to accept TLS clients on; repeat for several. Needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Vec<SocketAddr>,
+    /// Address to accept MQTT over WebSocket on; repeat for several.
+    #[arg(long, value_name = "ADDR")]
+    pub ws_listen: Vec<SocketAddr>,
+    /// Address to accept MQTT over WebSocket over TLS (wss://) on; repeat for several. Needs
+    /// --tls-cert and --tls-key.
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub wss_listen: Vec<SocketAddr>,
+    /// The path WebSocket clients connect to.
+    #[arg(long, value_name = "PATH", default_value_t = default_ws_path())]
+    pub ws_path: String,
+    /// PEM file: the server certificate, then its chain.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file: the server's private key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Offer this protocol by ALPN, such as mqtt; repeat for several.
+    #[arg(long, value_name = "PROTOCOL")]
+    pub tls_alpn: Vec<String>,
+    /// PEM file: CAs to verify client certificates against; asks clients for one.
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Whether a client certificate is required once --tls-client-ca is given.
+    #[arg(long, value_name = "POLICY", requires = "tls_client_ca")]
+    pub tls_client_auth: Option<ClientAuth>,
+    /// PEM file: certificate revocation list for client certificates; repeat for several.
+    #[arg(long, value_name = "FILE", requires = "tls_client_ca")]
+    pub tls_crl: Vec<PathBuf>,
+    /// Accept a PROXY protocol v1 or v2 header on every listener from this network only;
+    /// repeat for several. A header from anywhere else is refused.
+    #[arg(long, value_name = "CIDR")]
+    pub proxy_protocol_from: Vec<Network>,
+}
+
+impl Flags {
+    /// The listeners these flags describe, besides the plain `--listen` ones.
+    pub fn listeners(&self, plain: &[SocketAddr]) -> Vec<Listener> {
+        let settings = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(Settings {
+                cert: cert.clone(),
+                key: key.clone(),
+                alpn: self.tls_alpn.clone(),
+                client_ca: self.tls_client_ca.clone(),
+                client_auth: self.tls_client_auth,
+                crl: self.tls_crl.clone(),
+                server: None,
+            }),
+            _ => None,
+        };
+        let listener = |addr, tls: Option<&Settings>, websocket: bool| Listener {
+            addr,
+            tls: tls.cloned(),
+            proxy_protocol_from: self.proxy_protocol_from.clone(),
+            websocket: websocket.then(|| self.ws_path.clone()),
+        };
+        let proxied = !self.proxy_protocol_from.is_empty();
+        let plain = plain.iter().filter(|_| proxied).map(|&addr| listener(addr, None, false));
+        let tls = self.tls_listen.iter().map(|&addr| listener(addr, settings.as_ref(), false));
+        let ws = self.ws_listen.iter().map(|&addr| listener(addr, None, true));
+        let wss = self.wss_listen.iter().map(|&addr| listener(addr, settings.as_ref(), true));
+        plain.chain(tls).chain(ws).chain(wss).collect()
+    }
+}

@@ -1,0 +1,240 @@
+//! MQTT over WebSocket: the upgrade at the configured path with subprotocol `mqtt`, then the
+//! WebSocket as a plain byte stream, so that the rest of the session (read CONNECT → decode →
+//! route → connect upstream → relay) is the one TCP clients get.
+//!
+//! Frame boundaries carry no meaning [MQTT-6.0.0-2]: one binary frame may hold part of a
+//! packet or several, so the client's frames are read as one run of bytes, and the broker's
+//! bytes go back in binary frames as they come. A text frame is not MQTT [MQTT-6.0.0-1]: the
+//! connection is closed with 1003. Ping is answered with pong by tungstenite as it reads.
+//!
+//! [`upgrade`] and [`WsStream`] take any `AsyncRead + AsyncWrite` below them, so `wss://` is
+//! this over a TLS stream.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Sink, Stream};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::timeout;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// The one subprotocol MQTT over WebSocket names [MQTT-6.0.0-3].
+const SUBPROTOCOL: &str = "mqtt";
+
+/// The largest frame or message a client may send. tungstenite holds a frame whole before it
+/// hands it on, so this bounds what one connection can make the proxy buffer, before and after
+/// the CONNECT; an MQTT client sends a packet per frame, so it is also the largest packet a
+/// WebSocket client can publish through the proxy.
+const MAX_MESSAGE: usize = 1 << 20;
+
+/// tungstenite reads into a buffer of 128 KiB per connection by default, taken at the upgrade
+/// and held while the connection lives; MQTT connections mostly idle between small packets.
+const READ_BUFFER: usize = 4 * 1024;
+
+/// The upgrade refused, and the HTTP status the client was given.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+/// Answers the HTTP upgrade on `stream` within `deadline`: the request must be for `path` (404
+/// otherwise) and offer the subprotocol `mqtt` (400 otherwise), which the answer then names.
+pub async fn upgrade<S>(stream: S, path: &str, deadline: Duration) -> Result<WsStream<S>, Refused>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // The signature is tungstenite's `Callback`, large error and all.
+    #[allow(clippy::result_large_err)]
+    let check = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
+        if request.uri().path() != path {
+            return Err(error(StatusCode::NOT_FOUND, format!("MQTT over WebSocket is at {path}\n")));
+        }
+        if !offers_mqtt(request) {
+            let text = format!("the WebSocket subprotocol must be {SUBPROTOCOL:?}\n");
+            return Err(error(StatusCode::BAD_REQUEST, text));
+        }
+        response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
+        Ok(response)
+    };
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    let accepting = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config));
+    match timeout(deadline, accepting).await {
+        Ok(Ok(ws)) => Ok(WsStream::new(ws)),
+        Ok(Err(WsError::Http(response))) => {
+            Err(Refused(format!("WebSocket upgrade refused: HTTP {}", response.status())))
+        }
+        Ok(Err(e)) => Err(Refused(format!("WebSocket upgrade failed: {e}"))),
+        Err(_) => Err(Refused("timeout: no WebSocket upgrade by the deadline".into())),
+    }
+}
+
+/// Whether `Sec-WebSocket-Protocol` lists `mqtt`, in any of its headers.
+fn offers_mqtt(request: &Request) -> bool {
+    request
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .any(|offered| offered.trim() == SUBPROTOCOL)
+}
+
+fn error(status: StatusCode, text: String) -> ErrorResponse {
+    let mut response = ErrorResponse::new(Some(text));
+    *response.status_mut() = status;
+    response
+}
+
+/// A WebSocket as a byte stream: reads give the payloads of binary frames in order, writes go
+/// out as binary frames, shutting down sends a close frame, and a close frame from the client
+/// reads as end of file.
+pub struct WsStream<S> {
+    ws: WebSocketStream<S>,
+    /// What is left of the last binary frame.
+    unread: Bytes,
+    /// A text frame came: the close that refuses it, until it is sent.
+    refusing: Option<CloseFrame>,
+    /// The length of the write queued in `ws` and not yet flushed.
+    queued: Option<usize>,
+    /// The client sent a close frame (or vanished): reads end, writes are dropped.
+    client_closed: bool,
+    /// The proxy's close frame is queued.
+    closing: bool,
+}
+
+impl<S> WsStream<S> {
+    fn new(ws: WebSocketStream<S>) -> Self {
+        Self { ws, unread: Bytes::new(), refusing: None, queued: None, client_closed: false, closing: false }
+    }
+}
+
+/// A text frame, refused with close code 1003.
+fn text_refused() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "WebSocket text frame: MQTT is sent in binary frames")
+}
+
+/// tungstenite's errors as I/O errors; a connection already closed is just closed.
+fn io_error(e: WsError) -> io::Error {
+    match e {
+        WsError::Io(e) => e,
+        WsError::ConnectionClosed | WsError::AlreadyClosed => io::ErrorKind::NotConnected.into(),
+        e => io::Error::other(e),
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
+    /// Sends the close frame that refuses a text frame, then fails the read.
+    fn poll_refuse(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(close) = self.refusing.take() {
+            let mut ws = Pin::new(&mut self.ws);
+            match ws.as_mut().poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    // Best effort: the client may be gone already.
+                    ws.as_mut().start_send(Message::Close(Some(close))).ok();
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(text_refused())),
+                Poll::Pending => {
+                    self.refusing = Some(close);
+                    return Poll::Pending;
+                }
+            }
+        }
+        ready!(Pin::new(&mut self.ws).poll_flush(cx)).ok();
+        Poll::Ready(Err(text_refused()))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.refusing.is_some() {
+                return this.poll_refuse(cx);
+            }
+            if !this.unread.is_empty() {
+                let n = this.unread.len().min(buf.remaining());
+                buf.put_slice(&this.unread.split_to(n));
+                return Poll::Ready(Ok(()));
+            }
+            if this.client_closed {
+                // Sends tungstenite's answer to the close, then reads as end of file.
+                ready!(Pin::new(&mut this.ws).poll_flush(cx)).ok();
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
+                Some(Ok(Message::Binary(bytes))) => this.unread = bytes,
+                Some(Ok(Message::Text(_))) => {
+                    let reason = "MQTT is sent in binary frames".into();
+                    this.refusing = Some(CloseFrame { code: CloseCode::Unsupported, reason });
+                }
+                // Many clients close the socket after their DISCONNECT without a close frame: an
+                // end like any other.
+                Some(
+                    Ok(Message::Close(_))
+                    | Err(
+                        WsError::ConnectionClosed
+                        | WsError::AlreadyClosed
+                        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                    ),
+                )
+                | None => this.client_closed = true,
+                // tungstenite answers a ping with a pong as it reads.
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
+    /// Sends `buf` as one binary frame, and is ready once the frame is flushed: the relay writes
+    /// and then waits to read, so nothing may be left in tungstenite's buffer. Pending after
+    /// queuing, it must be called again with the same bytes, as `write_all` does.
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.client_closed || buf.is_empty() {
+            // Nothing can carry them after the client's close; no empty frames.
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let mut ws = Pin::new(&mut this.ws);
+        if this.queued.is_none() {
+            ready!(ws.as_mut().poll_ready(cx)).map_err(io_error)?;
+            ws.as_mut().start_send(Message::Binary(Bytes::copy_from_slice(buf))).map_err(io_error)?;
+            this.queued = Some(buf.len());
+        }
+        ready!(ws.poll_flush(cx)).map_err(io_error)?;
+        Poll::Ready(Ok(this.queued.take().unwrap_or_default()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().ws).poll_flush(cx).map_err(io_error)
+    }
+
+    /// Sends a close frame (1000): WebSocket has no half-close, so this ends the client's side
+    /// too once it answers.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let mut ws = Pin::new(&mut this.ws);
+        if !this.closing && !this.client_closed {
+            if ready!(ws.as_mut().poll_ready(cx)).is_ok() {
+                let normal = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+                ws.as_mut().start_send(Message::Close(Some(normal))).ok();
+            }
+            this.closing = true;
+        }
+        match ready!(ws.poll_close(cx)) {
+            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
+            Err(e) => Poll::Ready(Err(io_error(e))),
+        }
+    }
+}
