@@ -3,8 +3,19 @@
 # three mosquitto brokers on loopback, the proxy and HAProxy in front of them (both balancing on
 # the client id), and the loadgen example measuring each in turn.
 #
-#   bash benches/proxy.sh [rate|memory|relay|tls]   # all but tls by default; installs mosquitto,
-#                                                   # haproxy and openssl with apt if missing
+#   bash benches/proxy.sh [rate|memory|relay|tls|cpu|storm]   # all but tls, cpu and storm by
+#                                                             # default; installs mosquitto,
+#                                                             # haproxy and openssl if missing
+#
+# Every row carries the target's CPU time per connection, user and system apart, read from
+# /proc/PID/stat over the run, so that the proxy's cost reads as a ratio to HAProxy's from the
+# same run. Both proxies log nothing per connection: HAProxy's config below has no `log` line,
+# and the proxy runs with RUST_LOG=warn (PROXY_ENV="RUST_LOG=info" to log both; then give
+# HAProxy a `log` line too).
+#
+# cpu: 64 clients at a time doing CONNECT -> CONNACK -> close, 20,000 connections a round (CPU_CONNECTIONS),
+# three rounds, each printed, then the medians.
+# storm: 5,000 clients connecting at once, for p99 and errors.
 #
 # tls: both proxies terminate TLS with the same ECDSA P-256 certificate (made here with
 # openssl), in front of the same brokers; the load generator speaks TLS 1.3 without
@@ -62,8 +73,9 @@ for n in 1 2 3; do
 done
 
 # PROXY_ARGS: more flags for the proxy, e.g. "--metrics 127.0.0.1:PORT" to measure with metrics served.
+# PROXY_ENV: NAME=VALUE words for its environment, after the default RUST_LOG=warn.
 # shellcheck disable=SC2086
-${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0.1:$proxy_port" "${upstreams[@]}" \
+env RUST_LOG=warn ${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0.1:$proxy_port" "${upstreams[@]}" \
     --tls-listen "127.0.0.1:$proxy_tls_port" --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
     ${PROXY_ARGS:-} 2>"$work/proxy.log" &
 proxy_pid=$!
@@ -132,6 +144,14 @@ if [[ $section == all || $section == rate ]]; then
     echo "## connection rate"
     loadgen --connections 3000 --concurrency 50 --protocol 4 --rounds 5
     loadgen --connections 3000 --concurrency 50 --protocol 5 --rounds 5
+fi
+if [[ $section == cpu ]]; then
+    echo "## CPU per connection: CONNECT -> CONNACK -> close"
+    loadgen --connections "${CPU_CONNECTIONS:-20000}" --concurrency 64 --protocol "${PROTOCOL:-4}" --rounds 3
+fi
+if [[ $section == storm ]]; then
+    echo "## connection storm: 5,000 clients at once"
+    loadgen --connections 5000 --concurrency 5000 --protocol 4 --rounds 3
 fi
 if [[ $section == all || $section == relay ]]; then
     echo "## relay throughput, one connection to one broker"
