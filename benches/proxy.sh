@@ -16,6 +16,7 @@
 # cpu: 64 clients at a time doing CONNECT -> CONNACK -> close, 20,000 connections a round (CPU_CONNECTIONS),
 # three rounds, each printed, then the medians.
 # storm: 5,000 clients connecting at once, for p99 and errors.
+# profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace).
 #
 # tls: both proxies terminate TLS with the same ECDSA P-256 certificate (made here with
 # openssl), in front of the same brokers; the load generator speaks TLS 1.3 without
@@ -152,6 +153,32 @@ fi
 if [[ $section == storm ]]; then
     echo "## connection storm: 5,000 clients at once"
     loadgen --connections 5000 --concurrency 5000 --protocol 4 --rounds 3
+fi
+if [[ $section == profile ]]; then
+    # Each proxy alone under load, first sampled by perf (cpu-clock: no hardware counters on
+    # this VM; needs kernel.perf_event_paranoid <= 0 for kernel symbols), then with its system
+    # calls counted by strace, which slows it, so the counts are read per connection only.
+    for target in "proxy $proxy_port $proxy_pid" "haproxy $haproxy_port $haproxy_pid"; do
+        read -r name port pid <<<"$target"
+        perf record -q -e cpu-clock -g -p "$pid" -o "$work/$name.perf" 2>/dev/null &
+        sampler=$!
+        sleep 0.5
+        target/release/examples/loadgen --target "$name=127.0.0.1:$port,$pid" --connections 20000 --concurrency 64 >/dev/null
+        kill -INT "$sampler"
+        wait "$sampler" || true
+        echo "## $name: where its CPU goes (perf, self time, top 25)"
+        perf report -i "$work/$name.perf" --no-children --sort dso,sym --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | sed -n 1,25p
+        strace -c -f -p "$pid" -o "$work/$name.strace" &
+        tracer=$!
+        sleep 0.5
+        target/release/examples/loadgen --target "$name=127.0.0.1:$port" --connections 2000 --concurrency 64 >/dev/null
+        kill -TERM "$tracer"
+        wait "$tracer" || true
+        echo "## $name: system calls for 2,000 connections (strace -c -f)"
+        cat "$work/$name.strace"
+        echo
+    done
 fi
 if [[ $section == all || $section == relay ]]; then
     echo "## relay throughput, one connection to one broker"
