@@ -166,7 +166,9 @@ if [[ $section == profile ]]; then
         target/release/examples/loadgen --target "$name=127.0.0.1:$port,$pid" --connections 20000 --concurrency 64 >/dev/null
         kill -INT "$sampler"
         wait "$sampler" || true
-        echo "## $name: where its CPU goes (perf, self time, top 25)"
+        echo "## $name: where its CPU goes (perf, self time, by object, then top 25 symbols)"
+        perf report -i "$work/$name.perf" --no-children --sort dso --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | sed -n 1,6p
         perf report -i "$work/$name.perf" --no-children --sort dso,sym --stdio 2>/dev/null |
             grep -E '^ +[0-9]' | sed -n 1,25p
         strace -c -f -p "$pid" -o "$work/$name.strace" &
