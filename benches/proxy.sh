@@ -171,6 +171,9 @@ if [[ $section == profile ]]; then
             grep -E '^ +[0-9]' | sed -n 1,6p
         perf report -i "$work/$name.perf" --no-children --sort dso,sym --stdio 2>/dev/null |
             grep -E '^ +[0-9]' | sed -n 1,25p
+        echo "## $name: its own code and libc's, top 15 (percent of all its samples)"
+        perf report -i "$work/$name.perf" --no-children --dsos "$name,libc.so.6" --sort sym --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | sed -n 1,15p
         strace -c -f -p "$pid" -o "$work/$name.strace" &
         tracer=$!
         sleep 0.5
