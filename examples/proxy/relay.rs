@@ -44,9 +44,8 @@ pub enum First {
 /// half-close, so a side may go on sending after the other has finished. An error on either
 /// side ends both directions. So does quiet past the limit `activity` keeps, which the
 /// broker's CONNACK may change on its way through; it is read in the client's `protocol`.
-/// `sent_down` are the broker's bytes already
-/// passed to the client before the relay (the CONNACK a sticky id was added to), read for that
-/// CONNACK as if they had come through here.
+/// `sent_down` are the broker's bytes already passed to the client before the relay (the
+/// CONNACK a sticky id was added to), read for that CONNACK as if they had come through here.
 pub async fn relay(
     client: Client,
     upstream: TcpStream,
