@@ -359,6 +359,10 @@ check "no client was sent to broker1" "0" "$(grep -c "client_id=.*upstream=127.0
 "$mosquitto" -c "$work/broker1.conf" >>"$work/broker1.log" 2>&1 &
 broker_pid[1]=$!
 pids+=("$!")
+# Its retained whoami went with it (no persistence): seed it again, for the clients that the
+# frozen-broker check below may send here.
+wait_port $((base + 1))
+mosquitto_pub -p $((base + 1)) -i seed1 -t whoami -m broker1 -r
 check "broker1 back: marked up" "1" "$(until_gauge "$hc_metrics" 1 1)"
 echo "  $(grep -c 'health check' "$work/hc.log") health-check log lines:"
 grep 'health check' "$work/hc.log" | sed 's/^/    /'

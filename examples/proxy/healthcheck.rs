@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_connect::{Connect, Protocol};
+use mqtt_connect::{ConnackPacket, Connect, Protocol, ReasonCode, Status};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -136,10 +136,15 @@ async fn probe(addr: &str, check: &HealthCheck) -> Result<(), String> {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
         stream.write_all(packet.get(..len).unwrap_or_default()).await?;
+        // A 3.1.1 CONNACK is four bytes.
         let mut ack = [0; 4];
         stream.read_exact(&mut ack).await?;
-        if ack != [0x20, 0x02, ack[2], 0x00] {
-            return Err(std::io::Error::other(format!("CONNACK {ack:02x?}")));
+        match ConnackPacket::decode(Protocol::V3_1_1, &ack) {
+            Ok(Status::Complete { packet, .. }) if packet.reason_code == ReasonCode::Success => {}
+            Ok(Status::Complete { packet, .. }) => {
+                return Err(std::io::Error::other(format!("CONNACK {}", packet.reason_code)));
+            }
+            _ => return Err(std::io::Error::other(format!("no CONNACK: {ack:02x?}"))),
         }
         // DISCONNECT, so that the broker logs a clean goodbye.
         stream.write_all(&[0xE0, 0x00]).await?;

@@ -13,6 +13,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use mqtt_connect::ReasonCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -206,8 +207,11 @@ impl Metrics {
         self.upstream_connect.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
-    pub fn broker_connack(&self, upstream: &str, code: u8) {
-        let labels = ConnackLabels { upstream: upstream.to_owned(), code: format!("{code:#04x}") };
+    /// A broker's CONNACK code, numbered as in 5.0: a 3.x return code counts as the reason code
+    /// the crate's decoder names it by (0x05 as 0x87, not authorized).
+    pub fn broker_connack(&self, upstream: &str, code: ReasonCode) {
+        let labels =
+            ConnackLabels { upstream: upstream.to_owned(), code: format!("{:#04x}", u8::from(code)) };
         self.connacks.get_or_create(&labels).inc();
     }
 

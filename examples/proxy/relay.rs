@@ -9,6 +9,7 @@ use std::io;
 use std::pin::pin;
 use std::time::Instant;
 
+use mqtt_connect::{Protocol, ReasonCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,8 +27,8 @@ pub struct Traffic {
     pub up: u64,
     /// Upstream to client.
     pub down: u64,
-    /// The broker's CONNACK code, once it has passed.
-    pub connack: Option<u8>,
+    /// The broker's CONNACK reason code, once it has passed.
+    pub connack: Option<ReasonCode>,
 }
 
 /// Which side closed its sending direction first.
@@ -42,29 +43,31 @@ pub enum First {
 /// Relays until each side has closed its sending direction; an end of file is passed on as a
 /// half-close, so a side may go on sending after the other has finished. An error on either
 /// side ends both directions. So does quiet past the limit `activity` keeps, which the
-/// broker's CONNACK may change on its way through. `sent_down` are the broker's bytes already
-/// passed to the client before the relay (the CONNACK a sticky id was added to), read for that
-/// CONNACK as if they had come through here.
+/// broker's CONNACK may change on its way through; it is read in the client's `protocol`.
+/// `sent_down` are the broker's bytes already passed to the client before the relay (the
+/// CONNACK a sticky id was added to), read for that CONNACK as if they had come through here.
 pub async fn relay(
     client: Client,
     upstream: TcpStream,
+    protocol: Protocol,
     sent_down: &[u8],
     traffic: &mut Traffic,
     activity: &Activity,
 ) -> io::Result<First> {
+    let sniff = Sniff::new(protocol);
     // A TCP stream splits into halves without a lock; TLS and WebSocket streams share one.
     match client {
         Client::Plain(tcp) => {
             let (client_rx, client_tx) = tcp.into_split();
-            both_ways(client_rx, client_tx, upstream, sent_down, traffic, activity).await
+            both_ways(client_rx, client_tx, upstream, sniff, sent_down, traffic, activity).await
         }
         Client::Tls(tls) => {
             let (client_rx, client_tx) = tokio::io::split(tls);
-            both_ways(client_rx, client_tx, upstream, sent_down, traffic, activity).await
+            both_ways(client_rx, client_tx, upstream, sniff, sent_down, traffic, activity).await
         }
         Client::Ws(ws) => {
             let (client_rx, client_tx) = tokio::io::split(ws);
-            both_ways(client_rx, client_tx, upstream, sent_down, traffic, activity).await
+            both_ways(client_rx, client_tx, upstream, sniff, sent_down, traffic, activity).await
         }
     }
 }
@@ -74,12 +77,12 @@ async fn both_ways(
     mut client_rx: impl AsyncRead + Unpin,
     mut client_tx: impl AsyncWrite + Unpin,
     upstream: TcpStream,
+    mut sniff: Sniff,
     sent_down: &[u8],
     traffic: &mut Traffic,
     activity: &Activity,
 ) -> io::Result<First> {
     let (mut upstream_rx, mut upstream_tx) = upstream.into_split();
-    let mut sniff = Sniff::default();
     let connack = &mut traffic.connack;
     let mut on_down = |bytes: &[u8]| {
         if let Some(ack) = sniff.feed(bytes) {

@@ -11,9 +11,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use mqtt_connect::routing::rank;
-use mqtt_connect::{Connack, Connect, EncodeError, Protocol, ReasonCode, Status, protocol_of};
+use mqtt_connect::{Connack, Connect, EncodeError, OwnedConnect, Protocol, ReasonCode, Status, protocol_of};
 use ppp::v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,7 +23,7 @@ use crate::config::{Config, Identity, Limits, Listener, Miss, Route, Upstream, W
 use crate::edge::{self, Arrival};
 use crate::health::{Health, Verdict};
 use crate::idle::{Activity, Cut, Quiet};
-use crate::limits::{Budget, Charge, Guards, is_local};
+use crate::limits::{Charge, Guards, is_local};
 use crate::logfmt;
 use crate::metrics::{EndLabels, Metrics};
 use crate::relay::{self, First, Traffic};
@@ -166,30 +166,35 @@ async fn proxy(
 ) -> Result<End, End> {
     let limits = &config.limits;
     let metrics = &guards.metrics;
-    let reading = Instant::now();
-    let (buf, charge) = read_connect(&mut client, limits, &guards.budget).await?;
-    metrics.connect_read(reading.elapsed());
-    let (connect, len) =
-        decode(&mut client, &buf, limits).await.inspect_err(|_| log.version = protocol_of(&buf))?;
-    log.client_id = Some(logfmt::field(connect.client_id));
-    log.version = Some(connect.protocol);
-    metrics.client_id(connect.client_id, arrival.peer.ip());
+    let (connect, pipelined, charge) = read_connect(&mut client, limits, guards, log).await?;
+    // The CONNECT as the proxy places and forwards it: as received, unless the identity or
+    // sticky step below re-encodes it. `connect()` reads the stored fields; nothing decodes
+    // the packet again.
+    let mut placed = connect.connect();
+    let mut packet = connect.frame().clone();
+    let protocol = placed.protocol;
+    log.client_id = Some(logfmt::field(placed.client_id));
+    log.version = Some(protocol);
+    metrics.client_id(placed.client_id, arrival.peer.ip());
 
-    let route = route(&mut client, config, arrival, &connect).await?;
+    let route = route(&mut client, config, arrival, protocol).await?;
     log.route = Some(route.name.clone());
-    let pipelined = buf.get(len..).unwrap_or_default();
-    let buf = identify(&mut client, route, arrival, &connect, pipelined).await?.unwrap_or(buf);
-    let (connect, len) = decode(&mut client, &buf, limits).await?;
+    let identity = identify(&mut client, route, arrival, &placed).await?;
+    if let Some((name, rewritten)) = &identity {
+        placed.username = Some(name);
+        packet = rewritten.clone();
+    }
     // A 5.0 client without a client id gets the proxy's, and is placed as if it had sent it.
-    let assigned = sticky::assign(route, &connect, &buf, len);
-    let connect = assigned.as_ref().map_or(connect, |assigned| assigned.placed(&connect));
+    let assigned = sticky::assign(route, &placed);
     if let Some(assigned) = &assigned {
+        placed.client_id = &assigned.id;
+        packet = assigned.packet.clone();
         log.client_id = Some(logfmt::field(&assigned.id));
     }
 
     // The client's address stands in for an empty key, as in APISIX; spelt out only then.
     let peer_ip;
-    let key = match route.key.of(&connect) {
+    let key = match route.key.of(&placed) {
         Some(key) => key,
         None => {
             peer_ip = arrival.peer.ip().to_string();
@@ -199,37 +204,38 @@ async fn proxy(
     let (mut upstream, node) = match connect_upstream(route, key, limits, health, metrics).await {
         Ok(connected) => connected,
         Err(Unreached::All) => {
-            let unavailable = connect.protocol.connack(ReasonCode::ServerUnavailable);
+            let unavailable = protocol.connack(ReasonCode::ServerUnavailable);
             return Err(refuse(&mut client, unavailable, Why::Unavailable).await);
         }
         Err(Unreached::Local(e)) => {
-            let busy = connect.protocol.connack(ReasonCode::ServerBusy);
+            let busy = protocol.connack(ReasonCode::ServerBusy);
             return Err(refuse(&mut client, busy, Why::Local(e)).await);
         }
     };
     log.upstream = Some(node.addr.clone());
     metrics.relaying(&route.name, &node.addr);
 
-    let keep_alive = connect.keep_alive;
-    let (buf, assigned) = match assigned {
-        Some(assigned) => (assigned.packet, Some(assigned.id)),
-        None => (buf, None),
-    };
-    log.traffic.up = buf.len() as u64;
-    forward(&mut upstream, route, arrival, buf).await.map_err(End::Failed)?;
-    drop(charge);
+    let keep_alive = placed.keep_alive;
+    log.traffic.up = (packet.len() + pipelined.len()) as u64;
+    forward(&mut upstream, route, arrival, packet, pipelined).await.map_err(End::Failed)?;
+    // The CONNECT's bytes and their share of the budget are given back before the relay.
+    drop((connect, charge, identity));
     // It learns the id from the broker's CONNACK, which the relay then reads as if it had
     // passed it.
-    let sent_down = match assigned {
-        Some(id) => sticky::pass_connack(&mut upstream, &mut client, &id, limits.connect_deadline())
-            .await
-            .map_err(End::Failed)?,
+    let sent_down = match &assigned {
+        Some(assigned) => {
+            sticky::pass_connack(&mut upstream, &mut client, &assigned.id, limits.connect_deadline())
+                .await
+                .map_err(End::Failed)?
+        }
         None => Vec::new(),
     };
+    drop(assigned);
     log.traffic.down = sent_down.len() as u64;
     let activity = Activity::new(Quiet::new(limits), keep_alive, guards.drained());
-    let first =
-        relay::relay(client, upstream, &sent_down, &mut log.traffic, &activity).await.map_err(End::Failed)?;
+    let first = relay::relay(client, upstream, protocol, &sent_down, &mut log.traffic, &activity)
+        .await
+        .map_err(End::Failed)?;
     Ok(match first {
         First::Client => End::ClientClosed,
         First::Upstream => End::UpstreamClosed,
@@ -237,15 +243,34 @@ async fn proxy(
     })
 }
 
-/// Buffers until the decoder says the CONNECT is whole or refuses it, within one deadline for
-/// the whole packet. The cap and a wrong first byte are the decoder's to find, from the first
-/// bytes, so nothing past the cap is ever buffered. The buffer grows with what arrives, charged
-/// to the budget; when that is spent, the client is told the server is busy.
+/// What a read of the CONNECT came to.
+enum Read {
+    /// Decoded, once, and split off the buffer.
+    Whole(OwnedConnect),
+    /// The decoder refused it, from as many bytes as it took to tell.
+    Invalid(mqtt_connect::Error),
+    /// The budget for buffered CONNECT bytes is spent.
+    OverBudget,
+}
+
+/// Buffers until the CONNECT is whole or refused, within one deadline for the whole packet,
+/// and decodes it once: each read is only framed (`split_from` runs [`Decoder::frame`], which
+/// checks what the bytes so far can show and decodes nothing), and the packet is decoded when
+/// its frame is whole. The cap and a wrong first byte are found from the first bytes, so nothing
+/// past the cap is ever buffered. The buffer grows with what arrives, charged to the budget;
+/// when that is spent, the client is told the server is busy. Returns the CONNECT, what the
+/// client pipelined after it, and the charge; a refused packet is answered in its version,
+/// which goes in the log. The time it took goes in the metrics, whole or refused.
+///
+/// [`Decoder::frame`]: mqtt_connect::Decoder::frame
 async fn read_connect(
     client: &mut Client,
     limits: &Limits,
-    budget: &Budget,
-) -> Result<(BytesMut, Charge), End> {
+    guards: &Guards,
+    log: &mut Log,
+) -> Result<(OwnedConnect, BytesMut, Charge), End> {
+    let started = Instant::now();
+    let budget = &guards.budget;
     let decoder = limits.decoder();
     let cap = usize::try_from(limits.max_connect_size).unwrap_or(usize::MAX).saturating_add(5);
     let Some((mut buf, mut charge)) = budget.buffer() else {
@@ -253,19 +278,37 @@ async fn read_connect(
         return Err(refuse(client, busy, Why::BufferBudget).await);
     };
     let reading = async {
-        while let Ok(Status::Incomplete(_)) = decoder.decode(&buf) {
+        loop {
+            match OwnedConnect::split_from(&decoder, &mut buf) {
+                Ok(Status::Complete { packet, .. }) => return Ok(Read::Whole(packet)),
+                Ok(Status::Incomplete(_)) => {}
+                Err(e) => return Ok(Read::Invalid(e)),
+            }
             if budget.grow(&mut buf, &mut charge, cap).is_none() {
-                return Ok(false);
+                return Ok(Read::OverBudget);
             }
             if client.read_buf(&mut buf).await? == 0 {
                 return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
             }
         }
-        Ok(true)
     };
-    match timeout(limits.connect_deadline(), reading).await {
-        Ok(Ok(true)) => Ok((buf, charge)),
-        Ok(Ok(false)) => {
+    let read = timeout(limits.connect_deadline(), reading).await;
+    if let Ok(Ok(Read::Whole(_) | Read::Invalid(_))) = &read {
+        guards.metrics.connect_read(started.elapsed());
+    }
+    match read {
+        Ok(Ok(Read::Whole(connect))) => Ok((connect, buf, charge)),
+        // Nothing refused is forwarded.
+        Ok(Ok(Read::Invalid(_))) if buf.first() == Some(&edge::TLS_HANDSHAKE) => {
+            Err(refuse(client, None, Why::TlsOnPlain).await)
+        }
+        Ok(Ok(Read::Invalid(e))) => {
+            log.version = protocol_of(&buf);
+            let ack = e.connack(&buf);
+            drop((buf, charge));
+            Err(refuse(client, ack, Why::Invalid(e)).await)
+        }
+        Ok(Ok(Read::OverBudget)) => {
             let busy = protocol_of(&buf).and_then(|p| p.connack(ReasonCode::ServerBusy));
             drop((buf, charge));
             Err(refuse(client, busy, Why::BufferBudget).await)
@@ -276,52 +319,33 @@ async fn read_connect(
     }
 }
 
-/// The packet and its length, or the broker's answer to it and a close: nothing refused is
-/// forwarded.
-async fn decode<'b>(
-    client: &mut Client,
-    buf: &'b [u8],
-    limits: &Limits,
-) -> Result<(Connect<'b>, usize), End> {
-    match limits.decoder().decode(buf) {
-        Ok(Status::Complete { packet, len }) => Ok((packet, len)),
-        Err(_) if buf.first() == Some(&edge::TLS_HANDSHAKE) => {
-            Err(refuse(client, None, Why::TlsOnPlain).await)
-        }
-        Err(e) => Err(refuse(client, e.connack(buf), Why::Invalid(e)).await),
-        // read_connect returns only once the packet is whole or refused.
-        Ok(Status::Incomplete(_)) => Err(End::ClosedBeforeConnect),
-    }
-}
-
 /// The first route that takes this client. A route that differs only in protocol level means
 /// the version is what is unsupported, and the client is told so.
 async fn route<'c>(
     client: &mut Client,
     config: &'c Config,
     arrival: &Arrival,
-    connect: &Connect<'_>,
+    protocol: Protocol,
 ) -> Result<&'c Route, End> {
-    match config.route(arrival.peer.ip(), arrival.sni(), connect.protocol) {
+    match config.route(arrival.peer.ip(), arrival.sni(), protocol) {
         Ok(route) => Ok(route),
         Err(Miss::Level) => {
-            let unsupported = connect.protocol.connack(ReasonCode::UnsupportedProtocolVersion);
+            let unsupported = protocol.connack(ReasonCode::UnsupportedProtocolVersion);
             Err(refuse(client, unsupported, Why::VersionNotRouted).await)
         }
         Err(Miss::Nothing) => Err(refuse(client, None, Why::NoRoute).await),
     }
 }
 
-/// The route's identity step: with `identity = "username"`, the CONNECT is re-encoded with the
-/// client certificate's name for its User Name, whatever name the client sent, and its password
-/// as sent; the bytes the client pipelined after it follow. `None` leaves the bytes as they are.
+/// The route's identity step: with `identity = "username"`, the client certificate's name, and
+/// the CONNECT re-encoded with it for its User Name, whatever name the client sent, and its
+/// password as sent. `None` leaves the CONNECT as it is.
 async fn identify(
     client: &mut Client,
     route: &Route,
     arrival: &Arrival,
     connect: &Connect<'_>,
-    pipelined: &[u8],
-) -> Result<Option<BytesMut>, End> {
+) -> Result<Option<(String, Bytes)>, End> {
     let Some(Identity::Username) = route.identity else { return Ok(None) };
     let not_authorized = connect.protocol.connack(ReasonCode::NotAuthorized);
     let Some(name) = arrival.tls.as_ref().and_then(|tls| tls.name(route.identity_source)) else {
@@ -331,10 +355,7 @@ async fn identify(
         };
     };
     match rewrite(connect, &name) {
-        Ok(mut rewritten) => {
-            rewritten.extend_from_slice(pipelined);
-            Ok(Some(rewritten))
-        }
+        Ok(rewritten) => Ok(Some((name, rewritten.freeze()))),
         Err(e) => Err(refuse(client, not_authorized, Why::Identity(e)).await),
     }
 }
@@ -344,8 +365,8 @@ async fn identify(
 pub fn rewrite(connect: &Connect<'_>, name: &str) -> Result<BytesMut, EncodeError> {
     let mut named = *connect;
     named.username = Some(name);
-    let mut out = BytesMut::zeroed(named.encoded_len()?);
-    named.encode(&mut out)?;
+    let mut out = BytesMut::new();
+    named.encode_to(&mut out)?;
     Ok(out)
 }
 
@@ -395,17 +416,17 @@ async fn connect_upstream<'r>(
     Err(Unreached::All)
 }
 
-/// Writes the CONNECT exactly as received, with whatever the client pipelined after it, behind
-/// a PROXY protocol v2 header if the route asks for one; then frees the buffer before the relay
-/// starts.
+/// Writes the CONNECT, then whatever the client pipelined after it as received, behind a PROXY
+/// protocol v2 header if the route asks for one; one vectored write where the socket takes it.
 async fn forward(
     upstream: &mut TcpStream,
     route: &Route,
     arrival: &Arrival,
-    buf: BytesMut,
+    packet: Bytes,
+    pipelined: BytesMut,
 ) -> io::Result<()> {
     if !route.proxy_protocol {
-        return upstream.write_all(&buf).await;
+        return upstream.write_all_buf(&mut packet.chain(pipelined)).await;
     }
     let addresses = (arrival.peer, arrival.local);
     let command = v2::Version::Two | v2::Command::Proxy;
@@ -417,15 +438,15 @@ async fn forward(
         }
     }
     let mut bytes = header.build()?;
-    bytes.extend_from_slice(&buf);
+    bytes.extend_from_slice(&packet);
+    bytes.extend_from_slice(&pipelined);
     upstream.write_all(&bytes).await
 }
 
 /// Answers `ack`, if there is one, and closes. Input still arriving is read and dropped for a
 /// moment, so that the close does not become a reset that loses the answer.
 async fn refuse(client: &mut Client, ack: Option<Connack>, why: Why) -> End {
-    // Byte 3 of a CONNACK is its code, in every version.
-    let answered = ack.as_ref().and_then(|ack| ack.as_bytes().get(3).copied());
+    let answered = ack.as_ref().map(Connack::reason_code);
     if let Some(ack) = ack {
         // Best effort: a client that already left cannot be told.
         client.write_all(ack.as_bytes()).await.ok();
@@ -442,10 +463,11 @@ enum End {
     UpstreamClosed,
     ClosedBeforeConnect,
     Deadline,
-    /// `answered` is the CONNACK return or reason code sent, if one was.
+    /// `answered` is the reason code of the CONNACK sent, if one was; in 3.x the return code
+    /// on the wire is the one it maps to.
     Refused {
         why: Why,
-        answered: Option<u8>,
+        answered: Option<ReasonCode>,
     },
     Failed(io::Error),
     /// Cut by the proxy for quiet.
@@ -472,7 +494,7 @@ impl End {
             Self::Quiet(Cut::HalfClosed(_)) => ("half_closed", "", None),
             Self::Quiet(Cut::Drained) => ("drained", "", None),
         };
-        EndLabels { how, why, code: code.map(|code| format!("{code:#04x}")).unwrap_or_default() }
+        EndLabels { how, why, code: code.map(|code| format!("{:#04x}", u8::from(code))).unwrap_or_default() }
     }
 }
 
@@ -504,7 +526,9 @@ impl fmt::Display for End {
             Self::UpstreamClosed => f.write_str("upstream closed"),
             Self::ClosedBeforeConnect => f.write_str("client closed before a whole CONNECT"),
             Self::Deadline => f.write_str("timeout: no whole CONNECT by the deadline"),
-            Self::Refused { why, answered: Some(code) } => write!(f, "refused ({why}): CONNACK {code:#04x}"),
+            Self::Refused { why, answered: Some(code) } => {
+                write!(f, "refused ({why}): CONNACK {:#04x}", u8::from(*code))
+            }
             Self::Refused { why, answered: None } => write!(f, "refused ({why}): closed"),
             Self::Failed(e) => write!(f, "error: {e}"),
             Self::Quiet(Cut::Idle(limit)) => write!(f, "idle: nothing either way for {limit:?}"),
@@ -574,13 +598,13 @@ impl Log {
             %peer,
             transport = %if self.transport.is_empty() { "tcp" } else { self.transport },
             client_id = %unknown(&self.client_id),
-            version = %self.version.map_or("-", version_name),
+            version = %self.version.map_or_else(|| "-".into(), |version| version.to_string()),
             route = %unknown(&self.route),
             upstream = %unknown(&self.upstream),
             edge = %unknown(&self.edge),
             bytes_up = self.traffic.up,
             bytes_down = self.traffic.down,
-            connack = %self.traffic.connack.map_or("-".into(), |code| format!("{code:#04x}")),
+            connack = %self.traffic.connack.map_or("-".into(), |code| format!("{:#04x}", u8::from(code))),
             ms = took.as_millis() as u64,
             %end,
         );
@@ -597,14 +621,5 @@ impl Log {
                 metrics.broker_connack(upstream, code);
             }
         }
-    }
-}
-
-fn version_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::V3_1 => "3.1",
-        Protocol::V3_1_1 => "3.1.1",
-        Protocol::V5 => "5.0",
-        _ => "?",
     }
 }

@@ -14,8 +14,8 @@ use std::fmt::Write;
 use std::io;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use mqtt_connect::{ConnackPacket, Connect, Decoder, Protocol, Status};
+use bytes::{Bytes, BytesMut};
+use mqtt_connect::{ConnackPacket, Connect, EncodeError, Protocol, Status};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
@@ -33,30 +33,22 @@ const MAX_CONNACK: usize = 64 * 1024;
 /// A client id the proxy assigned, and the CONNECT that carries it.
 pub struct Assigned {
     pub id: String,
-    /// The CONNECT re-encoded with the id, then the bytes the client pipelined after it.
-    pub packet: BytesMut,
-}
-
-impl Assigned {
-    /// The client's CONNECT as if it had sent the id, for placing it.
-    pub fn placed<'a>(&'a self, connect: &Connect<'a>) -> Connect<'a> {
-        let mut placed = *connect;
-        placed.client_id = &self.id;
-        placed
-    }
+    /// The CONNECT re-encoded with the id.
+    pub packet: Bytes,
 }
 
 /// The id for a 5.0 CONNECT with an empty client id, where the route assigns them; `None`
-/// leaves the CONNECT as it came. `buf` holds the CONNECT's `len` bytes, then what the client
-/// pipelined.
-pub fn assign(route: &Route, connect: &Connect<'_>, buf: &[u8], len: usize) -> Option<Assigned> {
+/// leaves the CONNECT as it came.
+pub fn assign(route: &Route, connect: &Connect<'_>) -> Option<Assigned> {
     if !route.assign_client_id || connect.protocol != Protocol::V5 || !connect.client_id.is_empty() {
         return None;
     }
     let id = new_id(&route.client_id_prefix)
         .inspect_err(|e| tracing::warn!(error = %e, "no random client id; the broker assigns one"))
         .ok()?;
-    let packet = with_client_id(connect, &id, buf.get(len..).unwrap_or_default())?;
+    let packet = with_client_id(connect, &id)
+        .inspect_err(|e| tracing::warn!(error = %e, "no client id assigned; the broker assigns one"))
+        .ok()?;
     Some(Assigned { id, packet })
 }
 
@@ -73,25 +65,22 @@ pub fn new_id(prefix: &str) -> Result<String, getrandom::Error> {
     Ok(id)
 }
 
-/// `connect` with `id` for its client id, encoded by the crate's encoder, then `pipelined`.
-/// The encoding is canonical: it decodes to exactly that packet, or `None` is returned.
-pub fn with_client_id(connect: &Connect<'_>, id: &str, pipelined: &[u8]) -> Option<BytesMut> {
+/// `connect` with `id` for its client id, encoded by the crate's encoder, which checks every
+/// rule its decoder does: canonical, so it decodes to exactly that packet (the library's
+/// `roundtrip` fuzz target checks this), and is not decoded again here.
+pub fn with_client_id(connect: &Connect<'_>, id: &str) -> Result<Bytes, EncodeError> {
     let mut named = *connect;
     named.client_id = id;
-    let mut out = BytesMut::zeroed(named.encoded_len().ok()?);
-    named.encode(&mut out).ok()?;
-    match Decoder::new().decode(&out) {
-        Ok(Status::Complete { packet, len }) if packet == named && len == out.len() => {}
-        _ => return None,
-    }
-    out.extend_from_slice(pipelined);
-    Some(out)
+    let mut out = BytesMut::new();
+    named.encode_to(&mut out)?;
+    Ok(out.freeze())
 }
 
 /// Passes the broker's first packet to the client, with `id` added as Assigned Client
 /// Identifier where [`add_assigned_id`] adds it, and whatever came after it untouched; returns
-/// the bytes sent, for the relay to read the CONNACK from. Bytes that are no whole CONNACK within `deadline` or [`MAX_CONNACK`] go on
-/// as they came, as do those before the broker closes.
+/// the bytes sent, for the relay to read the CONNACK from. Bytes that are no whole CONNACK
+/// within `deadline` or [`MAX_CONNACK`] go on as they came, as do those before the broker
+/// closes.
 pub async fn pass_connack(
     upstream: &mut (impl AsyncRead + Unpin),
     client: &mut (impl AsyncWrite + Unpin),

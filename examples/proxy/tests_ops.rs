@@ -258,25 +258,34 @@ fn the_idle_limit_is_one_and_a_half_keep_alives_up_to_the_maximum() {
 #[test]
 fn the_brokers_connack_is_read_across_reads_and_only_once() {
     use crate::broker_connack::{BrokerConnack, Sniff};
-    let mut sniff = Sniff::default();
+    use mqtt_connect::ReasonCode;
+    let accepted = |server_keep_alive| Some(BrokerConnack { code: ReasonCode::Success, server_keep_alive });
+    let mut sniff = Sniff::new(Protocol::V5);
     let (head, tail) = V5_OK_SERVER_KEEP_ALIVE_1.split_at(6);
     assert_eq!(sniff.feed(head), None);
-    assert_eq!(sniff.feed(tail), Some(BrokerConnack { code: 0, server_keep_alive: Some(1) }));
+    assert_eq!(sniff.feed(tail), accepted(Some(1)));
     assert_eq!(sniff.feed(V5_OK_SERVER_KEEP_ALIVE_1), None, "the first packet only");
 
+    // A 3.1.1 return code by its 5.0 name, as the crate's decoder gives it.
     let refused = [0x20, 0x02, 0x00, 0x05];
-    assert_eq!(Sniff::default().feed(&refused), Some(BrokerConnack { code: 5, server_keep_alive: None }));
-    // Skipped properties of every shape before 0x13: Reason String, User Property, Maximum
-    // Packet Size, Session Expiry Interval.
+    let not_authorized = Some(BrokerConnack { code: ReasonCode::NotAuthorized, server_keep_alive: None });
+    assert_eq!(Sniff::new(Protocol::V3_1_1).feed(&refused), not_authorized);
+    // Properties of every shape before 0x13: Reason String, User Property, Maximum Packet
+    // Size, Session Expiry Interval.
     let props: &[u8] = &[
         0x1F, 0x00, 0x02, b'o', b'k', 0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', 0x27, 0, 0, 1, 0, 0x11, 0, 0,
         0, 9, 0x13, 0x00, 0x2A,
     ];
     let mut ack = vec![0x20, 3 + props.len() as u8, 0x00, 0x00, props.len() as u8];
     ack.extend_from_slice(props);
-    assert_eq!(Sniff::default().feed(&ack), Some(BrokerConnack { code: 0, server_keep_alive: Some(42) }));
-    assert_eq!(Sniff::default().feed(b"\x30\x02ab"), None, "not a CONNACK");
-    assert_eq!(Sniff::default().feed(&[0x20, 0xFF, 0xFF, 0xFF, 0xFF]), None, "bad length");
+    assert_eq!(Sniff::new(Protocol::V5).feed(&ack), accepted(Some(42)));
+    assert_eq!(
+        Sniff::new(Protocol::V3_1_1).feed(V5_OK_SERVER_KEEP_ALIVE_1),
+        None,
+        "read in the client's version"
+    );
+    assert_eq!(Sniff::new(Protocol::V5).feed(b"\x30\x02ab"), None, "not a CONNACK");
+    assert_eq!(Sniff::new(Protocol::V5).feed(&[0x20, 0xFF, 0xFF, 0xFF, 0xFF]), None, "bad length");
 }
 
 // Defect 5.2: memory through CONNECT buffering.

@@ -41,20 +41,19 @@ fn decoded(bytes: &[u8]) -> (Connect<'_>, usize) {
 fn a_5_0_client_without_an_id_gets_a_random_one_with_the_routes_prefix() {
     let route = route("client_id_prefix = \"edge-\"");
     let bytes = connect_packet(Protocol::V5, "");
-    let (connect, len) = decoded(&bytes);
-    let first = sticky::assign(&route, &connect, &bytes, len).expect("assigned");
-    let second = sticky::assign(&route, &connect, &bytes, len).expect("assigned");
+    let (connect, _) = decoded(&bytes);
+    let first = sticky::assign(&route, &connect).expect("assigned");
+    let second = sticky::assign(&route, &connect).expect("assigned");
     let random = first.id.strip_prefix("edge-").expect("the prefix");
     assert_eq!(random.len(), 32, "128 bits in hex: {random}");
     assert!(random.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{random}");
     assert_ne!(first.id, second.id, "each assignment is random");
-    let (placed, _) = decoded(&first.packet);
-    assert_eq!(placed.client_id, first.id);
-    assert_eq!(first.placed(&connect), placed, "placed as the packet sent to the broker");
+    let (placed, len) = decoded(&first.packet);
+    assert_eq!((placed.client_id, len), (first.id.as_str(), first.packet.len()));
 }
 
 #[test]
-fn the_assigned_connect_is_canonical_keeps_every_other_field_and_the_pipelined_bytes() {
+fn the_assigned_connect_is_canonical_and_keeps_every_other_field() {
     let mut connect = Connect::new(Protocol::V5, "");
     connect.clean_start = false;
     connect.keep_alive = 45;
@@ -67,20 +66,43 @@ fn the_assigned_connect_is_canonical_keeps_every_other_field_and_the_pipelined_b
     connect.will = Some(will);
     let mut bytes = vec![0; connect.encoded_len().expect("encodable")];
     connect.encode(&mut bytes).expect("encodes");
-    let len = bytes.len();
-    let pipelined = b"\x82\x0b\x00\x01\x00\x06whoami\x00";
-    bytes.extend_from_slice(pipelined);
 
     let (sent, _) = decoded(&bytes);
-    let assigned = sticky::assign(&route(""), &sent, &bytes, len).expect("assigned");
+    let assigned = sticky::assign(&route(""), &sent).expect("assigned");
     let (got, got_len) = decoded(&assigned.packet);
     let mut expected = connect;
     expected.client_id = &assigned.id;
     assert_eq!(got, expected, "only the client id changed");
     let mut canonical = vec![0; expected.encoded_len().expect("encodable")];
     expected.encode(&mut canonical).expect("encodes");
-    assert_eq!(&assigned.packet[..got_len], canonical, "the crate's canonical encoding");
-    assert_eq!(&assigned.packet[got_len..], pipelined, "the pipelined bytes follow as sent");
+    assert_eq!(
+        (&assigned.packet[..], got_len),
+        (&canonical[..], canonical.len()),
+        "the crate's canonical encoding"
+    );
+}
+
+#[tokio::test]
+async fn bytes_pipelined_after_a_connect_given_an_id_follow_it_as_sent() {
+    let broker = Broker::start().await;
+    let config =
+        Config::parse(&format!("listen = [\"127.0.0.1:0\"]\n[[route]]\nupstreams = [{}]", broker.upstream()))
+            .expect("valid");
+    let proxy = Proxy::start(config).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+    let pipelined: &[u8] = b"\x82\x0b\x00\x01\x00\x06whoami\x00";
+    let mut client = TcpStream::connect(addr).await.expect("connect");
+    client.write_all(&[connect_packet(Protocol::V5, ""), pipelined.to_vec()].concat()).await.expect("send");
+    let mut head = [0; 2];
+    timeout(PATIENCE, client.read_exact(&mut head)).await.expect("in time").expect("CONNACK");
+    let mut got = vec![0; usize::from(head[1]) + pipelined.len()];
+    timeout(PATIENCE, client.read_exact(&mut got)).await.expect("in time").expect("echo");
+    let ids = broker.client_ids();
+    let id = ids.first().expect("the broker saw the CONNECT");
+    assert!(id.starts_with("proxy-"), "{id}");
+    let expected = add_assigned_id(V5_OK, id).expect("rewritten");
+    assert_eq!([&head[..], &got].concat(), [&expected[..], pipelined].concat(), "the CONNACK, then the echo");
 }
 
 #[test]
@@ -92,11 +114,8 @@ fn no_id_is_assigned_to_3_1_1_to_a_client_with_an_id_or_where_the_route_says_not
     ];
     for (protocol, id, options) in cases {
         let bytes = connect_packet(protocol, id);
-        let (connect, len) = decoded(&bytes);
-        assert!(
-            sticky::assign(&route(options), &connect, &bytes, len).is_none(),
-            "{protocol:?} {id:?} {options}"
-        );
+        let (connect, _) = decoded(&bytes);
+        assert!(sticky::assign(&route(options), &connect).is_none(), "{protocol:?} {id:?} {options}");
     }
 }
 
