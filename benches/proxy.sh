@@ -3,8 +3,20 @@
 # three mosquitto brokers on loopback, the proxy and HAProxy in front of them (both balancing on
 # the client id), and the loadgen example measuring each in turn.
 #
-#   bash benches/proxy.sh [rate|memory|relay|tls]   # all but tls by default; installs mosquitto,
-#                                                   # haproxy and openssl with apt if missing
+#   bash benches/proxy.sh [rate|memory|relay|tls|cpu|storm]   # all but tls, cpu and storm by
+#                                                             # default; installs mosquitto,
+#                                                             # haproxy and openssl if missing
+#
+# Every row carries the target's CPU time per connection, user and system apart, read from
+# /proc/PID/stat over the run, so that the proxy's cost reads as a ratio to HAProxy's from the
+# same run. Both proxies log nothing per connection: HAProxy's config below has no `log` line,
+# and the proxy runs with RUST_LOG=warn (PROXY_ENV="RUST_LOG=info" to log both; then give
+# HAProxy a `log` line too).
+#
+# cpu: 64 clients at a time doing CONNECT -> CONNACK -> close, 20,000 connections a round (CPU_CONNECTIONS),
+# three rounds, each printed, then the medians.
+# storm: 5,000 clients connecting at once, for p99 and errors.
+# profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace).
 #
 # tls: both proxies terminate TLS with the same ECDSA P-256 certificate (made here with
 # openssl), in front of the same brokers; the load generator speaks TLS 1.3 without
@@ -62,8 +74,9 @@ for n in 1 2 3; do
 done
 
 # PROXY_ARGS: more flags for the proxy, e.g. "--metrics 127.0.0.1:PORT" to measure with metrics served.
+# PROXY_ENV: NAME=VALUE words for its environment, after the default RUST_LOG=warn.
 # shellcheck disable=SC2086
-${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0.1:$proxy_port" "${upstreams[@]}" \
+env RUST_LOG=warn ${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0.1:$proxy_port" "${upstreams[@]}" \
     --tls-listen "127.0.0.1:$proxy_tls_port" --tls-cert "$work/server.pem" --tls-key "$work/server.key" \
     ${PROXY_ARGS:-} 2>"$work/proxy.log" &
 proxy_pid=$!
@@ -132,6 +145,45 @@ if [[ $section == all || $section == rate ]]; then
     echo "## connection rate"
     loadgen --connections 3000 --concurrency 50 --protocol 4 --rounds 5
     loadgen --connections 3000 --concurrency 50 --protocol 5 --rounds 5
+fi
+if [[ $section == cpu ]]; then
+    echo "## CPU per connection: CONNECT -> CONNACK -> close"
+    loadgen --connections "${CPU_CONNECTIONS:-20000}" --concurrency 64 --protocol "${PROTOCOL:-4}" --rounds 3
+fi
+if [[ $section == storm ]]; then
+    echo "## connection storm: 5,000 clients at once"
+    loadgen --connections 5000 --concurrency 5000 --protocol 4 --rounds 3
+fi
+if [[ $section == profile ]]; then
+    # Each proxy alone under load, first sampled by perf (cpu-clock: no hardware counters on
+    # this VM; needs kernel.perf_event_paranoid <= 0 for kernel symbols), then with its system
+    # calls counted by strace, which slows it, so the counts are read per connection only.
+    for target in "proxy $proxy_port $proxy_pid" "haproxy $haproxy_port $haproxy_pid"; do
+        read -r name port pid <<<"$target"
+        perf record -q -e cpu-clock -g -p "$pid" -o "$work/$name.perf" 2>/dev/null &
+        sampler=$!
+        sleep 0.5
+        target/release/examples/loadgen --target "$name=127.0.0.1:$port,$pid" --connections 20000 --concurrency 64 >/dev/null
+        kill -INT "$sampler"
+        wait "$sampler" || true
+        echo "## $name: where its CPU goes (perf, self time, by object, then top 25 symbols)"
+        perf report -i "$work/$name.perf" --no-children --sort dso --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | sed -n 1,6p
+        perf report -i "$work/$name.perf" --no-children --sort dso,sym --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | sed -n 1,25p
+        echo "## $name: its own code and libc's, top 15 (percent of all its samples)"
+        perf report -i "$work/$name.perf" --no-children --dsos "$name,libc.so.6" --sort sym --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | sed -n 1,15p
+        strace -c -f -p "$pid" -o "$work/$name.strace" &
+        tracer=$!
+        sleep 0.5
+        target/release/examples/loadgen --target "$name=127.0.0.1:$port" --connections 2000 --concurrency 64 >/dev/null
+        kill -TERM "$tracer"
+        wait "$tracer" || true
+        echo "## $name: system calls for 2,000 connections (strace -c -f)"
+        cat "$work/$name.strace"
+        echo
+    done
 fi
 if [[ $section == all || $section == relay ]]; then
     echo "## relay throughput, one connection to one broker"

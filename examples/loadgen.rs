@@ -13,7 +13,7 @@
 //!
 //! With `,PID` after a target's address, the resident memory of that process is read before
 //! and while all connections are held open (`--hold-ms`), and reported per connection, and so is
-//! the CPU time it used over the run. A target address `ws://ADDR/PATH` speaks MQTT over
+//! the CPU time it used over the run, user and system apart. A target address `ws://ADDR/PATH` speaks MQTT over
 //! WebSocket: one binary frame per write.
 //!
 //! With `--tls-ca FILE`, every connection is TLS 1.3 (rustls), verified against that CA for the
@@ -119,8 +119,8 @@ struct Report {
     messages: usize,
     bytes: usize,
     rss_per_connection: Option<f64>,
-    /// The target's CPU time (user and system) over the run, per connection, in µs.
-    cpu_per_connection: Option<f64>,
+    /// The target's CPU time over the run, per connection, in µs: user and system.
+    cpu_per_connection: Option<(f64, f64)>,
 }
 
 /// No step of a connection waits longer than this.
@@ -146,9 +146,13 @@ async fn main() {
     // Rounds take the targets in turn, so that a load that comes and goes on the machine falls
     // on all of them alike; each target is reported by its median round.
     let mut rounds: Vec<Vec<Report>> = args.targets.iter().map(|_| Vec::new()).collect();
-    for _ in 0..args.rounds {
+    for round in 1..=args.rounds {
         for (target, reports) in args.targets.iter().zip(&mut rounds) {
-            reports.push(run(target, &args, load.clone()).await);
+            let report = run(target, &args, load.clone()).await;
+            if args.rounds > 1 {
+                println!("round {round}: {}", report.summary());
+            }
+            reports.push(report);
         }
     }
     let medians: Vec<Report> = rounds.into_iter().filter_map(median).collect();
@@ -226,8 +230,11 @@ async fn run(target: &Target, args: &Args, load: Arc<Load>) -> Report {
     report.took = started.elapsed();
     report.latencies.sort();
     if let (Some(before), Some(after)) = (cpu_before, target.pid.and_then(cpu_ticks)) {
+        let per_connection = |after: u64, before: u64| {
+            after.saturating_sub(before) as f64 * 1e6 / TICKS_PER_SECOND / report.ok.max(1) as f64
+        };
         report.cpu_per_connection =
-            Some(after.saturating_sub(before) as f64 * 1e6 / TICKS_PER_SECOND / report.ok.max(1) as f64);
+            Some((per_connection(after.0, before.0), per_connection(after.1, before.1)));
     }
     let held = rss_held.load(Ordering::Relaxed);
     if let Some(before) = rss_before
@@ -361,14 +368,14 @@ async fn read_packet(stream: &mut (impl AsyncRead + Unpin)) -> io::Result<Vec<u8
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU time a process has used, user and system, in clock ticks, from /proc.
-fn cpu_ticks(pid: u32) -> Option<u64> {
+fn cpu_ticks(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command, which is in parentheses and may hold spaces: utime and stime
     // are the 14th and 15th of the line, the 12th and 13th after it.
     let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
-    Some(user + system)
+    Some((user, system))
 }
 
 /// Resident memory of a process, from /proc.
@@ -386,6 +393,20 @@ fn median(mut reports: Vec<Report>) -> Option<Report> {
 }
 
 impl Report {
+    /// One line: rate, p50 and CPU per connection, so that every round can be read.
+    fn summary(&self) -> String {
+        let cpu = self.cpu_per_connection.map_or(String::new(), |(user, system)| {
+            format!(", CPU/conn {:.1} µs (user {user:.1}, sys {system:.1})", user + system)
+        });
+        format!(
+            "{} {:.0} conn/s, p50 {:.2} ms, {} errors{cpu}",
+            self.name,
+            self.ok as f64 / self.took.as_secs_f64(),
+            percentile(&self.latencies, 50).as_secs_f64() * 1e3,
+            self.errors
+        )
+    }
+
     fn rate(&self) -> f64 {
         let count = if self.messages > 0 { self.messages } else { self.ok };
         count as f64 / self.took.as_secs_f64()
@@ -408,14 +429,19 @@ fn print_table(reports: &[Report], args: &Args) {
         args.hold_ms,
         args.rounds
     );
-    println!("| target | conn/s | CONNACK p50 | CONNACK p99 | errors | msg/s | MB/s | RSS/conn | CPU/conn |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| target | conn/s | CONNACK p50 | CONNACK p99 | errors | msg/s | MB/s | RSS/conn | CPU/conn | user | sys |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in reports {
         let secs = r.took.as_secs_f64();
         let rss = r.rss_per_connection.map_or("-".to_owned(), |kib| format!("{kib:.1} KiB"));
-        let cpu = r.cpu_per_connection.map_or("-".to_owned(), |us| format!("{us:.0} µs"));
+        let [cpu, user, system] = match r.cpu_per_connection {
+            Some((user, system)) => [user + system, user, system].map(|us| format!("{us:.1} µs")),
+            None => ["-", "-", "-"].map(str::to_owned),
+        };
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.1} | {} | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.1} | {} | {} | {} | {} |",
             r.name,
             r.ok as f64 / secs,
             percentile(&r.latencies, 50).as_secs_f64() * 1e3,
@@ -424,7 +450,9 @@ fn print_table(reports: &[Report], args: &Args) {
             r.messages as f64 / secs,
             r.bytes as f64 / secs / 1e6,
             rss,
-            cpu
+            cpu,
+            user,
+            system
         );
     }
 }

@@ -157,13 +157,41 @@ async fn read_version(client: &mut Client, limits: &Limits) -> Result<Option<Pro
 
 /// The steps in order. Each that stops the connection returns how it ended, as `Err`.
 async fn proxy(
-    mut client: Client,
+    client: Client,
     arrival: &Arrival,
     config: &Config,
     health: &Health,
     guards: &Guards,
     log: &mut Log,
 ) -> Result<End, End> {
+    // Boxed, and so freed before the relay: the steps up to it hold the CONNECT, deadlines and
+    // the refusals' linger, and would otherwise sit inline in the session's future for its
+    // whole life, idle or not. That took the future from 2,968 to 2,264 bytes, and resident
+    // memory per idle connection from 4.1 to 3.8 KiB (`benches/proxy.sh memory`).
+    let (client, upstream, protocol, sent_down, keep_alive) =
+        Box::pin(open(client, arrival, config, health, guards, log)).await?;
+    let activity = Activity::new(Quiet::new(&config.limits), keep_alive, guards.drained());
+    let first = relay::relay(client, upstream, protocol, &sent_down, &mut log.traffic, &activity)
+        .await
+        .map_err(End::Failed)?;
+    Ok(match first {
+        First::Client => End::ClientClosed,
+        First::Upstream => End::UpstreamClosed,
+        First::Cut(cut) => End::Quiet(cut),
+    })
+}
+
+/// Up to the relay: the client's CONNECT read, checked and routed, the upstream connected and
+/// the CONNECT forwarded. The client, the upstream, the client's version, the broker's bytes
+/// already passed down, and the client's Keep Alive.
+async fn open(
+    mut client: Client,
+    arrival: &Arrival,
+    config: &Config,
+    health: &Health,
+    guards: &Guards,
+    log: &mut Log,
+) -> Result<(Client, TcpStream, Protocol, Vec<u8>, u16), End> {
     let limits = &config.limits;
     let metrics = &guards.metrics;
     let (connect, pipelined, charge) = read_connect(&mut client, limits, guards, log).await?;
@@ -232,15 +260,7 @@ async fn proxy(
     };
     drop(assigned);
     log.traffic.down = sent_down.len() as u64;
-    let activity = Activity::new(Quiet::new(limits), keep_alive, guards.drained());
-    let first = relay::relay(client, upstream, protocol, &sent_down, &mut log.traffic, &activity)
-        .await
-        .map_err(End::Failed)?;
-    Ok(match first {
-        First::Client => End::ClientClosed,
-        First::Upstream => End::UpstreamClosed,
-        First::Cut(cut) => End::Quiet(cut),
-    })
+    Ok((client, upstream, protocol, sent_down, keep_alive))
 }
 
 /// What a read of the CONNECT came to.
