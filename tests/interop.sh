@@ -12,58 +12,8 @@ cd "$(dirname "$0")/.."
 
 base=${PORT_BASE:-18840}
 proxy_port=$((base + 10))
-work=$(mktemp -d)
-pids=()
-passed=0
-failed=0
+source tests/interop_lib.sh
 
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # check DESCRIPTION EXPECTED ACTUAL
-    if [[ "$2" == "$3" ]]; then ok "$1"; else not_ok "$1: expected '$2', got '$3'"; fi
-}
-
-if ! command -v mosquitto >/dev/null || ! command -v mosquitto_sub >/dev/null; then
-    echo "installing mosquitto and its clients"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
-fi
-mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-
-cargo build --quiet --example proxy
-proxy_bin=target/debug/examples/proxy
-
-wait_port() { # wait_port PORT: until something listens there, up to 5 s
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2
-    return 1
-}
-
-start_broker() { # start_broker N
-    local port=$((base + $1))
-    cat >"$work/broker$1.conf" <<EOF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-user root
-EOF
-    "$mosquitto" -c "$work/broker$1.conf" >"$work/broker$1.log" 2>&1 &
-    broker_pid[$1]=$!
-    pids+=("$!")
-    wait_port "$port"
-    mosquitto_pub -p "$port" -i "seed$1" -t whoami -m "broker$1" -r
-}
-
-declare -A broker_pid
 for n in 1 2 3; do start_broker "$n"; done
 
 "$proxy_bin" --listen "127.0.0.1:$proxy_port" \
@@ -197,6 +147,4 @@ else
     echo "  skipped: paho-mqtt could not be installed"
 fi
 
-echo
-echo "interop: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary interop

@@ -11,53 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 base=${PORT_BASE:-18900}
-work=$(mktemp -d)
-pids=()
-passed=0
-failed=0
+source tests/interop_lib.sh
+need prlimit=util-linux
 
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # check DESCRIPTION EXPECTED ACTUAL
-    if [[ "$2" == "$3" ]]; then ok "$1"; else not_ok "$1: expected '$2', got '$3'"; fi
-}
-
-if ! command -v mosquitto >/dev/null || ! command -v mosquitto_sub >/dev/null || ! command -v prlimit >/dev/null; then
-    echo "installing mosquitto, its clients and util-linux"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients util-linux >/dev/null
-fi
-mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-
-cargo build --quiet --example proxy
-proxy_bin=target/debug/examples/proxy
-
-wait_port() { # wait_port PORT: until something listens there, up to 5 s
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2
-    return 1
-}
-
-declare -A broker_pid
-for n in 1 2 3; do
-    port=$((base + n))
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nmax_connections -1\n' \
-        "$port" >"$work/broker$n.conf"
-    "$mosquitto" -c "$work/broker$n.conf" >"$work/broker$n.log" 2>&1 &
-    broker_pid[$n]=$!
-    pids+=("$!")
-    wait_port "$port"
-    mosquitto_pub -p "$port" -i "seed$n" -t whoami -m "broker$n" -r
-done
+for n in 1 2 3; do start_broker "$n" "max_connections -1"; done
 upstreams=(--upstream "127.0.0.1:$((base + 1))" --upstream "127.0.0.1:$((base + 2))" --upstream "127.0.0.1:$((base + 3))")
 
 start_proxy() { # start_proxy NAME PORT ARGS...: runs the proxy, its log in $work/NAME.log
@@ -397,6 +354,4 @@ sleep 0.5
 if kill -0 "$drain_pid" 2>/dev/null; then not_ok "the second SIGTERM did not exit"; else ok "the second SIGTERM exited at once"; fi
 grep -q 'second signal' "$work/drain.log" && ok "it said so in the log" || not_ok "no log line for the second signal"
 
-echo
-echo "interop ops: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary "interop ops"

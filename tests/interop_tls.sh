@@ -20,55 +20,12 @@ trusting_port=$((base + 12))
 untrusting_port=$((base + 13))
 haproxy_port=$((base + 20))
 haproxy_untrusted_port=$((base + 21))
-work=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ -n ${KEEP:-} ]] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # check DESCRIPTION EXPECTED ACTUAL
-    if [[ "$2" == "$3" ]]; then ok "$1"; else not_ok "$1: expected '$2', got '$3'"; fi
-}
+source tests/interop_lib.sh
+need haproxy=haproxy openssl=openssl python3=python3
+need_paho
 check_log() { # check_log DESCRIPTION PATTERN: a proxy log line matches
     for _ in $(seq 20); do grep -qE "$2" "$work/proxy.log" && { ok "$1"; return; }; sleep 0.1; done
     not_ok "$1: no log line matches '$2'"
-}
-
-missing=()
-command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
-command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
-command -v haproxy >/dev/null || missing+=(haproxy)
-command -v openssl >/dev/null || missing+=(openssl)
-command -v python3 >/dev/null || missing+=(python3 python3-pip)
-if [[ ${#missing[@]} -gt 0 ]]; then
-    echo "installing ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-if ! python3 -c 'import paho.mqtt' 2>/dev/null; then
-    pip install --quiet paho-mqtt >/dev/null 2>&1 || pip install --quiet --break-system-packages paho-mqtt >/dev/null 2>&1 ||
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-paho-mqtt >/dev/null ||
-        { echo "cannot install paho-mqtt" >&2; exit 1; }
-fi
-
-cargo build --quiet --example proxy
-proxy_bin=target/debug/examples/proxy
-
-wait_port() { # wait_port PORT: until something listens there, up to 5 s
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2
-    return 1
 }
 
 echo "# certificates: a CA, the proxy's (proxy.test, a/b.example.com, 127.0.0.1), alice, bob, carol (revoked)"
@@ -106,17 +63,8 @@ pattern read whoami
 user alice
 topic readwrite alice/#
 EOF
-start_broker() { # start_broker N EXTRA-CONFIG
-    local port=$((base + $1))
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n%s\n' "$port" "$2" \
-        >"$work/broker$1.conf"
-    "$mosquitto" -c "$work/broker$1.conf" >"$work/broker$1.log" 2>&1 &
-    pids+=("$!")
-    wait_port "$port"
-    mosquitto_pub -p "$port" -i "seed$1" -t whoami -m "broker$1" -r
-}
 start_broker 1 "acl_file $work/acl"
-start_broker 2 ""
+start_broker 2
 
 cat >"$work/proxy.toml" <<EOF
 listen = ["127.0.0.1:$plain_port"]

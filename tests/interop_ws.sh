@@ -19,66 +19,15 @@ base=${PORT_BASE:-18870}
 tcp_port=$((base + 10))
 ws_port=$((base + 11))
 plain_ws_port=$((base + 12))
-work=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # check DESCRIPTION EXPECTED ACTUAL
-    if [[ "$2" == "$3" ]]; then ok "$1"; else not_ok "$1: expected '$2', got '$3'"; fi
-}
-
-if ! command -v mosquitto >/dev/null || ! command -v mosquitto_sub >/dev/null; then
-    echo "installing mosquitto and its clients"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
-fi
-mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-if ! python3 -c 'import paho.mqtt' 2>/dev/null; then
-    pip install --quiet paho-mqtt 2>/dev/null || pip install --quiet --break-system-packages paho-mqtt
-fi
-if ! command -v node >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
-fi
+source tests/interop_lib.sh
+need node=nodejs npm=npm
+need_paho
 node_dir=${MQTTJS_DIR:-$work/node}
 if [[ ! -d $node_dir/node_modules/mqtt ]]; then
     mkdir -p "$node_dir"
     (cd "$node_dir" && npm install --silent --no-audit --no-fund mqtt@5 >/dev/null)
 fi
 
-cargo build --quiet --example proxy
-proxy_bin=target/debug/examples/proxy
-
-wait_port() { # wait_port PORT: until something listens there, up to 5 s
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2
-    return 1
-}
-
-start_broker() { # start_broker N
-    local port=$((base + $1))
-    cat >"$work/broker$1.conf" <<EOF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-user root
-EOF
-    "$mosquitto" -c "$work/broker$1.conf" >"$work/broker$1.log" 2>&1 &
-    pids+=("$!")
-    wait_port "$port"
-    mosquitto_pub -p "$port" -i "seed$1" -t whoami -m "broker$1" -r
-}
 for n in 1 2 3; do start_broker "$n"; done
 upstreams=(--upstream "127.0.0.1:$((base + 1))" --upstream "127.0.0.1:$((base + 2))" --upstream "127.0.0.1:$((base + 3))")
 
