@@ -66,6 +66,10 @@ pub fn next(start: &[u8]) -> Result<Next, &'static str> {
 /// IP) and the connection's own addresses stand.
 pub fn parse(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
     match ppp::HeaderResult::parse(header) {
+        // `ppp` also takes a bare LF; the spec, and `next`, end the line with CRLF only.
+        ppp::HeaderResult::V1(Ok(_)) if !header.ends_with(b"\r\n") => {
+            Err("PROXY v1 header not ended by CRLF".into())
+        }
         ppp::HeaderResult::V1(Ok(h)) if h.header.len() == header.len() => Ok(match h.addresses {
             ppp::v1::Addresses::Tcp4(a) => Some((
                 (a.source_address, a.source_port).into(),

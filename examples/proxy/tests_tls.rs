@@ -657,6 +657,18 @@ fn proxy_header_lengths_are_known_without_reading_past_the_header() {
     assert!(proxy_header::parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nextra").is_err(), "length must agree");
 }
 
+/// Found by the `proxy_header` fuzz target: `ppp` takes a v1 line ended by a bare LF, which the
+/// reader (rightly, by the spec) never measures as whole, so the two disagreed.
+#[test]
+fn a_proxy_v1_header_must_end_with_crlf() {
+    let lf = b"PROXY TCP6 2001:db8::1 20:db8::2 50000 800 \n";
+    assert_eq!(proxy_header::next(lf), Ok(proxy_header::Next::More(1)));
+    assert_eq!(proxy_header::parse(lf), Err("PROXY v1 header not ended by CRLF".into()));
+    assert!(
+        proxy_header::parse(b"PROXY TCP6 2001:db8::1 20:db8::2 50000 800\r\n").is_ok_and(|a| a.is_some())
+    );
+}
+
 #[test]
 fn a_rewritten_connect_decodes_to_itself_in_every_version() {
     let mut will_v5 = Connect::new(Protocol::V5, "w");
