@@ -29,8 +29,9 @@ const MQTT_CONNECT: u8 = 0x10;
 pub struct Arrival {
     /// The client's address: the one a trusted PROXY header carries, else the socket's.
     pub peer: SocketAddr,
-    /// The address the client connected to, likewise.
-    pub local: SocketAddr,
+    /// The address the client connected to, when a trusted PROXY header named it; else the
+    /// socket's, asked of the kernel only by the one step that needs it.
+    pub local: Option<SocketAddr>,
     /// The balancer's address, when its PROXY header named the client.
     pub via: Option<SocketAddr>,
     /// What the TLS handshake told, on a TLS listener; boxed, so that a plain session carries a
@@ -131,8 +132,7 @@ pub async fn arrive(
     listener: Option<&Listener>,
     deadline: Duration,
 ) -> Result<(Client, Arrival), Refused> {
-    let local = tcp.local_addr().map_err(Refused::Failed)?;
-    let mut arrival = Arrival { peer, local, via: None, tls: None, websocket: false };
+    let mut arrival = Arrival { peer, local: None, via: None, tls: None, websocket: false };
     let proxied = listener.filter(|l| !l.proxy_protocol_from.is_empty());
     let tls = listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone());
     let websocket = listener.and_then(|l| l.websocket.as_deref());
@@ -144,7 +144,7 @@ pub async fn arrive(
                 return Err(Refused::Untrusted);
             }
             if let Some((source, destination)) = read_header(&mut tcp).await? {
-                (arrival.peer, arrival.local, arrival.via) = (source, destination, Some(peer));
+                (arrival.peer, arrival.local, arrival.via) = (source, Some(destination), Some(peer));
             }
         }
         let client = match tls {

@@ -11,6 +11,7 @@
 
 mod broker_connack;
 mod config;
+mod dial;
 mod edge;
 mod health;
 mod healthcheck;

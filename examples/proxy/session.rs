@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use mqtt_connect::routing::rank;
 use mqtt_connect::{Connack, Connect, EncodeError, OwnedConnect, Protocol, ReasonCode, Status, protocol_of};
 use ppp::v2;
@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::config::{Config, Identity, Limits, Listener, Miss, Route, Upstream, Without};
+use crate::dial::dial;
 use crate::edge::{self, Arrival};
 use crate::health::{Health, Verdict};
 use crate::idle::{Activity, Cut, Quiet};
@@ -229,7 +230,9 @@ async fn open(
             peer_ip.as_bytes()
         }
     };
-    let (mut upstream, node) = match connect_upstream(route, key, limits, health, metrics).await {
+    let header = proxy_header(route, arrival, &client).map_err(End::Failed)?;
+    let first = [header.as_slice(), &packet, &pipelined];
+    let (mut upstream, node) = match connect_upstream(route, key, first, limits, health, metrics).await {
         Ok(connected) => connected,
         Err(Unreached::All) => {
             let unavailable = protocol.connack(ReasonCode::ServerUnavailable);
@@ -245,9 +248,8 @@ async fn open(
 
     let keep_alive = placed.keep_alive;
     log.traffic.up = (packet.len() + pipelined.len()) as u64;
-    forward(&mut upstream, route, arrival, packet, pipelined).await.map_err(End::Failed)?;
     // The CONNECT's bytes and their share of the budget are given back before the relay.
-    drop((connect, charge, identity));
+    drop((connect, packet, pipelined, charge, identity));
     // It learns the id from the broker's CONNACK, which the relay then reads as if it had
     // passed it.
     let sent_down = match &assigned {
@@ -401,11 +403,14 @@ enum Unreached {
 
 /// Tries the route's upstreams in the crate's rendezvous order for this key, skipping those
 /// marked down: when every one is, the client is answered at once. An expired mark lets one
-/// connection at a time probe the upstream while the others take the next. A failure marks the
+/// connection at a time probe the upstream while the others take the next. Each is sent
+/// `first`, the CONNECT and what came after it, as it is connected: an upstream that fails
+/// before taking it all has not seen the client, and the next may be tried. A failure marks the
 /// upstream down, unless it is a local error, which ends the attempt with health untouched.
 async fn connect_upstream<'r>(
     route: &'r Route,
     key: &[u8],
+    first: [&[u8]; 3],
     limits: &Limits,
     health: &Health,
     metrics: &Metrics,
@@ -415,12 +420,10 @@ async fn connect_upstream<'r>(
             continue;
         }
         let connecting = Instant::now();
-        let failure = match timeout(limits.upstream_timeout(), TcpStream::connect(&upstream.addr)).await {
+        let failure = match timeout(limits.upstream_timeout(), dial(&upstream.addr, first)).await {
             Ok(Ok(stream)) => {
                 metrics.upstream_connect(&upstream.addr, connecting.elapsed());
                 metrics.health(&upstream.addr, true, health.mark_up(upstream));
-                // MQTT packets are small and latency-bound; don't let Nagle hold them back.
-                stream.set_nodelay(true).ok();
                 return Ok((stream, upstream));
             }
             Ok(Err(e)) if is_local(&e) => {
@@ -436,31 +439,26 @@ async fn connect_upstream<'r>(
     Err(Unreached::All)
 }
 
-/// Writes the CONNECT, then whatever the client pipelined after it as received, behind a PROXY
-/// protocol v2 header if the route asks for one; one vectored write where the socket takes it.
-async fn forward(
-    upstream: &mut TcpStream,
-    route: &Route,
-    arrival: &Arrival,
-    packet: Bytes,
-    pipelined: BytesMut,
-) -> io::Result<()> {
+/// The PROXY protocol v2 header to send before the CONNECT, if the route asks for one: the
+/// client's addresses, as the PROXY header it came with named them, else its socket's; TLS
+/// facts in TLVs. The socket's local address is asked of the kernel only here.
+fn proxy_header(route: &Route, arrival: &Arrival, client: &Client) -> io::Result<Vec<u8>> {
     if !route.proxy_protocol {
-        return upstream.write_all_buf(&mut packet.chain(pipelined)).await;
+        return Ok(Vec::new());
     }
-    let addresses = (arrival.peer, arrival.local);
+    let local = match arrival.local {
+        Some(local) => local,
+        None => client.local_addr()?,
+    };
     let command = v2::Version::Two | v2::Command::Proxy;
-    let mut header = v2::Builder::with_addresses(command, v2::Protocol::Stream, addresses);
+    let mut header = v2::Builder::with_addresses(command, v2::Protocol::Stream, (arrival.peer, local));
     if let Some(tls) = &arrival.tls {
         header = header.write_tlv(v2::Type::SSL, &tls.proxy_v2_ssl())?;
         if let Some(sni) = &tls.sni {
             header = header.write_tlv(v2::Type::Authority, sni.as_bytes())?;
         }
     }
-    let mut bytes = header.build()?;
-    bytes.extend_from_slice(&packet);
-    bytes.extend_from_slice(&pipelined);
-    upstream.write_all(&bytes).await
+    header.build()
 }
 
 /// Answers `ack`, if there is one, and closes. Input still arriving is read and dropped for a

@@ -4,6 +4,7 @@
 //! a session reads, in the clear or in TLS.
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -197,6 +198,17 @@ pub enum Client {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
     Ws(Box<WsStream<Client>>),
+}
+
+impl Client {
+    /// The address the client connected to, as the socket has it.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Self::Plain(tcp) => tcp.local_addr(),
+            Self::Tls(tls) => tls.get_ref().0.local_addr(),
+            Self::Ws(ws) => ws.get_ref().local_addr(),
+        }
+    }
 }
 
 impl AsyncRead for Client {

@@ -133,6 +133,11 @@ fn io_error(e: WsError) -> io::Error {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
+    /// The stream the WebSocket runs over.
+    pub fn get_ref(&self) -> &S {
+        self.ws.get_ref()
+    }
+
     /// Sends the close frame that refuses a text frame, then fails the read.
     fn poll_refuse(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(close) = self.refusing.take() {
