@@ -189,10 +189,15 @@ import socket, sys
 port, source, n, version = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 connect = b"\x10\x11\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x04rate" if version == 5 else \
     b"\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04rate"
-codes = []
+# All connected first, answers read after: the burst takes milliseconds, so the bucket's refill
+# (2 a second) cannot slip a token in between, however slowly the answers come on a busy machine.
+sockets = []
 for _ in range(n):
     s = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
     s.sendall(connect)
+    sockets.append(s)
+codes = []
+for s in sockets:
     s.settimeout(5)
     ack = s.recv(5)
     codes.append(f"{ack[3]:02x}" if len(ack) >= 4 else "closed")
