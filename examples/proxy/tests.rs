@@ -509,3 +509,78 @@ fn the_sample_config_is_valid() {
     assert_eq!(config.routes.len(), 2);
     assert_eq!(config.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9101))));
 }
+
+/// More than the socket takes at once: the first write goes straight after `connect(2)`, and
+/// the rest once the upstream reads, through the event loop; every byte arrives, in order.
+#[tokio::test]
+async fn dial_sends_all_of_what_the_socket_would_not_take_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    let (head, body, tail) = (vec![1; 3], (0..=255).cycle().take(8 << 20).collect::<Vec<u8>>(), vec![2; 5]);
+    let dialing = tokio::spawn({
+        let (head, body, tail) = (head.clone(), body.clone(), tail.clone());
+        async move { crate::dial::dial(&addr, [&head, &body, &tail]).await.map(drop) }
+    });
+    let (mut upstream, _) =
+        tokio::time::timeout(PATIENCE, listener.accept()).await.expect("in time").expect("accept");
+    let mut got = Vec::new();
+    let want = head.len() + body.len() + tail.len();
+    while got.len() < want {
+        let mut buf = vec![0; 64 << 10];
+        let n =
+            tokio::time::timeout(PATIENCE, upstream.read(&mut buf)).await.expect("in time").expect("read");
+        assert_ne!(n, 0, "closed after {} of {want} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+    }
+    dialing.await.expect("dial task").expect("dial");
+    assert_eq!(got, [head, body, tail].concat());
+}
+
+/// With the upstream's accept queue full, its kernel drops the SYN, so `connect(2)` returns
+/// still under way and the first write would block: the bytes wait for the handshake (the SYN
+/// is sent again after a second) and then go.
+#[tokio::test]
+async fn dial_waits_for_a_handshake_still_under_way() {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("address");
+    // Filled, unaccepted, until a connect goes unanswered.
+    let mut queued = Vec::new();
+    while let Ok(connected) = tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr)).await
+    {
+        queued.push(connected.expect("fill the queue"));
+        assert!(queued.len() < 16, "the accept queue never filled");
+    }
+    let dialing =
+        tokio::spawn(async move { crate::dial::dial(&addr.to_string(), [b"CONNECT", b"", b""]).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!dialing.is_finished(), "the handshake cannot have completed with the queue full");
+    for _ in &queued {
+        listener.accept().await.expect("drain the queue");
+    }
+    drop(queued);
+    let mut upstream = loop {
+        let (stream, _) =
+            tokio::time::timeout(PATIENCE, listener.accept()).await.expect("in time").expect("accept");
+        let mut first = [0; 7];
+        // The queued connections closed without a byte; the dialled one sends its bytes.
+        if stream.peek(&mut first).await.is_ok_and(|n| n > 0) {
+            break stream;
+        }
+    };
+    tokio::time::timeout(PATIENCE, dialing).await.expect("in time").expect("dial task").expect("dial");
+    let mut got = [0; 7];
+    upstream.read_exact(&mut got).await.expect("read");
+    assert_eq!(&got, b"CONNECT");
+}
+
+/// A refused connect fails the first write with the connect's own error.
+#[tokio::test]
+async fn dial_reports_a_refused_connect() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    drop(listener);
+    let e = crate::dial::dial(&addr, [b"CONNECT", b"", b""]).await.expect_err("nothing listens");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+}
