@@ -18,6 +18,9 @@
 # storm: 5,000 clients connecting at once, for p99 and errors.
 # profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace).
 #
+# BASELINE=PATH adds another proxy build beside this one (plain TCP targets only; its own flags
+# in BASELINE_ARGS), for a before-and-after in one run.
+#
 # tls: both proxies terminate TLS with the same ECDSA P-256 certificate (made here with
 # openssl), in front of the same brokers; the load generator speaks TLS 1.3 without
 # resumption, so each connection is a full handshake, and measures handshakes per second to
@@ -81,6 +84,16 @@ env RUST_LOG=warn ${PROXY_ENV:-} target/release/examples/proxy --listen "127.0.0
     ${PROXY_ARGS:-} 2>"$work/proxy.log" &
 proxy_pid=$!
 pids+=("$proxy_pid")
+# BASELINE: another build of the proxy (e.g. from a worktree of an earlier commit), run beside
+# this one (its flags in BASELINE_ARGS), so that a change is measured against it in one run.
+baseline_target=()
+if [[ -n ${BASELINE:-} ]]; then
+    # shellcheck disable=SC2086
+    env RUST_LOG=warn ${PROXY_ENV:-} "$BASELINE" --listen "127.0.0.1:$((base + 12))" "${upstreams[@]}" ${BASELINE_ARGS:-} \
+        2>"$work/baseline.log" &
+    pids+=("$!")
+    baseline_target=(--target "baseline=127.0.0.1:$((base + 12)),$!")
+fi
 
 # HAProxy's one-line `balance hash req.payload(0,0),mqtt_field_value(...)` silently falls back
 # to round robin; capture the id in a variable first, then hash that.
@@ -117,7 +130,8 @@ wait_port "$haproxy_port" || { cat "$work/haproxy.log" "$work/proxy.log"; exit 1
 
 loadgen() {
     target/release/examples/loadgen --target "direct=127.0.0.1:$((base + 1)),${pids[0]}" \
-        --target "proxy=127.0.0.1:$proxy_port,$proxy_pid" --target "haproxy=127.0.0.1:$haproxy_port,$haproxy_pid" "$@"
+        --target "proxy=127.0.0.1:$proxy_port,$proxy_pid" "${baseline_target[@]}" \
+        --target "haproxy=127.0.0.1:$haproxy_port,$haproxy_pid" "$@"
     echo
 }
 
