@@ -170,8 +170,8 @@ async fn proxy(
     // memory per idle connection from 4.1 to 3.8 KiB (`benches/proxy.sh memory`).
     let (client, upstream, protocol, sent_down, keep_alive) =
         Box::pin(open(client, arrival, config, health, guards, log)).await?;
-    let activity = Activity::new(Quiet::new(&config.limits), keep_alive, guards.drained());
-    let first = relay::relay(client, upstream, protocol, &sent_down, &mut log.traffic, &activity)
+    let activity = Activity::new(Quiet::new(&config.limits), keep_alive);
+    let first = relay::relay(client, upstream, protocol, sent_down, &mut log.traffic, activity, guards.drained())
         .await
         .map_err(End::Failed)?;
     Ok(match first {
