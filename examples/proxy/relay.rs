@@ -12,7 +12,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mqtt_connect::{Protocol, ReasonCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -54,21 +54,15 @@ pub enum First {
 /// so does the drain deadline. `sent_down` are the broker's bytes already passed to the client
 /// before the relay (the CONNACK a sticky id was added to), read for that CONNACK as if they
 /// had come through here.
-pub async fn relay(
+pub fn relay<'a>(
     client: Client,
     upstream: TcpStream,
     protocol: Protocol,
     sent_down: Vec<u8>,
-    traffic: &mut Traffic,
-    activity: Activity,
-    drained: &Drained,
-) -> io::Result<First> {
-    // Taken before the relay first looks at `is_cut`, so that no cut falls between the two.
-    let mut cut = pin!(drained.wait());
-    let mut timer = pin!(match activity.deadline().0 {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()),
-        None => tokio::time::sleep(std::time::Duration::MAX),
-    });
+    traffic: &'a mut Traffic,
+    activity: Activity<'a>,
+    drained: &'a Drained,
+) -> impl Future<Output = io::Result<First>> + 'a {
     let mut relay = Relay {
         client,
         upstream,
@@ -77,58 +71,66 @@ pub async fn relay(
         traffic,
         up: Pump::default(),
         down: Pump::default(),
-        first: None,
+        upstream_first: false,
     };
     read_connack(&mut relay.sniff, &sent_down, &mut relay.traffic.connack, &mut relay.activity);
     drop(sent_down);
-    poll_fn(|cx| {
-        if cut.as_mut().poll(cx).is_ready() || drained.is_cut() {
-            return Poll::Ready(Ok(First::Cut(Cut::Drained)));
-        }
-        relay.poll(cx, timer.as_mut())
-    })
-    .await
+    // Built here, not in an `async fn`, whose arguments would stay in its future beside the
+    // `Relay` made of them.
+    async move {
+        // Taken before the relay first looks at `is_cut`, so that no cut falls between the two.
+        let mut cut = pin!(drained.wait());
+        let mut timer = pin!(match relay.activity.deadline().0 {
+            Some(deadline) => tokio::time::sleep_until(deadline.into()),
+            None => tokio::time::sleep(Duration::MAX),
+        });
+        poll_fn(|cx| {
+            if cut.as_mut().poll(cx).is_ready() || drained.is_cut() {
+                return Poll::Ready(Ok(First::Cut(Cut::Drained)));
+            }
+            relay.poll(cx, timer.as_mut())
+        })
+        .await
+    }
 }
 
 /// Both directions of one connection, and what they share.
-struct Relay<'t> {
+struct Relay<'a> {
     client: Client,
     upstream: TcpStream,
     /// Reads the broker's CONNACK on its way down.
     sniff: Sniff,
-    activity: Activity,
-    traffic: &'t mut Traffic,
+    activity: Activity<'a>,
+    traffic: &'a mut Traffic,
     /// Client to upstream.
     up: Pump,
     /// Upstream to client.
     down: Pump,
-    /// The side whose end of file came first.
-    first: Option<First>,
+    /// The upstream's end of file came before the client's.
+    upstream_first: bool,
 }
 
 impl Relay<'_> {
     /// Moves what both sides have, then looks at the deadline; ready when both directions have
     /// ended, on an error, or cut.
     fn poll(&mut self, cx: &mut Context<'_>, timer: Pin<&mut Sleep>) -> Poll<io::Result<First>> {
-        let Self { client, upstream, sniff, activity, traffic, up, down, first } = self;
+        let Self { client, upstream, sniff, activity, traffic, up, down, upstream_first } = self;
         let mut moved = false;
         // The second end needs no shutdown of a plain TCP socket: the close that follows at
         // once sends the same FIN (one system call fewer a connection, as HAProxy). TLS still
         // sends its close_notify and a WebSocket its close frame.
         let pass_end = !down.ended();
         let up_ended = up.poll(cx, client, upstream, pass_end, &mut traffic.up, |bytes| match bytes {
-            [] => {
-                activity.half_close();
-                first.get_or_insert(First::Client);
-            }
+            [] => activity.half_close(),
             _ => moved = true,
         });
         let pass_end = !up.ended() || !matches!(client, Client::Plain(_));
+        let client_open = up.reading();
         let down_ended = down.poll(cx, upstream, client, pass_end, &mut traffic.down, |bytes| {
             match bytes {
                 [] => {
                     activity.half_close();
-                    first.get_or_insert(First::Upstream);
+                    *upstream_first = client_open;
                 }
                 _ => {
                     moved = true;
@@ -138,7 +140,7 @@ impl Relay<'_> {
         });
         let (up_ended, down_ended) = (ended(up_ended)?, ended(down_ended)?);
         if up_ended && down_ended {
-            return Poll::Ready(Ok(first.unwrap_or(First::Client)));
+            return Poll::Ready(Ok(if *upstream_first { First::Upstream } else { First::Client }));
         }
         if moved {
             activity.touch(Instant::now());
@@ -186,13 +188,13 @@ fn ended(poll: Poll<io::Result<()>>) -> io::Result<bool> {
     }
 }
 
-/// One direction.
+/// One direction: 24 bytes.
 #[derive(Default)]
 struct Pump {
     /// Read, and not yet taken by the writer, which would block; allocated only then.
-    held: Vec<u8>,
-    /// How much of `held` has been written.
-    written: usize,
+    held: Box<[u8]>,
+    /// How much of `held` has been written; at most [`BURST`].
+    written: u32,
     flow: Flow,
 }
 
@@ -211,6 +213,11 @@ enum Flow {
 impl Pump {
     fn ended(&self) -> bool {
         self.flow == Flow::Ended
+    }
+
+    /// Its end of file not read yet.
+    fn reading(&self) -> bool {
+        matches!(self.flow, Flow::Reading | Flow::Flushing)
     }
 
     /// Copies from `from` to `to` until one of them would block; ready once `from` has ended
@@ -238,14 +245,16 @@ impl Pump {
                     ready!(Pin::new(&mut *to).poll_flush(cx))?;
                     self.flow = Flow::Reading;
                 }
-                Flow::Reading if self.written < self.held.len() => {
-                    let rest = self.held.get(self.written..).unwrap_or_default();
+                Flow::Reading if !self.held.is_empty() => {
+                    let rest = self.held.get(self.written as usize..).unwrap_or_default();
                     let n = ready!(write(cx, to, rest))?;
-                    self.written += n;
                     *count += n as u64;
-                    if self.written == self.held.len() {
-                        (self.held, self.written) = (Vec::new(), 0);
+                    if n == rest.len() {
+                        (self.held, self.written) = (Box::default(), 0);
                         self.flow = Flow::Flushing;
+                    } else {
+                        // Less than what is held, itself at most a burst.
+                        self.written += n as u32;
                     }
                 }
                 Flow::Reading => {
@@ -275,7 +284,7 @@ impl Pump {
                     }
                     *count += sent as u64;
                     match bytes.get(sent..) {
-                        Some(rest) if !rest.is_empty() => self.held = rest.to_vec(),
+                        Some(rest) if !rest.is_empty() => self.held = rest.into(),
                         _ => self.flow = Flow::Flushing,
                     }
                 }
