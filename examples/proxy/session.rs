@@ -48,7 +48,7 @@ pub struct Accepted {
 /// Proxies one client connection to the end, then logs it.
 ///
 /// An idle connection is mostly this future, so it is kept small (the spawned task's cell went
-/// from 2,432 to N bytes, `-Zprint-type-sizes`): everything up to the relay is boxed, and so
+/// from 2,432 to 896 bytes, `-Zprint-type-sizes`): everything up to the relay is boxed, and so
 /// freed before it, and what the relay keeps is built in place. That is why this is a plain
 /// function returning an `async` block: an `async fn` keeps its arguments for its whole life,
 /// and a value moved out of a local only in part (as out of a `Result` in a `match`) keeps the
@@ -93,32 +93,37 @@ struct Opened {
 
 /// The steps before the relay in order: the arrival, the rate limit left for after it, then
 /// [`open`]. One that stops the connection returns how it ended, as `Err`, with the log so far
-/// and the client's address.
-async fn proxy(
+/// and the client's address. Its future is boxed by [`serve`] and lives only until the relay;
+/// still, thousands of clients connecting at once hold thousands of them, and the heap keeps
+/// the room they leave. So it is a plain function too, which keeps of its arguments only what
+/// the steps need, once: the future went from 1,792 to 1,640 bytes.
+fn proxy<'a>(
     client: TcpStream,
     accepted: Accepted,
-    config: &Config,
-    health: &Health,
-    guards: &Guards,
-) -> Result<Opened, (Log, SocketAddr, End)> {
-    let mut log = Log::default();
-    let listener = config.listener(accepted.listen);
-    let deadline = config.limits.handshake_deadline();
-    let (client, arrival) = match edge::arrive(client, accepted.peer, listener, deadline).await {
-        Ok(arrived) => arrived,
-        Err(refused) => return Err((log, accepted.peer, End::Edge(refused))),
-    };
-    let peer = arrival.peer;
-    (log.edge, log.transport) = (arrival.describe(), arrival.transport());
-    if accepted.rate_after_edge && !guards.admits(peer.ip()) {
-        let end = refuse_version(client, &config.limits, Early::Rate).await;
-        return Err((log, peer, end));
-    }
-    match open(client, &arrival, config, health, guards, &mut log).await {
-        Ok((client, upstream, protocol, sent_down, keep_alive)) => {
-            Ok(Opened { log, peer, client, upstream, protocol, sent_down, keep_alive })
+    config: &'a Config,
+    health: &'a Health,
+    guards: &'a Guards,
+) -> impl Future<Output = Result<Opened, (Log, SocketAddr, End)>> + 'a {
+    let Accepted { peer, listen, rate_after_edge } = accepted;
+    let listener = config.listener(listen);
+    async move {
+        let mut log = Log::default();
+        let deadline = config.limits.handshake_deadline();
+        let (client, arrival) = match edge::arrive(client, peer, listener, deadline).await {
+            Ok(arrived) => arrived,
+            Err(refused) => return Err((log, peer, End::Edge(refused))),
+        };
+        (log.edge, log.transport) = (arrival.describe(), arrival.transport());
+        if rate_after_edge && !guards.admits(arrival.peer.ip()) {
+            let end = refuse_version(client, &config.limits, Early::Rate).await;
+            return Err((log, arrival.peer, end));
         }
-        Err(end) => Err((log, peer, end)),
+        match open(client, &arrival, config, health, guards, &mut log).await {
+            Ok((client, upstream, protocol, sent_down, keep_alive)) => {
+                Ok(Opened { log, peer: arrival.peer, client, upstream, protocol, sent_down, keep_alive })
+            }
+            Err(end) => Err((log, arrival.peer, end)),
+        }
     }
 }
 
