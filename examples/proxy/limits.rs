@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rlimit::Resource;
 
 use bytes::BytesMut;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::sync::futures::Notified;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::config::Limits;
 use crate::metrics::Metrics;

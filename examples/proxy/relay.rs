@@ -126,16 +126,14 @@ impl Relay<'_> {
         });
         let pass_end = !up.ended() || !matches!(client, Client::Plain(_));
         let client_open = up.reading();
-        let down_ended = down.poll(cx, upstream, client, pass_end, &mut traffic.down, |bytes| {
-            match bytes {
-                [] => {
-                    activity.half_close();
-                    *upstream_first = client_open;
-                }
-                _ => {
-                    moved = true;
-                    read_connack(sniff, bytes, &mut traffic.connack, activity);
-                }
+        let down_ended = down.poll(cx, upstream, client, pass_end, &mut traffic.down, |bytes| match bytes {
+            [] => {
+                activity.half_close();
+                *upstream_first = client_open;
+            }
+            _ => {
+                moved = true;
+                read_connack(sniff, bytes, &mut traffic.connack, activity);
             }
         });
         let (up_ended, down_ended) = (ended(up_ended)?, ended(down_ended)?);
@@ -167,7 +165,6 @@ impl Relay<'_> {
             timer.as_mut().reset(deadline);
         }
     }
-
 }
 
 /// Reads the broker's bytes for its CONNACK, whose Server Keep Alive becomes the limit.

@@ -63,7 +63,8 @@ pub fn serve<'a>(
     let started = Instant::now();
     let opening = Box::pin(proxy(client, accepted, config, health, guards));
     async move {
-        let Opened { mut log, peer, client, upstream, protocol, sent_down, keep_alive } = match opening.await {
+        let Opened { mut log, peer, client, upstream, protocol, sent_down, keep_alive } = match opening.await
+        {
             Ok(opened) => opened,
             Err((log, peer, end)) => return log.close(peer, started, &end, &guards.metrics),
         };
