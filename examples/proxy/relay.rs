@@ -84,8 +84,14 @@ pub fn relay<'a>(
             Some(deadline) => tokio::time::sleep_until(deadline.into()),
             None => tokio::time::sleep(Duration::MAX),
         });
+        let mut waiting = false;
         poll_fn(|cx| {
-            if cut.as_mut().poll(cx).is_ready() || drained.is_cut() {
+            // Polled once, which leaves the task's waker (the same at every poll) with it; after
+            // that the flag is read instead, since a poll of a waiting `Notified` takes the lock
+            // that every relay's shares.
+            let notified = !waiting && cut.as_mut().poll(cx).is_ready();
+            waiting = true;
+            if notified || drained.is_cut() {
                 return Poll::Ready(Ok(First::Cut(Cut::Drained)));
             }
             relay.poll(cx, timer.as_mut())
@@ -295,5 +301,79 @@ fn write(cx: &mut Context<'_>, to: &mut (impl AsyncWrite + Unpin), bytes: &[u8])
     match ready!(Pin::new(to).poll_write(cx, bytes)) {
         Ok(0) => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
         done => Poll::Ready(done),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mqtt_connect::Protocol;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::{First, Traffic, relay};
+    use crate::config::Limits;
+    use crate::idle::{Activity, Quiet};
+    use crate::limits::Drained;
+    use crate::tls::Client;
+
+    /// Both ends of a loopback connection.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let near = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let (far, _) = listener.accept().await.expect("accept");
+        (near, far)
+    }
+
+    #[tokio::test]
+    async fn a_reader_slower_than_the_writer_gets_every_byte_in_order_then_each_end() {
+        let (mut client, client_side) = pair().await;
+        let (upstream_side, mut broker) = pair().await;
+        let limits = Limits::default();
+        let drained = Drained::default();
+        // Far more than the socket buffers hold, so that writes block and the relay holds the
+        // rest on the heap until the broker reads.
+        let sent: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let relaying = async {
+            let mut traffic = Traffic::default();
+            let activity = Activity::new(Quiet::new(&limits), 60);
+            let first = relay(
+                Client::Plain(client_side),
+                upstream_side,
+                Protocol::V5,
+                Vec::new(),
+                &mut traffic,
+                activity,
+                &drained,
+            )
+            .await;
+            (first.expect("relayed"), traffic)
+        };
+        let client_sends = async {
+            client.write_all(&sent).await.expect("send");
+            client.shutdown().await.expect("half-close");
+            let mut answer = Vec::new();
+            client.read_to_end(&mut answer).await.expect("read to the end");
+            answer
+        };
+        let broker_reads = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut got = vec![0; sent.len()];
+            broker.read_exact(&mut got).await.expect("every byte");
+            assert_eq!(broker.read(&mut [0; 1]).await.expect("the end"), 0, "the client's end passed on");
+            broker.write_all(b"after").await.expect("send after the client's end");
+            drop(broker);
+            got
+        };
+        let ((first, traffic), answer, got) = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::join!(relaying, client_sends, broker_reads)
+        })
+        .await
+        .expect("in time");
+        assert!(got == sent, "the bytes, in order");
+        assert_eq!(answer, b"after", "the other direction still open after the first end");
+        assert_eq!(first, First::Client);
+        assert_eq!((traffic.up, traffic.down), (sent.len() as u64, 5));
     }
 }
