@@ -71,6 +71,7 @@ pub fn relay<'a>(
         sniff: Sniff::new(protocol),
         activity,
         traffic,
+        drained,
         up: Pump::default(),
         down: Pump::default(),
         upstream_first: false,
@@ -78,22 +79,23 @@ pub fn relay<'a>(
     read_connack(&mut relay.sniff, &sent_down, &mut relay.traffic.connack, &mut relay.activity);
     drop(sent_down);
     // Built here, not in an `async fn`, whose arguments would stay in its future beside the
-    // `Relay` made of them.
+    // `Relay` made of them; and the closure below takes what it uses, rather than point at it.
     async move {
         // Taken before the relay first looks at `is_cut`, so that no cut falls between the two.
-        let mut cut = pin!(drained.wait());
+        let mut cut = pin!(relay.drained.wait());
         let mut timer = pin!(match relay.activity.deadline().0 {
             Some(deadline) => tokio::time::sleep_until(deadline.into()),
             None => tokio::time::sleep(Duration::MAX),
         });
+        let relay = &mut relay;
         let mut waiting = false;
-        poll_fn(|cx| {
+        poll_fn(move |cx| {
             // Polled once, which leaves the task's waker (the same at every poll) with it; after
             // that the flag is read instead, since a poll of a waiting `Notified` takes the lock
             // that every relay's shares.
             let notified = !waiting && cut.as_mut().poll(cx).is_ready();
             waiting = true;
-            if notified || drained.is_cut() {
+            if notified || relay.drained.is_cut() {
                 return Poll::Ready(Ok(First::Cut(Cut::Drained)));
             }
             relay.poll(cx, timer.as_mut())
@@ -110,6 +112,7 @@ struct Relay<'a> {
     sniff: Sniff,
     activity: Activity<'a>,
     traffic: &'a mut Traffic,
+    drained: &'a Drained,
     /// Client to upstream.
     up: Pump,
     /// Upstream to client.
@@ -122,7 +125,7 @@ impl Relay<'_> {
     /// Moves what both sides have, then looks at the deadline; ready when both directions have
     /// ended, on an error, or cut.
     fn poll(&mut self, cx: &mut Context<'_>, timer: Pin<&mut Sleep>) -> Poll<io::Result<First>> {
-        let Self { client, upstream, sniff, activity, traffic, up, down, upstream_first } = self;
+        let Self { client, upstream, sniff, activity, traffic, up, down, upstream_first, .. } = self;
         let mut moved = false;
         // The second end needs no shutdown of a plain TCP socket: the close that follows at
         // once sends the same FIN, as HAProxy's does (`shutdown` calls per connection 2.0 ->
@@ -193,20 +196,13 @@ fn ended(poll: Poll<io::Result<()>>) -> io::Result<bool> {
     }
 }
 
-/// One direction: 24 bytes.
+/// One direction, in 16 bytes.
 #[derive(Default)]
-struct Pump {
-    /// Read, and not yet taken by the writer, which would block; allocated only then.
-    held: Box<[u8]>,
-    /// How much of `held` has been written; at most [`BURST`].
-    written: u32,
-    flow: Flow,
-}
-
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-enum Flow {
+enum Pump {
     #[default]
     Reading,
+    /// Read, and not all taken by the writer, which would block; on the heap only then.
+    Writing(Box<Held>),
     /// Written; the writer may still hold the bytes (tokio-rustls may report a write done with
     /// them still in rustls's buffer).
     Flushing,
@@ -215,14 +211,20 @@ enum Flow {
     Ended,
 }
 
+/// Bytes the writer has not taken all of yet.
+struct Held {
+    bytes: Box<[u8]>,
+    written: usize,
+}
+
 impl Pump {
     fn ended(&self) -> bool {
-        self.flow == Flow::Ended
+        matches!(self, Self::Ended)
     }
 
     /// Its end of file not read yet.
     fn reading(&self) -> bool {
-        matches!(self.flow, Flow::Reading | Flow::Flushing)
+        matches!(self, Self::Reading | Self::Writing(_) | Self::Flushing)
     }
 
     /// Copies from `from` to `to` until one of them would block; ready once `from` has ended
@@ -238,31 +240,28 @@ impl Pump {
         mut seen: impl FnMut(&[u8]),
     ) -> Poll<io::Result<()>> {
         loop {
-            match self.flow {
-                Flow::Ended => return Poll::Ready(Ok(())),
-                Flow::Ending => {
+            match self {
+                Self::Ended => return Poll::Ready(Ok(())),
+                Self::Ending => {
                     if pass_end {
                         ready!(Pin::new(&mut *to).poll_shutdown(cx))?;
                     }
-                    self.flow = Flow::Ended;
+                    *self = Self::Ended;
                 }
-                Flow::Flushing => {
+                Self::Flushing => {
                     ready!(Pin::new(&mut *to).poll_flush(cx))?;
-                    self.flow = Flow::Reading;
+                    *self = Self::Reading;
                 }
-                Flow::Reading if !self.held.is_empty() => {
-                    let rest = self.held.get(self.written as usize..).unwrap_or_default();
+                Self::Writing(held) => {
+                    let rest = held.bytes.get(held.written..).unwrap_or_default();
                     let n = ready!(write(cx, to, rest))?;
                     *count += n as u64;
-                    if n == rest.len() {
-                        (self.held, self.written) = (Box::default(), 0);
-                        self.flow = Flow::Flushing;
-                    } else {
-                        // Less than what is held, itself at most a burst.
-                        self.written += n as u32;
+                    held.written += n;
+                    if held.written >= held.bytes.len() {
+                        *self = Self::Flushing;
                     }
                 }
-                Flow::Reading => {
+                Self::Reading => {
                     let mut stack = [MaybeUninit::uninit(); BURST];
                     let mut buf = ReadBuf::uninit(&mut stack);
                     match ready!(Pin::new(&mut *from).poll_read(cx, &mut buf)) {
@@ -276,7 +275,7 @@ impl Pump {
                     let bytes = buf.filled();
                     seen(bytes);
                     if bytes.is_empty() {
-                        self.flow = Flow::Ending;
+                        *self = Self::Ending;
                         continue;
                     }
                     // Straight from the stack; what the writer does not take now is kept.
@@ -288,10 +287,12 @@ impl Pump {
                         }
                     }
                     *count += sent as u64;
-                    match bytes.get(sent..) {
-                        Some(rest) if !rest.is_empty() => self.held = rest.into(),
-                        _ => self.flow = Flow::Flushing,
-                    }
+                    *self = match bytes.get(sent..) {
+                        Some(rest) if !rest.is_empty() => {
+                            Self::Writing(Box::new(Held { bytes: rest.into(), written: 0 }))
+                        }
+                        _ => Self::Flushing,
+                    };
                 }
             }
         }
