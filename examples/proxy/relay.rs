@@ -7,7 +7,8 @@
 //! a buffer on the stack and written straight on; only what the writer would not take is kept,
 //! on the heap, until it does. The relay's future went from 1,216 bytes to 400
 //! (`-Zprint-type-sizes`), and with the session's own changes resident memory per idle
-//! connection from 3.7 to 2.2 KiB (`benches/proxy.sh memory`), relay throughput 0.99× direct.
+//! connection from 3.7 to 2.2–2.4 KiB (`benches/proxy.sh memory`), relay throughput 0.99–1.02×
+//! direct.
 
 use std::future::poll_fn;
 use std::io;
