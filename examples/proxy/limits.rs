@@ -6,12 +6,14 @@
 use std::fs::File;
 use std::io;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rlimit::Resource;
 
 use bytes::BytesMut;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
+use tokio::sync::futures::Notified;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::config::Limits;
 use crate::metrics::Metrics;
@@ -27,8 +29,8 @@ pub struct Guards {
     default_cap: usize,
     refusing: Arc<Semaphore>,
     spare: Spare,
-    /// Turns true at the drain deadline, to cut the connections still live.
-    drained: watch::Sender<bool>,
+    /// Set at the drain deadline, to cut the connections still live.
+    drained: Arc<Drained>,
     rate: Option<Arc<RateLimit>>,
     pub metrics: Arc<Metrics>,
 }
@@ -42,7 +44,7 @@ impl Guards {
             default_cap: default_cap(descriptors, refusals),
             refusing: Arc::new(Semaphore::new(refusals.min(Semaphore::MAX_PERMITS))),
             spare: Spare::open(),
-            drained: watch::Sender::new(false),
+            drained: Arc::default(),
             rate: RateLimit::new(limits).map(Arc::new),
             metrics: Arc::default(),
         }
@@ -55,12 +57,13 @@ impl Guards {
 
     /// Cuts every connection still relaying, each with its log line.
     pub fn cut_all(&self) {
-        self.drained.send_replace(true);
+        self.drained.cut.store(true, Ordering::SeqCst);
+        self.drained.notify.notify_waiters();
     }
 
-    /// Turns true when [`Guards::cut_all`] is called.
-    pub fn drained(&self) -> watch::Receiver<bool> {
-        self.drained.subscribe()
+    /// Set when [`Guards::cut_all`] is called.
+    pub fn drained(&self) -> &Drained {
+        &self.drained
     }
 
     /// The connection cap in force.
@@ -82,6 +85,27 @@ impl Guards {
             drop(file);
             SpareInUse(self.spare.clone())
         })
+    }
+}
+
+/// The drain deadline's signal to the relays still running. A relay waits on one `Notified`
+/// (64 bytes), where a `watch::Receiver` and its `changed()` future took 136: this sits in
+/// every idle connection's task.
+#[derive(Debug, Default)]
+pub struct Drained {
+    cut: AtomicBool,
+    notify: Notify,
+}
+
+impl Drained {
+    /// Ready at a cut that comes after this call; [`Drained::is_cut`] tells of one before.
+    pub fn wait(&self) -> Notified<'_> {
+        self.notify.notified()
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::SeqCst)
     }
 }
 
