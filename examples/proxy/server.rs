@@ -206,8 +206,11 @@ async fn accept(addr: SocketAddr, listener: TcpListener, shared: Arc<Shared>) {
         }
         match Slot::take(&shared, shared.guards.max_connections(&config.limits)) {
             Some(slot) => {
+                // Boxed: what the task's block captures stays in it for the connection's whole
+                // life, though `serve` takes these at once; a box leaves 8 bytes of them.
+                let accepted = Box::new((client, session::Accepted { peer, listen: addr, rate_after_edge }));
                 tokio::spawn(async move {
-                    let accepted = session::Accepted { peer, listen: addr, rate_after_edge };
+                    let (client, accepted) = *accepted;
                     session::serve(client, accepted, &config, &slot.0.health, &slot.0.guards).await;
                 });
             }
