@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
@@ -80,10 +80,43 @@ pub struct Metrics {
     health_changes: Family<UpstreamLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
     takeovers: Counter,
+    /// Each route's upstreams' counters, by route name, then upstream address.
+    relayed: RwLock<HashMap<String, HashMap<String, Arc<Relayed>>>>,
     recent_ids: Mutex<RecentIds>,
     /// When the last takeover was logged, in seconds since `started`.
     takeover_logged: AtomicU64,
     started: Instant,
+}
+
+/// One route's upstream's counters, looked up once a connection and bumped by its relay as bytes
+/// pass, so that a connection that lasts for days shows its traffic as it goes, not when it ends.
+#[derive(Debug)]
+pub struct Relayed {
+    connections: Counter,
+    up: Counter,
+    down: Counter,
+    upstream: String,
+    connacks: Family<ConnackLabels, Counter>,
+}
+
+impl Relayed {
+    /// Bytes relayed: `up` from the client to the broker, `down` back.
+    pub fn bytes(&self, up: u64, down: u64) {
+        if up > 0 {
+            self.up.inc_by(up);
+        }
+        if down > 0 {
+            self.down.inc_by(down);
+        }
+    }
+
+    /// The broker's CONNACK code, numbered as in 5.0: a 3.x return code counts as the reason
+    /// code the crate's decoder names it by (0x05 as 0x87, not authorized).
+    pub fn connack(&self, code: ReasonCode) {
+        let labels =
+            ConnackLabels { upstream: self.upstream.clone(), code: format!("{:#04x}", u8::from(code)) };
+        self.connacks.get_or_create(&labels).inc();
+    }
 }
 
 /// Which address each client id last connected from, and when; hashed ids, so that a flood of
@@ -119,6 +152,7 @@ impl Default for Metrics {
             health_changes: Family::default(),
             reloads: Family::default(),
             takeovers: Counter::default(),
+            relayed: RwLock::default(),
             recent_ids: Mutex::default(),
             takeover_logged: AtomicU64::new(0),
             started: Instant::now(),
@@ -136,7 +170,11 @@ impl Default for Metrics {
             "Connections relayed, by route and upstream",
             metrics.connections.clone(),
         );
-        r.register("route_bytes", "Bytes relayed, by route, upstream and direction (up: client to broker), counted as each connection ends", metrics.bytes.clone());
+        r.register(
+            "route_bytes",
+            "Bytes relayed, by route, upstream and direction (up: client to broker), as they pass",
+            metrics.bytes.clone(),
+        );
         r.register(
             "connect_read_seconds",
             "Time from accept to a whole CONNECT",
@@ -185,16 +223,38 @@ impl Metrics {
         self.ended.get_or_create(labels).inc();
     }
 
-    /// A connection reached `upstream` on `route`.
-    pub fn relaying(&self, route: &str, upstream: &str) {
-        let labels = RouteLabels { route: route.to_owned(), upstream: upstream.to_owned() };
-        self.connections.get_or_create(&labels).inc();
+    /// A connection reached `upstream` on `route`: counted, and the counters its relay bumps.
+    pub fn relaying(&self, route: &str, upstream: &str) -> Arc<Relayed> {
+        let known = self.relayed.read().unwrap_or_else(PoisonError::into_inner);
+        let relayed = match known.get(route).and_then(|upstreams| upstreams.get(upstream)) {
+            Some(relayed) => relayed.clone(),
+            None => {
+                drop(known);
+                let mut known = self.relayed.write().unwrap_or_else(PoisonError::into_inner);
+                let upstreams = known.entry(route.to_owned()).or_default();
+                upstreams
+                    .entry(upstream.to_owned())
+                    .or_insert_with(|| Arc::new(self.counters(route, upstream)))
+                    .clone()
+            }
+        };
+        relayed.connections.inc();
+        relayed
     }
 
-    pub fn relayed(&self, route: &str, upstream: &str, up: u64, down: u64) {
-        for (direction, n) in [("up", up), ("down", down)] {
+    /// The counters of `upstream` on `route`, from the families.
+    fn counters(&self, route: &str, upstream: &str) -> Relayed {
+        let bytes = |direction| {
             let labels = BytesLabels { route: route.to_owned(), upstream: upstream.to_owned(), direction };
-            self.bytes.get_or_create(&labels).inc_by(n);
+            self.bytes.get_or_create(&labels).clone()
+        };
+        let labels = RouteLabels { route: route.to_owned(), upstream: upstream.to_owned() };
+        Relayed {
+            connections: self.connections.get_or_create(&labels).clone(),
+            up: bytes("up"),
+            down: bytes("down"),
+            upstream: upstream.to_owned(),
+            connacks: self.connacks.clone(),
         }
     }
 
@@ -205,14 +265,6 @@ impl Metrics {
     pub fn upstream_connect(&self, upstream: &str, took: Duration) {
         let labels = UpstreamLabels { upstream: upstream.to_owned() };
         self.upstream_connect.get_or_create(&labels).observe(took.as_secs_f64());
-    }
-
-    /// A broker's CONNACK code, numbered as in 5.0: a 3.x return code counts as the reason code
-    /// the crate's decoder names it by (0x05 as 0x87, not authorized).
-    pub fn broker_connack(&self, upstream: &str, code: ReasonCode) {
-        let labels =
-            ConnackLabels { upstream: upstream.to_owned(), code: format!("{:#04x}", u8::from(code)) };
-        self.connacks.get_or_create(&labels).inc();
     }
 
     /// The upstream's health now; `changed` when this is a change.

@@ -14,6 +14,7 @@ use std::future::poll_fn;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -22,16 +23,17 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use crate::broker_connack::Sniff;
+use crate::broker_connack::{BrokerConnack, Sniff};
 use crate::idle::{Activity, Cut};
 use crate::limits::Drained;
+use crate::metrics::Relayed;
 use crate::tls::Client;
 
 /// Large enough to move a burst in few system calls; on the stack, only while a read is polled.
 const BURST: usize = 32 * 1024;
 
-/// Bytes relayed each way.
-#[derive(Clone, Copy, Debug, Default)]
+/// Bytes relayed each way, for the log line, and counted in the metrics as they pass.
+#[derive(Debug, Default)]
 pub struct Traffic {
     /// Client to upstream.
     pub up: u64,
@@ -39,6 +41,19 @@ pub struct Traffic {
     pub down: u64,
     /// The broker's CONNACK reason code, once it has passed.
     pub connack: Option<ReasonCode>,
+    /// The counters of the route's upstream, once it is connected.
+    pub counted: Option<Arc<Relayed>>,
+}
+
+impl Traffic {
+    /// `up` and `down` more bytes relayed.
+    pub fn add(&mut self, up: u64, down: u64) {
+        self.up += up;
+        self.down += down;
+        if let Some(counted) = &self.counted {
+            counted.bytes(up, down);
+        }
+    }
 }
 
 /// Which side closed its sending direction first.
@@ -77,7 +92,7 @@ pub fn relay<'a>(
         down: Pump::default(),
         upstream_first: false,
     };
-    read_connack(&mut relay.sniff, &sent_down, &mut relay.traffic.connack, &mut relay.activity);
+    read_connack(&mut relay.sniff, &sent_down, relay.traffic, &mut relay.activity);
     drop(sent_down);
     // Built here, not in an `async fn`, whose arguments would stay in its future beside the
     // `Relay` made of them; and the closure below takes what it uses, rather than point at it.
@@ -128,26 +143,33 @@ impl Relay<'_> {
     fn poll(&mut self, cx: &mut Context<'_>, timer: Pin<&mut Sleep>) -> Poll<io::Result<First>> {
         let Self { client, upstream, sniff, activity, traffic, up, down, upstream_first, .. } = self;
         let mut moved = false;
+        let (mut sent_up, mut sent_down) = (0, 0);
+        let mut connack = None;
         // The second end needs no shutdown of a plain TCP socket: the close that follows at
         // once sends the same FIN, as HAProxy's does (`shutdown` calls per connection 2.0 ->
         // 1.0, `strace -c -f`). TLS still sends its close_notify and WebSocket its close frame.
         let pass_end = !down.ended();
-        let up_ended = up.poll(cx, client, upstream, pass_end, &mut traffic.up, |bytes| match bytes {
+        let up_ended = up.poll(cx, client, upstream, pass_end, &mut sent_up, |bytes| match bytes {
             [] => activity.half_close(),
             _ => moved = true,
         });
         let pass_end = !up.ended() || !matches!(client, Client::Plain(_));
         let client_open = up.reading();
-        let down_ended = down.poll(cx, upstream, client, pass_end, &mut traffic.down, |bytes| match bytes {
+        let down_ended = down.poll(cx, upstream, client, pass_end, &mut sent_down, |bytes| match bytes {
             [] => {
                 activity.half_close();
                 *upstream_first = client_open;
             }
             _ => {
                 moved = true;
-                read_connack(sniff, bytes, &mut traffic.connack, activity);
+                connack = connack.or_else(|| sniff.feed(bytes));
             }
         });
+        // Counted before an error can return, so that what moved is counted.
+        traffic.add(sent_up, sent_down);
+        if let Some(ack) = connack {
+            passed(ack, traffic, activity);
+        }
         let (up_ended, down_ended) = (ended(up_ended)?, ended(down_ended)?);
         if up_ended && down_ended {
             return Poll::Ready(Ok(if *upstream_first { First::Upstream } else { First::Client }));
@@ -179,13 +201,22 @@ impl Relay<'_> {
     }
 }
 
-/// Reads the broker's bytes for its CONNACK, whose Server Keep Alive becomes the limit.
-fn read_connack(sniff: &mut Sniff, bytes: &[u8], connack: &mut Option<ReasonCode>, activity: &mut Activity) {
+/// Reads the broker's bytes for its CONNACK.
+fn read_connack(sniff: &mut Sniff, bytes: &[u8], traffic: &mut Traffic, activity: &mut Activity) {
     if let Some(ack) = sniff.feed(bytes) {
-        *connack = Some(ack.code);
-        if let Some(seconds) = ack.server_keep_alive {
-            activity.server_keep_alive(seconds);
-        }
+        passed(ack, traffic, activity);
+    }
+}
+
+/// The broker's CONNACK has passed: its code is logged and counted, and its Server Keep Alive
+/// becomes the limit.
+fn passed(ack: BrokerConnack, traffic: &mut Traffic, activity: &mut Activity) {
+    traffic.connack = Some(ack.code);
+    if let Some(counted) = &traffic.counted {
+        counted.connack(ack.code);
+    }
+    if let Some(seconds) = ack.server_keep_alive {
+        activity.server_keep_alive(seconds);
     }
 }
 

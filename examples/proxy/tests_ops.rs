@@ -700,6 +700,43 @@ async fn metrics_count_what_happened() {
     assert_eq!(series(text, "mqtt_proxy_client_id_takeovers_total"), 1.0);
 }
 
+/// A connection that lasts shows its traffic and its broker's CONNACK in the metrics as they
+/// pass, not when it ends.
+#[tokio::test]
+async fn relayed_bytes_and_the_brokers_connack_are_counted_while_the_connection_lasts() {
+    let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
+    let proxy = start(&broker, "").await;
+    let metrics = proxy.handle.metrics();
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    let connect = connect_packet(Protocol::V5, "long-lived", 60);
+    client.write_all(&connect).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 5).await, V5_OK);
+    client.write_all(b"ping").await.expect("send");
+    assert_eq!(read_exactly(&mut client, 4).await, b"ping", "echoed");
+
+    let upstream = broker.addr.to_string();
+    let bytes = |text: &str, direction: &str| {
+        let labels = format!(r#"{{route="default",upstream="{upstream}",direction="{direction}"}}"#);
+        series(text, &format!("mqtt_proxy_route_bytes_total{labels}"))
+    };
+    let connacks = format!(r#"mqtt_proxy_broker_connacks_total{{upstream="{upstream}",code="0x00"}}"#);
+    let want_up = (connect.len() + 4) as f64;
+    let want_down = (V5_OK.len() + 4) as f64;
+    // The echo can reach the client a moment before its relay has counted it.
+    let deadline = Instant::now() + PATIENCE;
+    let text = loop {
+        let text = metrics.encode();
+        if bytes(&text, "down") == want_down || Instant::now() >= deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(bytes(&text, "up"), want_up, "{text}");
+    assert_eq!(bytes(&text, "down"), want_down, "{text}");
+    assert_eq!(series(&text, &connacks), 1.0, "{text}");
+    assert_eq!(proxy.handle.live(), 1, "still open");
+}
+
 // Item 2: active MQTT health checks.
 
 #[tokio::test]
