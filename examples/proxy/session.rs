@@ -49,8 +49,8 @@ pub struct Accepted {
 /// Proxies one client connection to the end, then logs it.
 ///
 /// An idle connection is mostly this future, so it is kept small (the spawned task's cell went
-/// from 2,432 to 768 bytes, `-Zprint-type-sizes`; cells come in 128-byte steps, and this one
-/// has no room to spare): the steps up to the relay are boxed, and so
+/// from 2,432 to 768 bytes, `-Zprint-type-sizes`; cells come in 128-byte steps, and the
+/// future has 24 bytes to spare in this one): the steps up to the relay are boxed, and so
 /// freed before it, and what the relay keeps is built in place. That is why this is a plain
 /// function returning an `async` block: an `async fn` keeps its arguments for its whole life,
 /// and a value moved out of a local only in part (as out of a `Result` in a `match`) keeps the
