@@ -182,7 +182,7 @@ impl Default for Metrics {
         );
         r.register(
             "upstream_connect_seconds",
-            "Time to connect to an upstream, successful connects only",
+            "Time to connect to an upstream and hand it the CONNECT, successful connects only",
             metrics.upstream_connect.clone(),
         );
         r.register(

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use crate::broker_connack::{BrokerConnack, Sniff};
+use crate::broker_connack::Sniff;
 use crate::idle::{Activity, Cut};
 use crate::limits::Drained;
 use crate::metrics::Relayed;
@@ -144,7 +144,6 @@ impl Relay<'_> {
         let Self { client, upstream, sniff, activity, traffic, up, down, upstream_first, .. } = self;
         let mut moved = false;
         let (mut sent_up, mut sent_down) = (0, 0);
-        let mut connack = None;
         // The second end needs no shutdown of a plain TCP socket: the close that follows at
         // once sends the same FIN, as HAProxy's does (`shutdown` calls per connection 2.0 ->
         // 1.0, `strace -c -f`). TLS still sends its close_notify and WebSocket its close frame.
@@ -162,14 +161,11 @@ impl Relay<'_> {
             }
             _ => {
                 moved = true;
-                connack = connack.or_else(|| sniff.feed(bytes));
+                read_connack(sniff, bytes, traffic, activity);
             }
         });
         // Counted before an error can return, so that what moved is counted.
         traffic.add(sent_up, sent_down);
-        if let Some(ack) = connack {
-            passed(ack, traffic, activity);
-        }
         let (up_ended, down_ended) = (ended(up_ended)?, ended(down_ended)?);
         if up_ended && down_ended {
             return Poll::Ready(Ok(if *upstream_first { First::Upstream } else { First::Client }));
@@ -201,16 +197,10 @@ impl Relay<'_> {
     }
 }
 
-/// Reads the broker's bytes for its CONNACK.
+/// Reads the broker's bytes for its CONNACK: its code is logged and counted, and its Server
+/// Keep Alive becomes the limit.
 fn read_connack(sniff: &mut Sniff, bytes: &[u8], traffic: &mut Traffic, activity: &mut Activity) {
-    if let Some(ack) = sniff.feed(bytes) {
-        passed(ack, traffic, activity);
-    }
-}
-
-/// The broker's CONNACK has passed: its code is logged and counted, and its Server Keep Alive
-/// becomes the limit.
-fn passed(ack: BrokerConnack, traffic: &mut Traffic, activity: &mut Activity) {
+    let Some(ack) = sniff.feed(bytes) else { return };
     traffic.connack = Some(ack.code);
     if let Some(counted) = &traffic.counted {
         counted.connack(ack.code);

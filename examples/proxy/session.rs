@@ -157,8 +157,7 @@ pub async fn refuse_early(
         }
         Err(refused) => End::Edge(refused),
     };
-    Log::default().write(peer, started.elapsed(), &end);
-    metrics.ended(&end.labels());
+    Log::default().close(peer, started, &end, metrics);
 }
 
 /// Reads the first bytes of the CONNECT for its version, answers `early` in it, and closes.
@@ -660,11 +659,6 @@ impl Log<'_> {
     /// Writes the log line and counts the connection, as it ends.
     fn close(&self, peer: SocketAddr, started: Instant, end: &End, metrics: &Metrics) {
         self.write(peer, started.elapsed(), end);
-        self.count(metrics, end);
-    }
-
-    /// Counts what this connection did, as it ends.
-    fn count(&self, metrics: &Metrics, end: &End) {
         metrics.ended(&end.labels());
     }
 }
