@@ -14,7 +14,10 @@
 # HAProxy a `log` line too).
 #
 # cpu: 64 clients at a time doing CONNECT -> CONNACK -> close, 20,000 connections a round (CPU_CONNECTIONS),
-# three rounds, each printed, then the medians.
+# five rounds, each printed, then the medians; with the floor example (a forwarder that only
+# moves bytes) as one more target. The loadgen starts each round one target further on, so
+# that with five targets each runs once in each place: the one after `direct` pays for the
+# sockets it left in TIME_WAIT.
 # storm: 5,000 clients connecting at once, for p99 and errors.
 # profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace).
 #
@@ -56,7 +59,7 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n
 openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
     -extfile "$work/server.ext" -out "$work/server.pem" 2>/dev/null
 cat "$work/server.pem" "$work/server.key" >"$work/haproxy.pem"
-cargo build --quiet --release --example proxy --example loadgen
+cargo build --quiet --release --example proxy --example loadgen --example floor
 
 wait_port() {
     for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
@@ -161,8 +164,16 @@ if [[ $section == all || $section == rate ]]; then
     loadgen --connections 3000 --concurrency 50 --protocol 5 --rounds 5
 fi
 if [[ $section == cpu ]]; then
+    # The floor example beside them: a forwarder that does nothing but move the bytes, on the
+    # same runtime, so that what the proxy's own work costs reads as its distance from it.
+    target/release/examples/floor --listen "127.0.0.1:$((base + 13))" --upstream "127.0.0.1:$((base + 1))" \
+        --upstream "127.0.0.1:$((base + 2))" --upstream "127.0.0.1:$((base + 3))" &
+    floor_pid=$!
+    pids+=("$floor_pid")
+    wait_port "$((base + 13))"
     echo "## CPU per connection: CONNECT -> CONNACK -> close"
-    loadgen --connections "${CPU_CONNECTIONS:-20000}" --concurrency 64 --protocol "${PROTOCOL:-4}" --rounds 3
+    loadgen --connections "${CPU_CONNECTIONS:-20000}" --concurrency 64 --protocol "${PROTOCOL:-4}" --rounds 5 \
+        --target "floor=127.0.0.1:$((base + 13)),$floor_pid"
 fi
 if [[ $section == storm ]]; then
     echo "## connection storm: 5,000 clients at once"
