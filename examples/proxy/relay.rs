@@ -19,7 +19,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use mqtt_connect::{Protocol, ReasonCode};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
@@ -255,7 +255,7 @@ impl Pump {
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
-        from: &mut (impl AsyncRead + Unpin),
+        from: &mut impl Source,
         to: &mut (impl AsyncWrite + Unpin),
         pass_end: bool,
         count: &mut u64,
@@ -284,6 +284,11 @@ impl Pump {
                     }
                 }
                 Self::Reading => {
+                    if ready!(from.poll_finished(cx))? {
+                        seen(&[]);
+                        *self = Self::Ending;
+                        continue;
+                    }
                     let mut stack = [MaybeUninit::uninit(); BURST];
                     let mut buf = ReadBuf::uninit(&mut stack);
                     match ready!(Pin::new(&mut *from).poll_read(cx, &mut buf)) {
@@ -317,6 +322,39 @@ impl Pump {
                     };
                 }
             }
+        }
+    }
+}
+
+/// A reader that may know without reading that its peer has finished: its end of file came,
+/// and every byte before it has been read.
+trait Source: AsyncRead + Unpin {
+    /// Ready with `true` when so, with `false` when a read is due, pending while there is
+    /// nothing to read.
+    fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>>;
+}
+
+impl Source for TcpStream {
+    /// After a read shorter than its buffer, which leaves the socket drained, tokio clears the
+    /// readable state but keeps read-closed (`EPOLLRDHUP`: the peer's FIN), and any event since
+    /// sets readable again. So read-closed alone means the FIN had come before that read, and
+    /// the read took everything before it: the end of file, without the `recvfrom` that would
+    /// return 0, as HAProxy takes it. A client's DISCONNECT and FIN usually come together, so
+    /// this saves a system call per connection (5.0 -> 4.0 `recvfrom`, `strace -c -f`).
+    fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        ready!(self.poll_read_ready(cx))?;
+        // Not pending: the readiness just seen is still there to read back.
+        let readiness = pin!(self.ready(Interest::READABLE | Interest::ERROR)).poll(cx);
+        Poll::Ready(Ok(matches!(readiness, Poll::Ready(Ok(ready)) if ready == Ready::READ_CLOSED)))
+    }
+}
+
+impl Source for Client {
+    fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        match self {
+            Self::Plain(tcp) => tcp.poll_finished(cx),
+            // TLS and WebSocket end with a record or frame of their own, which is read.
+            Self::Tls(_) | Self::Ws(_) => Poll::Ready(Ok(false)),
         }
     }
 }
@@ -400,5 +438,46 @@ mod tests {
         assert_eq!(answer, b"after", "the other direction still open after the first end");
         assert_eq!(first, First::Client);
         assert_eq!((traffic.up, traffic.down), (sent.len() as u64, 5));
+    }
+
+    /// The end of file taken from read-closed readiness, with no read for it, comes after
+    /// every byte that was waiting with it.
+    #[tokio::test]
+    async fn last_bytes_waiting_with_the_end_of_file_are_passed_on_before_it() {
+        let (mut client, client_side) = pair().await;
+        let (upstream_side, mut broker) = pair().await;
+        let limits = Limits::default();
+        let drained = Drained::default();
+        // A DISCONNECT and the FIN, both queued before the relay first looks.
+        client.write_all(&[0xe0, 0x00]).await.expect("send");
+        client.shutdown().await.expect("half-close");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let relaying = async {
+            let mut traffic = Traffic::default();
+            let activity = Activity::new(Quiet::new(&limits), 60);
+            let first = relay(
+                Client::Plain(client_side),
+                upstream_side,
+                Protocol::V3_1_1,
+                Vec::new(),
+                &mut traffic,
+                activity,
+                &drained,
+            )
+            .await;
+            (first.expect("relayed"), traffic.up)
+        };
+        let broker_reads = async {
+            let mut got = Vec::new();
+            broker.read_to_end(&mut got).await.expect("read to the end");
+            drop(broker);
+            got
+        };
+        let ((first, up), got) =
+            tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(relaying, broker_reads) })
+                .await
+                .expect("in time");
+        assert_eq!(got, [0xe0, 0x00], "the bytes, then the end");
+        assert_eq!((first, up), (First::Client, 2));
     }
 }
