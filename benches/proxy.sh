@@ -15,8 +15,8 @@
 #
 # cpu: 64 clients at a time doing CONNECT -> CONNACK -> close, 20,000 connections a round (CPU_CONNECTIONS),
 # five rounds, each printed, then the medians; with the floor example (a forwarder that only
-# moves bytes) as one more target. The loadgen starts each round one target further on, so
-# that with five targets each runs once in each place: the one after `direct` pays for the
+# moves bytes) as one more target. The loadgen changes the order each round, so that with
+# five targets each follows each other once in four rounds: the one after `direct` pays for the
 # sockets it left in TIME_WAIT.
 # storm: 5,000 clients connecting at once, for p99 and errors.
 # profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace).

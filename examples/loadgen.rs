@@ -144,22 +144,20 @@ async fn main() {
         tls,
     });
     // Rounds take the targets in turn, so that a load that comes and goes on the machine falls
-    // on all of them alike; each target is reported by its median round. Each round starts one
-    // target further on, so that no target always runs right after the same one: a fast one
-    // leaves tens of thousands of sockets in TIME_WAIT for the kernel to carry into the next.
+    // on all of them alike; each target is reported by its median round. The order changes
+    // from round to round (`order`), so that no target always runs right after the same one:
+    // a fast one leaves tens of thousands of sockets in TIME_WAIT for the kernel to carry into
+    // the next.
     let mut rounds: Vec<Vec<Report>> = args.targets.iter().map(|_| Vec::new()).collect();
-    let mut order: Vec<usize> = (0..args.targets.len()).collect();
-    for round in 1..=args.rounds {
-        for &k in &order {
+    for round in 0..args.rounds {
+        for k in order(args.targets.len(), round) {
             let (Some(target), Some(reports)) = (args.targets.get(k), rounds.get_mut(k)) else { continue };
             let report = run(target, &args, load.clone()).await;
             if args.rounds > 1 {
-                println!("round {round}: {}", report.summary());
+                println!("round {}: {}", round + 1, report.summary());
             }
             reports.push(report);
         }
-        let step = order.len().min(1);
-        order.rotate_left(step);
     }
     let medians: Vec<Report> = rounds.into_iter().filter_map(median).collect();
     print_table(&medians, &args);
@@ -389,6 +387,19 @@ fn rss_kib(pid: u32) -> Option<usize> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The targets' order in `round` (from 0): every `stride`-th from `start`, the stride each
+/// round the next that shares no factor with the count, and the start one further on once the
+/// strides have all been used. Within a round the target before `k` is `k - stride`, so over
+/// the strides each target follows each other once: with five targets, in four rounds. (Moving
+/// only the start, each would always follow the same one.)
+fn order(count: usize, round: usize) -> impl Iterator<Item = usize> {
+    let coprime = |stride: &usize| (2..=*stride).all(|d| *stride % d != 0 || count % d != 0);
+    let strides: Vec<usize> = (1..count.max(2)).filter(coprime).collect();
+    let stride = strides.get(round % strides.len().max(1)).copied().unwrap_or(1);
+    let start = (round / strides.len().max(1)) % count.max(1);
+    (0..count).map(move |i| (start + i * stride) % count)
 }
 
 /// The round in the middle, by messages per second when there are messages, else by connections.
