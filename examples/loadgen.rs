@@ -395,7 +395,8 @@ fn rss_kib(pid: u32) -> Option<usize> {
 /// the strides each target follows each other once: with five targets, in four rounds. (Moving
 /// only the start, each would always follow the same one.)
 fn order(count: usize, round: usize) -> impl Iterator<Item = usize> {
-    let coprime = |stride: &usize| (2..=*stride).all(|d| *stride % d != 0 || count % d != 0);
+    let coprime =
+        |stride: &usize| (2..=*stride).all(|d| !stride.is_multiple_of(d) || !count.is_multiple_of(d));
     let strides: Vec<usize> = (1..count.max(2)).filter(coprime).collect();
     let stride = strides.get(round % strides.len().max(1)).copied().unwrap_or(1);
     let start = (round / strides.len().max(1)) % count.max(1);
