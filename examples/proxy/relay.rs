@@ -389,30 +389,39 @@ mod tests {
         (near, far)
     }
 
+    /// Relays between the proxy's ends of a client's and a broker's connection, with the
+    /// default limits, until both directions end; how it ended, and what it counted.
+    async fn relayed(
+        client_side: TcpStream,
+        upstream_side: TcpStream,
+        protocol: Protocol,
+    ) -> (First, Traffic) {
+        let limits = Limits::default();
+        let drained = Drained::default();
+        let mut traffic = Traffic::default();
+        let activity = Activity::new(Quiet::new(&limits), 60);
+        let first = relay(
+            Client::Plain(client_side),
+            upstream_side,
+            protocol,
+            Vec::new(),
+            &mut traffic,
+            activity,
+            &drained,
+        )
+        .await
+        .expect("relayed");
+        (first, traffic)
+    }
+
     #[tokio::test]
     async fn a_reader_slower_than_the_writer_gets_every_byte_in_order_then_each_end() {
         let (mut client, client_side) = pair().await;
         let (upstream_side, mut broker) = pair().await;
-        let limits = Limits::default();
-        let drained = Drained::default();
         // Far more than the socket buffers hold, so that writes block and the relay holds the
         // rest on the heap until the broker reads.
         let sent: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
-        let relaying = async {
-            let mut traffic = Traffic::default();
-            let activity = Activity::new(Quiet::new(&limits), 60);
-            let first = relay(
-                Client::Plain(client_side),
-                upstream_side,
-                Protocol::V5,
-                Vec::new(),
-                &mut traffic,
-                activity,
-                &drained,
-            )
-            .await;
-            (first.expect("relayed"), traffic)
-        };
+        let relaying = relayed(client_side, upstream_side, Protocol::V5);
         let client_sends = async {
             client.write_all(&sent).await.expect("send");
             client.shutdown().await.expect("half-close");
@@ -446,38 +455,22 @@ mod tests {
     async fn last_bytes_waiting_with_the_end_of_file_are_passed_on_before_it() {
         let (mut client, client_side) = pair().await;
         let (upstream_side, mut broker) = pair().await;
-        let limits = Limits::default();
-        let drained = Drained::default();
         // A DISCONNECT and the FIN, both queued before the relay first looks.
         client.write_all(&[0xe0, 0x00]).await.expect("send");
         client.shutdown().await.expect("half-close");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let relaying = async {
-            let mut traffic = Traffic::default();
-            let activity = Activity::new(Quiet::new(&limits), 60);
-            let first = relay(
-                Client::Plain(client_side),
-                upstream_side,
-                Protocol::V3_1_1,
-                Vec::new(),
-                &mut traffic,
-                activity,
-                &drained,
-            )
-            .await;
-            (first.expect("relayed"), traffic.up)
-        };
+        let relaying = relayed(client_side, upstream_side, Protocol::V3_1_1);
         let broker_reads = async {
             let mut got = Vec::new();
             broker.read_to_end(&mut got).await.expect("read to the end");
             drop(broker);
             got
         };
-        let ((first, up), got) =
+        let ((first, traffic), got) =
             tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(relaying, broker_reads) })
                 .await
                 .expect("in time");
         assert_eq!(got, [0xe0, 0x00], "the bytes, then the end");
-        assert_eq!((first, up), (First::Client, 2));
+        assert_eq!((first, traffic.up), (First::Client, 2));
     }
 }
