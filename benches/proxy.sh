@@ -19,7 +19,8 @@
 # five targets each follows each other once in four rounds: the one after `direct` pays for the
 # sockets it left in TIME_WAIT.
 # storm: 5,000 clients connecting at once, for p99 and errors.
-# profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace).
+# profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace); the
+# perf samples are also split by system call (benches/syscalls.awk) into µs per connection.
 #
 # BASELINE=PATH adds another proxy build beside this one (plain TCP targets only; its own flags
 # in BASELINE_ARGS), for a before-and-after in one run.
@@ -185,12 +186,18 @@ if [[ $section == profile ]]; then
     # calls counted by strace, which slows it, so the counts are read per connection only.
     for target in "proxy $proxy_port $proxy_pid" "haproxy $haproxy_port $haproxy_pid"; do
         read -r name port pid <<<"$target"
+        # Its CPU per connection unsampled first (perf's call chains inflate it), for the shares
+        # below in microseconds.
+        cpu=$(target/release/examples/loadgen --target "$name=127.0.0.1:$port,$pid" --connections 20000 --concurrency 64 |
+            awk -F'|' -v name="$name" '$2 ~ "^ " name " $" { sub(/ µs/, "", $10); print $10 + 0 }')
         perf record -q -e cpu-clock -g -p "$pid" -o "$work/$name.perf" 2>/dev/null &
         sampler=$!
         sleep 0.5
         target/release/examples/loadgen --target "$name=127.0.0.1:$port,$pid" --connections 20000 --concurrency 64 >/dev/null
         kill -INT "$sampler"
         wait "$sampler" || true
+        echo "## $name: by system call, with the kernel's work inside it (share of samples; µs of its $cpu µs a connection unsampled)"
+        perf script -i "$work/$name.perf" -F ip,sym 2>/dev/null | awk -v cpu="$cpu" -f benches/syscalls.awk | sort -rn | sed -n 1,16p
         echo "## $name: where its CPU goes (perf, self time, by object, then top 25 symbols)"
         perf report -i "$work/$name.perf" --no-children --sort dso --stdio 2>/dev/null |
             grep -E '^ +[0-9]' | sed -n 1,6p
