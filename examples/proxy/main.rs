@@ -27,6 +27,7 @@ mod session;
 mod sticky;
 mod tls;
 mod tls_flags;
+mod workers;
 mod ws;
 // `cargo test` runs these: `test = true` for this example in Cargo.toml.
 #[cfg(test)]
@@ -49,6 +50,7 @@ use tracing_subscriber::EnvFilter;
 
 use config::{Config, Identity, Key, Limits, Route, Upstream, Without};
 use server::{Handle, Proxy};
+use workers::Workers;
 
 /// An MQTT-aware TCP load balancer: routes each connection by its CONNECT packet.
 #[derive(Parser)]
@@ -162,7 +164,9 @@ fn init_logs(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::main]
+// Connections are served on the workers' runtimes; this one takes signals, serves metrics and
+// runs health checks.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
     if let Err(e) = init_logs(&args) {
@@ -181,7 +185,8 @@ async fn main() -> ExitCode {
         Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
     }
     let metrics_addr = config.metrics;
-    let proxy = match Proxy::start(config) {
+    let started = Workers::start().and_then(|workers| Proxy::start(config, workers));
+    let proxy = match started {
         Ok(proxy) => proxy,
         Err(e) => {
             tracing::error!(error = %e, "cannot listen");
