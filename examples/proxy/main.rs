@@ -41,6 +41,7 @@ mod tests_ws;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -89,6 +90,10 @@ struct Args {
     /// Log lines as text, or as JSON objects for machines, one a line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Threads serving connections, each accepting on its own socket of every listen address;
+    /// one for each CPU by default.
+    #[arg(long, value_name = "N")]
+    workers: Option<NonZeroUsize>,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol", "tls_listen", "ws_listen", "wss_listen", "identity", "no_assign_client_id", "client_id_prefix"])]
     config: Option<PathBuf>,
@@ -185,7 +190,8 @@ async fn main() -> ExitCode {
         Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
     }
     let metrics_addr = config.metrics;
-    let started = Workers::start().and_then(|workers| Proxy::start(config, workers));
+    let workers = args.workers.unwrap_or_else(Workers::per_cpu);
+    let started = Workers::threads(workers).and_then(|threads| Proxy::start(config, threads));
     let proxy = match started {
         Ok(proxy) => proxy,
         Err(e) => {
@@ -193,7 +199,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(addrs = ?proxy.local_addrs(), "listening");
+    tracing::info!(addrs = ?proxy.local_addrs(), workers = workers.get(), "listening");
     if let Some(addr) = metrics_addr
         && let Err(e) = metrics::serve(addr, proxy.handle().metrics()).await
     {

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -509,7 +510,9 @@ async fn shutdown_stops_accepting_and_drains_live_connections() {
 async fn worker_threads_serve_every_client_and_shutdown_drains_them_all() {
     let broker = Broker::start().await;
     let config = Config::parse(&config(&[&broker], "drain_ms = 5000")).expect("valid");
-    let proxy = Proxy::start(config, Workers::threads(2).expect("worker threads")).expect("bind proxy");
+    let proxy =
+        Proxy::start(config, Workers::threads(NonZeroUsize::new(2).expect("two")).expect("worker threads"))
+            .expect("bind proxy");
     let (addr, handle) = (proxy.local_addrs()[0], proxy.handle());
     let task = tokio::spawn(proxy.run());
     let mut live = Vec::new();

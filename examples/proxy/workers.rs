@@ -14,13 +14,13 @@ use tokio::runtime::{Builder, Handle};
 pub struct Workers(Vec<Handle>);
 
 impl Workers {
-    /// One thread for each CPU the process may use.
-    pub fn start() -> io::Result<Self> {
-        Self::threads(std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+    /// One for each CPU the process may use: the default number of workers.
+    pub fn per_cpu() -> NonZeroUsize {
+        std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
     }
 
     /// `count` threads, each running until the process exits.
-    pub fn threads(count: usize) -> io::Result<Self> {
+    pub fn threads(count: NonZeroUsize) -> io::Result<Self> {
         let start_one = |n: usize| {
             let runtime = Builder::new_current_thread().enable_all().build()?;
             let handle = runtime.handle().clone();
@@ -29,7 +29,7 @@ impl Workers {
                 .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
             Ok(handle)
         };
-        (0..count).map(start_one).collect::<io::Result<_>>().map(Self)
+        (0..count.get()).map(start_one).collect::<io::Result<_>>().map(Self)
     }
 
     /// The runtime this is called in, alone.
