@@ -165,8 +165,8 @@ if [[ $section == all || $section == rate ]]; then
     loadgen --connections 3000 --concurrency 50 --protocol 5 --rounds 5
 fi
 if [[ $section == cpu ]]; then
-    # The floor example beside them: a forwarder that does nothing but move the bytes, threaded
-    # as the proxy is, so that what the proxy's own work costs reads as its distance from it.
+    # The floor example beside them: a forwarder that does nothing but move the bytes, on the
+    # same runtime, so that what the proxy's own work costs reads as its distance from it.
     target/release/examples/floor --listen "127.0.0.1:$((base + 13))" --upstream "127.0.0.1:$((base + 1))" \
         --upstream "127.0.0.1:$((base + 2))" --upstream "127.0.0.1:$((base + 3))" &
     floor_pid=$!
