@@ -78,13 +78,21 @@ impl Guards {
     }
 
     /// Closes the spare descriptor, so that one more client can be accepted and told "busy";
-    /// it is opened again when the returned guard drops. `None` if it is already in use.
+    /// it is opened again when the returned guard drops. `None` if it is lent to a refusal in
+    /// progress, or was lost, in which case it is opened again now if a descriptor is free.
     pub fn release_spare(&self) -> Option<SpareInUse> {
         let mut spare = self.spare.0.lock().unwrap_or_else(PoisonError::into_inner);
-        spare.take().map(|file| {
-            drop(file);
-            SpareInUse(self.spare.clone())
-        })
+        match std::mem::replace(&mut *spare, SpareState::Lent) {
+            SpareState::Held(file) => {
+                drop(file);
+                Some(SpareInUse(self.spare.clone()))
+            }
+            SpareState::Lent => None,
+            SpareState::Lost => {
+                *spare = SpareState::open();
+                None
+            }
+        }
     }
 }
 
@@ -152,11 +160,28 @@ pub fn is_local(e: &io::Error) -> bool {
 
 /// One open descriptor held back for the moment the others are gone.
 #[derive(Clone, Debug)]
-struct Spare(Arc<Mutex<Option<File>>>);
+struct Spare(Arc<Mutex<SpareState>>);
 
 impl Spare {
     fn open() -> Self {
-        Self(Arc::new(Mutex::new(File::open("/dev/null").ok())))
+        Self(Arc::new(Mutex::new(SpareState::open())))
+    }
+}
+
+#[derive(Debug)]
+enum SpareState {
+    Held(File),
+    /// Closed for a refusal in progress; opened again when it ends.
+    Lent,
+    /// Not open: another thread took the descriptor that closing it freed before it could be
+    /// opened again, or none was free at start. Opened again at the next want of descriptors
+    /// that finds one free, rather than lost for good.
+    Lost,
+}
+
+impl SpareState {
+    fn open() -> Self {
+        File::open("/dev/null").map_or(Self::Lost, Self::Held)
     }
 }
 
@@ -167,7 +192,7 @@ pub struct SpareInUse(Spare);
 impl Drop for SpareInUse {
     fn drop(&mut self) {
         let mut spare = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *spare = File::open("/dev/null").ok();
+        *spare = SpareState::open();
     }
 }
 
@@ -223,5 +248,23 @@ impl Charge {
             None => self.0 = Some(permit),
         }
         Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spare whose descriptor another thread took comes back once one is free, instead of
+    /// leaving every later client that finds the descriptors gone unanswered.
+    #[test]
+    fn a_lost_spare_is_opened_again_and_lent_to_one_refusal_at_a_time() {
+        let guards = Guards::new(&Limits::default());
+        *guards.spare.0.lock().expect("lock") = SpareState::Lost;
+        assert!(guards.release_spare().is_none(), "nothing to lend while lost");
+        let lent = guards.release_spare().expect("opened again: descriptors are free here");
+        assert!(guards.release_spare().is_none(), "lent to one refusal at a time");
+        drop(lent);
+        assert!(guards.release_spare().is_some(), "back when the refusal ends");
     }
 }
