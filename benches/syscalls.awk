@@ -1,9 +1,10 @@
 # Splits a perf profile by the system call each sample was spent in: `perf script -F ip,sym`
 # output (call chains leaf first, a blank line between samples) on standard input, one line
-# out per call: its share of all samples, and that share of `cpu` (µs a connection). A sample is named by the libc wrapper that made the
-# call, the frame above the kernel's entry, because unwinding sometimes loses the kernel's own
-# `__x64_sys_` frame (`writev`'s, here). Work on the way back to user space (deferred closes,
-# rescheduling) counts with the call it returned from; samples outside any call share one line.
+# out per call: its share of all samples, and that share of `cpu` (µs a connection). A sample
+# is named by the libc wrapper that made the call, the frame above the kernel's entry, because
+# unwinding sometimes loses the kernel's own `__x64_sys_` frame (`writev`'s, here). Work on the
+# way back to user space (deferred closes, rescheduling) counts with the call it returned from;
+# samples outside any call share one line.
 BEGIN { RS = "" }
 {
     lines = split($0, frame, "\n")
@@ -20,5 +21,8 @@ BEGIN { RS = "" }
     total++
 }
 END {
-    for (call in samples) printf "%6.2f%% %6.1f µs  %s\n", 100 * samples[call] / total, cpu * samples[call] / total, call
+    for (call in samples) {
+        share = samples[call] / total
+        printf "%6.2f%% %6.1f µs  %s\n", 100 * share, cpu * share, call
+    }
 }
