@@ -2,8 +2,9 @@
 //! read against in `benches/proxy.sh cpu`: it reads the client's first bytes without looking at
 //! them, connects to the next upstream in turn, writes them, and copies both ways until each
 //! side has closed (`tokio::io::copy_bidirectional`, half-close passed on). No parsing, hashing,
-//! limits, metrics or logs; the same tokio runtime as the proxy, and Nagle off as the proxy has
-//! it. What the proxy costs beyond this is what its own work costs.
+//! limits, metrics or logs; the proxy's threading (a current-thread runtime per CPU, each
+//! accepting on its own `SO_REUSEPORT` socket), and Nagle off as the proxy has it. What the
+//! proxy costs beyond this is what its own work costs.
 //!
 //! ```sh
 //! cargo run --release --example floor -- --listen 127.0.0.1:9200 --upstream 127.0.0.1:1883
@@ -11,12 +12,14 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Parser;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Parser)]
 #[command(about = "A TCP forwarder that does nothing else: the floor for the proxy's cost")]
@@ -29,16 +32,44 @@ struct Args {
     upstream: Vec<SocketAddr>,
 }
 
-#[tokio::main]
-async fn main() -> io::Result<()> {
+fn main() -> io::Result<()> {
     let args = Args::parse();
-    let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(args.listen)?;
-    let listener = socket.listen(8192)?;
     let upstreams: Arc<[SocketAddr]> = args.upstream.into();
     let next = Arc::new(AtomicUsize::new(0));
+    let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let start_one = |_| {
+        let socket = listen(args.listen)?;
+        let (upstreams, next) = (upstreams.clone(), next.clone());
+        Ok(std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(accept(socket, upstreams, next))
+        }))
+    };
+    let workers: Vec<_> = (0..threads).map(start_one).collect::<io::Result<_>>()?;
+    for worker in workers {
+        worker.join().map_err(|_| io::Error::other("a worker panicked"))??;
+    }
+    Ok(())
+}
+
+/// One worker's socket of the address, as the proxy's `server::listen` makes it.
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(8192)?;
+    Ok(socket.into())
+}
+
+async fn accept(
+    socket: std::net::TcpListener,
+    upstreams: Arc<[SocketAddr]>,
+    next: Arc<AtomicUsize>,
+) -> io::Result<()> {
+    let listener = TcpListener::from_std(socket)?;
     loop {
         let (client, _) = listener.accept().await?;
         let turn = next.fetch_add(1, Ordering::Relaxed);

@@ -27,6 +27,7 @@ mod session;
 mod sticky;
 mod tls;
 mod tls_flags;
+mod workers;
 mod ws;
 // `cargo test` runs these: `test = true` for this example in Cargo.toml.
 #[cfg(test)]
@@ -40,6 +41,7 @@ mod tests_ws;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -49,6 +51,7 @@ use tracing_subscriber::EnvFilter;
 
 use config::{Config, Identity, Key, Limits, Route, Upstream, Without};
 use server::{Handle, Proxy};
+use workers::Workers;
 
 /// An MQTT-aware TCP load balancer: routes each connection by its CONNECT packet.
 #[derive(Parser)]
@@ -87,6 +90,10 @@ struct Args {
     /// Log lines as text, or as JSON objects for machines, one a line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Threads serving connections, each accepting on its own socket of every listen address;
+    /// one for each CPU by default.
+    #[arg(long, value_name = "N")]
+    workers: Option<NonZeroUsize>,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol", "tls_listen", "ws_listen", "wss_listen", "identity", "no_assign_client_id", "client_id_prefix"])]
     config: Option<PathBuf>,
@@ -162,7 +169,9 @@ fn init_logs(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::main]
+// Connections are served on the workers' runtimes; this one takes signals, serves metrics and
+// runs health checks.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
     if let Err(e) = init_logs(&args) {
@@ -181,14 +190,16 @@ async fn main() -> ExitCode {
         Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
     }
     let metrics_addr = config.metrics;
-    let proxy = match Proxy::start(config) {
+    let workers = args.workers.unwrap_or_else(Workers::per_cpu);
+    let started = Workers::threads(workers).and_then(|threads| Proxy::start(config, threads));
+    let proxy = match started {
         Ok(proxy) => proxy,
         Err(e) => {
             tracing::error!(error = %e, "cannot listen");
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(addrs = ?proxy.local_addrs(), "listening");
+    tracing::info!(addrs = ?proxy.local_addrs(), workers = workers.get(), "listening");
     if let Some(addr) = metrics_addr
         && let Err(e) = metrics::serve(addr, proxy.handle().metrics()).await
     {

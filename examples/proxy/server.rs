@@ -1,7 +1,8 @@
 //! The listeners and what all connections share: the config in force, the count of live
 //! connections against the cap, and passive health. A reload swaps the config for new
 //! connections only, and opens or closes listeners to match it; a shutdown stops accepting and
-//! lets live connections drain.
+//! lets live connections drain. Every listen address is bound once for each worker, which
+//! accepts on its own socket.
 
 use std::collections::HashMap;
 use std::io;
@@ -10,7 +11,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -20,6 +22,7 @@ use crate::healthcheck;
 use crate::limits::{Guards, SpareInUse, out_of_descriptors};
 use crate::metrics::{EndLabels, Metrics};
 use crate::session::{self, Early};
+use crate::workers::Workers;
 
 /// A proxy accepting clients.
 pub struct Proxy {
@@ -37,17 +40,25 @@ struct Shared {
     live: watch::Sender<usize>,
     health: Health,
     stop: watch::Sender<bool>,
-    /// The accept loops, by the configured address each serves.
-    accepting: Mutex<HashMap<SocketAddr, JoinHandle<()>>>,
+    /// The accept loops, one for each worker, by the configured address they serve.
+    accepting: Mutex<HashMap<SocketAddr, Vec<JoinHandle<()>>>>,
     /// Bounds over all connections, set at start.
     guards: Guards,
+    workers: Workers,
 }
 
+/// A listen address's sockets, one for each worker.
+type Bound = (SocketAddr, Vec<std::net::TcpListener>);
+
 impl Proxy {
-    /// Binds every listen address of `config` and starts accepting; call it inside the runtime.
-    pub fn start(config: Config) -> io::Result<Self> {
-        let listeners = bind(&config.addrs())?;
-        let local_addrs = listeners.iter().map(|(_, l)| l.local_addr()).collect::<io::Result<_>>()?;
+    /// Binds every listen address of `config` and starts accepting on `workers`; call it inside
+    /// a runtime, which runs the health checks.
+    pub fn start(config: Config, workers: Workers) -> io::Result<Self> {
+        let listeners = bind(&config.addrs(), workers.count())?;
+        let local_addrs = listeners
+            .iter()
+            .filter_map(|(_, sockets)| sockets.first().map(std::net::TcpListener::local_addr))
+            .collect::<io::Result<_>>()?;
         let guards = Guards::new(&config.limits);
         let shared = Arc::new(Shared {
             config: watch::Sender::new(Arc::new(config)),
@@ -56,6 +67,7 @@ impl Proxy {
             stop: watch::Sender::new(false),
             accepting: Mutex::default(),
             guards,
+            workers,
         });
         shared.accept_on(listeners);
         healthcheck::supervise(
@@ -111,7 +123,7 @@ impl Handle {
             let accepting = self.0.accepting.lock().unwrap_or_else(PoisonError::into_inner);
             let new: Vec<SocketAddr> =
                 config.addrs().into_iter().filter(|addr| !accepting.contains_key(addr)).collect();
-            bind(&new)
+            bind(&new, self.0.workers.count())
                 .map_err(|e| refused(format!("{}: {e}", path.display())))
                 .inspect_err(|_| metrics.reload(false))?
         };
@@ -139,49 +151,71 @@ impl Handle {
 }
 
 impl Shared {
-    fn accept_on(self: &Arc<Self>, listeners: Vec<(SocketAddr, TcpListener)>) {
+    fn accept_on(self: &Arc<Self>, listeners: Vec<Bound>) {
         let mut accepting = self.accepting.lock().unwrap_or_else(PoisonError::into_inner);
-        for (addr, listener) in listeners {
-            accepting.insert(addr, tokio::spawn(accept(addr, listener, self.clone())));
+        for (addr, sockets) in listeners {
+            let loops = sockets.into_iter().zip(self.workers.iter()).map(|(socket, worker)| {
+                let shared = self.clone();
+                // Registered on the worker's thread, with its runtime.
+                worker.spawn(async move {
+                    match TcpListener::from_std(socket) {
+                        Ok(listener) => accept(addr, listener, shared).await,
+                        // The socket is closed, so the kernel gives its clients to the others.
+                        Err(e) => tracing::error!(error = %e, %addr, "cannot accept on a worker"),
+                    }
+                })
+            });
+            accepting.insert(addr, loops.collect());
         }
     }
 
     /// Ends the accept loops of the addresses `stop` picks, closing their sockets.
     fn stop_accepting(&self, stop: impl Fn(&SocketAddr) -> bool) {
         let mut accepting = self.accepting.lock().unwrap_or_else(PoisonError::into_inner);
-        accepting.retain(|addr, task| {
+        accepting.retain(|addr, loops| {
             let keep = !stop(addr);
             if !keep {
-                task.abort();
+                loops.iter().for_each(JoinHandle::abort);
             }
             keep
         });
     }
 }
 
-/// Binds all of `addrs`, or none.
-fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<(SocketAddr, TcpListener)>> {
-    addrs.iter().map(|&addr| Ok((addr, listen(addr)?))).collect()
+/// Binds all of `addrs`, each `count` times, or none.
+fn bind(addrs: &[SocketAddr], count: usize) -> io::Result<Vec<Bound>> {
+    let bind_one = |&addr: &SocketAddr| {
+        let first = listen(addr)?;
+        // The first bind picks a port for port 0; the others share the one it picked.
+        let picked = first.local_addr()?;
+        let rest = (1..count).map(|_| listen(picked));
+        Ok((addr, std::iter::once(Ok(first)).chain(rest).collect::<io::Result<_>>()?))
+    };
+    addrs.iter().map(bind_one).collect()
 }
 
-/// A listening socket whose backlog absorbs a burst of connects, which the default of 1024 does
-/// not: the clients of a failed broker all come back at once.
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
+/// A listening socket that other workers' sockets share the address of (`SO_REUSEPORT`), whose
+/// backlog absorbs a burst of connects, which the default of 1024 does not: the clients of a
+/// failed broker all come back at once.
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
     // MQTT packets are small and latency-bound, so Nagle must not hold them back. Accepted
     // sockets inherit the option from their listener (Linux and the BSDs), which saves a
     // `setsockopt` per connection (setsockopt calls per connection 2 -> 1, `strace -c -f`).
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(BACKLOG)
+    socket.set_tcp_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// How long connections cut at the drain deadline get to log their lines.
 const CUT_LOGS: Duration = Duration::from_secs(1);
 
 /// Capped by the kernel's net.core.somaxconn.
-const BACKLOG: u32 = 8192;
+const BACKLOG: i32 = 8192;
 
 /// Hands each client to its own task, with the config in force when it arrived; `addr` is the
 /// configured address, which names the listener's options in that config.
@@ -295,9 +329,30 @@ mod tests {
     #[tokio::test]
     async fn accepted_clients_have_nagle_off_from_their_listener() {
         let listener = listen("127.0.0.1:0".parse().expect("address")).expect("listen");
+        let listener = TcpListener::from_std(listener).expect("register");
         let addr = listener.local_addr().expect("its address");
         let _client = TcpStream::connect(addr).await.expect("connect");
         let (accepted, _) = listener.accept().await.expect("accept");
         assert!(accepted.nodelay().expect("read TCP_NODELAY"));
+    }
+
+    /// Each worker's socket of an address shares the port the first bind picked, and the kernel
+    /// hands new clients to all of them.
+    #[test]
+    fn an_address_is_bound_once_for_each_worker_and_clients_spread_over_them() {
+        let bound = bind(&["127.0.0.1:0".parse().expect("address")], 3).expect("bind");
+        let [(_, sockets)] = &bound[..] else { panic!("one address, bound: {bound:?}") };
+        let port = |socket: &std::net::TcpListener| socket.local_addr().expect("its address").port();
+        assert_eq!(sockets.len(), 3);
+        assert!(sockets.iter().all(|socket| port(socket) == port(&sockets[0])));
+
+        // On loopback the handshake is done when `connect` returns, so each client is queued.
+        let clients: Vec<_> = (0..30)
+            .map(|_| std::net::TcpStream::connect(("127.0.0.1", port(&sockets[0]))).expect("connect"))
+            .collect();
+        let accepted: Vec<usize> =
+            sockets.iter().map(|socket| std::iter::from_fn(|| socket.accept().ok()).count()).collect();
+        assert_eq!(accepted.iter().sum::<usize>(), clients.len(), "{accepted:?}");
+        assert!(accepted.iter().filter(|&&n| n > 0).count() > 1, "spread over the sockets: {accepted:?}");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::server::{Handle, Proxy};
+use crate::workers::Workers;
 
 pub(crate) const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
 pub(crate) const V311_OK: &[u8] = &[0x20, 0x02, 0x00, 0x00];
@@ -102,7 +104,7 @@ struct Running {
 
 async fn start(config: &str) -> Running {
     let config = Config::parse(config).expect("test config is valid");
-    let proxy = Proxy::start(config).expect("bind proxy");
+    let proxy = Proxy::start(config, Workers::current()).expect("bind proxy");
     let addr = proxy.local_addrs()[0];
     let handle = proxy.handle();
     let task = tokio::spawn(proxy.run());
@@ -500,6 +502,36 @@ async fn shutdown_stops_accepting_and_drains_live_connections() {
     live.shutdown().await.expect("half-close");
     assert_eq!(read_to_close(&mut live).await, [&b"ping"[..], BYE].concat());
     tokio::time::timeout(PATIENCE, proxy.task).await.expect("drained in time").expect("ran");
+}
+
+/// Two worker threads, each accepting on its own socket of the address: every client is served
+/// and counted, and shutdown waits for the connections on both.
+#[tokio::test]
+async fn worker_threads_serve_every_client_and_shutdown_drains_them_all() {
+    let broker = Broker::start().await;
+    let config = Config::parse(&config(&[&broker], "drain_ms = 5000")).expect("valid");
+    let proxy =
+        Proxy::start(config, Workers::threads(NonZeroUsize::new(2).expect("two")).expect("worker threads"))
+            .expect("bind proxy");
+    let (addr, handle) = (proxy.local_addrs()[0], proxy.handle());
+    let task = tokio::spawn(proxy.run());
+    let mut live = Vec::new();
+    for n in 0..40 {
+        let (stream, ack) = mqtt_connect(addr, Protocol::V3_1_1, &format!("worker-{n}")).await;
+        assert_eq!(ack, V311_OK, "client {n}");
+        live.push(stream);
+    }
+    assert_eq!(handle.live(), 40);
+
+    handle.shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(TcpStream::connect(addr).await.is_err(), "no worker accepts any more");
+    assert!(!task.is_finished(), "waits for the live connections");
+    for mut stream in live {
+        stream.shutdown().await.expect("half-close");
+        assert_eq!(read_to_close(&mut stream).await, BYE);
+    }
+    tokio::time::timeout(PATIENCE, task).await.expect("drained in time").expect("ran");
 }
 
 #[test]

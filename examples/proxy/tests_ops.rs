@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Limits};
 use crate::server::{Handle, Proxy};
+use crate::workers::Workers;
 use crate::{config, healthcheck, idle, limits, logfmt, metrics};
 
 const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
@@ -91,7 +92,8 @@ async fn start(broker: &Scripted, limits: &str) -> Running {
         "listen = [\"127.0.0.1:0\"]\n[limits]\n{limits}\n[[route]]\nupstreams = [\"{}\"]\n",
         broker.addr
     );
-    let proxy = Proxy::start(Config::parse(&text).expect("test config is valid")).expect("bind proxy");
+    let proxy = Proxy::start(Config::parse(&text).expect("test config is valid"), Workers::current())
+        .expect("bind proxy");
     let addr = proxy.local_addrs()[0];
     let handle = proxy.handle();
     tokio::spawn(proxy.run());
@@ -499,7 +501,7 @@ async fn connections_cut_at_the_drain_deadline_are_closed_and_logged() {
         "listen = [\"127.0.0.1:0\"]\n[limits]\ndrain_ms = 300\n[[route]]\nupstreams = [\"{}\"]\n",
         broker.addr
     );
-    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
     let (addr, handle) = (proxy.local_addrs()[0], proxy.handle());
     let running = tokio::spawn(proxy.run());
     let mut clients = Vec::new();
@@ -547,7 +549,7 @@ async fn one_probe_at_a_time_tries_an_upstream_whose_down_mark_expired() {
          [[route]]\nupstreams = [\"{hole}\", \"{}\"]\n",
         good.addr
     );
-    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
     let addr = proxy.local_addrs()[0];
     tokio::spawn(proxy.run());
     // Ids whose first choice is the black hole.
@@ -582,7 +584,7 @@ async fn when_every_upstream_is_down_the_client_is_answered_at_once() {
         "listen = [\"127.0.0.1:0\"]\n[limits]\nupstream_timeout_ms = 1000\ndown_for_ms = 60000\n\
          [[route]]\nupstreams = [\"{hole}\"]\n"
     );
-    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
     let addr = proxy.local_addrs()[0];
     tokio::spawn(proxy.run());
     let unavailable = [0x20, 0x03, 0x00, 0x88, 0x00];
@@ -749,7 +751,7 @@ async fn a_broker_that_accepts_tcp_but_never_answers_is_marked_down_by_the_healt
          [route.health_check]\ninterval_ms = 100\ntimeout_ms = 200\nfall = 2\nrise = 1\n",
         silent.addr, checked_good.addr
     );
-    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
     let (addr, handle) = (proxy.local_addrs()[0], proxy.handle());
     tokio::spawn(proxy.run());
     let upstreams: Vec<config::Upstream> =

@@ -21,6 +21,7 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use crate::config::{self, Config};
 use crate::server::{Handle, Proxy};
+use crate::workers::Workers;
 use crate::{proxy_header, session};
 
 const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
@@ -226,7 +227,7 @@ struct Running {
 
 async fn start(config: &str) -> Running {
     let config = Config::parse(config).expect("test config is valid");
-    let proxy = Proxy::start(config).expect("bind proxy");
+    let proxy = Proxy::start(config, Workers::current()).expect("bind proxy");
     let addrs = proxy.local_addrs().to_vec();
     let handle = proxy.handle();
     tokio::spawn(proxy.run());

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::server::Proxy;
 use crate::sticky::{self, add_assigned_id, pass_connack};
 use crate::tests::{Broker, PATIENCE, V5_OK, V311_OK, connect_packet};
+use crate::workers::Workers;
 
 // --- sticky.rs ------------------------------------------------------------------------------
 
@@ -88,7 +89,7 @@ async fn bytes_pipelined_after_a_connect_given_an_id_follow_it_as_sent() {
     let config =
         Config::parse(&format!("listen = [\"127.0.0.1:0\"]\n[[route]]\nupstreams = [{}]", broker.upstream()))
             .expect("valid");
-    let proxy = Proxy::start(config).expect("bind proxy");
+    let proxy = Proxy::start(config, Workers::current()).expect("bind proxy");
     let addr = proxy.local_addrs()[0];
     tokio::spawn(proxy.run());
     let pipelined: &[u8] = b"\x82\x0b\x00\x01\x00\x06whoami\x00";
@@ -223,7 +224,7 @@ async fn start(brokers: &[&Broker], route_options: &str) -> (SocketAddr, SocketA
         "listen = [\"127.0.0.1:0\"]\n[[listener]]\naddr = \"127.0.0.2:0\"\nwebsocket = \"/mqtt\"\n[[route]]\nupstreams = [{}]\n{route_options}",
         upstreams.join(", ")
     );
-    let proxy = Proxy::start(Config::parse(&text).expect("valid")).expect("bind proxy");
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
     let addrs = (proxy.local_addrs()[0], proxy.local_addrs()[1]);
     tokio::spawn(proxy.run());
     addrs
