@@ -125,19 +125,13 @@ clients $((base + 12)) 20 capped
 check "12 served, 8 told busy, none hung" "12 served, 8 refused, 0 hung" "$(outcome capped 20)"
 grep -m1 'descriptor limit' "$work/cap.log" | sed 's/^/  /'
 
-echo "# Descriptors: running out is answered busy, and marks no broker down"
+echo "# Descriptors: a cap past them is lowered to fit, so a flood is answered busy and marks no broker down"
 start_proxy fds $((base + 13)) prlimit --nofile=64:64 "$proxy_bin" "${upstreams[@]}" --max-connections 1000 --down-for-ms 60000
+check "the cap of 1000 was lowered to the 12 that 64 descriptors allow" "1" \
+    "$(grep -c 'lowered to fit it max_connections=1000 in_force=12' "$work/fds.log" || true)"
 clients $((base + 13)) 40 flood
-result=$(outcome flood 40)
-echo "  40 clients, 64 descriptors: $result"
-if [[ $result == *", 0 hung" && $result != "0 served"* && $result != *" 0 refused"* ]]; then
-    ok "every client was served or told busy"
-else
-    not_ok "clients hung or none were told busy: $result"
-fi
+check "12 served, 28 told busy, none hung" "12 served, 28 refused, 0 hung" "$(outcome flood 40)"
 check "no broker marked down" "0" "$(grep -c 'marked down' "$work/fds.log" || true)"
-echo "  busy answers: $(grep -c 'refused (connection cap reached)' "$work/fds.log" || true) at accept (spare descriptor)," \
-    "$(grep -c 'local error on the upstream connect' "$work/fds.log" || true) on the upstream connect"
 for pid in "${client_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 sleep 0.5
 after=$(mosquitto_sub -p $((base + 13)) -i after-flood -t whoami -C 1 -W 5 2>&1 || true)
@@ -209,7 +203,10 @@ wait_port "$rate_port"  # the probe took a token; let the bucket refill
 sleep 1
 codes=$(rate_codes 127.0.0.1 8 5)
 echo "  8 from 127.0.0.1 (5.0): $codes"
-check "the first 5 served, the rest refused with 0x9F" "00 00 00 00 00 9f 9f 9f" "$codes"
+# Which 5 get the tokens is the order the workers accept them in, not the order they connected:
+# each worker takes its own share of the burst from its own socket.
+sorted=$(tr ' ' '\n' <<<"$codes" | sort | paste -sd ' ')
+check "5 served, the other 3 refused with 0x9F" "00 00 00 00 00 9f 9f 9f" "$sorted"
 check "3.1.1 from 127.0.0.1 past the limit: 0x03" "03" "$(rate_codes 127.0.0.1 1 4)"
 check "127.0.0.2 is served meanwhile" "00 00" "$(rate_codes 127.0.0.2 2 5)"
 

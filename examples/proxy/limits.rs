@@ -25,7 +25,7 @@ use crate::ratelimit::RateLimit;
 #[derive(Clone, Debug)]
 pub struct Guards {
     pub budget: Budget,
-    /// The connection cap when the config names none.
+    /// The connection cap the descriptors allow, and the cap when the config names none.
     default_cap: usize,
     refusing: Arc<Semaphore>,
     spare: Spare,
@@ -66,9 +66,18 @@ impl Guards {
         &self.drained
     }
 
-    /// The connection cap in force.
+    /// The connection cap in force: the config's, but never more than the descriptors allow.
+    /// A cap past them would let the proxy's threads run out of descriptors together, where
+    /// the spare can answer one client at a time only if no other thread takes the descriptor
+    /// it frees; at the cap every client past it is told "busy", however many threads accept.
     pub fn max_connections(&self, limits: &Limits) -> usize {
-        limits.max_connections.unwrap_or(self.default_cap)
+        limits.max_connections.map_or(self.default_cap, |cap| cap.min(self.default_cap))
+    }
+
+    /// The config's cap and the one the descriptors allow, when the first is above the second;
+    /// logged at start and at each reload.
+    pub fn lowered_cap(&self, limits: &Limits) -> Option<(usize, usize)> {
+        limits.max_connections.filter(|&cap| cap > self.default_cap).map(|cap| (cap, self.default_cap))
     }
 
     /// A place among the refusals in progress, held until the refused client is closed;

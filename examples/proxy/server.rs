@@ -60,6 +60,7 @@ impl Proxy {
             .filter_map(|(_, sockets)| sockets.first().map(std::net::TcpListener::local_addr))
             .collect::<io::Result<_>>()?;
         let guards = Guards::new(&config.limits);
+        warn_if_cap_lowered(&guards, &config);
         let shared = Arc::new(Shared {
             config: watch::Sender::new(Arc::new(config)),
             live: watch::Sender::new(0),
@@ -130,6 +131,7 @@ impl Handle {
         metrics.reload(true);
         let listen = config.addrs();
         tracing::info!(routes = config.routes.len(), listen = ?listen, "config reloaded");
+        warn_if_cap_lowered(&self.0.guards, &config);
         self.0.config.send_replace(Arc::new(config));
         self.0.stop_accepting(|addr| !listen.contains(addr));
         self.0.accept_on(opened);
@@ -179,6 +181,18 @@ impl Shared {
             }
             keep
         });
+    }
+}
+
+/// Tells the operator that the configured cap is more than the descriptors allow, and which
+/// cap is in force instead.
+fn warn_if_cap_lowered(guards: &Guards, config: &Config) {
+    if let Some((configured, in_force)) = guards.lowered_cap(&config.limits) {
+        tracing::warn!(
+            max_connections = configured,
+            in_force,
+            "max_connections needs more descriptors than the limit allows; lowered to fit it"
+        );
     }
 }
 

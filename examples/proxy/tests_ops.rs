@@ -406,6 +406,23 @@ fn the_default_cap_is_two_descriptors_a_session_after_a_reserve() {
     assert_eq!(limits::default_cap(16, 8), 1, "never 0");
 }
 
+/// A configured cap past what the descriptors allow would let them run out under load; the
+/// descriptors' cap is in force instead, and a cap within them is kept as configured.
+#[test]
+fn a_configured_cap_past_the_descriptors_is_lowered_to_fit_them() {
+    let guards = limits::Guards::new(&Limits::default());
+    let fits = guards.max_connections(&Limits::default());
+    let past = Limits { max_connections: Some(fits + 1), ..Limits::default() };
+    assert_eq!(guards.max_connections(&past), fits);
+    assert_eq!(guards.lowered_cap(&past), Some((fits + 1, fits)));
+
+    let within = Limits { max_connections: Some(fits), ..Limits::default() };
+    assert_eq!(guards.max_connections(&within), fits);
+    assert_eq!(guards.lowered_cap(&within), None);
+    let below = Limits { max_connections: Some(1), ..Limits::default() };
+    assert_eq!(guards.max_connections(&below), 1);
+}
+
 #[test]
 fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
     let raised = limits::raise_descriptor_limit().expect("raised");
