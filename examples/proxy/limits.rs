@@ -38,10 +38,13 @@ pub struct Guards {
 impl Guards {
     pub fn new(limits: &Limits) -> Self {
         let descriptors = descriptor_limit();
+        let open = open_descriptors();
         let refusals = limits.max_refusals.unwrap_or_else(|| default_refusals(descriptors));
+        let cap = default_cap(descriptors, open, refusals);
+        tracing::info!(descriptors, open, max_connections = cap, max_refusals = refusals, "descriptors");
         Self {
             budget: Budget::new(limits.connect_buffer_budget),
-            default_cap: default_cap(descriptors, refusals),
+            default_cap: cap,
             refusing: Arc::new(Semaphore::new(refusals.min(Semaphore::MAX_PERMITS))),
             spare: Spare::open(),
             drained: Arc::default(),
@@ -137,8 +140,18 @@ pub fn descriptor_limit() -> u64 {
     rlimit::getrlimit(Resource::NOFILE).map_or(1024, |(soft, _)| soft)
 }
 
-/// Descriptors kept for listeners, the metrics listener, health checks, logs and the spare.
-const RESERVE: u64 = 32;
+/// Descriptors open now: the listeners (one a worker for each address), the runtimes' event
+/// loops, logs, and whatever the process inherited. They grow with the CPUs, so the cap counts
+/// them rather than guessing; 16 where `/proc` cannot tell.
+pub fn open_descriptors() -> u64 {
+    // The count includes the directory's own descriptor.
+    std::fs::read_dir("/proc/self/fd")
+        .map_or(16, |dir| u64::try_from(dir.count()).unwrap_or(0).saturating_sub(1))
+}
+
+/// Descriptors kept for what opens after start: the metrics listener and its scrapes, health
+/// checks, listeners a reload binds, and the spare.
+const RESERVE: u64 = 16;
 
 /// Refusals in progress allowed when the config names no number: a sixteenth of the
 /// descriptors, within 8 and 4096.
@@ -147,9 +160,9 @@ pub fn default_refusals(descriptors: u64) -> usize {
 }
 
 /// The connection cap when the config names none: two descriptors a session (client and
-/// upstream), after the reserve and the refusals in progress; at least 1.
-pub fn default_cap(descriptors: u64, refusals: usize) -> usize {
-    let reserved = RESERVE.saturating_add(u64::try_from(refusals).unwrap_or(u64::MAX));
+/// upstream), after those `open` at start, the reserve and the refusals in progress; at least 1.
+pub fn default_cap(descriptors: u64, open: u64, refusals: usize) -> usize {
+    let reserved = open.saturating_add(RESERVE).saturating_add(u64::try_from(refusals).unwrap_or(u64::MAX));
     usize::try_from(descriptors.saturating_sub(reserved) / 2).unwrap_or(usize::MAX).max(1)
 }
 

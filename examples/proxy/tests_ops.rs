@@ -397,13 +397,23 @@ async fn refusals_in_progress_are_counted_against_their_own_limit() {
     assert_eq!(got, b"");
 }
 
+/// The descriptors open at start grow with the workers and with what was inherited; the cap
+/// counts them.
 #[test]
-fn the_default_cap_is_two_descriptors_a_session_after_a_reserve() {
+fn the_descriptors_open_are_counted() {
+    let held: Vec<std::fs::File> = (0..50).map(|_| std::fs::File::open("/dev/null").expect("open")).collect();
+    // Stdin, stdout and stderr, and the 50; other tests' descriptors can only add to it.
+    assert!(limits::open_descriptors() >= 53, "{}", limits::open_descriptors());
+    drop(held);
+}
+
+#[test]
+fn the_default_cap_is_two_descriptors_a_session_after_those_open_and_a_reserve() {
     assert_eq!(limits::default_refusals(1024), 64);
-    assert_eq!(limits::default_cap(1024, 64), (1024 - 32 - 64) / 2);
+    assert_eq!(limits::default_cap(1024, 20, 64), (1024 - 20 - 16 - 64) / 2);
     assert_eq!(limits::default_refusals(1 << 20), 4096);
-    assert_eq!(limits::default_cap(1 << 20, 4096), ((1 << 20) - 32 - 4096) / 2);
-    assert_eq!(limits::default_cap(16, 8), 1, "never 0");
+    assert_eq!(limits::default_cap(1 << 20, 300, 4096), ((1 << 20) - 300 - 16 - 4096) / 2);
+    assert_eq!(limits::default_cap(64, 60, 8), 1, "never 0");
 }
 
 /// A configured cap past what the descriptors allow would let them run out under load; the
