@@ -3,9 +3,10 @@
 //! each accepts on its own socket of every listen address (`SO_REUSEPORT`), and the kernel
 //! spreads new clients over them, as HAProxy's threads and NGINX's workers with `reuseport`
 //! do. Against tokio's multi-threaded runtime (`benches/proxy.sh`; benches/README.md, "What was
-//! tried"): in storms of 5,000 clients at once, p99 0.64–0.73× and CPU per connection
-//! 0.88–0.95×, two accept loops taking the wave in parallel; under steady load, CPU 0.98× and
-//! p99 1.06–1.17×, since no worker takes over another's clients.
+//! tried"): in storms of 5,000 clients at once, p99 0.64–0.94× and CPU per connection
+//! 0.88–0.95× (six runs), two accept loops taking the wave in parallel; under steady load, CPU
+//! 0.98–0.99× (medians of 15 and 6 runs) and p99 1.02–1.18×, since no worker takes over
+//! another's clients.
 
 use std::io;
 use std::num::NonZeroUsize;
