@@ -64,16 +64,18 @@ impl HealthCheck {
 
 /// Keeps one checking task per upstream that some route checks, following the config through
 /// reloads, until the proxy ends.
+/// The upstreams under active health checks, by address, each with its check; each holds a
+/// socket at a time while its check runs.
+pub fn checked(config: &Config) -> HashMap<String, HealthCheck> {
+    let checked = config.routes.iter().filter_map(|r| Some((r.health_check.as_ref()?, &r.upstreams)));
+    checked.flat_map(|(check, ups)| ups.iter().map(|u| (u.addr.clone(), check.clone()))).collect()
+}
+
 pub fn supervise(mut config: watch::Receiver<Arc<Config>>, health: Health, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
         let mut running: HashMap<String, (HealthCheck, JoinHandle<()>)> = HashMap::new();
         loop {
-            let wanted: HashMap<String, HealthCheck> = {
-                let config = config.borrow_and_update();
-                let checked =
-                    config.routes.iter().filter_map(|r| Some((r.health_check.as_ref()?, &r.upstreams)));
-                checked.flat_map(|(check, ups)| ups.iter().map(|u| (u.addr.clone(), check.clone()))).collect()
-            };
+            let wanted = checked(&config.borrow_and_update());
             running.retain(|addr, (check, task)| {
                 let keep = wanted.get(addr) == Some(check);
                 if !keep {

@@ -25,8 +25,8 @@ use crate::ratelimit::RateLimit;
 #[derive(Clone, Debug)]
 pub struct Guards {
     pub budget: Budget,
-    /// The connection cap the descriptors allow, and the cap when the config names none.
-    default_cap: usize,
+    /// Descriptors left for sessions and health checks.
+    free: u64,
     refusing: Arc<Semaphore>,
     spare: Spare,
     /// Set at the drain deadline, to cut the connections still live.
@@ -40,11 +40,12 @@ impl Guards {
         let descriptors = descriptor_limit();
         let open = open_descriptors();
         let refusals = limits.max_refusals.unwrap_or_else(|| default_refusals(descriptors));
-        let cap = default_cap(descriptors, open, refusals);
+        let free = free_descriptors(descriptors, open, refusals);
+        let cap = descriptor_cap(free, 0);
         tracing::info!(descriptors, open, max_connections = cap, max_refusals = refusals, "descriptors");
         Self {
             budget: Budget::new(limits.connect_buffer_budget),
-            default_cap: cap,
+            free,
             refusing: Arc::new(Semaphore::new(refusals.min(Semaphore::MAX_PERMITS))),
             spare: Spare::open(),
             drained: Arc::default(),
@@ -69,18 +70,21 @@ impl Guards {
         &self.drained
     }
 
-    /// The connection cap in force: the config's, but never more than the descriptors allow.
-    /// A cap past them would let the proxy's threads run out of descriptors together, where
-    /// the spare can answer one client at a time only if no other thread takes the descriptor
-    /// it frees; at the cap every client past it is told "busy", however many threads accept.
-    pub fn max_connections(&self, limits: &Limits) -> usize {
-        limits.max_connections.map_or(self.default_cap, |cap| cap.min(self.default_cap))
+    /// The connection cap in force with `checked` upstreams under active health checks: the
+    /// config's, but never more than the descriptors allow. A cap past them would let the
+    /// proxy's threads run out of descriptors together, where the spare can answer one client
+    /// at a time only if no other thread takes the descriptor it frees; at the cap every client
+    /// past it is told "busy", however many threads accept.
+    pub fn max_connections(&self, limits: &Limits, checked: usize) -> usize {
+        let fits = descriptor_cap(self.free, checked);
+        limits.max_connections.map_or(fits, |cap| cap.min(fits))
     }
 
     /// The config's cap and the one the descriptors allow, when the first is above the second;
     /// logged at start and at each reload.
-    pub fn lowered_cap(&self, limits: &Limits) -> Option<(usize, usize)> {
-        limits.max_connections.filter(|&cap| cap > self.default_cap).map(|cap| (cap, self.default_cap))
+    pub fn lowered_cap(&self, limits: &Limits, checked: usize) -> Option<(usize, usize)> {
+        let fits = descriptor_cap(self.free, checked);
+        limits.max_connections.filter(|&cap| cap > fits).map(|cap| (cap, fits))
     }
 
     /// A place among the refusals in progress, held until the refused client is closed;
@@ -149,8 +153,8 @@ pub fn open_descriptors() -> u64 {
         .map_or(16, |dir| u64::try_from(dir.count()).unwrap_or(0).saturating_sub(1))
 }
 
-/// Descriptors kept for what opens after start: the metrics listener and its scrapes, health
-/// checks, listeners a reload binds, and the spare.
+/// Descriptors kept for what opens after start, health checks apart: the metrics listener and
+/// its scrapes, listeners a reload binds, and the spare.
 const RESERVE: u64 = 16;
 
 /// Refusals in progress allowed when the config names no number: a sixteenth of the
@@ -159,11 +163,19 @@ pub fn default_refusals(descriptors: u64) -> usize {
     usize::try_from((descriptors / 16).clamp(8, 4096)).unwrap_or(4096)
 }
 
-/// The connection cap when the config names none: two descriptors a session (client and
-/// upstream), after those `open` at start, the reserve and the refusals in progress; at least 1.
-pub fn default_cap(descriptors: u64, open: u64, refusals: usize) -> usize {
+/// Descriptors left for sessions and health checks: the limit less those `open` at start, the
+/// reserve and the refusals in progress.
+pub fn free_descriptors(descriptors: u64, open: u64, refusals: usize) -> u64 {
     let reserved = open.saturating_add(RESERVE).saturating_add(u64::try_from(refusals).unwrap_or(u64::MAX));
-    usize::try_from(descriptors.saturating_sub(reserved) / 2).unwrap_or(usize::MAX).max(1)
+    descriptors.saturating_sub(reserved)
+}
+
+/// The connection cap `free` descriptors allow, and the cap when the config names none: one
+/// for each of the `checked` upstreams, whose health check holds a socket at a time, and two a
+/// session (client and upstream); at least 1.
+pub fn descriptor_cap(free: u64, checked: usize) -> usize {
+    let sessions = free.saturating_sub(u64::try_from(checked).unwrap_or(u64::MAX)) / 2;
+    usize::try_from(sessions).unwrap_or(usize::MAX).max(1)
 }
 
 /// Whether a failed accept is for want of descriptors.

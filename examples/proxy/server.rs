@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ struct Shared {
     accepting: Mutex<HashMap<SocketAddr, Vec<JoinHandle<()>>>>,
     /// Bounds over all connections, set at start.
     guards: Guards,
+    /// The connection cap in force, set at start and at each reload.
+    cap: AtomicUsize,
     workers: Workers,
 }
 
@@ -60,7 +63,7 @@ impl Proxy {
             .filter_map(|(_, sockets)| sockets.first().map(std::net::TcpListener::local_addr))
             .collect::<io::Result<_>>()?;
         let guards = Guards::new(&config.limits);
-        warn_if_cap_lowered(&guards, &config);
+        let cap = AtomicUsize::new(cap_for(&guards, &config));
         let shared = Arc::new(Shared {
             config: watch::Sender::new(Arc::new(config)),
             live: watch::Sender::new(0),
@@ -68,6 +71,7 @@ impl Proxy {
             stop: watch::Sender::new(false),
             accepting: Mutex::default(),
             guards,
+            cap,
             workers,
         });
         shared.accept_on(listeners);
@@ -131,7 +135,7 @@ impl Handle {
         metrics.reload(true);
         let listen = config.addrs();
         tracing::info!(routes = config.routes.len(), listen = ?listen, "config reloaded");
-        warn_if_cap_lowered(&self.0.guards, &config);
+        self.0.cap.store(cap_for(&self.0.guards, &config), Ordering::Relaxed);
         self.0.config.send_replace(Arc::new(config));
         self.0.stop_accepting(|addr| !listen.contains(addr));
         self.0.accept_on(opened);
@@ -184,16 +188,19 @@ impl Shared {
     }
 }
 
-/// Tells the operator that the configured cap is more than the descriptors allow, and which
-/// cap is in force instead.
-fn warn_if_cap_lowered(guards: &Guards, config: &Config) {
-    if let Some((configured, in_force)) = guards.lowered_cap(&config.limits) {
+/// The connection cap in force for `config`, with one descriptor set aside for each upstream
+/// under active health checks; tells the operator when the configured cap is more than the
+/// descriptors allow, and which cap is in force instead.
+fn cap_for(guards: &Guards, config: &Config) -> usize {
+    let checked = healthcheck::checked(config).len();
+    if let Some((configured, in_force)) = guards.lowered_cap(&config.limits, checked) {
         tracing::warn!(
             max_connections = configured,
             in_force,
             "max_connections needs more descriptors than the limit allows; lowered to fit it"
         );
     }
+    guards.max_connections(&config.limits, checked)
 }
 
 /// Binds all of `addrs`, each `count` times, or none.
@@ -255,7 +262,7 @@ async fn accept(addr: SocketAddr, listener: TcpListener, shared: Arc<Shared>) {
             refuse_early(client, peer, addr, &shared, None, Early::Rate);
             continue;
         }
-        match Slot::take(&shared, shared.guards.max_connections(&config.limits)) {
+        match Slot::take(&shared, shared.cap.load(Ordering::Relaxed)) {
             Some(slot) => {
                 // Boxed: what the task's block captures stays in it for the connection's whole
                 // life, though `serve` takes these at once; a box leaves 8 bytes of them.

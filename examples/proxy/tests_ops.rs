@@ -408,12 +408,17 @@ fn the_descriptors_open_are_counted() {
 }
 
 #[test]
-fn the_default_cap_is_two_descriptors_a_session_after_those_open_and_a_reserve() {
+fn the_default_cap_is_two_descriptors_a_session_after_those_open_a_reserve_and_the_health_checks() {
+    let cap = |descriptors, open, refusals, checked| {
+        limits::descriptor_cap(limits::free_descriptors(descriptors, open, refusals), checked)
+    };
     assert_eq!(limits::default_refusals(1024), 64);
-    assert_eq!(limits::default_cap(1024, 20, 64), (1024 - 20 - 16 - 64) / 2);
+    assert_eq!(cap(1024, 20, 64, 0), (1024 - 20 - 16 - 64) / 2);
+    assert_eq!(cap(1024, 20, 64, 10), (1024 - 20 - 16 - 64 - 10) / 2, "a socket for each checked upstream");
     assert_eq!(limits::default_refusals(1 << 20), 4096);
-    assert_eq!(limits::default_cap(1 << 20, 300, 4096), ((1 << 20) - 300 - 16 - 4096) / 2);
-    assert_eq!(limits::default_cap(64, 60, 8), 1, "never 0");
+    assert_eq!(cap(1 << 20, 300, 4096, 0), ((1 << 20) - 300 - 16 - 4096) / 2);
+    assert_eq!(cap(64, 60, 8, 0), 1, "never 0");
+    assert_eq!(cap(64, 20, 8, 100), 1, "never 0");
 }
 
 /// A configured cap past what the descriptors allow would let them run out under load; the
@@ -421,16 +426,19 @@ fn the_default_cap_is_two_descriptors_a_session_after_those_open_and_a_reserve()
 #[test]
 fn a_configured_cap_past_the_descriptors_is_lowered_to_fit_them() {
     let guards = limits::Guards::new(&Limits::default());
-    let fits = guards.max_connections(&Limits::default());
+    let fits = guards.max_connections(&Limits::default(), 0);
     let past = Limits { max_connections: Some(fits + 1), ..Limits::default() };
-    assert_eq!(guards.max_connections(&past), fits);
-    assert_eq!(guards.lowered_cap(&past), Some((fits + 1, fits)));
+    assert_eq!(guards.max_connections(&past, 0), fits);
+    assert_eq!(guards.lowered_cap(&past, 0), Some((fits + 1, fits)));
 
     let within = Limits { max_connections: Some(fits), ..Limits::default() };
-    assert_eq!(guards.max_connections(&within), fits);
-    assert_eq!(guards.lowered_cap(&within), None);
+    assert_eq!(guards.max_connections(&within, 0), fits);
+    assert_eq!(guards.lowered_cap(&within, 0), None);
+    // Health checks of 4 upstreams hold 4 descriptors: two sessions' worth.
+    assert_eq!(guards.max_connections(&within, 4), fits - 2);
+    assert_eq!(guards.lowered_cap(&within, 4), Some((fits, fits - 2)));
     let below = Limits { max_connections: Some(1), ..Limits::default() };
-    assert_eq!(guards.max_connections(&below), 1);
+    assert_eq!(guards.max_connections(&below, 0), 1);
 }
 
 #[test]
@@ -799,6 +807,19 @@ async fn a_broker_that_accepts_tcp_but_never_answers_is_marked_down_by_the_healt
     assert_eq!(read_exactly(&mut client, 4).await, V311_OK);
     let good_up = format!("mqtt_proxy_upstream_up{{upstream=\"{}\"}} 1", checked_good.addr);
     assert!(handle.metrics().encode().contains(&good_up));
+}
+
+/// The cap sets a descriptor aside for each upstream whose checks run, once however many
+/// routes check it: one task checks each address.
+#[test]
+fn each_upstream_under_health_checks_is_counted_once() {
+    let text = "[[route]]\nname = \"a\"\nupstreams = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n[route.health_check]\n\
+                [[route]]\nname = \"b\"\nupstreams = [\"127.0.0.1:2\", \"127.0.0.1:3\"]\n[route.health_check]\n\
+                [[route]]\nname = \"c\"\nupstreams = [\"127.0.0.1:4\"]\n";
+    let config = Config::parse(text).expect("valid");
+    let mut checked: Vec<String> = healthcheck::checked(&config).into_keys().collect();
+    checked.sort();
+    assert_eq!(checked, ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]);
 }
 
 #[test]
