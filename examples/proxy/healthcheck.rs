@@ -62,8 +62,6 @@ impl HealthCheck {
     }
 }
 
-/// Keeps one checking task per upstream that some route checks, following the config through
-/// reloads, until the proxy ends.
 /// The upstreams under active health checks, by address, each with its check; each holds a
 /// socket at a time while its check runs.
 pub fn checked(config: &Config) -> HashMap<String, HealthCheck> {
@@ -71,6 +69,8 @@ pub fn checked(config: &Config) -> HashMap<String, HealthCheck> {
     checked.flat_map(|(check, ups)| ups.iter().map(|u| (u.addr.clone(), check.clone()))).collect()
 }
 
+/// Keeps one checking task per upstream that some route checks, following the config through
+/// reloads, until the proxy ends.
 pub fn supervise(mut config: watch::Receiver<Arc<Config>>, health: Health, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
         let mut running: HashMap<String, (HealthCheck, JoinHandle<()>)> = HashMap::new();
