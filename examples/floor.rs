@@ -17,9 +17,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Parser;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+// The proxy's own listening socket, so that the floor listens exactly as the proxy does.
+#[path = "proxy/listener.rs"]
+mod listener;
+
+use listener::listen;
 
 #[derive(Parser)]
 #[command(about = "A TCP forwarder that does nothing else: the floor for the proxy's cost")]
@@ -50,18 +55,6 @@ fn main() -> io::Result<()> {
         worker.join().map_err(|_| io::Error::other("a worker panicked"))??;
     }
     Ok(())
-}
-
-/// One worker's socket of the address, as the proxy's `server::listen` makes it.
-fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_tcp_nodelay(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(8192)?;
-    Ok(socket.into())
 }
 
 async fn accept(

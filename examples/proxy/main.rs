@@ -17,6 +17,7 @@ mod health;
 mod healthcheck;
 mod idle;
 mod limits;
+mod listener;
 mod logfmt;
 mod metrics;
 mod proxy_header;

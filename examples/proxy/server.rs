@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -21,6 +20,7 @@ use crate::config::Config;
 use crate::health::Health;
 use crate::healthcheck;
 use crate::limits::{Guards, SpareInUse, out_of_descriptors};
+use crate::listener::listen;
 use crate::metrics::{EndLabels, Metrics};
 use crate::session::{self, Early};
 use crate::workers::Workers;
@@ -215,28 +215,8 @@ fn bind(addrs: &[SocketAddr], count: usize) -> io::Result<Vec<Bound>> {
     addrs.iter().map(bind_one).collect()
 }
 
-/// A listening socket that other workers' sockets share the address of (`SO_REUSEPORT`), whose
-/// backlog absorbs a burst of connects, which the default of 1024 does not: the clients of a
-/// failed broker all come back at once.
-fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    // MQTT packets are small and latency-bound, so Nagle must not hold them back. Accepted
-    // sockets inherit the option from their listener (Linux and the BSDs), which saves a
-    // `setsockopt` per connection (setsockopt calls per connection 2 -> 1, `strace -c -f`).
-    socket.set_tcp_nodelay(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
-}
-
 /// How long connections cut at the drain deadline get to log their lines.
 const CUT_LOGS: Duration = Duration::from_secs(1);
-
-/// Capped by the kernel's net.core.somaxconn.
-const BACKLOG: i32 = 8192;
 
 /// Hands each client to its own task, with the config in force when it arrived; `addr` is the
 /// configured address, which names the listener's options in that config.
@@ -344,18 +324,6 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The proxy sets no option on an accepted socket: Nagle is off because the listener's
-    /// setting is inherited, which this holds the kernel to.
-    #[tokio::test]
-    async fn accepted_clients_have_nagle_off_from_their_listener() {
-        let listener = listen("127.0.0.1:0".parse().expect("address")).expect("listen");
-        let listener = TcpListener::from_std(listener).expect("register");
-        let addr = listener.local_addr().expect("its address");
-        let _client = TcpStream::connect(addr).await.expect("connect");
-        let (accepted, _) = listener.accept().await.expect("accept");
-        assert!(accepted.nodelay().expect("read TCP_NODELAY"));
-    }
 
     /// Each worker's socket of an address shares the port the first bind picked, and the kernel
     /// hands new clients to all of them.
