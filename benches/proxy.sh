@@ -23,7 +23,8 @@
 # perf samples are also split by system call (benches/syscalls.awk) into µs per connection.
 #
 # BASELINE=PATH adds another proxy build beside this one (plain TCP targets only; its own flags
-# in BASELINE_ARGS), for a before-and-after in one run.
+# in BASELINE_ARGS), for a before-and-after in one run; BASELINE=target/release/examples/floor_epoll
+# adds the floor written straight on epoll, the least any user-space forwarder costs here.
 #
 # tls: both proxies terminate TLS with the same ECDSA P-256 certificate (made here with
 # openssl), in front of the same brokers; the load generator speaks TLS 1.3 without
@@ -60,7 +61,7 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n
 openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
     -extfile "$work/server.ext" -out "$work/server.pem" 2>/dev/null
 cat "$work/server.pem" "$work/server.key" >"$work/haproxy.pem"
-cargo build --quiet --release --example proxy --example loadgen --example floor
+cargo build --quiet --release --example proxy --example loadgen --example floor --example floor_epoll
 
 wait_port() {
     for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done

@@ -4,7 +4,8 @@
 //! side has closed (`tokio::io::copy_bidirectional`, half-close passed on). No parsing, hashing,
 //! limits, metrics or logs; the proxy's threading (a current-thread runtime per CPU, each
 //! accepting on its own `SO_REUSEPORT` socket), and Nagle off as the proxy has it. What the
-//! proxy costs beyond this is what its own work costs.
+//! proxy costs beyond this is what its own work costs. `examples/floor_epoll.rs` is the same
+//! forwarder without the runtime.
 //!
 //! ```sh
 //! cargo run --release --example floor -- --listen 127.0.0.1:9200 --upstream 127.0.0.1:1883
