@@ -73,9 +73,10 @@ impl Health {
         marks.insert(upstream.addr.clone(), Mark::Held).is_none()
     }
 
-    /// Whether this is a change: the upstream was marked.
+    /// Whether this is a change: the upstream was marked. Called on every connect; with no
+    /// marks, as nearly always, the address is not hashed (`HashMap::remove` hashes first).
     pub fn mark_up(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        marks.remove(&upstream.addr).is_some()
+        !marks.is_empty() && marks.remove(&upstream.addr).is_some()
     }
 }

@@ -225,7 +225,7 @@ async fn open<'c>(
     let mut placed = connect.connect();
     let mut packet = connect.frame().clone();
     let protocol = placed.protocol;
-    log.client_id = Some(logfmt::field(placed.client_id));
+    log.client_id(placed.client_id);
     log.version = Some(protocol);
     metrics.client_id(placed.client_id, arrival.peer.ip());
 
@@ -241,7 +241,7 @@ async fn open<'c>(
     if let Some(assigned) = &assigned {
         placed.client_id = &assigned.id;
         packet = assigned.packet.clone();
-        log.client_id = Some(logfmt::field(&assigned.id));
+        log.client_id(&assigned.id);
     }
 
     // The client's address stands in for an empty key, as in APISIX; spelt out only then.
@@ -255,7 +255,8 @@ async fn open<'c>(
     };
     let header = proxy_header(route, arrival, &client).map_err(End::Failed)?;
     let first = [header.as_slice(), &packet, &pipelined];
-    let (mut upstream, node) = match connect_upstream(route, key, first, limits, health, metrics).await {
+    let (mut upstream, node, took) = match connect_upstream(route, key, first, limits, health, metrics).await
+    {
         Ok(connected) => connected,
         Err(Unreached::All) => {
             let unavailable = protocol.connack(ReasonCode::ServerUnavailable);
@@ -267,7 +268,9 @@ async fn open<'c>(
         }
     };
     log.upstream = Some(node);
-    log.traffic.counted = Some(metrics.relaying(&route.name, &node.addr));
+    let counted = metrics.relaying(&route.name, &node.addr);
+    counted.connected(took);
+    log.traffic.counted = Some(counted);
 
     let keep_alive = placed.keep_alive;
     log.traffic.add((packet.len() + pipelined.len()) as u64, 0);
@@ -437,7 +440,7 @@ async fn connect_upstream<'r>(
     limits: &Limits,
     health: &Health,
     metrics: &Metrics,
-) -> Result<(TcpStream, &'r Upstream), Unreached> {
+) -> Result<(TcpStream, &'r Upstream, Duration), Unreached> {
     for upstream in rank(key, &route.upstreams).filter_map(|i| route.upstreams.get(i)) {
         if health.verdict(upstream, limits.upstream_timeout()) == Verdict::Skip {
             continue;
@@ -445,9 +448,10 @@ async fn connect_upstream<'r>(
         let connecting = Instant::now();
         let failure = match timeout(limits.upstream_timeout(), dial(&upstream.addr, first)).await {
             Ok(Ok(stream)) => {
-                metrics.upstream_connect(&upstream.addr, connecting.elapsed());
-                metrics.health(&upstream.addr, true, health.mark_up(upstream));
-                return Ok((stream, upstream));
+                if health.mark_up(upstream) {
+                    metrics.health(&upstream.addr, true, true);
+                }
+                return Ok((stream, upstream, connecting.elapsed()));
             }
             Ok(Err(e)) if is_local(&e) => {
                 tracing::warn!(upstream = %upstream, error = %e, "upstream connect failed here; health unchanged");
@@ -634,6 +638,14 @@ struct Log<'c> {
 }
 
 impl Log<'_> {
+    /// The client id, escaped for the line, if the line is to be written: escaping it cost
+    /// 900 of the 32,300 instructions a connection took in user space (callgrind).
+    fn client_id(&mut self, id: &str) {
+        if tracing::enabled!(tracing::Level::INFO) {
+            self.client_id = Some(logfmt::field(id));
+        }
+    }
+
     fn write(&self, peer: SocketAddr, took: Duration, end: &End) {
         fn unknown(field: Option<&str>) -> &str {
             field.unwrap_or("-")
