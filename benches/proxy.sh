@@ -3,7 +3,7 @@
 # three mosquitto brokers on loopback, the proxy and HAProxy in front of them (both balancing on
 # the client id), and the loadgen example measuring each in turn.
 #
-#   bash benches/proxy.sh [rate|memory|relay|tls|cpu|storm]   # all but tls, cpu and storm by
+#   bash benches/proxy.sh [rate|memory|relay|tls|cpu|storm|profile|instructions]   # all but tls, cpu, storm, profile and instructions by
 #                                                             # default; installs mosquitto,
 #                                                             # haproxy and openssl if missing
 #
@@ -21,6 +21,8 @@
 # storm: 5,000 clients connecting at once, for p99 and errors.
 # profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace); the
 # perf samples are also split by system call (benches/syscalls.awk) into µs per connection.
+# instructions: the proxy's, the floor's and the epoll floor's user-space instructions per
+# connection, by callgrind (valgrind), which counts the same on a busy machine.
 #
 # BASELINE=PATH adds another proxy build beside this one (plain TCP targets only; its own flags
 # in BASELINE_ARGS), for a before-and-after in one run; BASELINE=target/release/examples/floor_epoll
@@ -216,6 +218,42 @@ if [[ $section == profile ]]; then
         echo "## $name: system calls for 2,000 connections (strace -c -f)"
         cat "$work/$name.strace"
         echo
+    done
+fi
+if [[ $section == instructions ]]; then
+    # User-space instructions per connection, counted by callgrind: repeatable where times on
+    # this shared VM are not, and blind to the kernel, which the `cpu` rows carry. Each
+    # forwarder runs alone under valgrind twice, for 200 and for 2,200 connections (16 at a
+    # time); the difference over 2,000 leaves start-up and shutdown out. valgrind counts each
+    # byte of a `rep stosb` as an instruction, so glibc's memset of a large buffer, which the
+    # floors' zeroed copy buffers take, is shown apart. Then the top symbols of the longer run.
+    command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+    port=$((base + 30))
+    # Prints the run's total instructions and memset's.
+    counted() {
+        env RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$work/$1.$2.cg" \
+            "target/release/examples/$1" --listen "127.0.0.1:$port" "${upstreams[@]}" 2>"$work/$1.vg" &
+        local pid=$!
+        # valgrind takes seconds to start a program.
+        for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
+        target/release/examples/loadgen --target "$1=127.0.0.1:$port" --connections "$2" --concurrency 16 |
+            awk -F'|' -v n="$2" '$2 ~ /^ [a-z_]+ $/ && $6 + 0 > 0 { print "  " $6 + 0 " errors in " n " connections" }'
+        kill -TERM "$pid"
+        wait "$pid" || true
+        callgrind_annotate "$work/$1.$2.cg" 2>/dev/null | awk '
+            /PROGRAM TOTALS/ { gsub(",", "", $1); total = $1 }
+            /memset/ && /^ *[0-9,]+ \(/ { gsub(",", "", $1); memset += $1 }
+            END { print total + 0, memset + 0 }' >"$work/$1.$2.count"
+    }
+    echo "## user-space instructions per connection (callgrind, 2,000 connections)"
+    for example in proxy floor floor_epoll; do
+        counted "$example" 200
+        counted "$example" 2200
+        read -r short short_memset <"$work/$example.200.count"
+        read -r long long_memset <"$work/$example.2200.count"
+        memset=$(((long_memset - short_memset) / 2000))
+        echo "$example: $(((long - short) / 2000)) instructions a connection, of which memset $((memset > 0 ? memset : 0))"
+        callgrind_annotate "$work/$example.2200.cg" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | sed -n 2,13p
     done
 fi
 if [[ $section == all || $section == relay ]]; then
