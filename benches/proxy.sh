@@ -14,10 +14,11 @@
 # HAProxy a `log` line too).
 #
 # cpu: 64 clients at a time doing CONNECT -> CONNACK -> close, 20,000 connections a round (CPU_CONNECTIONS),
-# five rounds, each printed, then the medians; with the floor example (a forwarder that only
-# moves bytes) as one more target. The loadgen changes the order each round, so that with
-# five targets each follows each other once in four rounds: the one after `direct` pays for the
-# sockets it left in TIME_WAIT.
+# six rounds (CPU_ROUNDS), each printed, then the medians; with the floor examples (forwarders
+# that only move bytes, on tokio and straight on epoll) as two more targets. The loadgen changes
+# the order each round (a Williams square), so that with six targets (BASELINE among them) each
+# follows each other once in six rounds, and with five twice in ten: the one after `direct` pays
+# for the sockets it left in TIME_WAIT.
 # storm: 5,000 clients connecting at once, for p99 and errors.
 # profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace); the
 # perf samples are also split by system call (benches/syscalls.awk) into µs per connection.
@@ -25,8 +26,7 @@
 # connection, by callgrind (valgrind), which counts the same on a busy machine.
 #
 # BASELINE=PATH adds another proxy build beside this one (plain TCP targets only; its own flags
-# in BASELINE_ARGS), for a before-and-after in one run; BASELINE=target/release/examples/floor_epoll
-# adds the floor written straight on epoll, the least any user-space forwarder costs here.
+# in BASELINE_ARGS), for a before-and-after in one run.
 #
 # tls: both proxies terminate TLS with the same ECDSA P-256 certificate (made here with
 # openssl), in front of the same brokers; the load generator speaks TLS 1.3 without
@@ -168,16 +168,20 @@ if [[ $section == all || $section == rate ]]; then
     loadgen --connections 3000 --concurrency 50 --protocol 5 --rounds 5
 fi
 if [[ $section == cpu ]]; then
-    # The floor example beside them: a forwarder that does nothing but move the bytes, on the
-    # same runtime, so that what the proxy's own work costs reads as its distance from it.
-    target/release/examples/floor --listen "127.0.0.1:$((base + 13))" --upstream "127.0.0.1:$((base + 1))" \
-        --upstream "127.0.0.1:$((base + 2))" --upstream "127.0.0.1:$((base + 3))" &
-    floor_pid=$!
-    pids+=("$floor_pid")
-    wait_port "$((base + 13))"
+    # The floors beside them: forwarders that do nothing but move the bytes, one on the proxy's
+    # runtime, so that what the proxy's own work costs reads as its distance from it, and one
+    # straight on epoll, the least any proxy in user space can cost here.
+    floors=()
+    for floor in "floor 13" "floor_epoll 14"; do
+        read -r example offset <<<"$floor"
+        target/release/examples/"$example" --listen "127.0.0.1:$((base + offset))" "${upstreams[@]}" &
+        pids+=("$!")
+        wait_port "$((base + offset))"
+        floors+=(--target "${example/floor_epoll/epoll_floor}=127.0.0.1:$((base + offset)),$!")
+    done
     echo "## CPU per connection: CONNECT -> CONNACK -> close"
-    loadgen --connections "${CPU_CONNECTIONS:-20000}" --concurrency 64 --protocol "${PROTOCOL:-4}" --rounds 5 \
-        --target "floor=127.0.0.1:$((base + 13)),$floor_pid"
+    loadgen --connections "${CPU_CONNECTIONS:-20000}" --concurrency 64 --protocol "${PROTOCOL:-4}" \
+        --rounds "${CPU_ROUNDS:-6}" "${floors[@]}"
 fi
 if [[ $section == storm ]]; then
     echo "## connection storm: 5,000 clients at once"

@@ -389,18 +389,74 @@ fn rss_kib(pid: u32) -> Option<usize> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The targets' order in `round` (from 0): every `stride`-th from `start`, the stride each
-/// round the next that shares no factor with the count, and the start one further on once the
-/// strides have all been used. Within a round the target before `k` is `k - stride`, so over
-/// the strides each target follows each other once: with five targets, in four rounds. (Moving
-/// only the start, each would always follow the same one.)
+/// The targets' order in `round` (from 0), so that over the rounds each target runs right after
+/// each other alike: the rows of a Williams square. The first row is 0, 1, n − 1, 2, n − 2, …,
+/// and each next adds one to every place (mod n). With an even count, in n rounds each target
+/// follows each other exactly once. With an odd one, each row runs forwards and then backwards,
+/// so that any two rounds in a row cover every distance between two targets, and in 2n rounds
+/// each follows each other twice. (Moving only the start, each would always follow the same
+/// one.)
 fn order(count: usize, round: usize) -> impl Iterator<Item = usize> {
-    let coprime =
-        |stride: &usize| (2..=*stride).all(|d| !stride.is_multiple_of(d) || !count.is_multiple_of(d));
-    let strides: Vec<usize> = (1..count.max(2)).filter(coprime).collect();
-    let stride = strides.get(round % strides.len().max(1)).copied().unwrap_or(1);
-    let start = (round / strides.len().max(1)) % count.max(1);
-    (0..count).map(move |i| (start + i * stride) % count)
+    let n = count.max(1);
+    let odd = !n.is_multiple_of(2);
+    let (row, backwards) = if odd { (round / 2, round % 2 == 1) } else { (round, false) };
+    (0..count).map(move |place| {
+        let place = if backwards { n - 1 - place } else { place };
+        // Odd places climb from 1, even ones fall from n.
+        let first = if place % 2 == 1 { place.div_ceil(2) } else { (n - place / 2) % n };
+        (first + row) % n
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which target ran right before which, over `rounds` rounds of `count` targets; each
+    /// round checked to run every target once.
+    fn followers(count: usize, rounds: usize) -> Vec<Vec<usize>> {
+        let mut after = vec![vec![0; count]; count];
+        for round in 0..rounds {
+            let ran: Vec<usize> = order(count, round).collect();
+            let mut sorted = ran.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..count).collect::<Vec<_>>(), "round {round} of {count}: {ran:?}");
+            for pair in ran.windows(2) {
+                after[pair[0]][pair[1]] += 1;
+            }
+        }
+        after
+    }
+
+    #[test]
+    fn each_target_follows_each_other_once_in_as_many_rounds_as_targets_when_even() {
+        for count in [2, 4, 6, 8] {
+            let after = followers(count, count);
+            for (a, row) in after.iter().enumerate() {
+                for (b, &times) in row.iter().enumerate() {
+                    assert_eq!(times, usize::from(a != b), "{b} after {a}, {count} targets: {after:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_target_follows_each_other_twice_in_twice_as_many_rounds_as_targets_when_odd() {
+        for count in [3, 5, 7, 9] {
+            let after = followers(count, 2 * count);
+            for (a, row) in after.iter().enumerate() {
+                for (b, &times) in row.iter().enumerate() {
+                    assert_eq!(times, 2 * usize::from(a != b), "{b} after {a}, {count} targets: {after:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_target_runs_alone() {
+        assert_eq!(order(1, 0).collect::<Vec<_>>(), [0]);
+        assert_eq!(order(1, 3).collect::<Vec<_>>(), [0]);
+    }
 }
 
 /// The round in the middle, by messages per second when there are messages, else by connections.
