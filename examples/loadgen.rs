@@ -428,27 +428,28 @@ mod tests {
         after
     }
 
+    /// Over `rounds` rounds of `count` targets, each target ran right after each other exactly
+    /// `times` times, and never after itself.
+    fn assert_each_follows_each_other(count: usize, rounds: usize, times: usize) {
+        let after = followers(count, rounds);
+        for (a, row) in after.iter().enumerate() {
+            for (b, &n) in row.iter().enumerate() {
+                assert_eq!(n, times * usize::from(a != b), "{b} after {a}, {count} targets: {after:?}");
+            }
+        }
+    }
+
     #[test]
     fn each_target_follows_each_other_once_in_as_many_rounds_as_targets_when_even() {
         for count in [2, 4, 6, 8] {
-            let after = followers(count, count);
-            for (a, row) in after.iter().enumerate() {
-                for (b, &times) in row.iter().enumerate() {
-                    assert_eq!(times, usize::from(a != b), "{b} after {a}, {count} targets: {after:?}");
-                }
-            }
+            assert_each_follows_each_other(count, count, 1);
         }
     }
 
     #[test]
     fn each_target_follows_each_other_twice_in_twice_as_many_rounds_as_targets_when_odd() {
         for count in [3, 5, 7, 9] {
-            let after = followers(count, 2 * count);
-            for (a, row) in after.iter().enumerate() {
-                for (b, &times) in row.iter().enumerate() {
-                    assert_eq!(times, 2 * usize::from(a != b), "{b} after {a}, {count} targets: {after:?}");
-                }
-            }
+            assert_each_follows_each_other(count, 2 * count, 2);
         }
     }
 
