@@ -172,12 +172,12 @@ if [[ $section == cpu ]]; then
     # runtime, so that what the proxy's own work costs reads as its distance from it, and one
     # straight on epoll, the least any proxy in user space can cost here.
     floors=()
-    for floor in "floor 13" "floor_epoll 14"; do
-        read -r example offset <<<"$floor"
+    for floor in "floor floor 13" "floor_epoll epoll_floor 14"; do
+        read -r example name offset <<<"$floor"
         target/release/examples/"$example" --listen "127.0.0.1:$((base + offset))" "${upstreams[@]}" &
         pids+=("$!")
         wait_port "$((base + offset))"
-        floors+=(--target "${example/floor_epoll/epoll_floor}=127.0.0.1:$((base + offset)),$!")
+        floors+=(--target "$name=127.0.0.1:$((base + offset)),$!")
     done
     echo "## CPU per connection: CONNECT -> CONNACK -> close"
     loadgen --connections "${CPU_CONNECTIONS:-20000}" --concurrency 64 --protocol "${PROTOCOL:-4}" \
