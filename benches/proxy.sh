@@ -3,15 +3,19 @@
 # three mosquitto brokers on loopback, the proxy and HAProxy in front of them (both balancing on
 # the client id), and the loadgen example measuring each in turn.
 #
-#   bash benches/proxy.sh [rate|memory|relay|tls|cpu|storm|profile|instructions]   # all but tls, cpu, storm, profile and instructions by
-#                                                             # default; installs mosquitto,
-#                                                             # haproxy and openssl if missing
+#   bash benches/proxy.sh [rate|memory|relay|tls|cpu|storm|profile|instructions|segments]
+#
+# All but tls, cpu, storm, profile, instructions and segments by default; installs mosquitto,
+# haproxy and openssl if missing.
 #
 # Every row carries the target's CPU time per connection, user and system apart, read from
 # /proc/PID/stat over the run, so that the proxy's cost reads as a ratio to HAProxy's from the
-# same run. Both proxies log nothing per connection: HAProxy's config below has no `log` line,
-# and the proxy runs with RUST_LOG=warn (PROXY_ENV="RUST_LOG=info" to log both; then give
-# HAProxy a `log` line too).
+# same run. With more than one round, a second table gives each target's ratios to HAProxy
+# round by round (the median of the ratios taken within each round), which a load on the
+# machine that comes and goes between rounds moves less than the ratio of two median rounds.
+# Both proxies log nothing per connection: HAProxy's config below has no `log` line, and the
+# proxy runs with RUST_LOG=warn (PROXY_ENV="RUST_LOG=info" to log both; then give HAProxy a
+# `log` line too).
 #
 # cpu: 64 clients at a time doing CONNECT -> CONNACK -> close, 20,000 connections a round (CPU_CONNECTIONS),
 # six rounds (CPU_ROUNDS), each printed, then the medians; with the floor examples (forwarders
@@ -24,6 +28,8 @@
 # perf samples are also split by system call (benches/syscalls.awk) into µs per connection.
 # instructions: the proxy's, the floor's and the epoll floor's user-space instructions per
 # connection, by callgrind (valgrind), which counts the same on a busy machine.
+# segments: TCP segments per connection, each target alone, from the kernel's counters (nstat),
+# which also count the same on a busy machine.
 #
 # BASELINE=PATH adds another proxy build beside this one (plain TCP targets only; its own flags
 # in BASELINE_ARGS), for a before-and-after in one run.
@@ -138,13 +144,14 @@ wait_port "$haproxy_port" || { cat "$work/haproxy.log" "$work/proxy.log"; exit 1
 loadgen() {
     target/release/examples/loadgen --target "direct=127.0.0.1:$((base + 1)),${pids[0]}" \
         --target "proxy=127.0.0.1:$proxy_port,$proxy_pid" "${baseline_target[@]}" \
-        --target "haproxy=127.0.0.1:$haproxy_port,$haproxy_pid" "$@"
+        --target "haproxy=127.0.0.1:$haproxy_port,$haproxy_pid" --reference haproxy "$@"
     echo
 }
 
 tls_loadgen() {
     target/release/examples/loadgen --tls-ca "$work/ca.pem" --tls-name localhost \
-        --target "proxy=127.0.0.1:$proxy_tls_port,$proxy_pid" --target "haproxy=127.0.0.1:$haproxy_tls_port,$haproxy_pid" "$@"
+        --target "proxy=127.0.0.1:$proxy_tls_port,$proxy_pid" --target "haproxy=127.0.0.1:$haproxy_tls_port,$haproxy_pid" \
+        --reference haproxy "$@"
     echo
 }
 
@@ -222,6 +229,22 @@ if [[ $section == profile ]]; then
         echo "## $name: system calls for 2,000 connections (strace -c -f)"
         cat "$work/$name.strace"
         echo
+    done
+fi
+if [[ $section == segments ]]; then
+    # Every segment sent on the machine over 4,000 connections of each target alone: the
+    # client's, the broker's and, through a proxy, the proxy's. Exact as long as nothing else
+    # on the machine speaks TCP meanwhile.
+    command -v nstat >/dev/null || { apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; }
+    echo "## TCP segments per connection (nstat), each target alone, MQTT ${PROTOCOL:-4}"
+    for target in "direct $((base + 1))" "proxy $proxy_port" "haproxy $haproxy_port"; do
+        read -r name port <<<"$target"
+        nstat -n
+        target/release/examples/loadgen --target "$name=127.0.0.1:$port" --connections 4000 --concurrency 64 \
+            --protocol "${PROTOCOL:-4}" >/dev/null
+        nstat -z TcpOutSegs TcpExtTCPOrigDataSent | awk -v name="$name" '
+            { count[$1] = $2 / 4000 }
+            END { printf "%s: %.2f segments, %.2f of them carrying data\n", name, count["TcpOutSegs"], count["TcpExtTCPOrigDataSent"] }'
     done
 fi
 if [[ $section == instructions ]]; then

@@ -72,6 +72,10 @@ struct Args {
     /// The server name to ask for and verify, with --tls-ca.
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     tls_name: String,
+    /// With more than one round, also report each target against the target of this name,
+    /// round by round: each ratio taken within a round, then the median over the rounds.
+    #[arg(long, value_name = "NAME")]
+    reference: Option<String>,
 }
 
 #[derive(Clone)]
@@ -137,6 +141,14 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let reference =
+        args.reference.as_ref().map(|name| match args.targets.iter().position(|t| &t.name == name) {
+            Some(at) => (name, at),
+            None => {
+                eprintln!("--reference: {name:?} is not the name of a target");
+                std::process::exit(2);
+            }
+        });
     let load = Arc::new(Load {
         protocol,
         publishes: publishes(protocol, args.publishes, args.payload),
@@ -159,8 +171,12 @@ async fn main() {
             reports.push(report);
         }
     }
+    let against = reference.filter(|_| args.rounds > 1).map(|(name, at)| (name, paired(&rounds, at)));
     let medians: Vec<Report> = rounds.into_iter().filter_map(median).collect();
     print_table(&medians, &args);
+    if let Some((name, ratios)) = against {
+        print_ratios(name, &ratios, args.rounds);
+    }
 }
 
 /// Runs the whole load against one target.
@@ -458,6 +474,59 @@ mod tests {
         assert_eq!(order(1, 0).collect::<Vec<_>>(), [0]);
         assert_eq!(order(1, 3).collect::<Vec<_>>(), [0]);
     }
+
+    /// A round of 1,000 connections at `rate` a second, all with the latency `p50_ms`, costing
+    /// `cpu` µs each.
+    fn round(name: &str, rate: f64, p50_ms: u64, cpu: Option<f64>) -> Report {
+        Report {
+            name: name.to_owned(),
+            ok: 1000,
+            errors: 0,
+            took: Duration::from_secs_f64(1000.0 / rate),
+            latencies: vec![Duration::from_millis(p50_ms)],
+            messages: 0,
+            bytes: 0,
+            rss_per_connection: None,
+            cpu_per_connection: cpu.map(|cpu| (0.0, cpu)),
+        }
+    }
+
+    fn assert_near(value: Option<f64>, expected: f64) {
+        assert!(value.is_some_and(|v| (v - expected).abs() < 1e-9), "{value:?}, not {expected}");
+    }
+
+    #[test]
+    fn ratios_are_taken_within_each_round() {
+        let rounds = vec![
+            vec![
+                round("proxy", 190.0, 4, Some(95.0)),
+                round("proxy", 250.0, 6, Some(120.0)),
+                round("proxy", 120.0, 9, None),
+            ],
+            vec![
+                round("base", 100.0, 8, Some(100.0)),
+                round("base", 300.0, 4, Some(100.0)),
+                round("base", 200.0, 6, Some(150.0)),
+            ],
+        ];
+        let ratios = paired(&rounds, 1);
+        assert_eq!(ratios.len(), 1);
+        let (name, [rate, p50, cpu]) = &ratios[0];
+        assert_eq!(name, "proxy");
+        // The rates' ratios are 1.9, 0.833 and 0.6: the middle one is round 2's, where the two
+        // median rounds (190 and 200) would give 0.95.
+        assert_near(*rate, 250.0 / 300.0);
+        // 0.5, 1.5 and 1.5.
+        assert_near(*p50, 1.5);
+        // Round 3 has no CPU time: the median of 0.95 and 1.2.
+        assert_near(*cpu, (0.95 + 1.2) / 2.0);
+    }
+
+    #[test]
+    fn the_reference_against_itself_is_not_reported() {
+        let rounds = vec![vec![round("base", 100.0, 1, None), round("base", 200.0, 1, None)]];
+        assert!(paired(&rounds, 0).is_empty());
+    }
 }
 
 /// The round in the middle, by messages per second when there are messages, else by connections.
@@ -485,6 +554,57 @@ impl Report {
     fn rate(&self) -> f64 {
         let count = if self.messages > 0 { self.messages } else { self.ok };
         count as f64 / self.took.as_secs_f64()
+    }
+}
+
+/// Each target's connection rate, p50 and CPU per connection over the reference's in the same
+/// round, the median over the rounds. A load on the machine that comes and goes from round to
+/// round then weighs on both sides of each ratio, where a target's median round moves with it
+/// on its own.
+fn paired(rounds: &[Vec<Report>], reference: usize) -> Vec<(String, [Option<f64>; 3])> {
+    let measures: [fn(&Report) -> Option<f64>; 3] = [
+        |r| Some(r.ok as f64 / r.took.as_secs_f64()),
+        |r| Some(percentile(&r.latencies, 50).as_secs_f64()),
+        |r| r.cpu_per_connection.map(|(user, system)| user + system),
+    ];
+    let Some(base) = rounds.get(reference) else { return Vec::new() };
+    let others = rounds.iter().enumerate().filter(|&(k, _)| k != reference);
+    others
+        .filter_map(|(_, reports)| {
+            let name = reports.first()?.name.clone();
+            let ratios = measures.map(|measure| {
+                let each = reports.iter().zip(base).filter_map(|(report, base)| {
+                    let (value, base) = (measure(report)?, measure(base)?);
+                    let ratio = value / base;
+                    ratio.is_finite().then_some(ratio)
+                });
+                middle(each.collect())
+            });
+            Some((name, ratios))
+        })
+        .collect()
+}
+
+/// The median: the mean of the two in the middle when the count is even.
+fn middle(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let half = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values.get(half).copied()
+    } else {
+        Some((values.get(half.checked_sub(1)?)? + values.get(half)?) / 2.0)
+    }
+}
+
+fn print_ratios(reference: &str, ratios: &[(String, [Option<f64>; 3])], rounds: usize) {
+    println!(
+        "\nAgainst {reference}, round by round: the median over {rounds} rounds of each ratio to {reference} in the same round\n"
+    );
+    println!("| target | conn/s | CONNACK p50 | CPU/conn |");
+    println!("|---|---:|---:|---:|");
+    for (name, ratios) in ratios {
+        let [rate, p50, cpu] = ratios.map(|ratio| ratio.map_or("-".to_owned(), |r| format!("{r:.3}×")));
+        println!("| {name} | {rate} | {p50} | {cpu} |");
     }
 }
 
