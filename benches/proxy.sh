@@ -236,7 +236,7 @@ if [[ $section == segments ]]; then
     # client's, the broker's and, through a proxy, the proxy's. Exact as long as nothing else
     # on the machine speaks TCP meanwhile.
     command -v nstat >/dev/null || { apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; }
-    echo "## TCP segments per connection (nstat), each target alone, MQTT ${PROTOCOL:-4}"
+    echo "## TCP segments per connection (nstat), each target alone, --protocol ${PROTOCOL:-4}"
     for target in "direct $((base + 1))" "proxy $proxy_port" "haproxy $haproxy_port"; do
         read -r name port <<<"$target"
         nstat -n
@@ -244,7 +244,7 @@ if [[ $section == segments ]]; then
             --protocol "${PROTOCOL:-4}" >/dev/null
         nstat -z TcpOutSegs TcpExtTCPOrigDataSent | awk -v name="$name" '
             { count[$1] = $2 / 4000 }
-            END { printf "%s: %.2f segments, %.2f of them carrying data\n", name, count["TcpOutSegs"], count["TcpExtTCPOrigDataSent"] }'
+            END { printf "%s: %.2f segments, %.2f of them carrying data or a FIN\n", name, count["TcpOutSegs"], count["TcpExtTCPOrigDataSent"] }'
     done
 fi
 if [[ $section == instructions ]]; then
