@@ -6,10 +6,10 @@
 //! spends: a worker thread per CPU, each accepting on its own `SO_REUSEPORT` socket (the proxy's
 //! listener); the client's first bytes read unparsed and written to the next upstream in turn as
 //! soon as `connect(2)` returns; then both ways until each side has ended, an end of file taken
-//! from read-closed readiness after a short read and passed on with `shutdown`. Sockets are
-//! closed without being deregistered first (`close` removes them from epoll), and no task,
-//! timer, waker or allocation but one per connection is involved. No limits, refusals,
-//! timeouts, parsing or logs.
+//! from read-closed readiness after a short read and passed on with `shutdown`, in the segment
+//! of the last bytes (`MSG_MORE`), as the proxy passes it on. Sockets are closed without being
+//! deregistered first (`close` removes them from epoll), and no task, timer, waker or allocation
+//! but one per connection is involved. No limits, refusals, timeouts, parsing or logs.
 //!
 //! ```sh
 //! cargo run --release --example floor_epoll -- --listen 127.0.0.1:9200 --upstream 127.0.0.1:1883
@@ -202,7 +202,14 @@ impl Half {
         loop {
             while !self.pending.is_empty() {
                 let bytes = self.buffer.get(self.pending.clone()).unwrap_or_default();
-                match to.write(bytes) {
+                // The end follows these bytes: with `MSG_MORE` its FIN rides in their segment,
+                // as the proxy's relay sends a client's DISCONNECT and FIN.
+                let sent = if self.ended {
+                    socket2::SockRef::from(&*to).send_with_flags(bytes, libc::MSG_MORE)
+                } else {
+                    to.write(bytes)
+                };
+                match sent {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => self.pending.start += n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
