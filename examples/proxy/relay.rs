@@ -276,7 +276,7 @@ impl Pump {
                 }
                 Self::Writing(held) => {
                     let rest = held.bytes.get(held.written..).unwrap_or_default();
-                    let n = ready!(write(cx, to, rest))?;
+                    let n = ready!(write(cx, to, rest, false))?;
                     *count += n as u64;
                     held.written += n;
                     if held.written >= held.bytes.len() {
@@ -312,9 +312,7 @@ impl Pump {
                     // Straight from the stack; what the writer does not take now is kept.
                     let mut sent = 0;
                     while let Some(rest) = bytes.get(sent..).filter(|rest| !rest.is_empty()) {
-                        let written =
-                            if last { to.poll_write_before_end(cx, rest) } else { write(cx, to, rest) };
-                        match written {
+                        match write(cx, to, rest, last) {
                             Poll::Ready(n) => sent += n?,
                             Poll::Pending => break,
                         }
@@ -369,16 +367,16 @@ impl Source for Client {
 trait Sink: AsyncWrite + Unpin + Sized {
     /// One write of `bytes`, which the shutdown will follow at once.
     fn poll_write_before_end(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
-        write(cx, self, bytes)
+        Pin::new(self).poll_write(cx, bytes)
     }
 }
 
 impl Sink for TcpStream {
     /// With `MSG_MORE`, so that the kernel keeps the bytes until the FIN that `shutdown` adds to
     /// them: one segment to the peer, and one wake-up, instead of two. A client's DISCONNECT
-    /// and FIN go on to the broker so: 22.25 -> 21.27 TCP segments per connection (`benches/proxy.sh
-    /// segments`), and 0.955x to 0.977x the CPU per connection of the build before, beside
-    /// it in six runs (`benches/proxy.sh cpu` with `BASELINE`).
+    /// and FIN go on to the broker so: 22.25 -> 21.27 TCP segments per connection
+    /// (`benches/proxy.sh segments`), and 0.955x to 0.977x the CPU per connection of the build
+    /// before, beside it in six runs (`benches/proxy.sh cpu` with `BASELINE`).
     fn poll_write_before_end(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.poll_write_ready(cx))?;
@@ -386,7 +384,6 @@ impl Sink for TcpStream {
                 socket2::SockRef::from(&*self).send_with_flags(bytes, libc::MSG_MORE)
             });
             match sent {
-                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 done => return Poll::Ready(done),
             }
@@ -398,14 +395,15 @@ impl Sink for Client {
     fn poll_write_before_end(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
         match self {
             Self::Plain(tcp) => tcp.poll_write_before_end(cx, bytes),
-            Self::Tls(_) | Self::Ws(_) => write(cx, self, bytes),
+            Self::Tls(_) | Self::Ws(_) => Pin::new(self).poll_write(cx, bytes),
         }
     }
 }
 
-/// One write of `bytes`, which takes at least one of them.
-fn write(cx: &mut Context<'_>, to: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> Poll<io::Result<usize>> {
-    match ready!(Pin::new(to).poll_write(cx, bytes)) {
+/// One write of `bytes`, which takes at least one of them; `last` when the shutdown follows.
+fn write(cx: &mut Context<'_>, to: &mut impl Sink, bytes: &[u8], last: bool) -> Poll<io::Result<usize>> {
+    let written = if last { to.poll_write_before_end(cx, bytes) } else { Pin::new(to).poll_write(cx, bytes) };
+    match ready!(written) {
         Ok(0) => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
         done => Poll::Ready(done),
     }
