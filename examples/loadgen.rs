@@ -545,10 +545,15 @@ impl Report {
         format!(
             "{} {:.0} conn/s, p50 {:.2} ms, {} errors{cpu}",
             self.name,
-            self.ok as f64 / self.took.as_secs_f64(),
+            self.connection_rate(),
             percentile(&self.latencies, 50).as_secs_f64() * 1e3,
             self.errors
         )
+    }
+
+    /// Connections that succeeded, per second.
+    fn connection_rate(&self) -> f64 {
+        self.ok as f64 / self.took.as_secs_f64()
     }
 
     fn rate(&self) -> f64 {
@@ -563,7 +568,7 @@ impl Report {
 /// on its own.
 fn paired(rounds: &[Vec<Report>], reference: usize) -> Vec<(String, [Option<f64>; 3])> {
     let measures: [fn(&Report) -> Option<f64>; 3] = [
-        |r| Some(r.ok as f64 / r.took.as_secs_f64()),
+        |r| Some(r.connection_rate()),
         |r| Some(percentile(&r.latencies, 50).as_secs_f64()),
         |r| r.cpu_per_connection.map(|(user, system)| user + system),
     ];
@@ -638,7 +643,7 @@ fn print_table(reports: &[Report], args: &Args) {
         println!(
             "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.1} | {} | {} | {} | {} |",
             r.name,
-            r.ok as f64 / secs,
+            r.connection_rate(),
             percentile(&r.latencies, 50).as_secs_f64() * 1e3,
             percentile(&r.latencies, 99).as_secs_f64() * 1e3,
             r.errors,
