@@ -411,13 +411,17 @@ fn write(cx: &mut Context<'_>, to: &mut impl Sink, bytes: &[u8], last: bool) -> 
 
 #[cfg(test)]
 mod tests {
+    use std::future::poll_fn;
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
     use std::time::Duration;
 
     use mqtt_connect::Protocol;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
     use tokio::net::{TcpListener, TcpStream};
 
-    use super::{First, Traffic, relay};
+    use super::{First, Pump, Sink, Traffic, relay};
     use crate::config::Limits;
     use crate::idle::{Activity, Quiet};
     use crate::limits::Drained;
@@ -514,5 +518,103 @@ mod tests {
                 .expect("in time");
         assert_eq!(got, [0xe0, 0x00], "the bytes, then the end");
         assert_eq!((first, traffic.up), (First::Client, 2));
+    }
+
+    /// The proxy's end of a broker's connection, noting which way each write went: to go out
+    /// at once, or to wait for the end of file that follows (`MSG_MORE`).
+    struct Noted {
+        stream: TcpStream,
+        at_once: Vec<Vec<u8>>,
+        before_end: Vec<Vec<u8>>,
+    }
+
+    impl Noted {
+        fn new(stream: TcpStream) -> Self {
+            Self { stream, at_once: Vec::new(), before_end: Vec::new() }
+        }
+    }
+
+    /// What `bytes` a write took, noted in `notes`.
+    fn note(
+        notes: &mut Vec<Vec<u8>>,
+        bytes: &[u8],
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = written {
+            notes.push(bytes.get(..n).unwrap_or(bytes).to_vec());
+        }
+        written
+    }
+
+    impl AsyncWrite for Noted {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bytes: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let this = &mut *self;
+            note(&mut this.at_once, bytes, Pin::new(&mut this.stream).poll_write(cx, bytes))
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.stream).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.stream).poll_shutdown(cx)
+        }
+    }
+
+    impl Sink for Noted {
+        fn poll_write_before_end(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+            note(&mut self.before_end, bytes, self.stream.poll_write_before_end(cx, bytes))
+        }
+    }
+
+    /// Waits until `socket` has seen its peer's FIN, so that all sent before it is there too.
+    async fn until_read_closed(socket: &TcpStream) {
+        while !socket.ready(Interest::READABLE).await.expect("readiness").is_read_closed() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A client's DISCONNECT and FIN that wait together go to the broker as last bytes, which
+    /// the kernel holds for the FIN, so that one segment carries both.
+    #[tokio::test]
+    async fn last_bytes_read_with_the_end_of_file_known_are_written_to_wait_for_it() {
+        let (mut client, mut client_side) = pair().await;
+        let (upstream_side, mut broker) = pair().await;
+        client.write_all(&[0xe0, 0x00]).await.expect("send");
+        client.shutdown().await.expect("half-close");
+        until_read_closed(&client_side).await;
+        let (mut pump, mut upstream, mut count) = (Pump::default(), Noted::new(upstream_side), 0);
+        poll_fn(|cx| pump.poll(cx, &mut client_side, &mut upstream, true, &mut count, |_| {}))
+            .await
+            .expect("pumped to the end");
+        assert_eq!(upstream.before_end, [[0xe0, 0x00]], "written to wait for the end");
+        assert!(upstream.at_once.is_empty(), "nothing written to go out at once");
+        let mut got = Vec::new();
+        broker.read_to_end(&mut got).await.expect("read to the end");
+        assert_eq!((got.as_slice(), count), (&[0xe0, 0x00][..], 2), "the bytes, then the end");
+    }
+
+    /// Bytes whose end of file has not come go out at once: written to wait for an end that
+    /// may never come, they would wait in the kernel for more.
+    #[tokio::test]
+    async fn bytes_read_with_the_end_of_file_not_come_are_written_at_once() {
+        let (mut client, mut client_side) = pair().await;
+        let (upstream_side, mut broker) = pair().await;
+        client.write_all(&[0xe0, 0x00]).await.expect("send");
+        client_side.readable().await.expect("readable");
+        let (mut pump, mut upstream, mut count) = (Pump::default(), Noted::new(upstream_side), 0);
+        let pumped = poll_fn(|cx| {
+            Poll::Ready(pump.poll(cx, &mut client_side, &mut upstream, true, &mut count, |_| {}))
+        });
+        assert!(pumped.await.is_pending(), "still reading, since the client has not ended");
+        assert_eq!(upstream.at_once, [[0xe0, 0x00]], "written to go out at once");
+        assert!(upstream.before_end.is_empty(), "nothing written to wait for an end");
+        let mut got = [0; 2];
+        broker.read_exact(&mut got).await.expect("the bytes");
+        assert_eq!((got, count), ([0xe0, 0x00], 2));
     }
 }
