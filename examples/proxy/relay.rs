@@ -571,6 +571,15 @@ mod tests {
         }
     }
 
+    /// A client that has sent a DISCONNECT, the proxy's end of it, the proxy's noted end of a
+    /// broker's connection, and the broker.
+    async fn disconnect_sent() -> (TcpStream, TcpStream, Noted, TcpStream) {
+        let (mut client, client_side) = pair().await;
+        let (upstream_side, broker) = pair().await;
+        client.write_all(&[0xe0, 0x00]).await.expect("send");
+        (client, client_side, Noted::new(upstream_side), broker)
+    }
+
     /// Waits until `socket` has seen its peer's FIN, so that all sent before it is there too.
     async fn until_read_closed(socket: &TcpStream) {
         while !socket.ready(Interest::READABLE).await.expect("readiness").is_read_closed() {
@@ -582,12 +591,10 @@ mod tests {
     /// the kernel holds for the FIN, so that one segment carries both.
     #[tokio::test]
     async fn last_bytes_read_with_the_end_of_file_known_are_written_to_wait_for_it() {
-        let (mut client, mut client_side) = pair().await;
-        let (upstream_side, mut broker) = pair().await;
-        client.write_all(&[0xe0, 0x00]).await.expect("send");
+        let (mut client, mut client_side, mut upstream, mut broker) = disconnect_sent().await;
         client.shutdown().await.expect("half-close");
         until_read_closed(&client_side).await;
-        let (mut pump, mut upstream, mut count) = (Pump::default(), Noted::new(upstream_side), 0);
+        let (mut pump, mut count) = (Pump::default(), 0);
         poll_fn(|cx| pump.poll(cx, &mut client_side, &mut upstream, true, &mut count, |_| {}))
             .await
             .expect("pumped to the end");
@@ -602,11 +609,9 @@ mod tests {
     /// may never come, they would wait in the kernel for more.
     #[tokio::test]
     async fn bytes_read_with_the_end_of_file_not_come_are_written_at_once() {
-        let (mut client, mut client_side) = pair().await;
-        let (upstream_side, mut broker) = pair().await;
-        client.write_all(&[0xe0, 0x00]).await.expect("send");
+        let (_client, mut client_side, mut upstream, mut broker) = disconnect_sent().await;
         client_side.readable().await.expect("readable");
-        let (mut pump, mut upstream, mut count) = (Pump::default(), Noted::new(upstream_side), 0);
+        let (mut pump, mut count) = (Pump::default(), 0);
         let pumped = poll_fn(|cx| {
             Poll::Ready(pump.poll(cx, &mut client_side, &mut upstream, true, &mut count, |_| {}))
         });
