@@ -35,11 +35,11 @@ pub(crate) enum Value<'a> {
 }
 
 impl<'a> Value<'a> {
-    /// Reads the value of `property`.
+    /// Reads the value of `property`, written as `kind`.
     #[inline(always)] // one arm survives per call site once `property` is known
-    fn read(r: &mut Reader<'a>, property: Property) -> Result<Self, Error> {
+    fn read(r: &mut Reader<'a>, property: Property, kind: Kind) -> Result<Self, Error> {
         let field = Field::Property(property);
-        Ok(match property.kind() {
+        Ok(match kind {
             Kind::Byte => Self::Byte(r.u8(field)?),
             Kind::U16 => Self::U16(r.u16(field)?),
             Kind::U32 => Self::U32(r.u32(field)?),
@@ -115,9 +115,9 @@ impl<'a> Properties<'a> {
 
     #[inline(always)] // the decoder's block loop is this body
     fn read_next(&mut self, id: u8) -> Result<(Property, Value<'a>), Error> {
-        let property = Property::in_block(id, self.block)
+        let (property, kind) = Property::in_block(id, self.block)
             .ok_or(Error::PropertyNotAllowed { id, field: self.block.into() })?;
-        Ok((property, Value::read(&mut self.r, property)?))
+        Ok((property, Value::read(&mut self.r, property, kind)?))
     }
 }
 
