@@ -302,7 +302,7 @@ async fn connection(
     }
 }
 
-/// The MQTT part of [`connection`], in the clear or over TLS.
+/// The MQTT part of a connection, in the clear, over TLS or over WebSocket.
 async fn mqtt(
     mut stream: impl AsyncRead + AsyncWrite + Unpin,
     started: Instant,
@@ -310,7 +310,7 @@ async fn mqtt(
     load: &Load,
     on_connack: impl FnOnce(),
 ) -> io::Result<Duration> {
-    step(stream.write_all(&connect_packet(load.protocol, client_id)?)).await?;
+    send(&mut stream, &connect_packet(load.protocol, client_id)?).await?;
     let connack = step(read_packet(&mut stream)).await?;
     // [0x20, flags, code, ...] in every version.
     if connack.first() != Some(&0x20) || connack.get(2) != Some(&0) {
@@ -320,14 +320,24 @@ async fn mqtt(
     on_connack();
     tokio::time::sleep(load.hold).await;
     if !load.publishes.is_empty() {
-        step(stream.write_all(&load.publishes)).await?;
-        step(stream.write_all(&[0xc0, 0x00])).await?;
+        send(&mut stream, &load.publishes).await?;
+        send(&mut stream, &[0xc0, 0x00]).await?;
         while step(read_packet(&mut stream)).await?.first() != Some(&0xd0) {}
     }
-    step(stream.write_all(&[0xe0, 0x00])).await?;
-    // A TLS stream sends its close_notify; a TCP one closes as it did before.
+    send(&mut stream, &[0xe0, 0x00]).await?;
+    // A TLS stream sends its close_notify, a WebSocket its Close frame; a TCP one closes as it
+    // did before.
     step(stream.shutdown()).await.ok();
     Ok(latency)
+}
+
+/// One write, flushed: a WebSocket frame goes out only on a flush.
+async fn send(stream: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> io::Result<()> {
+    step(async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    })
+    .await
 }
 
 async fn step<T>(work: impl Future<Output = io::Result<T>>) -> io::Result<T> {
@@ -659,6 +669,7 @@ fn print_table(reports: &[Report], args: &Args) {
 
 /// The same connection over WebSocket: each write one binary frame.
 mod websocket {
+    use std::future::ready;
     use std::io;
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
@@ -666,12 +677,12 @@ mod websocket {
     use bytes::Bytes;
     use futures_util::{SinkExt, StreamExt};
     use tokio::net::TcpStream;
-    use tokio_tungstenite::WebSocketStream;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_util::io::{CopyToBytes, SinkWriter, StreamReader};
 
-    use super::{Load, connect_packet, step};
+    use super::{Load, mqtt, step};
 
     /// From TCP connect to CONNACK, the upgrade included.
     pub async fn connection(
@@ -688,38 +699,22 @@ mod websocket {
         request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
         let upgrade =
             async { tokio_tungstenite::client_async(request, stream).await.map_err(io::Error::other) };
-        let (mut ws, _) = step(upgrade).await?;
-        send(&mut ws, connect_packet(load.protocol, client_id)?).await?;
-        let connack = step(next(&mut ws)).await?;
-        if connack.first() != Some(&0x20) || connack.get(3) != Some(&0) {
-            return Err(io::Error::other(format!("refused: {connack:02x?}")));
-        }
-        let latency = started.elapsed();
-        on_connack();
-        tokio::time::sleep(load.hold).await;
-        if !load.publishes.is_empty() {
-            send(&mut ws, load.publishes.clone()).await?;
-            send(&mut ws, vec![0xc0, 0x00]).await?;
-            while !step(next(&mut ws)).await?.ends_with(&[0xd0, 0x00]) {}
-        }
-        send(&mut ws, vec![0xe0, 0x00]).await?;
-        step(async { ws.close(None).await.map_err(io::Error::other) }).await.ok();
-        Ok(latency)
-    }
-
-    async fn send(ws: &mut WebSocketStream<TcpStream>, bytes: Vec<u8>) -> io::Result<()> {
-        step(async { ws.send(Message::Binary(Bytes::from(bytes))).await.map_err(io::Error::other) }).await
-    }
-
-    /// The next binary frame's payload.
-    async fn next(ws: &mut WebSocketStream<TcpStream>) -> io::Result<Vec<u8>> {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(io::Error::other(e)),
-                None => return Err(io::ErrorKind::UnexpectedEof.into()),
-            }
-        }
+        let (ws, _) = step(upgrade).await?;
+        // The frames as a byte stream: each write one binary frame, shutdown a Close frame;
+        // reads run on across frames, whatever their bounds.
+        let (frames_out, frames_in) = ws.split();
+        let writer = SinkWriter::new(CopyToBytes::new(
+            frames_out
+                .sink_map_err(io::Error::other)
+                .with(|bytes: Bytes| ready(Ok::<_, io::Error>(Message::Binary(bytes)))),
+        ));
+        let reader = StreamReader::new(frames_in.filter_map(|message| {
+            ready(match message {
+                Ok(Message::Binary(bytes)) => Some(Ok(bytes)),
+                Ok(_) => None,
+                Err(e) => Some(Err(io::Error::other(e))),
+            })
+        }));
+        mqtt(tokio::io::join(reader, writer), started, client_id, load, on_connack).await
     }
 }
