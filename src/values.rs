@@ -36,7 +36,7 @@ pub(crate) enum Value<'a> {
 
 impl<'a> Value<'a> {
     /// Reads the value of `property`, written as `kind`.
-    #[inline(always)] // one arm survives per call site once `property` is known
+    #[inline(always)] // one arm survives per call site once `kind` is known
     fn read(r: &mut Reader<'a>, property: Property, kind: Kind) -> Result<Self, Error> {
         let field = Field::Property(property);
         Ok(match kind {
