@@ -32,19 +32,36 @@ impl Sniff {
 
     /// Takes the next bytes the broker sent. Returns the CONNACK once, when it is whole; after
     /// that, or on a first packet that is not a valid CONNACK, does nothing.
+    ///
+    /// The CONNACK nearly always comes whole in one read, so that read is decoded in place, and
+    /// only a part is copied, to wait for the rest (a `Vec` allocated, filled and freed for each
+    /// connection: 327 of the proxy's 27,606 user-space instructions a connection, callgrind).
     pub fn feed(&mut self, bytes: &[u8]) -> Option<BrokerConnack> {
         if self.done {
             return None;
         }
         let take = bytes.len().min(SNIFF_MAX.saturating_sub(self.buf.len()));
-        self.buf.extend_from_slice(bytes.get(..take).unwrap_or_default());
-        let ack = match ConnackPacket::decode(self.protocol, &self.buf) {
-            Ok(Status::Incomplete(_)) if self.buf.len() < SNIFF_MAX => return None,
-            Ok(Status::Complete { packet, .. }) => Some(BrokerConnack {
+        let bytes = bytes.get(..take).unwrap_or_default();
+        let seen = if self.buf.is_empty() {
+            bytes
+        } else {
+            self.buf.extend_from_slice(bytes);
+            &self.buf
+        };
+        // `None` while the packet is still coming; `Some` once it is read, or will not be.
+        let read = match ConnackPacket::decode(self.protocol, seen) {
+            Ok(Status::Incomplete(_)) if seen.len() < SNIFF_MAX => None,
+            Ok(Status::Complete { packet, .. }) => Some(Some(BrokerConnack {
                 code: packet.reason_code,
                 server_keep_alive: packet.properties.server_keep_alive,
-            }),
-            Ok(Status::Incomplete(_)) | Err(_) => None,
+            })),
+            Ok(Status::Incomplete(_)) | Err(_) => Some(None),
+        };
+        let Some(ack) = read else {
+            if self.buf.is_empty() {
+                self.buf.extend_from_slice(bytes);
+            }
+            return None;
         };
         self.done = true;
         self.buf = Vec::new();
