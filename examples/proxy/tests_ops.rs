@@ -290,6 +290,36 @@ fn the_brokers_connack_is_read_across_reads_and_only_once() {
     assert_eq!(Sniff::new(Protocol::V5).feed(&[0x20, 0xFF, 0xFF, 0xFF, 0xFF]), None, "bad length");
 }
 
+#[test]
+fn the_brokers_connack_is_read_the_same_wherever_its_reads_split_it() {
+    use crate::broker_connack::{BrokerConnack, Sniff};
+    use mqtt_connect::ReasonCode;
+    // Whole in one read, it is decoded in place; in parts, from what was kept of the first.
+    let accepted = Some(BrokerConnack { code: ReasonCode::Success, server_keep_alive: Some(1) });
+    // A PUBLISH after it in the same bytes changes nothing.
+    let mut stream = V5_OK_SERVER_KEEP_ALIVE_1.to_vec();
+    stream.extend_from_slice(b"\x30\x03\x00\x01t");
+    let whole = V5_OK_SERVER_KEEP_ALIVE_1.len();
+    for first in 0..=stream.len() {
+        for second in first..=stream.len() {
+            let mut sniff = Sniff::new(Protocol::V5);
+            let reads = [&stream[..first], &stream[first..second], &stream[second..]];
+            let answers = reads.map(|read| sniff.feed(read));
+            let done_at = if first >= whole {
+                0
+            } else if second >= whole {
+                1
+            } else {
+                2
+            };
+            for (i, answer) in answers.into_iter().enumerate() {
+                let expected = if i == done_at { accepted } else { None };
+                assert_eq!(answer, expected, "reads split at {first} and {second}, read {i}");
+            }
+        }
+    }
+}
+
 // Defect 5.2: memory through CONNECT buffering.
 
 /// The first bytes of a 5.0 CONNECT announcing `remaining` bytes: fixed header, protocol name
