@@ -146,6 +146,7 @@ impl Connect<'_> {
                 remaining += prefixed(will_properties, Field::WillProperties)?;
             }
             remaining += will_topic(will)?;
+            rules::will_payload_matches_format(will.properties.payload_format, will.payload)?;
             remaining += check_bin(will.payload, Field::WillPayload)?;
         }
         if let Some(username) = self.username {

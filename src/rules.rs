@@ -3,7 +3,7 @@
 //! breaks one; the encoder refuses to write one.
 
 use crate::error::{Error, Field};
-use crate::spec::{BRIDGE_BIT, ConnectFlags, Property, Protocol, QoS};
+use crate::spec::{BRIDGE_BIT, ConnectFlags, PayloadFormat, Property, Protocol, QoS};
 use crate::wire::scan;
 
 /// [MQTT-1.5.4-2] (5.0; [MQTT-1.5.3-2] in 3.1.1) A UTF-8 string must not hold U+0000.
@@ -137,6 +137,20 @@ pub(crate) const fn byte_flag_is_0_or_1(property: Property, value: u8) -> Result
 pub(crate) const fn authentication_data_needs_method(method: bool, data: bool) -> Result<(), Error> {
     if data && !method {
         return Err(Error::AuthenticationDataWithoutMethod);
+    }
+    Ok(())
+}
+
+/// (5.0 3.1.3.2.3) A will payload whose Payload Format Indicator is 1 is well-formed UTF-8.
+/// A client MUST send it so, and the encoder holds to it; a server MAY check it, which the
+/// decoder does when asked to.
+#[inline(always)] // once per will, and only with the option on; `from_utf8` is the body
+pub(crate) fn will_payload_matches_format(
+    format: Option<PayloadFormat>,
+    payload: &[u8],
+) -> Result<(), Error> {
+    if format == Some(PayloadFormat::Utf8) && core::str::from_utf8(payload).is_err() {
+        return Err(Error::InvalidPayloadFormat);
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use core::num::NonZeroUsize;
 use crate::error::{Error, Field};
 use crate::packet::{Connect, ConnectProperties, Will, WillProperties};
 use crate::rules;
-use crate::spec::{Block, CONNECT_BYTE, ConnectFlags, PayloadFormat, Protocol, QoS};
+use crate::spec::{Block, CONNECT_BYTE, ConnectFlags, Protocol, QoS};
 use crate::values;
 use crate::wire::{Reader, vbi};
 
@@ -341,11 +341,8 @@ impl Decoder {
         let topic = self.string(r, Field::WillTopic, ahead)?;
         rules::topic_name(topic, Field::WillTopic)?;
         let payload = r.binary(Field::WillPayload)?;
-        if self.check_payload_format
-            && properties.payload_format == Some(PayloadFormat::Utf8)
-            && core::str::from_utf8(payload).is_err()
-        {
-            return Err(Error::InvalidPayloadFormat);
+        if self.check_payload_format {
+            rules::will_payload_matches_format(properties.payload_format, payload)?;
         }
         Ok(Will { qos, retain, topic, payload, properties })
     }

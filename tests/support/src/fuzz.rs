@@ -4,7 +4,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use mqtt_connect::routing::{self, Upstream};
-use mqtt_connect::{Connect, Decoder, EncodeError, Error, Needed, PayloadFormat, Protocol, Status};
+use mqtt_connect::{Connect, Decoder, EncodeError, Error, Needed, Protocol, Status};
 
 use crate::owned::OwnedConnect;
 use crate::wire::encode;
@@ -241,13 +241,10 @@ fn check_roundtrip(connect: Connect<'_>) {
     assert_eq!(encode(&connect), bytes, "re-encoding changed the bytes");
 
     let strict = Decoder::new().allow_bridge_bit(false).limit_v3_1_client_id(true).check_payload_format(true);
-    let will = connect.will.filter(|w| w.properties.payload_format == Some(PayloadFormat::Utf8));
     let expected = if connect.bridge {
         Err(Error::UnsupportedProtocolLevel { level: connect.protocol.level() | 0x80 })
     } else if connect.protocol == Protocol::V3_1 && connect.client_id.chars().count() > 23 {
         Err(Error::ClientIdTooLong)
-    } else if will.is_some_and(|w| std::str::from_utf8(w.payload).is_err()) {
-        Err(Error::InvalidPayloadFormat)
     } else {
         Ok(Status::Complete { packet: connect, len })
     };
