@@ -58,7 +58,7 @@ pub(crate) fn client_id(
 }
 
 /// [MQTT-3.1.2-2] The bridge bit on the level byte is mosquitto's convention for 3.1 and
-/// 3.1.1 bridges; on 5.0 (level 0x85) it is an unsupported version, as mosquitto answers.
+/// 3.1.1 bridges; on 5.0, level 0x85 is not 5, so it is an unsupported version.
 pub(crate) const fn bridge_bit_on_3x_only(protocol: Protocol, bridge: bool) -> Result<(), Error> {
     if bridge && protocol.is_v5() {
         return Err(Error::UnsupportedProtocolLevel { level: BRIDGE_BIT | protocol.level() });

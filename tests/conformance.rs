@@ -196,7 +196,7 @@ fn bridge_bit_on_the_level_byte() {
 }
 
 /// [MQTT-3.1.2-2] The bridge bit is mosquitto's convention for 3.1 and 3.1.1 bridges: on
-/// 5.0, level 0x85 is an unsupported version, as mosquitto answers it, whatever the option.
+/// 5.0, level 0x85 is not 5, so it is an unsupported version, whatever the option.
 #[test]
 fn mqtt_3_1_2_2_level_0x85_is_unsupported() {
     let v5_bridge = packet(b"MQTT", 0x85, 0x02, Some(&[]), &cid());

@@ -92,8 +92,9 @@ impl Decoder {
 
     /// Accept the mosquitto bridge bit (0x80) on a 3.1 or 3.1.1 level byte (0x83, 0x84); on
     /// by default, since real bridges send it. Off, such a level is an unsupported version.
-    /// The bit is a 3.x convention: level 0x85 is an unsupported version either way, as
-    /// mosquitto also answers it.
+    /// The bit is a 3.x convention: level 0x85 is not 5, so it is an unsupported version either
+    /// way [MQTT-3.1.2-2]. (mosquitto 2.0 is no guide there: it takes 0x85 as 5.0 but reads
+    /// properties only for a level of exactly 5, and so misreads the rest of the packet.)
     pub const fn allow_bridge_bit(self, yes: bool) -> Self {
         Self { allow_bridge_bit: yes, ..self }
     }
