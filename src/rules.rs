@@ -57,6 +57,16 @@ pub(crate) fn client_id(
     }
 }
 
+/// [MQTT-2.1.3-1] (3.1.1 [MQTT-2.2.2-1], [MQTT-2.2.2-2]) The flags of a CONNECT's or a
+/// CONNACK's fixed header, the low four bits of its first byte, are reserved as 0.
+#[inline(always)] // on every first byte the decoders see; one test
+pub(crate) const fn fixed_header_flags_are_zero(first: u8) -> Result<(), Error> {
+    if first & 0x0F != 0 {
+        return Err(Error::FixedHeaderFlags { flags: first & 0x0F });
+    }
+    Ok(())
+}
+
 /// [MQTT-3.1.2-2] The bridge bit on the level byte is mosquitto's convention for 3.1 and
 /// 3.1.1 bridges; on 5.0, level 0x85 is not 5, so it is an unsupported version.
 pub(crate) const fn bridge_bit_on_3x_only(protocol: Protocol, bridge: bool) -> Result<(), Error> {

@@ -60,9 +60,7 @@ fn fixed_header(buf: &[u8]) -> Result<Option<(usize, vbi::Vbi)>, Error> {
     if first >> 4 != CONNACK_BYTE >> 4 {
         return Err(Error::NotConnack { byte: first });
     }
-    if first & 0x0F != 0 {
-        return Err(Error::FixedHeaderFlags { flags: first & 0x0F });
-    }
+    rules::fixed_header_flags_are_zero(first)?;
     Ok(vbi::parse(rest, Field::RemainingLength)?.map(|v| (1 + v.len, v)))
 }
 

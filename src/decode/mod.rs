@@ -445,9 +445,7 @@ impl FixedHeader {
         if first >> 4 != CONNECT_BYTE >> 4 {
             return Err(Error::NotConnect { byte: first });
         }
-        if first & 0x0F != 0 {
-            return Err(Error::FixedHeaderFlags { flags: first & 0x0F });
-        }
+        rules::fixed_header_flags_are_zero(first)?;
         Ok(vbi::parse(rest, Field::RemainingLength)?.map(|vbi| Self {
             len: 1 + vbi.len,
             remaining: vbi.value,
