@@ -115,6 +115,20 @@ pub(crate) const fn will_flags_need_will(flags: ConnectFlags, qos: QoS) -> Resul
     Ok(())
 }
 
+/// (5.0 3.1.2.11.2 to 3.1.2.11.10, 3.1.3.2.2 to 3.1.3.2.7, 3.2.2.3.2 to 3.2.2.3.18) "It is a
+/// Protocol Error to include" any property but User Property "more than once". `seen` has a
+/// bit set for each id read so far in the block.
+#[inline(always)] // once per property on the decode path; a shift, a test and an or
+pub(crate) const fn property_at_most_once(seen: &mut u64, property: Property) -> Result<(), Error> {
+    // Every allowed id is below 64, so one bit each.
+    let bit = 1u64 << (property.id() & 63);
+    if *seen & bit != 0 {
+        return Err(Error::DuplicateProperty { property });
+    }
+    *seen |= bit;
+    Ok(())
+}
+
 /// (5.0 3.1.2.11.3, 3.2.2.3.3) Receive Maximum is not 0.
 pub(crate) const fn receive_maximum_not_zero(value: u16) -> Result<(), Error> {
     if value == 0 {

@@ -199,12 +199,7 @@ fn read_properties<'a>(r: &mut Reader<'a>) -> Result<ConnackProperties<'a>, Erro
             count = count.saturating_add(1);
             continue;
         }
-        // Every allowed id is below 64, so one bit each.
-        let bit = 1u64 << (property.id() & 63);
-        if seen & bit != 0 {
-            return Err(Error::DuplicateProperty { property });
-        }
-        seen |= bit;
+        rules::property_at_most_once(&mut seen, property)?;
         value.check(property)?;
         properties.set(property, value);
     }
