@@ -1,5 +1,6 @@
 //! The encoder: writes a [`Connect`] into a caller's buffer, refusing what would not decode
-//! back to the same value.
+//! back to the same value, and what a client must not send (a will announced as UTF-8 that
+//! is not).
 
 use crate::error::{Error, Field};
 use crate::packet::{Connect, UserProperties, Will};
