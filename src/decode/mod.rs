@@ -169,7 +169,9 @@ impl Decoder {
     /// The standard says a sender SHOULD NOT send them and a receiver MAY close the
     /// connection (3.1.1 section 1.5.3, 5.0 section 1.5.4). Brokers differ: mosquitto (2.0)
     /// refuses them in the client id, the user name, the will topic, the will properties and
-    /// User Properties, and this option checks the same strings. Other brokers are not known
+    /// User Properties, and this option checks those strings. It does not check the CONNECT's
+    /// Authentication Method, which mosquitto reads with the same checking string reader and
+    /// so refuses too. Other brokers are not known
     /// to refuse them by default (not verified here): check yours before you turn this on
     /// in front of it.
     ///
