@@ -69,8 +69,9 @@ impl<'a> ConnackPacket<'a> {
     ///
     /// As the CONNECT decoder does, it reports a fault as soon as the bytes show it, and
     /// `Incomplete` with exactly how many bytes are missing; inside a complete frame a field
-    /// cut short is an error. 3.x CONNACKs are 4 bytes; a 5.0 one is as long as its
-    /// properties, so cap what you buffer for it.
+    /// cut short is an error. 3.x CONNACKs are 4 bytes (more only with a Remaining Length
+    /// padded, which 3.x allows); a 5.0 one is as long as its properties, so cap what you
+    /// buffer for it.
     pub fn decode(protocol: Protocol, buf: &'a [u8]) -> Result<Status<Self>, Error> {
         let Some((header_len, remaining)) = fixed_header(buf)? else {
             return Ok(Status::Incomplete(Needed::Unknown));
