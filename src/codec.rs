@@ -84,10 +84,15 @@ impl CodecError {
     }
 }
 
-/// Reserves room for what `needed` says is missing, so that the next read fills it.
+/// The most [`reserve`] sets aside ahead of the bytes: more than any usual CONNECT or CONNACK.
+const MAX_RESERVE: usize = 64 * 1024;
+
+/// Reserves room for what `needed` says is missing, so that the next read fills it; at most
+/// [`MAX_RESERVE`], as the size is the peer's claim (five bytes can announce 256 MiB). A
+/// larger packet's buffer grows as its bytes arrive.
 fn reserve(src: &mut BytesMut, needed: Needed) {
     if let Needed::Size(n) = needed {
-        src.reserve(n.get());
+        src.reserve(n.get().min(MAX_RESERVE));
     }
 }
 

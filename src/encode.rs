@@ -1,5 +1,6 @@
 //! The encoder: writes a [`Connect`] into a caller's buffer, refusing what would not decode
-//! back to the same value.
+//! back to the same value, and what a client must not send (a will announced as UTF-8 that
+//! is not).
 
 use crate::error::{Error, Field};
 use crate::packet::{Connect, UserProperties, Will};
@@ -146,6 +147,7 @@ impl Connect<'_> {
                 remaining += prefixed(will_properties, Field::WillProperties)?;
             }
             remaining += will_topic(will)?;
+            rules::will_payload_matches_format(will.properties.payload_format, will.payload)?;
             remaining += check_bin(will.payload, Field::WillPayload)?;
         }
         if let Some(username) = self.username {

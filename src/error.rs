@@ -93,8 +93,8 @@ pub enum Error {
         /// The byte received.
         byte: u8,
     },
-    /// The low nibble of the CONNECT fixed header must be 0 [MQTT-2.1.3-1].
-    #[error("CONNECT fixed header flags are {flags:#x}, must be 0")]
+    /// The low nibble of the fixed header, CONNECT's or CONNACK's, must be 0 [MQTT-2.1.3-1].
+    #[error("fixed header flags are {flags:#x}, must be 0")]
     FixedHeaderFlags {
         /// The four flag bits received.
         flags: u8,

@@ -3,7 +3,7 @@
 //! breaks one; the encoder refuses to write one.
 
 use crate::error::{Error, Field};
-use crate::spec::{BRIDGE_BIT, ConnectFlags, Property, Protocol, QoS};
+use crate::spec::{BRIDGE_BIT, ConnectFlags, PayloadFormat, Property, Protocol, QoS};
 use crate::wire::scan;
 
 /// [MQTT-1.5.4-2] (5.0; [MQTT-1.5.3-2] in 3.1.1) A UTF-8 string must not hold U+0000.
@@ -57,8 +57,18 @@ pub(crate) fn client_id(
     }
 }
 
+/// [MQTT-2.1.3-1] (3.1.1 [MQTT-2.2.2-1], [MQTT-2.2.2-2]) The flags of a CONNECT's or a
+/// CONNACK's fixed header, the low four bits of its first byte, are reserved as 0.
+#[inline(always)] // on every first byte the decoders see; one test
+pub(crate) const fn fixed_header_flags_are_zero(first: u8) -> Result<(), Error> {
+    if first & 0x0F != 0 {
+        return Err(Error::FixedHeaderFlags { flags: first & 0x0F });
+    }
+    Ok(())
+}
+
 /// [MQTT-3.1.2-2] The bridge bit on the level byte is mosquitto's convention for 3.1 and
-/// 3.1.1 bridges; on 5.0 (level 0x85) it is an unsupported version, as mosquitto answers.
+/// 3.1.1 bridges; on 5.0, level 0x85 is not 5, so it is an unsupported version.
 pub(crate) const fn bridge_bit_on_3x_only(protocol: Protocol, bridge: bool) -> Result<(), Error> {
     if bridge && protocol.is_v5() {
         return Err(Error::UnsupportedProtocolLevel { level: BRIDGE_BIT | protocol.level() });
@@ -105,6 +115,20 @@ pub(crate) const fn will_flags_need_will(flags: ConnectFlags, qos: QoS) -> Resul
     Ok(())
 }
 
+/// (5.0 3.1.2.11.2 to 3.1.2.11.10, 3.1.3.2.2 to 3.1.3.2.7, 3.2.2.3.2 to 3.2.2.3.18) "It is a
+/// Protocol Error to include" any property but User Property "more than once". `seen` has a
+/// bit set for each id read so far in the block.
+#[inline(always)] // once per property on the decode path; a shift, a test and an or
+pub(crate) const fn property_at_most_once(seen: &mut u64, property: Property) -> Result<(), Error> {
+    // Every allowed id is below 64, so one bit each.
+    let bit = 1u64 << (property.id() & 63);
+    if *seen & bit != 0 {
+        return Err(Error::DuplicateProperty { property });
+    }
+    *seen |= bit;
+    Ok(())
+}
+
 /// (5.0 3.1.2.11.3, 3.2.2.3.3) Receive Maximum is not 0.
 pub(crate) const fn receive_maximum_not_zero(value: u16) -> Result<(), Error> {
     if value == 0 {
@@ -137,6 +161,20 @@ pub(crate) const fn byte_flag_is_0_or_1(property: Property, value: u8) -> Result
 pub(crate) const fn authentication_data_needs_method(method: bool, data: bool) -> Result<(), Error> {
     if data && !method {
         return Err(Error::AuthenticationDataWithoutMethod);
+    }
+    Ok(())
+}
+
+/// (5.0 3.1.3.2.3) A will payload whose Payload Format Indicator is 1 is well-formed UTF-8.
+/// A client MUST send it so, and the encoder holds to it; a server MAY check it, which the
+/// decoder does when asked to.
+#[inline(always)] // once per will, and only with the option on; `from_utf8` is the body
+pub(crate) fn will_payload_matches_format(
+    format: Option<PayloadFormat>,
+    payload: &[u8],
+) -> Result<(), Error> {
+    if format == Some(PayloadFormat::Utf8) && core::str::from_utf8(payload).is_err() {
+        return Err(Error::InvalidPayloadFormat);
     }
     Ok(())
 }

@@ -156,6 +156,22 @@ fn the_decoder_reserves_what_the_packet_still_needs() {
     assert_eq!(&buf[..], &bytes[..4]);
 }
 
+/// A Remaining Length is only a claim: five bytes announcing 256 MiB must not make either codec
+/// allocate 256 MiB (here with no cap on the CONNECT, and a CONNACK, which has none). What is
+/// reserved ahead is bounded; past it the buffer grows with the bytes that arrive.
+#[test]
+fn the_codecs_reserve_ahead_no_more_than_a_bound_whatever_the_length_announced() {
+    const BOUND: usize = 64 * 1024;
+    let mut buf = BytesMut::from(&b"\x10\xff\xff\xff\x7f"[..]);
+    assert!(ConnectCodec::default().decode(&mut buf).unwrap().is_none());
+    let ahead = buf.capacity() - buf.len();
+    assert!(ahead <= BOUND, "reserved {ahead} bytes ahead for a CONNECT's announcement");
+    let mut buf = BytesMut::from(&b"\x20\xff\xff\xff\x7f\x00\x00"[..]);
+    assert!(ConnackCodec::new(Protocol::V5).decode(&mut buf).unwrap().is_none());
+    let ahead = buf.capacity() - buf.len();
+    assert!(ahead <= BOUND, "reserved {ahead} bytes ahead for a CONNACK's announcement");
+}
+
 #[test]
 fn the_connack_codec_refuses_a_bad_connack() {
     let mut codec = ConnackCodec::new(Protocol::V3_1_1);

@@ -3,7 +3,8 @@
 //! same rule differently; the doc comment gives both.
 
 use mqtt_connect::{
-    Decoder, Error, Field, Needed, PayloadFormat, Property, Protocol, QoS, ReasonCode, Status,
+    Connect, Decoder, EncodeError, Error, Field, Needed, PayloadFormat, Property, Protocol, QoS, ReasonCode,
+    Status, Will,
 };
 use mqtt_connect_testkit::wire::*;
 
@@ -195,7 +196,7 @@ fn bridge_bit_on_the_level_byte() {
 }
 
 /// [MQTT-3.1.2-2] The bridge bit is mosquitto's convention for 3.1 and 3.1.1 bridges: on
-/// 5.0, level 0x85 is an unsupported version, as mosquitto answers it, whatever the option.
+/// 5.0, level 0x85 is not 5, so it is an unsupported version, whatever the option.
 #[test]
 fn mqtt_3_1_2_2_level_0x85_is_unsupported() {
     let v5_bridge = packet(b"MQTT", 0x85, 0x02, Some(&[]), &cid());
@@ -535,6 +536,30 @@ fn v5_3_1_3_2_3_payload_format_check_is_optional() {
     ok(&bytes);
     let e = Decoder::new().check_payload_format(true).decode(&bytes).unwrap_err();
     assert_eq!((e, e.reason_code()), (Error::InvalidPayloadFormat, ReasonCode::PayloadFormatInvalid));
+}
+
+/// [5.0 3.1.3.2.3] With Payload Format Indicator 1 "the UTF-8 data in the Payload MUST be
+/// well-formed UTF-8": a client must not send anything else, so the encoder refuses to write
+/// it (the decoder's check of it stays optional, a server MAY make it).
+#[test]
+fn v5_3_1_3_2_3_will_payload_announced_as_utf8_must_be_utf8_to_encode() {
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    let mut will = Will::new("t", b"\xff");
+    will.properties.payload_format = Some(PayloadFormat::Utf8);
+    connect.will = Some(will);
+    let refused = Err(EncodeError::Invalid(Error::InvalidPayloadFormat));
+    assert_eq!(connect.encoded_len(), refused);
+    assert_eq!(connect.encode(&mut [0; 64]), refused);
+
+    for (format, payload) in [(PayloadFormat::Utf8, &b"caf\xc3\xa9"[..]), (PayloadFormat::Bytes, b"\xff")] {
+        let mut will = Will::new("t", payload);
+        will.properties.payload_format = Some(format);
+        connect.will = Some(will);
+        let mut buf = [0; 64];
+        let len = connect.encode(&mut buf).unwrap();
+        let strict = Decoder::new().check_payload_format(true);
+        assert_eq!(strict.decode(&buf[..len]), Ok(Status::Complete { packet: connect, len }));
+    }
 }
 
 // ---- Answering ----

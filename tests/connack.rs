@@ -73,6 +73,14 @@ fn mqtt_2_1_3_1_connack_fixed_header_flags_must_be_zero() {
     }
 }
 
+/// The error is shared with CONNECT's, so its message names no packet: it must not call a
+/// CONNACK's flags a CONNECT's.
+#[test]
+fn mqtt_2_1_3_1_connack_fixed_header_flags_error_does_not_say_connect() {
+    let e = decode(Protocol::V3_1_1, &[0x21, 2, 0, 0]).unwrap_err();
+    assert_eq!(e.to_string(), "fixed header flags are 0x1, must be 0");
+}
+
 #[test]
 fn a_packet_that_is_not_a_connack_is_refused_at_its_first_byte() {
     assert_eq!(ConnackPacket::decode(Protocol::V5, b"\x10"), Err(Error::NotConnack { byte: 0x10 }));

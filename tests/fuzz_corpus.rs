@@ -242,6 +242,10 @@ fn packets() -> Vec<(String, Vec<u8>)> {
         ("will_topic_wildcard", v311(0x06, &cat(&[&c1, &s(b"a/+"), &s(b"gone")]))),
         ("trailing_bytes", v311(0x02, &cat(&[&c1, b"\x00"]))),
         ("truncated_in_frame", frame(&cat(&[&s(b"MQTT"), b"\x04\x02\x00\x3c\x00\x05c1"]))),
+        (
+            "v5_utf8_will_payload_not_utf8",
+            v5(0x06, &[], &cat(&[&c1, &wire::props(b"\x01\x01"), &s(b"t"), &s(b"\xff")])),
+        ),
     ];
     named.into_iter().map(|(name, bytes)| (name.to_owned(), bytes)).chain(shapes).collect()
 }

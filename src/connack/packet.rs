@@ -60,9 +60,7 @@ fn fixed_header(buf: &[u8]) -> Result<Option<(usize, vbi::Vbi)>, Error> {
     if first >> 4 != CONNACK_BYTE >> 4 {
         return Err(Error::NotConnack { byte: first });
     }
-    if first & 0x0F != 0 {
-        return Err(Error::FixedHeaderFlags { flags: first & 0x0F });
-    }
+    rules::fixed_header_flags_are_zero(first)?;
     Ok(vbi::parse(rest, Field::RemainingLength)?.map(|v| (1 + v.len, v)))
 }
 
@@ -71,8 +69,9 @@ impl<'a> ConnackPacket<'a> {
     ///
     /// As the CONNECT decoder does, it reports a fault as soon as the bytes show it, and
     /// `Incomplete` with exactly how many bytes are missing; inside a complete frame a field
-    /// cut short is an error. 3.x CONNACKs are 4 bytes; a 5.0 one is as long as its
-    /// properties, so cap what you buffer for it.
+    /// cut short is an error. 3.x CONNACKs are 4 bytes (more only with a Remaining Length
+    /// padded, which 3.x allows); a 5.0 one is as long as its properties, so cap what you
+    /// buffer for it.
     pub fn decode(protocol: Protocol, buf: &'a [u8]) -> Result<Status<Self>, Error> {
         let Some((header_len, remaining)) = fixed_header(buf)? else {
             return Ok(Status::Incomplete(Needed::Unknown));
@@ -201,12 +200,7 @@ fn read_properties<'a>(r: &mut Reader<'a>) -> Result<ConnackProperties<'a>, Erro
             count = count.saturating_add(1);
             continue;
         }
-        // Every allowed id is below 64, so one bit each.
-        let bit = 1u64 << (property.id() & 63);
-        if seen & bit != 0 {
-            return Err(Error::DuplicateProperty { property });
-        }
-        seen |= bit;
+        rules::property_at_most_once(&mut seen, property)?;
         value.check(property)?;
         properties.set(property, value);
     }

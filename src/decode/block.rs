@@ -36,12 +36,9 @@ pub(super) fn read<'a>(
             users.push(start, props.position(), [name.len(), value.len()]);
             continue;
         }
-        // Every allowed id is below 64, so one bit each.
-        let bit = 1u64 << (property.id() & 63);
-        if seen & bit != 0 {
-            return first_fault(&users, Error::DuplicateProperty { property });
+        if let Err(e) = rules::property_at_most_once(&mut seen, property) {
+            return first_fault(&users, e);
         }
-        seen |= bit;
         if let Err(e) = value.check(property) {
             return first_fault(&users, e);
         }

@@ -8,7 +8,7 @@ use core::num::NonZeroUsize;
 use crate::error::{Error, Field};
 use crate::packet::{Connect, ConnectProperties, Will, WillProperties};
 use crate::rules;
-use crate::spec::{Block, CONNECT_BYTE, ConnectFlags, PayloadFormat, Protocol, QoS};
+use crate::spec::{Block, CONNECT_BYTE, ConnectFlags, Protocol, QoS};
 use crate::values;
 use crate::wire::{Reader, vbi};
 
@@ -92,8 +92,9 @@ impl Decoder {
 
     /// Accept the mosquitto bridge bit (0x80) on a 3.1 or 3.1.1 level byte (0x83, 0x84); on
     /// by default, since real bridges send it. Off, such a level is an unsupported version.
-    /// The bit is a 3.x convention: level 0x85 is an unsupported version either way, as
-    /// mosquitto also answers it.
+    /// The bit is a 3.x convention: level 0x85 is not 5, so it is an unsupported version either
+    /// way [MQTT-3.1.2-2]. (mosquitto 2.0 is no guide there: it takes 0x85 as 5.0 but reads
+    /// properties only for a level of exactly 5, and so misreads the rest of the packet.)
     pub const fn allow_bridge_bit(self, yes: bool) -> Self {
         Self { allow_bridge_bit: yes, ..self }
     }
@@ -168,7 +169,9 @@ impl Decoder {
     /// The standard says a sender SHOULD NOT send them and a receiver MAY close the
     /// connection (3.1.1 section 1.5.3, 5.0 section 1.5.4). Brokers differ: mosquitto (2.0)
     /// refuses them in the client id, the user name, the will topic, the will properties and
-    /// User Properties, and this option checks the same strings. Other brokers are not known
+    /// User Properties, and this option checks those strings. It does not check the CONNECT's
+    /// Authentication Method, which mosquitto reads with the same checking string reader and
+    /// so refuses too. Other brokers are not known
     /// to refuse them by default (not verified here): check yours before you turn this on
     /// in front of it.
     ///
@@ -341,11 +344,8 @@ impl Decoder {
         let topic = self.string(r, Field::WillTopic, ahead)?;
         rules::topic_name(topic, Field::WillTopic)?;
         let payload = r.binary(Field::WillPayload)?;
-        if self.check_payload_format
-            && properties.payload_format == Some(PayloadFormat::Utf8)
-            && core::str::from_utf8(payload).is_err()
-        {
-            return Err(Error::InvalidPayloadFormat);
+        if self.check_payload_format {
+            rules::will_payload_matches_format(properties.payload_format, payload)?;
         }
         Ok(Will { qos, retain, topic, payload, properties })
     }
@@ -447,9 +447,7 @@ impl FixedHeader {
         if first >> 4 != CONNECT_BYTE >> 4 {
             return Err(Error::NotConnect { byte: first });
         }
-        if first & 0x0F != 0 {
-            return Err(Error::FixedHeaderFlags { flags: first & 0x0F });
-        }
+        rules::fixed_header_flags_are_zero(first)?;
         Ok(vbi::parse(rest, Field::RemainingLength)?.map(|vbi| Self {
             len: 1 + vbi.len,
             remaining: vbi.value,

@@ -51,6 +51,12 @@ fn will() -> impl Strategy<Value = OwnedWill> {
                     user_properties,
                 ),
             )| {
+                // A payload announced as UTF-8 is UTF-8, or the encoder refuses the packet
+                // (5.0 3.1.3.2.3).
+                let payload = match payload_format {
+                    Some(PayloadFormat::Utf8) => String::from_utf8_lossy(&payload).into_owned().into_bytes(),
+                    _ => payload,
+                };
                 OwnedWill {
                     qos,
                     retain,
