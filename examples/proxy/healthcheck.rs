@@ -111,7 +111,7 @@ async fn watch_one(upstream: Upstream, check: HealthCheck, health: Health, metri
                 failures = 0;
                 successes = successes.saturating_add(1);
                 if successes == check.rise {
-                    let changed = health.mark_up(&upstream);
+                    let changed = health.lift(&upstream);
                     if changed {
                         tracing::info!(upstream = %upstream, "health check passed; marked up");
                     }
