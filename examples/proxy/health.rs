@@ -91,6 +91,16 @@ impl Health {
         }
     }
 
+    /// The health checks stopped: their hold goes, a passive mark stays; whether this is a
+    /// change.
+    pub fn unhold(&self, upstream: &Upstream) -> bool {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match marks.get(&upstream.addr) {
+            Some(Mark::Held) => marks.remove(&upstream.addr).is_some(),
+            _ => false,
+        }
+    }
+
     /// The health checks passed: any mark goes, held or passive; whether this is a change.
     pub fn lift(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);

@@ -81,6 +81,12 @@ pub fn supervise(mut config: watch::Receiver<Arc<Config>>, health: Health, metri
                 if !keep {
                     task.abort();
                 }
+                // No check left to lift its hold: the upstream would be skipped for good. A
+                // check that only changed goes on from the hold, and lifts it when it passes.
+                if !wanted.contains_key(addr) && health.unhold(&Upstream { addr: addr.clone(), weight: 1 }) {
+                    tracing::info!(upstream = %addr, "health checks stopped; marked up");
+                    metrics.health(addr, true, true);
+                }
                 keep
             });
             for (addr, check) in wanted {

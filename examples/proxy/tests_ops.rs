@@ -932,3 +932,19 @@ async fn the_health_checks_lift_their_own_hold_once_they_pass() {
     answering.store(true, Ordering::SeqCst);
     until_verdict(&health, &upstream, Verdict::Try, "lifted once they pass").await;
 }
+
+/// A reload that stops an upstream's health checks (the table taken out of its route, or the
+/// upstream out of every checked route) lifts the hold they left: nothing else would, and the
+/// upstream would be skipped for good, its clients sent elsewhere or told "unavailable".
+#[tokio::test]
+async fn a_reload_that_stops_the_health_checks_lifts_their_hold() {
+    let (addr, _never_answering, _broker) = switchable().await;
+    let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
+    let (config, watched) = watch::channel(checked_route(addr, "fall = 1"));
+    let health = Health::default();
+    healthcheck::supervise(watched, health.clone(), Arc::default());
+    until_verdict(&health, &upstream, Verdict::Skip, "held down by the failing checks").await;
+    let unchecked = format!("[[route]]\nupstreams = [\"{addr}\"]\n");
+    config.send_replace(Arc::new(Config::parse(&unchecked).expect("valid")));
+    until_verdict(&health, &upstream, Verdict::Try, "lifted when the checks stop").await;
+}
