@@ -616,3 +616,39 @@ async fn dial_reports_a_refused_connect() {
     let e = crate::dial::dial(&addr, [b"CONNECT", b"", b""]).await.expect_err("nothing listens");
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
 }
+
+/// With `--config`, the file holds the limits, listeners and routes: a flag for any of them
+/// beside it would be ignored without a word, so it is refused. `--metrics` (which overrides
+/// the file's), `--workers` and the log flags are the command line's own.
+#[test]
+fn flags_the_config_file_replaces_are_refused_beside_it() {
+    use clap::Parser;
+    let with_config = |flag: &[&str]| {
+        let args = ["proxy", "--config", "proxy.toml"].iter().chain(flag).copied().collect::<Vec<_>>();
+        crate::Args::try_parse_from(args)
+    };
+    let replaced: [&[&str]; 10] = [
+        &["--drain-ms", "60000"],
+        &["--max-connections", "5"],
+        &["--connect-deadline-ms", "1000"],
+        &["--handshake-deadline-ms", "1000"],
+        &["--tls-cert", "server.pem"],
+        &["--tls-alpn", "mqtt"],
+        &["--ws-path", "/ws"],
+        &["--proxy-protocol-from", "10.0.0.0/8"],
+        &["--identity-source", "san-dns"],
+        &["--without-certificate", "pass"],
+    ];
+    for flag in replaced {
+        assert!(with_config(flag).is_err(), "{flag:?} beside --config is refused");
+    }
+    let own = ["--metrics", "127.0.0.1:0", "--workers", "2", "--log-level", "warn", "--log-format", "json"];
+    assert!(with_config(&own).is_ok(), "the command line's own flags go with --config");
+    // And every flag added later is one or the other.
+    let command = <crate::Args as clap::CommandFactory>::command();
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        let own = ["config", "metrics", "workers", "log_level", "log_format", "help", "version"];
+        assert!(own.contains(&id) ^ crate::REPLACED_BY_CONFIG.contains(&id), "--config and {id}");
+    }
+}
