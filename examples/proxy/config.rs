@@ -13,6 +13,7 @@ use mqtt_connect::{Connect, Decoder, Protocol};
 use serde::Deserialize;
 
 use crate::healthcheck::HealthCheck;
+use crate::limits;
 use crate::tls::{self, Source};
 
 /// The whole configuration; one snapshot serves a connection from accept to close.
@@ -93,6 +94,10 @@ pub struct Limits {
     #[arg(long, value_name = "MS", default_value_t = LIMITS.handshake_deadline_ms)]
     pub handshake_deadline_ms: u64,
 }
+
+/// The smallest CONNECT, in bytes: 3.1.1 with an empty client id (a 5.0 one has a byte more,
+/// its property length).
+const SMALLEST_CONNECT: u32 = 14;
 
 const LIMITS: Limits = Limits {
     connect_deadline_ms: 10_000,
@@ -272,6 +277,29 @@ impl Config {
         }
         if self.limits.idle_timeout_ms == 0 || self.limits.half_closed_timeout_ms == 0 {
             return Err("limits: idle_timeout_ms and half_closed_timeout_ms must be above 0".into());
+        }
+        // Each of these at 0 fails every client: no upstream connects in no time over a network,
+        // nor does a TLS handshake.
+        if let Some(key) = [
+            ("upstream_timeout_ms", self.limits.upstream_timeout_ms),
+            ("handshake_deadline_ms", self.limits.handshake_deadline_ms),
+            ("busy_deadline_ms", self.limits.busy_deadline_ms),
+        ]
+        .into_iter()
+        .find_map(|(key, ms)| (ms == 0).then_some(key))
+        {
+            return Err(format!("limits: {key} must be above 0"));
+        }
+        if self.limits.max_connect_size < SMALLEST_CONNECT {
+            return Err(format!(
+                "limits: max_connect_size must be at least {SMALLEST_CONNECT}, the smallest CONNECT"
+            ));
+        }
+        if self.limits.connect_buffer_budget < limits::FIRST {
+            return Err(format!(
+                "limits: connect_buffer_budget must be at least {}, one CONNECT buffer",
+                limits::FIRST
+            ));
         }
         self.routes.iter().try_for_each(Route::check)
     }

@@ -652,3 +652,28 @@ fn flags_the_config_file_replaces_are_refused_beside_it() {
         assert!(own.contains(&id) ^ crate::REPLACED_BY_CONFIG.contains(&id), "--config and {id}");
     }
 }
+
+/// Limits that would fail every client, or every one on some listener, are refused with the
+/// key named, as `connect_deadline_ms = 0` is: no time for an upstream's connect or a TLS
+/// handshake, no CONNECT small enough (the smallest, 3.1.1 with an empty id, is 14 bytes), no
+/// buffer for one.
+#[test]
+fn limits_that_fail_every_client_are_refused_by_name() {
+    let route = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]\n";
+    for (limit, key) in [
+        ("upstream_timeout_ms = 0", "upstream_timeout_ms"),
+        ("handshake_deadline_ms = 0", "handshake_deadline_ms"),
+        ("busy_deadline_ms = 0", "busy_deadline_ms"),
+        ("max_connect_size = 13", "max_connect_size"),
+        ("connect_buffer_budget = 255", "connect_buffer_budget"),
+    ] {
+        let error = Config::parse(&format!("[limits]\n{limit}\n{route}")).expect_err(limit);
+        assert!(error.contains(key), "{limit}: {error}");
+    }
+    let least = "upstream_timeout_ms = 1\nhandshake_deadline_ms = 1\nbusy_deadline_ms = 1\n\
+                 max_connect_size = 14\nconnect_buffer_budget = 256";
+    let least = Config::parse(&format!("[limits]\n{least}\n{route}")).expect("the least of each");
+    let smallest = connect_packet(Protocol::V3_1_1, "");
+    assert_eq!(smallest.len(), 14);
+    assert!(matches!(least.limits.decoder().decode(&smallest), Ok(Status::Complete { .. })));
+}
