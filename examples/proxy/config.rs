@@ -272,21 +272,20 @@ impl Config {
         if self.routes.is_empty() {
             return Err("no route".into());
         }
-        if self.limits.max_connections == Some(0) || self.limits.connect_deadline_ms == 0 {
-            return Err("limits: max_connections and connect_deadline_ms must be above 0".into());
-        }
-        if self.limits.idle_timeout_ms == 0 || self.limits.half_closed_timeout_ms == 0 {
-            return Err("limits: idle_timeout_ms and half_closed_timeout_ms must be above 0".into());
-        }
         // Each of these at 0 fails every client: no upstream connects in no time over a network,
         // nor does a TLS handshake.
+        let limits = &self.limits;
         if let Some(key) = [
-            ("upstream_timeout_ms", self.limits.upstream_timeout_ms),
-            ("handshake_deadline_ms", self.limits.handshake_deadline_ms),
-            ("busy_deadline_ms", self.limits.busy_deadline_ms),
+            ("max_connections", limits.max_connections == Some(0)),
+            ("connect_deadline_ms", limits.connect_deadline_ms == 0),
+            ("idle_timeout_ms", limits.idle_timeout_ms == 0),
+            ("half_closed_timeout_ms", limits.half_closed_timeout_ms == 0),
+            ("upstream_timeout_ms", limits.upstream_timeout_ms == 0),
+            ("handshake_deadline_ms", limits.handshake_deadline_ms == 0),
+            ("busy_deadline_ms", limits.busy_deadline_ms == 0),
         ]
         .into_iter()
-        .find_map(|(key, ms)| (ms == 0).then_some(key))
+        .find_map(|(key, zero)| zero.then_some(key))
         {
             return Err(format!("limits: {key} must be above 0"));
         }
@@ -301,7 +300,9 @@ impl Config {
                 limits::FIRST
             ));
         }
-        self.routes.iter().try_for_each(Route::check)
+        self.routes.iter().zip(1..).try_for_each(|(route, place)| {
+            route.check().map_err(|e| format!("route {place} ({}): {e}", route.name))
+        })
     }
 
     /// The first route for this client, TLS server name and version.
@@ -322,29 +323,29 @@ impl Config {
 }
 
 impl Route {
+    /// The error names the key; [`Config::check`] names the route.
     fn check(&self) -> Result<(), String> {
-        let name = &self.name;
         if let Some(level) = self.protocol_level
             && !(3..=5).contains(&level)
         {
-            return Err(format!("route {name}: protocol_level {level} is not 3, 4 or 5"));
+            return Err(format!("protocol_level {level} is not 3, 4 or 5"));
         }
         if let Some(protocol) = &self.protocol_name
             && protocol != "MQTT"
             && protocol != "MQIsdp"
         {
-            return Err(format!("route {name}: protocol_name {protocol:?} is not MQTT or MQIsdp"));
+            return Err(format!("protocol_name {protocol:?} is not MQTT or MQIsdp"));
         }
         if self.upstreams.iter().all(|u| u.weight == 0) {
-            return Err(format!("route {name}: no upstream with a weight above 0"));
+            return Err("upstreams: none with a weight above 0".into());
         }
         if let Some(check) = &self.health_check {
-            check.check().map_err(|e| format!("route {name}: {e}"))?;
+            check.check()?;
         }
         // Room for the random part in a string of at most 65,535 bytes, and no U+0000
         // [MQTT-1.5.4-2].
         if self.client_id_prefix.len() > 60_000 || self.client_id_prefix.contains('\0') {
-            return Err(format!("route {name}: client_id_prefix is over 60000 bytes or holds U+0000"));
+            return Err("client_id_prefix is over 60000 bytes or holds U+0000".into());
         }
         Ok(())
     }

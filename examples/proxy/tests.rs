@@ -677,3 +677,25 @@ fn limits_that_fail_every_client_are_refused_by_name() {
     assert_eq!(smallest.len(), 14);
     assert!(matches!(least.limits.decoder().decode(&smallest), Ok(Status::Complete { .. })));
 }
+
+/// An error from the checks after parsing, which TOML cannot place on a line, names the one key
+/// at fault, and the route by its place as well as its name: routes need no name, and share
+/// the default one.
+#[test]
+fn a_check_error_names_the_key_at_fault_and_the_route_by_place() {
+    let route = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]\n";
+    for (limit, key, other) in [
+        ("max_connections = 0", "max_connections", "connect_deadline_ms"),
+        ("connect_deadline_ms = 0", "connect_deadline_ms", "max_connections"),
+        ("idle_timeout_ms = 0", "idle_timeout_ms", "half_closed_timeout_ms"),
+        ("half_closed_timeout_ms = 0", "half_closed_timeout_ms", "idle_timeout_ms"),
+    ] {
+        let error = Config::parse(&format!("[limits]\n{limit}\n{route}")).expect_err(limit);
+        assert!(error.contains(key) && !error.contains(other), "{limit}: {error}");
+    }
+    let error = Config::parse(&format!("{route}{route}protocol_level = 6\n")).expect_err("level 6");
+    assert!(error.starts_with("route 2 (default): protocol_level 6"), "{error}");
+    let check = format!("{route}[route.health_check]\nrise = 0\n");
+    let error = Config::parse(&check).expect_err("rise 0");
+    assert!(error.contains("rise") && !error.contains("fall"), "{error}");
+}
