@@ -90,7 +90,8 @@ pub struct Limits {
     /// Connections one address may open at once before its rate applies; the rate when unset.
     #[arg(long, value_name = "N")]
     pub connect_burst: Option<u32>,
-    /// Time a client has, from its accept, for a PROXY header and a TLS handshake.
+    /// Time a client has, from its accept, for a PROXY header, a TLS handshake and a WebSocket
+    /// upgrade.
     #[arg(long, value_name = "MS", default_value_t = LIMITS.handshake_deadline_ms)]
     pub handshake_deadline_ms: u64,
 }
