@@ -353,7 +353,7 @@ impl Route {
 
     /// Address and protocol name match.
     fn takes_peer(&self, peer: IpAddr, protocol: Protocol) -> bool {
-        self.remote_addr.as_ref().is_none_or(|net| net.0.contains(&peer))
+        self.remote_addr.as_ref().is_none_or(|net| net.contains(peer))
             && self.protocol_name.as_deref().is_none_or(|name| name == protocol.name())
     }
 
@@ -392,8 +392,11 @@ impl FromStr for Network {
 }
 
 impl Network {
+    /// An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, as a dual-stack listener on `[::]` sees
+    /// an IPv4 client) is in the IPv4 networks its IPv4 address is in, and in the IPv6 ones it
+    /// is in as written.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.0.contains(&ip)
+        self.0.contains(&ip) || self.0.contains(&ip.to_canonical())
     }
 }
 

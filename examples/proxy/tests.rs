@@ -2,7 +2,7 @@
 //! clients reached them and echo what they are sent.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -698,4 +698,51 @@ fn a_check_error_names_the_key_at_fault_and_the_route_by_place() {
     let check = format!("{route}[route.health_check]\nrise = 0\n");
     let error = Config::parse(&check).expect_err("rise 0");
     assert!(error.contains("rise") && !error.contains("fall"), "{error}");
+}
+
+/// A listener on an IPv6 address that takes IPv4 clients too (`[::]:1883`, dual-stack, as
+/// Linux binds it by default) sees an IPv4 client's address IPv4-mapped (`::ffff:127.0.0.1`).
+/// A route's `remote_addr` and a listener's `proxy_protocol_from` match it as the IPv4 address
+/// it is, as HAProxy's and NGINX's address ACLs do; it matched no IPv4 network, so the client
+/// had no route and the balancer's PROXY header was refused as untrusted. (Bound here to the
+/// mapped loopback address, which only IPv4 loopback clients reach.)
+#[tokio::test]
+async fn an_ipv4_client_of_a_dual_stack_listener_is_in_its_ipv4_networks() {
+    let broker = Broker::start().await;
+    let config = Config::parse(&format!(
+        "listen = [\"[::ffff:127.0.0.1]:0\"]
+        [[listener]]
+        addr = \"[::ffff:127.0.0.2]:0\"
+        proxy_protocol_from = [\"127.0.0.0/8\"]
+        [[route]]
+        name = \"behind-the-balancer\"
+        remote_addr = \"10.0.0.0/8\"
+        upstreams = [{upstream}]
+        [[route]]
+        name = \"loopback\"
+        remote_addr = \"127.0.0.0/8\"
+        upstreams = [{upstream}]",
+        upstream = broker.upstream(),
+    ))
+    .expect("valid");
+    let proxy = Proxy::start(config, Workers::current()).expect("bind proxy");
+    let ipv4 = |addr: SocketAddr| match addr.ip() {
+        IpAddr::V6(ip) => SocketAddr::new(ip.to_ipv4_mapped().expect("mapped").into(), addr.port()),
+        IpAddr::V4(_) => panic!("bound as IPv6: {addr}"),
+    };
+    let (plain, balanced) = (ipv4(proxy.local_addrs()[0]), ipv4(proxy.local_addrs()[1]));
+    tokio::spawn(proxy.run());
+    let (_, ack) = mqtt_connect(plain, Protocol::V5, "mapped").await;
+    assert_eq!(ack, V5_OK, "the loopback route takes ::ffff:127.0.0.1");
+
+    let mut stream = TcpStream::connect(balanced).await.expect("connect");
+    let header = format!("PROXY TCP4 10.1.2.3 127.0.0.1 5555 {}\r\n", balanced.port());
+    stream
+        .write_all(&[header.as_bytes(), &connect_packet(Protocol::V5, "via-balancer")].concat())
+        .await
+        .expect("send");
+    let mut ack = [0; 5];
+    tokio::time::timeout(PATIENCE, stream.read_exact(&mut ack)).await.expect("in time").ok();
+    assert_eq!(ack, V5_OK, "the header from 127.0.0.0/8 is trusted, and names a client in 10.0.0.0/8");
+    assert_eq!(broker.client_ids(), ["mapped", "via-balancer"]);
 }
