@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_connect::{ConnackPacket, Connect, Protocol, ReasonCode, Status};
+use mqtt_connect::{ConnackPacket, Connect, EncodeError, Protocol, ReasonCode, Status};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -64,7 +64,15 @@ impl HealthCheck {
         if self.client_id.is_empty() || self.client_id.len() > 23 {
             return Err("health_check: client_id must be 1 to 23 characters".into());
         }
-        Ok(())
+        // One no CONNECT can carry (U+0000) would fail every check.
+        self.connect().map(drop).map_err(|e| format!("health_check: client_id: {e}"))
+    }
+
+    /// The check's CONNECT: 3.1.1, a clean session, `client_id`; its bytes and their length.
+    fn connect(&self) -> Result<([u8; 64], usize), EncodeError> {
+        let mut packet = [0; 64];
+        let len = Connect::new(Protocol::V3_1_1, &self.client_id).encode(&mut packet)?;
+        Ok((packet, len))
     }
 }
 
@@ -144,9 +152,7 @@ async fn watch_one(upstream: Upstream, check: HealthCheck, health: Health, metri
 
 /// One check: connect, CONNECT, CONNACK "accepted", DISCONNECT, all within the timeout.
 async fn probe(addr: &str, check: &HealthCheck) -> Result<(), String> {
-    let connect = Connect::new(Protocol::V3_1_1, &check.client_id);
-    let mut packet = [0; 64];
-    let len = connect.encode(&mut packet).map_err(|e| e.to_string())?;
+    let (packet, len) = check.connect().map_err(|e| e.to_string())?;
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
         stream.write_all(packet.get(..len).unwrap_or_default()).await?;

@@ -948,3 +948,14 @@ async fn a_reload_that_stops_the_health_checks_lifts_their_hold() {
     config.send_replace(Arc::new(Config::parse(&unchecked).expect("valid")));
     until_verdict(&health, &upstream, Verdict::Try, "lifted when the checks stop").await;
 }
+
+/// A health check's client id that no CONNECT can carry (U+0000 [MQTT-1.5.4-2]) failed every
+/// check, so every upstream of the route was held down and its clients told "unavailable";
+/// it is refused with the config instead.
+#[test]
+fn mqtt_1_5_4_2_a_health_check_client_id_with_u0000_is_refused() {
+    let text =
+        "[[route]]\nupstreams = [\"127.0.0.1:1\"]\n[route.health_check]\nclient_id = \"probe\\u0000\"\n";
+    let error = Config::parse(text).expect_err("refused");
+    assert!(error.contains("client_id"), "{error}");
+}
