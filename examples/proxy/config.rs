@@ -239,9 +239,12 @@ impl Config {
         Ok(config)
     }
 
-    /// Reads every TLS listener's files into its server config.
+    /// Reads every TLS listener's files into its server config; an error names the listener.
     pub fn arm(&mut self) -> Result<(), String> {
-        self.listeners.iter_mut().filter_map(|l| l.tls.as_mut()).try_for_each(tls::Settings::arm)
+        self.listeners.iter_mut().try_for_each(|l| match &mut l.tls {
+            Some(tls) => tls.arm().map_err(|e| format!("listener {}: {e}", l.addr)),
+            None => Ok(()),
+        })
     }
 
     /// Every address to listen on, plain or not.
