@@ -95,9 +95,13 @@ impl Health {
     /// change.
     pub fn unhold(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match marks.get(&upstream.addr) {
-            Some(Mark::Held) => marks.remove(&upstream.addr).is_some(),
-            _ => false,
+        match marks.remove(&upstream.addr) {
+            Some(Mark::Held) => true,
+            Some(passive) => {
+                marks.insert(upstream.addr.clone(), passive);
+                false
+            }
+            None => false,
         }
     }
 
