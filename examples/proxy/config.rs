@@ -481,12 +481,25 @@ impl FromStr for Upstream {
             None => (text, 1),
         };
         match addr.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Some((host, port)) if is_host(host) && port.parse::<u16>().is_ok() => {
                 Ok(Self { addr: addr.to_owned(), weight })
             }
             _ => Err(bad()),
         }
     }
+}
+
+/// An IPv6 address in brackets, or an IPv4 address or a DNS name (letters, digits, `-` and `_`
+/// in dot-separated labels, a final dot allowed): what can be connected to, so that a typo is
+/// refused with the config rather than failing every connect.
+fn is_host(host: &str) -> bool {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let label =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    name.split('.').all(label)
 }
 
 impl TryFrom<String> for Upstream {

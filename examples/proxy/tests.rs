@@ -746,3 +746,16 @@ async fn an_ipv4_client_of_a_dual_stack_listener_is_in_its_ipv4_networks() {
     assert_eq!(ack, V5_OK, "the header from 127.0.0.0/8 is trusted, and names a client in 10.0.0.0/8");
     assert_eq!(broker.client_ids(), ["mapped", "via-balancer"]);
 }
+
+/// An upstream whose host can be neither an address nor a name (a typo: a space, a bracket
+/// left open) is refused with the config, not tried at every connect, failed, and marked down,
+/// every client of the route told "server unavailable".
+#[test]
+fn an_upstream_host_that_is_no_address_or_name_is_refused() {
+    for bad in ["10.0.0.1 :1883", "[::1:1883", "::1:1883", "broker..example:1883", "bro/ker:1883", ":1883"] {
+        assert!(bad.parse::<crate::config::Upstream>().is_err(), "{bad:?} refused");
+    }
+    for good in ["10.0.0.1:1883", "[::1]:1883", "broker-1.example:1883", "localhost:1883=2", "mqtt_b:1883"] {
+        assert!(good.parse::<crate::config::Upstream>().is_ok(), "{good:?} taken");
+    }
+}
