@@ -13,6 +13,7 @@ use mqtt_connect::{Connect, Decoder, Protocol};
 use serde::Deserialize;
 
 use crate::healthcheck::HealthCheck;
+use crate::limits;
 use crate::tls::{self, Source};
 
 /// The whole configuration; one snapshot serves a connection from accept to close.
@@ -89,10 +90,15 @@ pub struct Limits {
     /// Connections one address may open at once before its rate applies; the rate when unset.
     #[arg(long, value_name = "N")]
     pub connect_burst: Option<u32>,
-    /// Time a client has, from its accept, for a PROXY header and a TLS handshake.
+    /// Time a client has, from its accept, for a PROXY header, a TLS handshake and a WebSocket
+    /// upgrade.
     #[arg(long, value_name = "MS", default_value_t = LIMITS.handshake_deadline_ms)]
     pub handshake_deadline_ms: u64,
 }
+
+/// The smallest CONNECT, in bytes: 3.1.1 with an empty client id (a 5.0 one has a byte more,
+/// its property length).
+const SMALLEST_CONNECT: u32 = 14;
 
 const LIMITS: Limits = Limits {
     connect_deadline_ms: 10_000,
@@ -233,9 +239,12 @@ impl Config {
         Ok(config)
     }
 
-    /// Reads every TLS listener's files into its server config.
+    /// Reads every TLS listener's files into its server config; an error names the listener.
     pub fn arm(&mut self) -> Result<(), String> {
-        self.listeners.iter_mut().filter_map(|l| l.tls.as_mut()).try_for_each(tls::Settings::arm)
+        self.listeners.iter_mut().try_for_each(|l| match &mut l.tls {
+            Some(tls) => tls.arm().map_err(|e| format!("listener {}: {e}", l.addr)),
+            None => Ok(()),
+        })
     }
 
     /// Every address to listen on, plain or not.
@@ -267,13 +276,37 @@ impl Config {
         if self.routes.is_empty() {
             return Err("no route".into());
         }
-        if self.limits.max_connections == Some(0) || self.limits.connect_deadline_ms == 0 {
-            return Err("limits: max_connections and connect_deadline_ms must be above 0".into());
+        // Each of these at 0 fails every client: no upstream connects in no time over a network,
+        // nor does a TLS handshake.
+        let limits = &self.limits;
+        if let Some(key) = [
+            ("max_connections", limits.max_connections == Some(0)),
+            ("connect_deadline_ms", limits.connect_deadline_ms == 0),
+            ("idle_timeout_ms", limits.idle_timeout_ms == 0),
+            ("half_closed_timeout_ms", limits.half_closed_timeout_ms == 0),
+            ("upstream_timeout_ms", limits.upstream_timeout_ms == 0),
+            ("handshake_deadline_ms", limits.handshake_deadline_ms == 0),
+            ("busy_deadline_ms", limits.busy_deadline_ms == 0),
+        ]
+        .into_iter()
+        .find_map(|(key, zero)| zero.then_some(key))
+        {
+            return Err(format!("limits: {key} must be above 0"));
         }
-        if self.limits.idle_timeout_ms == 0 || self.limits.half_closed_timeout_ms == 0 {
-            return Err("limits: idle_timeout_ms and half_closed_timeout_ms must be above 0".into());
+        if self.limits.max_connect_size < SMALLEST_CONNECT {
+            return Err(format!(
+                "limits: max_connect_size must be at least {SMALLEST_CONNECT}, the smallest CONNECT"
+            ));
         }
-        self.routes.iter().try_for_each(Route::check)
+        if self.limits.connect_buffer_budget < limits::FIRST {
+            return Err(format!(
+                "limits: connect_buffer_budget must be at least {}, one CONNECT buffer",
+                limits::FIRST
+            ));
+        }
+        self.routes.iter().zip(1..).try_for_each(|(route, place)| {
+            route.check().map_err(|e| format!("route {place} ({}): {e}", route.name))
+        })
     }
 
     /// The first route for this client, TLS server name and version.
@@ -294,36 +327,36 @@ impl Config {
 }
 
 impl Route {
+    /// The error names the key; [`Config::check`] names the route.
     fn check(&self) -> Result<(), String> {
-        let name = &self.name;
         if let Some(level) = self.protocol_level
             && !(3..=5).contains(&level)
         {
-            return Err(format!("route {name}: protocol_level {level} is not 3, 4 or 5"));
+            return Err(format!("protocol_level {level} is not 3, 4 or 5"));
         }
         if let Some(protocol) = &self.protocol_name
             && protocol != "MQTT"
             && protocol != "MQIsdp"
         {
-            return Err(format!("route {name}: protocol_name {protocol:?} is not MQTT or MQIsdp"));
+            return Err(format!("protocol_name {protocol:?} is not MQTT or MQIsdp"));
         }
         if self.upstreams.iter().all(|u| u.weight == 0) {
-            return Err(format!("route {name}: no upstream with a weight above 0"));
+            return Err("upstreams: none with a weight above 0".into());
         }
         if let Some(check) = &self.health_check {
-            check.check().map_err(|e| format!("route {name}: {e}"))?;
+            check.check()?;
         }
         // Room for the random part in a string of at most 65,535 bytes, and no U+0000
         // [MQTT-1.5.4-2].
         if self.client_id_prefix.len() > 60_000 || self.client_id_prefix.contains('\0') {
-            return Err(format!("route {name}: client_id_prefix is over 60000 bytes or holds U+0000"));
+            return Err("client_id_prefix is over 60000 bytes or holds U+0000".into());
         }
         Ok(())
     }
 
     /// Address and protocol name match.
     fn takes_peer(&self, peer: IpAddr, protocol: Protocol) -> bool {
-        self.remote_addr.as_ref().is_none_or(|net| net.0.contains(&peer))
+        self.remote_addr.as_ref().is_none_or(|net| net.contains(peer))
             && self.protocol_name.as_deref().is_none_or(|name| name == protocol.name())
     }
 
@@ -362,8 +395,11 @@ impl FromStr for Network {
 }
 
 impl Network {
+    /// An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, as a dual-stack listener on `[::]` sees
+    /// an IPv4 client) is in the IPv4 networks its IPv4 address is in, and in the IPv6 ones it
+    /// is in as written.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.0.contains(&ip)
+        self.0.contains(&ip) || self.0.contains(&ip.to_canonical())
     }
 }
 
@@ -445,12 +481,25 @@ impl FromStr for Upstream {
             None => (text, 1),
         };
         match addr.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Some((host, port)) if is_host(host) && port.parse::<u16>().is_ok() => {
                 Ok(Self { addr: addr.to_owned(), weight })
             }
             _ => Err(bad()),
         }
     }
+}
+
+/// An IPv6 address in brackets, or an IPv4 address or a DNS name (letters, digits, `-` and `_`
+/// in dot-separated labels, a final dot allowed): what can be connected to, so that a typo is
+/// refused with the config rather than failing every connect.
+fn is_host(host: &str) -> bool {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let label =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    name.split('.').all(label)
 }
 
 impl TryFrom<String> for Upstream {

@@ -67,16 +67,47 @@ impl Health {
         }
     }
 
-    /// Marks the upstream down until [`Health::mark_up`]; whether this is a change.
+    /// Marks the upstream down until [`Health::lift`]; whether this is a change.
     pub fn hold_down(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         marks.insert(upstream.addr.clone(), Mark::Held).is_none()
     }
 
     /// Whether this is a change: the upstream was marked. Called on every connect; with no
-    /// marks, as nearly always, the address is not hashed (`HashMap::remove` hashes first).
+    /// marks, as nearly always, the address is not hashed (`HashMap::remove` hashes first). A
+    /// mark held by the health checks stays: a broker that accepts TCP and never answers
+    /// MQTT takes connects, and only the checks can tell it works again.
     pub fn mark_up(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        !marks.is_empty() && marks.remove(&upstream.addr).is_some()
+        if marks.is_empty() {
+            return false;
+        }
+        match marks.remove(&upstream.addr) {
+            Some(Mark::Held) => {
+                marks.insert(upstream.addr.clone(), Mark::Held);
+                false
+            }
+            removed => removed.is_some(),
+        }
+    }
+
+    /// The health checks stopped: their hold goes, a passive mark stays; whether this is a
+    /// change.
+    pub fn unhold(&self, upstream: &Upstream) -> bool {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match marks.remove(&upstream.addr) {
+            Some(Mark::Held) => true,
+            Some(passive) => {
+                marks.insert(upstream.addr.clone(), passive);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The health checks passed: any mark goes, held or passive; whether this is a change.
+    pub fn lift(&self, upstream: &Upstream) -> bool {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        marks.remove(&upstream.addr).is_some()
     }
 }

@@ -241,7 +241,7 @@ pub struct Budget(Arc<Semaphore>);
 pub struct Charge(Option<OwnedSemaphorePermit>);
 
 /// A CONNECT buffer starts this large: most CONNECTs are a few dozen bytes.
-const FIRST: usize = 256;
+pub const FIRST: usize = 256;
 
 impl Budget {
     pub fn new(bytes: usize) -> Self {

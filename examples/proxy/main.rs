@@ -96,7 +96,7 @@ struct Args {
     #[arg(long, value_name = "N")]
     workers: Option<NonZeroUsize>,
     /// Read listeners, limits and routes from this TOML file instead; SIGHUP reloads it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "upstreams", "key", "proxy_protocol", "tls_listen", "ws_listen", "wss_listen", "identity", "no_assign_client_id", "client_id_prefix"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = REPLACED_BY_CONFIG)]
     config: Option<PathBuf>,
     #[command(flatten)]
     listeners: tls_flags::Flags,
@@ -110,6 +110,48 @@ struct Args {
     #[arg(long, value_name = "POLICY", default_value = "refuse")]
     without_certificate: Without,
 }
+
+/// The flags for what a `--config` file holds, refused beside it rather than ignored: all but
+/// `--metrics` (which overrides the file's), `--workers` and the log flags.
+const REPLACED_BY_CONFIG: [&str; 35] = [
+    "listen",
+    "upstreams",
+    "key",
+    "proxy_protocol",
+    "no_assign_client_id",
+    "client_id_prefix",
+    "identity",
+    "identity_source",
+    "without_certificate",
+    // `Limits`
+    "connect_deadline_ms",
+    "max_connect_size",
+    "upstream_timeout_ms",
+    "down_for_ms",
+    "max_connections",
+    "drain_ms",
+    "max_keep_alive_s",
+    "idle_timeout_ms",
+    "half_closed_timeout_ms",
+    "connect_buffer_budget",
+    "busy_deadline_ms",
+    "max_refusals",
+    "max_connects_per_s",
+    "connect_burst",
+    "handshake_deadline_ms",
+    // `tls_flags::Flags`
+    "tls_listen",
+    "ws_listen",
+    "wss_listen",
+    "ws_path",
+    "tls_cert",
+    "tls_key",
+    "tls_alpn",
+    "tls_client_ca",
+    "tls_client_auth",
+    "tls_crl",
+    "proxy_protocol_from",
+];
 
 impl Args {
     fn config(&self) -> Result<Config, String> {

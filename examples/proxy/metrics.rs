@@ -30,7 +30,8 @@ pub struct EndLabels {
     /// How it ended: client_closed, upstream_closed, closed_before_connect, deadline, refused,
     /// failed, idle, half_closed, drained.
     pub how: &'static str,
-    /// Why it was refused: invalid, no_route, version, busy, rate, unavailable; else empty.
+    /// Why it was refused, or `handshake` for a deadline before the CONNECT; else empty. Every
+    /// value is in examples/proxy/README.md.
     pub why: &'static str,
     /// The CONNACK code the proxy answered a refusal with, as `0x89`; else empty.
     pub code: String,
@@ -247,7 +248,7 @@ impl Default for Metrics {
         );
         r.register(
             "connect_read_seconds",
-            "Time from accept to a whole CONNECT",
+            "Time from the accept, or the end of the TLS, WebSocket or PROXY handshake, to a whole CONNECT",
             metrics.connect_read.clone(),
         );
         r.register(

@@ -38,9 +38,14 @@ pub struct Assigned {
 }
 
 /// The id for a 5.0 CONNECT with an empty client id, where the route assigns them; `None`
-/// leaves the CONNECT as it came.
+/// leaves the CONNECT as it came. A client that authenticates (an Authentication Method) gets
+/// none: the broker's first packet may then be AUTH, and [`pass_connack`] reads only the first
+/// for a CONNACK to add the id to, so the client would never learn it [MQTT-3.2.2-16].
 pub fn assign(route: &Route, connect: &Connect<'_>) -> Option<Assigned> {
     if !route.assign_client_id || connect.protocol != Protocol::V5 || !connect.client_id.is_empty() {
+        return None;
+    }
+    if connect.properties.authentication_method.is_some() {
         return None;
     }
     let id = new_id(&route.client_id_prefix)

@@ -2,7 +2,7 @@
 //! clients reached them and echo what they are sent.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -615,4 +615,147 @@ async fn dial_reports_a_refused_connect() {
     drop(listener);
     let e = crate::dial::dial(&addr, [b"CONNECT", b"", b""]).await.expect_err("nothing listens");
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+/// With `--config`, the file holds the limits, listeners and routes: a flag for any of them
+/// beside it would be ignored without a word, so it is refused. `--metrics` (which overrides
+/// the file's), `--workers` and the log flags are the command line's own.
+#[test]
+fn flags_the_config_file_replaces_are_refused_beside_it() {
+    use clap::Parser;
+    let with_config = |flag: &[&str]| {
+        let args = ["proxy", "--config", "proxy.toml"].iter().chain(flag).copied().collect::<Vec<_>>();
+        crate::Args::try_parse_from(args)
+    };
+    let replaced: [&[&str]; 10] = [
+        &["--drain-ms", "60000"],
+        &["--max-connections", "5"],
+        &["--connect-deadline-ms", "1000"],
+        &["--handshake-deadline-ms", "1000"],
+        &["--tls-cert", "server.pem"],
+        &["--tls-alpn", "mqtt"],
+        &["--ws-path", "/ws"],
+        &["--proxy-protocol-from", "10.0.0.0/8"],
+        &["--identity-source", "san-dns"],
+        &["--without-certificate", "pass"],
+    ];
+    for flag in replaced {
+        assert!(with_config(flag).is_err(), "{flag:?} beside --config is refused");
+    }
+    let own = ["--metrics", "127.0.0.1:0", "--workers", "2", "--log-level", "warn", "--log-format", "json"];
+    assert!(with_config(&own).is_ok(), "the command line's own flags go with --config");
+    // And every flag added later is one or the other.
+    let command = <crate::Args as clap::CommandFactory>::command();
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        let own = ["config", "metrics", "workers", "log_level", "log_format", "help", "version"];
+        assert!(own.contains(&id) ^ crate::REPLACED_BY_CONFIG.contains(&id), "--config and {id}");
+    }
+}
+
+/// Limits that would fail every client, or every one on some listener, are refused with the
+/// key named, as `connect_deadline_ms = 0` is: no time for an upstream's connect or a TLS
+/// handshake, no CONNECT small enough (the smallest, 3.1.1 with an empty id, is 14 bytes), no
+/// buffer for one.
+#[test]
+fn limits_that_fail_every_client_are_refused_by_name() {
+    let route = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]\n";
+    for (limit, key) in [
+        ("upstream_timeout_ms = 0", "upstream_timeout_ms"),
+        ("handshake_deadline_ms = 0", "handshake_deadline_ms"),
+        ("busy_deadline_ms = 0", "busy_deadline_ms"),
+        ("max_connect_size = 13", "max_connect_size"),
+        ("connect_buffer_budget = 255", "connect_buffer_budget"),
+    ] {
+        let error = Config::parse(&format!("[limits]\n{limit}\n{route}")).expect_err(limit);
+        assert!(error.contains(key), "{limit}: {error}");
+    }
+    let least = "upstream_timeout_ms = 1\nhandshake_deadline_ms = 1\nbusy_deadline_ms = 1\n\
+                 max_connect_size = 14\nconnect_buffer_budget = 256";
+    let least = Config::parse(&format!("[limits]\n{least}\n{route}")).expect("the least of each");
+    let smallest = connect_packet(Protocol::V3_1_1, "");
+    assert_eq!(smallest.len(), 14);
+    assert!(matches!(least.limits.decoder().decode(&smallest), Ok(Status::Complete { .. })));
+}
+
+/// An error from the checks after parsing, which TOML cannot place on a line, names the one key
+/// at fault, and the route by its place as well as its name: routes need no name, and share
+/// the default one.
+#[test]
+fn a_check_error_names_the_key_at_fault_and_the_route_by_place() {
+    let route = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]\n";
+    for (limit, key, other) in [
+        ("max_connections = 0", "max_connections", "connect_deadline_ms"),
+        ("connect_deadline_ms = 0", "connect_deadline_ms", "max_connections"),
+        ("idle_timeout_ms = 0", "idle_timeout_ms", "half_closed_timeout_ms"),
+        ("half_closed_timeout_ms = 0", "half_closed_timeout_ms", "idle_timeout_ms"),
+    ] {
+        let error = Config::parse(&format!("[limits]\n{limit}\n{route}")).expect_err(limit);
+        assert!(error.contains(key) && !error.contains(other), "{limit}: {error}");
+    }
+    let error = Config::parse(&format!("{route}{route}protocol_level = 6\n")).expect_err("level 6");
+    assert!(error.starts_with("route 2 (default): protocol_level 6"), "{error}");
+    let check = format!("{route}[route.health_check]\nrise = 0\n");
+    let error = Config::parse(&check).expect_err("rise 0");
+    assert!(error.contains("rise") && !error.contains("fall"), "{error}");
+}
+
+/// A listener on an IPv6 address that takes IPv4 clients too (`[::]:1883`, dual-stack, as
+/// Linux binds it by default) sees an IPv4 client's address IPv4-mapped (`::ffff:127.0.0.1`).
+/// A route's `remote_addr` and a listener's `proxy_protocol_from` match it as the IPv4 address
+/// it is, as HAProxy's and NGINX's address ACLs do; it matched no IPv4 network, so the client
+/// had no route and the balancer's PROXY header was refused as untrusted. (Bound here to the
+/// mapped loopback address, which only IPv4 loopback clients reach.)
+#[tokio::test]
+async fn an_ipv4_client_of_a_dual_stack_listener_is_in_its_ipv4_networks() {
+    let broker = Broker::start().await;
+    let config = Config::parse(&format!(
+        "listen = [\"[::ffff:127.0.0.1]:0\"]
+        [[listener]]
+        addr = \"[::ffff:127.0.0.2]:0\"
+        proxy_protocol_from = [\"127.0.0.0/8\"]
+        [[route]]
+        name = \"behind-the-balancer\"
+        remote_addr = \"10.0.0.0/8\"
+        upstreams = [{upstream}]
+        [[route]]
+        name = \"loopback\"
+        remote_addr = \"127.0.0.0/8\"
+        upstreams = [{upstream}]",
+        upstream = broker.upstream(),
+    ))
+    .expect("valid");
+    let proxy = Proxy::start(config, Workers::current()).expect("bind proxy");
+    let ipv4 = |addr: SocketAddr| match addr.ip() {
+        IpAddr::V6(ip) => SocketAddr::new(ip.to_ipv4_mapped().expect("mapped").into(), addr.port()),
+        IpAddr::V4(_) => panic!("bound as IPv6: {addr}"),
+    };
+    let (plain, balanced) = (ipv4(proxy.local_addrs()[0]), ipv4(proxy.local_addrs()[1]));
+    tokio::spawn(proxy.run());
+    let (_, ack) = mqtt_connect(plain, Protocol::V5, "mapped").await;
+    assert_eq!(ack, V5_OK, "the loopback route takes ::ffff:127.0.0.1");
+
+    let mut stream = TcpStream::connect(balanced).await.expect("connect");
+    let header = format!("PROXY TCP4 10.1.2.3 127.0.0.1 5555 {}\r\n", balanced.port());
+    stream
+        .write_all(&[header.as_bytes(), &connect_packet(Protocol::V5, "via-balancer")].concat())
+        .await
+        .expect("send");
+    let mut ack = [0; 5];
+    tokio::time::timeout(PATIENCE, stream.read_exact(&mut ack)).await.expect("in time").ok();
+    assert_eq!(ack, V5_OK, "the header from 127.0.0.0/8 is trusted, and names a client in 10.0.0.0/8");
+    assert_eq!(broker.client_ids(), ["mapped", "via-balancer"]);
+}
+
+/// An upstream whose host can be neither an address nor a name (a typo: a space, a bracket
+/// left open) is refused with the config, not tried at every connect, failed, and marked down,
+/// every client of the route told "server unavailable".
+#[test]
+fn an_upstream_host_that_is_no_address_or_name_is_refused() {
+    for bad in ["10.0.0.1 :1883", "[::1:1883", "::1:1883", "broker..example:1883", "bro/ker:1883", ":1883"] {
+        assert!(bad.parse::<crate::config::Upstream>().is_err(), "{bad:?} refused");
+    }
+    for good in ["10.0.0.1:1883", "[::1]:1883", "broker-1.example:1883", "localhost:1883=2", "mqtt_b:1883"] {
+        assert!(good.parse::<crate::config::Upstream>().is_ok(), "{good:?} taken");
+    }
 }

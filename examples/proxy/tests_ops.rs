@@ -3,14 +3,18 @@
 //! here are scripted stand-ins that misbehave on purpose.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mqtt_connect::{Connect, Protocol};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Limits};
+use crate::health::{Health, Verdict};
 use crate::server::{Handle, Proxy};
 use crate::workers::Workers;
 use crate::{config, healthcheck, idle, limits, logfmt, metrics};
@@ -861,4 +865,97 @@ fn a_health_check_is_off_unless_asked_for_and_checked() {
     assert_eq!(config.routes[0].health_check, Some(healthcheck::HealthCheck::default()));
     let error = Config::parse(&route("[route.health_check]\nfall = 0\n")).expect_err("refused");
     assert!(error.contains("fall"), "{error}");
+}
+
+/// A broker that fails its health checks is held down until they pass again, whatever a
+/// client's connect finds: a frozen broker's kernel still accepts TCP, so a connect that was
+/// under way when the hold began succeeds, and must not lift it. (Once lifted, the checks,
+/// which hold at the `fall`-th failure in a row only, never held it again: clients went on
+/// reaching a broker that never answers.)
+#[test]
+fn a_clients_connect_does_not_lift_a_health_check_hold() {
+    let health = Health::default();
+    let upstream: config::Upstream = "127.0.0.1:1".parse().expect("upstream");
+    assert!(health.hold_down(&upstream), "held by the checks");
+    assert!(!health.mark_up(&upstream), "a client's connect changes nothing");
+    assert_eq!(health.verdict(&upstream, Duration::from_secs(1)), Verdict::Skip, "still skipped");
+    health.mark_down(&upstream, Duration::from_millis(1));
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(health.verdict(&upstream, Duration::from_secs(1)), Verdict::Skip, "nor a passive mark");
+}
+
+/// A broker that reads what it is sent and answers a 3.1.1 CONNACK only while `answering` is
+/// set; otherwise it holds the connection, silent.
+async fn switchable() -> (SocketAddr, Arc<AtomicBool>, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+    let addr = listener.local_addr().expect("broker address");
+    let answering = Arc::new(AtomicBool::new(false));
+    let on = answering.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.read(&mut [0; 64]).await;
+            if on.load(Ordering::SeqCst) {
+                stream.write_all(V311_OK).await.ok();
+            }
+            held.push(stream);
+        }
+    });
+    (addr, answering, task)
+}
+
+/// A config whose one route checks `addr` with `check` (TOML for `[route.health_check]`).
+fn checked_route(addr: SocketAddr, check: &str) -> Arc<Config> {
+    let text = format!(
+        "[[route]]\nupstreams = [\"{addr}\"]\n[route.health_check]\ninterval_ms = 50\ntimeout_ms = 100\n{check}\n"
+    );
+    Arc::new(Config::parse(&text).expect("valid"))
+}
+
+/// Waits until `upstream` gets `verdict` from `health`.
+async fn until_verdict(health: &Health, upstream: &config::Upstream, verdict: Verdict, what: &str) {
+    let started = Instant::now();
+    while health.verdict(upstream, Duration::from_secs(1)) != verdict {
+        assert!(started.elapsed() < PATIENCE, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_health_checks_lift_their_own_hold_once_they_pass() {
+    let (addr, answering, _broker) = switchable().await;
+    let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
+    let (_config, watched) = watch::channel(checked_route(addr, "fall = 1\nrise = 2"));
+    let health = Health::default();
+    healthcheck::supervise(watched, health.clone(), Arc::default());
+    until_verdict(&health, &upstream, Verdict::Skip, "held down by the failing checks").await;
+    answering.store(true, Ordering::SeqCst);
+    until_verdict(&health, &upstream, Verdict::Try, "lifted once they pass").await;
+}
+
+/// A reload that stops an upstream's health checks (the table taken out of its route, or the
+/// upstream out of every checked route) lifts the hold they left: nothing else would, and the
+/// upstream would be skipped for good, its clients sent elsewhere or told "unavailable".
+#[tokio::test]
+async fn a_reload_that_stops_the_health_checks_lifts_their_hold() {
+    let (addr, _never_answering, _broker) = switchable().await;
+    let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
+    let (config, watched) = watch::channel(checked_route(addr, "fall = 1"));
+    let health = Health::default();
+    healthcheck::supervise(watched, health.clone(), Arc::default());
+    until_verdict(&health, &upstream, Verdict::Skip, "held down by the failing checks").await;
+    let unchecked = format!("[[route]]\nupstreams = [\"{addr}\"]\n");
+    config.send_replace(Arc::new(Config::parse(&unchecked).expect("valid")));
+    until_verdict(&health, &upstream, Verdict::Try, "lifted when the checks stop").await;
+}
+
+/// A health check's client id that no CONNECT can carry (U+0000 [MQTT-1.5.4-2]) failed every
+/// check, so every upstream of the route was held down and its clients told "unavailable";
+/// it is refused with the config instead.
+#[test]
+fn mqtt_1_5_4_2_a_health_check_client_id_with_u0000_is_refused() {
+    let text =
+        "[[route]]\nupstreams = [\"127.0.0.1:1\"]\n[route.health_check]\nclient_id = \"probe\\u0000\"\n";
+    let error = Config::parse(text).expect_err("refused");
+    assert!(error.contains("client_id"), "{error}");
 }

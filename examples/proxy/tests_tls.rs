@@ -726,3 +726,17 @@ async fn wss_is_the_websocket_listener_over_tls_with_the_certificate_as_identity
     assert_eq!(forwarded.username, Some("bob"), "the certificate's name, over wss too");
     assert_eq!(forwarded.client_id, "bobs-browser");
 }
+
+/// A TLS setting that cannot stand names its listener, where several may have `tls`.
+#[test]
+fn a_tls_error_names_its_listener() {
+    let pki = Pki::new("listener-error");
+    let text = format!(
+        "[[listener]]\naddr = \"127.0.0.2:0\"\n{}\n[[listener]]\naddr = \"127.0.0.3:0\"\n{}\n\
+         [[route]]\nupstreams = [\"127.0.0.1:1883\"]",
+        pki.tls(""),
+        pki.tls(", client_auth = \"optional\""),
+    );
+    let error = Config::parse(&text).expect_err("client_auth without client_ca");
+    assert!(error.starts_with("listener 127.0.0.3:0: tls: client_auth"), "{error}");
+}

@@ -426,3 +426,69 @@ fn websocket_and_sticky_config_defaults_and_what_is_refused() {
         .expect_err("NUL");
     assert!(e.contains("U+0000"), "{e}");
 }
+
+/// An AUTH packet continuing enhanced authentication by method `X`, either way.
+const AUTH_CONTINUE: &[u8] = &[0xF0, 0x06, 0x18, 0x04, 0x15, 0x00, 0x01, b'X'];
+
+/// A 5.0 broker that authenticates by method `X` in one AUTH round trip before its CONNACK,
+/// and assigns an id, as a broker must [MQTT-3.2.2-16], to a client that sent none.
+async fn authenticating_broker() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+    let addr = listener.local_addr().expect("broker address");
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut buf = Vec::new();
+        let empty_id = loop {
+            assert_ne!(stream.read_buf(&mut buf).await.expect("read"), 0, "a CONNECT");
+            if let Ok(Status::Complete { packet, .. }) = mqtt_connect::decode(&buf) {
+                assert_eq!(packet.properties.authentication_method, Some("X"));
+                break packet.client_id.is_empty();
+            }
+        };
+        stream.write_all(AUTH_CONTINUE).await.expect("AUTH");
+        let mut auth = [0; AUTH_CONTINUE.len()];
+        stream.read_exact(&mut auth).await.expect("the client's AUTH");
+        let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+        ack.properties.assigned_client_identifier = empty_id.then_some("broker-1");
+        let mut bytes = vec![0; ack.encoded_len().expect("encodable")];
+        ack.encode(&mut bytes).expect("encodes");
+        stream.write_all(&bytes).await.expect("CONNACK");
+        let _ = stream.read(&mut [0; 1]).await;
+    });
+    addr
+}
+
+/// A 5.0 client without an id that authenticates (an Authentication Method in its CONNECT)
+/// hears AUTH from the broker first, and only then the CONNACK, which the proxy does not read
+/// for an id to add. So it is given no id of the proxy's: the broker assigns one, and says
+/// which in the CONNACK. With the proxy's, the CONNACK named none, and the client could never
+/// learn the id its session was kept under [MQTT-3.2.2-16].
+#[tokio::test]
+async fn mqtt_3_2_2_16_a_client_that_authenticates_learns_the_id_it_was_given() {
+    let broker = authenticating_broker().await;
+    let text = format!("listen = [\"127.0.0.1:0\"]\n[[route]]\nupstreams = [\"{broker}\"]\n");
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+
+    let mut connect = Connect::new(Protocol::V5, "");
+    connect.properties.authentication_method = Some("X");
+    let mut bytes = vec![0; connect.encoded_len().expect("encodable")];
+    connect.encode(&mut bytes).expect("encodes");
+    let mut client = TcpStream::connect(addr).await.expect("connect");
+    client.write_all(&bytes).await.expect("send CONNECT");
+    let mut auth = [0; AUTH_CONTINUE.len()];
+    timeout(PATIENCE, client.read_exact(&mut auth)).await.expect("in time").expect("AUTH");
+    assert_eq!(auth, AUTH_CONTINUE);
+    client.write_all(AUTH_CONTINUE).await.expect("send AUTH");
+    let mut ack = vec![0; 2];
+    timeout(PATIENCE, client.read_exact(&mut ack)).await.expect("in time").expect("CONNACK");
+    let mut rest = vec![0; usize::from(ack[1])];
+    timeout(PATIENCE, client.read_exact(&mut rest)).await.expect("in time").expect("CONNACK");
+    ack.extend(rest);
+    let Ok(Status::Complete { packet, .. }) = ConnackPacket::decode(Protocol::V5, &ack) else {
+        panic!("{ack:x?}")
+    };
+    assert_eq!(packet.reason_code, ReasonCode::Success);
+    assert!(packet.properties.assigned_client_identifier.is_some(), "the id, in the CONNACK: {ack:x?}");
+}
