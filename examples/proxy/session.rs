@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use mqtt_connect::routing::rank;
-use mqtt_connect::{Connack, Connect, EncodeError, OwnedConnect, Protocol, ReasonCode, Status, protocol_of};
+use mqtt_connect::{
+    Connack, Connect, EncodeError, Error, OwnedConnect, Protocol, ReasonCode, Status, protocol_of,
+};
 use ppp::v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -404,6 +406,14 @@ async fn identify(
     };
     match rewrite(connect, &name) {
         Ok(rewritten) => Ok(Some((name, rewritten.freeze()))),
+        // The one rule a decoded CONNECT can break that the encoder holds to: a will announced
+        // as UTF-8 that is not (a client MUST NOT send it). Its own code, as a broker that
+        // checks answers.
+        Err(e @ EncodeError::Invalid(Error::InvalidPayloadFormat)) => {
+            let invalid = connect.protocol.connack(ReasonCode::PayloadFormatInvalid);
+            Err(refuse(client, invalid, Why::Identity(e)).await)
+        }
+        // The certificate's name is no User Name (U+0000, too long).
         Err(e) => Err(refuse(client, not_authorized, Why::Identity(e)).await),
     }
 }

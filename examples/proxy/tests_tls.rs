@@ -339,6 +339,27 @@ async fn the_certificate_cn_replaces_the_user_name_and_the_connect_is_canonical(
     assert_eq!(&got[len..], pipelined, "then the pipelined bytes");
 }
 
+/// The crate's encoder will not write a will announced as UTF-8 that is not (5.0 3.1.3.2.3: a
+/// client MUST NOT send one), so the CONNECT cannot be re-encoded with the certificate's name.
+/// The client hears why, 0x99 Payload format invalid, as from a broker that checks, and not
+/// 0x87 Not authorized, which would send it looking at its certificate.
+#[tokio::test]
+async fn a_will_announced_as_utf8_that_is_not_is_refused_as_such_when_the_name_is_rewritten() {
+    let pki = Pki::new("will-format");
+    let broker = Recorder::start().await;
+    let proxy = start(&config(
+        &pki.mtls(""),
+        &format!("[[route]]\nidentity = \"username\"\nupstreams = [{}]", broker.upstream()),
+    ))
+    .await;
+    let dave = pki.ca.issue("dave", Vec::new(), 12);
+    // 5.0, clean start and a will: client id "c", will properties {Payload Format Indicator: 1},
+    // will topic "t", will payload 0xFF.
+    let connect = b"\x10\x17\x00\x04MQTT\x05\x06\x00\x3c\x00\x00\x01c\x02\x01\x01\x00\x01t\x00\x01\xff";
+    let answer = tls_exchange(proxy.addrs[1], &pki.client(Some(&dave)), "proxy.test", connect).await;
+    assert_eq!(answer.bytes(), [0x20, 0x03, 0x00, 0x99, 0x00], "Payload format invalid");
+}
+
 #[tokio::test]
 async fn a_san_may_be_the_identity_and_the_cn_is_not_used_then() {
     let pki = Pki::new("san");
