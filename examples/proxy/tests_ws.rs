@@ -120,6 +120,18 @@ fn no_id_is_assigned_to_3_1_1_to_a_client_with_an_id_or_where_the_route_says_not
     }
 }
 
+/// The one CONNECT that decodes but will not re-encode, a will announced as UTF-8 that is
+/// not (the encoder holds a client to 5.0 3.1.3.2.3), goes as it came: the broker assigns the
+/// id, and its CONNACK names it.
+#[test]
+fn a_connect_the_encoder_will_not_write_keeps_its_empty_id() {
+    // 5.0, clean start and a will: an empty client id, will properties {Payload Format
+    // Indicator: 1}, will topic "t", will payload 0xFF.
+    let bytes = b"\x10\x16\x00\x04MQTT\x05\x06\x00\x3c\x00\x00\x00\x02\x01\x01\x00\x01t\x00\x01\xff";
+    let (connect, _) = decoded(bytes);
+    assert!(sticky::assign(&route(""), &connect).is_none());
+}
+
 /// A success CONNACK whose properties are in the broker's order, not the encoder's: Topic
 /// Alias Maximum (0x22), a User Property (0x26), Receive Maximum (0x21), Maximum QoS (0x24).
 const BROKER_ORDER: &[u8] = &[
