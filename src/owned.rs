@@ -629,10 +629,21 @@ impl OwnedConnack {
     /// Decodes the CONNACK at the front of `buf`, answering a CONNECT of `protocol`, and once
     /// it is whole splits it off `buf`; `Incomplete` and errors leave `buf` as it was.
     pub fn split_from(protocol: Protocol, buf: &mut BytesMut) -> Result<Status<Self>, Error> {
-        let (len, session_present, reason_code) = match ConnackPacket::decode(protocol, buf)? {
-            Status::Complete { packet, len } => (len, packet.session_present, packet.reason_code),
-            Status::Incomplete(needed) => return Ok(Status::Incomplete(needed)),
-        };
+        Self::split_within(protocol, buf, u32::MAX)
+    }
+
+    /// [`split_from`](Self::split_from), refusing a CONNACK over `max_packet_size` bytes from
+    /// its fixed header; for [`ConnackCodec`](crate::codec::ConnackCodec).
+    pub(crate) fn split_within(
+        protocol: Protocol,
+        buf: &mut BytesMut,
+        max_packet_size: u32,
+    ) -> Result<Status<Self>, Error> {
+        let (len, session_present, reason_code) =
+            match ConnackPacket::decode_within(protocol, buf, max_packet_size)? {
+                Status::Complete { packet, len } => (len, packet.session_present, packet.reason_code),
+                Status::Incomplete(needed) => return Ok(Status::Incomplete(needed)),
+            };
         let frame = buf.split_to(len).freeze();
         Ok(Status::Complete { packet: Self { protocol, frame, session_present, reason_code }, len })
     }

@@ -73,9 +73,25 @@ impl<'a> ConnackPacket<'a> {
     /// padded, which 3.x allows); a 5.0 one is as long as its properties, so cap what you
     /// buffer for it.
     pub fn decode(protocol: Protocol, buf: &'a [u8]) -> Result<Status<Self>, Error> {
+        Self::decode_within(protocol, buf, u32::MAX)
+    }
+
+    /// [`decode`](Self::decode), with a cap on the whole packet, fixed header included: a
+    /// CONNACK over `max_packet_size` bytes is [`Error::PacketTooLarge`] from its fixed header
+    /// alone, as the CONNECT decoder refuses one over its cap.
+    pub(crate) fn decode_within(
+        protocol: Protocol,
+        buf: &'a [u8],
+        max_packet_size: u32,
+    ) -> Result<Status<Self>, Error> {
         let Some((header_len, remaining)) = fixed_header(buf)? else {
             return Ok(Status::Incomplete(Needed::Unknown));
         };
+        let size = header_len as u64 + u64::from(remaining.value);
+        if size > u64::from(max_packet_size) {
+            let size = u32::try_from(size).unwrap_or(u32::MAX);
+            return Err(Error::PacketTooLarge { size, limit: max_packet_size });
+        }
         let v5 = protocol.is_v5();
         if v5 && !remaining.minimal {
             return Err(Error::VbiNotMinimal { field: Field::RemainingLength });
