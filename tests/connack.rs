@@ -200,8 +200,10 @@ fn v3_return_codes_6_to_255_are_reserved() {
     }
 }
 
+/// [MQTT-3.2.2-8] (5.0) A server sends one of the Connect Reason Code values: the decoder
+/// refuses any other byte as malformed, and the encoder writes only those.
 #[test]
-fn v5_reason_codes_are_the_standards_and_no_other() {
+fn mqtt_3_2_2_8_v5_reason_codes_are_the_standards_and_no_other() {
     let valid = [
         0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99,
         0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
