@@ -135,6 +135,8 @@ fn a_variable_byte_integer_over_4_bytes_is_malformed() {
 
 // ---- Connect Acknowledge Flags
 
+/// [MQTT-3.2.2-1] (5.0; 3.1.1 section 3.2.2.1, with no rule id) Bits 7..1 of the Connect
+/// Acknowledge Flags are reserved as 0.
 #[test]
 fn mqtt_3_2_2_1_reserved_acknowledge_flags_must_be_zero() {
     for bit in 1..8 {
