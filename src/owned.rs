@@ -666,7 +666,7 @@ impl OwnedConnack {
     }
 
     /// [`split_from`](Self::split_from), refusing a CONNACK over `max_packet_size` bytes from
-    /// its fixed header; for [`ConnackCodec`](crate::codec::ConnackCodec).
+    /// its fixed header; for the CONNACK codec.
     pub(crate) fn split_within(
         protocol: Protocol,
         buf: &mut BytesMut,
