@@ -425,6 +425,24 @@ fn bytes_after_the_properties_are_trailing() {
     assert_eq!(err5(b"\x20\x05\x00\x00\x00\x24\x01"), Error::TrailingBytes { count: 2 });
 }
 
+/// Bytes after the properties show once the block is in, before the frame is whole, and are
+/// counted as the frame holds them, not as far as the bytes have come: every prefix from there
+/// reports what the whole frame does (found by the `codec` fuzz target).
+#[test]
+fn trailing_bytes_show_before_the_frame_is_whole_counted_in_the_frame() {
+    // Remaining Length 9 around an empty block: six bytes left over.
+    let bytes = b"\x20\x09\x01\x00\x00\x00\x00\x00\x00\x46\x02";
+    let whole = Error::TrailingBytes { count: 6 };
+    assert_eq!(err5(bytes), whole);
+    assert_eq!(
+        ConnackPacket::decode(Protocol::V5, &bytes[..4]),
+        Ok(Status::Incomplete(Needed::Size(7.try_into().unwrap())))
+    );
+    for cut in 5..bytes.len() {
+        assert_eq!(ConnackPacket::decode(Protocol::V5, &bytes[..cut]), Err(whole), "after {cut} bytes");
+    }
+}
+
 #[test]
 fn properties_do_not_encode_in_3_x() {
     let mut ack = ConnackPacket::new(Protocol::V3_1_1, ReasonCode::Success);

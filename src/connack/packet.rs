@@ -107,12 +107,18 @@ impl<'a> ConnackPacket<'a> {
                 Ok(Status::Complete { packet, len: header_len + wanted })
             }
             None => {
-                // Check what has arrived; running out of it here only means waiting.
+                // Check what has arrived; running out of it here only means waiting. Once the
+                // properties end, what the frame holds past them is left over, counted as in
+                // the whole frame: the `missing` bytes still to come, and any already here.
+                let missing = wanted.saturating_sub(body.len());
                 match Self::body(protocol, body) {
-                    Ok(_) | Err(Error::Truncated { .. }) => {}
+                    Err(Error::Truncated { .. }) => {}
+                    Ok(_) => return Err(Error::TrailingBytes { count: missing }),
+                    Err(Error::TrailingBytes { count }) => {
+                        return Err(Error::TrailingBytes { count: count.saturating_add(missing) });
+                    }
                     Err(e) => return Err(e),
                 }
-                let missing = wanted.saturating_sub(body.len());
                 Ok(Status::Incomplete(NonZeroUsize::new(missing).map_or(Needed::Unknown, Needed::Size)))
             }
         }
