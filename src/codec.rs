@@ -98,9 +98,19 @@ fn reserve(src: &mut BytesMut, needed: Needed) {
 
 /// The server's side of the handshake: decodes the CONNECT into an [`OwnedConnect`], split off
 /// the read buffer and validated once; encodes the CONNACK.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct ConnectCodec {
     decoder: Decoder,
+}
+
+impl Default for ConnectCodec {
+    /// A codec with the default [`Decoder`], which has no cap on the packet but the
+    /// standard's: a client can make it buffer up to 256 MiB for a CONNECT, 64 KiB reserved
+    /// ahead and the rest as the bytes arrive. Cap it with
+    /// `ConnectCodec::new(Decoder::new().max_packet_size(bytes))`.
+    fn default() -> Self {
+        Self::new(Decoder::new())
+    }
 }
 
 impl ConnectCodec {
@@ -147,15 +157,53 @@ impl tokio_util::codec::Encoder<Connack> for ConnectCodec {
 
 /// The client's side of the handshake (a proxy's, toward its upstream): encodes the CONNECT,
 /// decodes the CONNACK of the version it sent.
+///
+/// A 5.0 CONNECT it encodes with a Maximum Packet Size caps the CONNACK at that size, unless
+/// [`max_packet_size`](Self::max_packet_size) set a lower cap: the server must not send a
+/// packet over it [MQTT-3.1.2-24], and a client takes one as a Packet too large (0x95).
 #[derive(Clone, Copy, Debug)]
 pub struct ConnackCodec {
     protocol: Protocol,
+    max_packet_size: u32,
 }
 
 impl ConnackCodec {
     /// A codec for the CONNACK that answers a CONNECT of `protocol`.
+    ///
+    /// It has no cap on the CONNACK but the standard's, as a client that announces no
+    /// Maximum Packet Size takes any size: a server can make it buffer up to 256 MiB, 64 KiB
+    /// reserved ahead and the rest as the bytes arrive. Cap it with
+    /// [`max_packet_size`](Self::max_packet_size), or by encoding a 5.0 CONNECT that
+    /// announces a Maximum Packet Size.
     pub const fn new(protocol: Protocol) -> Self {
-        Self { protocol }
+        Self { protocol, max_packet_size: u32::MAX }
+    }
+
+    /// Cap on the CONNACK, fixed header included. Decided from the Remaining Length alone: a
+    /// CONNACK over the cap is [`CodecError::Connack`] with [`Error::PacketTooLarge`]
+    /// (reason code 0x95) before its body arrives.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use mqtt_connect::codec::{CodecError, ConnackCodec};
+    /// use mqtt_connect::{Error, Protocol};
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = ConnackCodec::new(Protocol::V5).max_packet_size(1024);
+    /// // Five bytes that announce a CONNACK of 256 MiB.
+    /// let mut buf = BytesMut::from(&b"\x20\xff\xff\xff\x7f"[..]);
+    /// let err = codec.decode(&mut buf).unwrap_err();
+    /// assert!(matches!(err, CodecError::Connack(Error::PacketTooLarge { size: 268_435_460, limit: 1024 })));
+    /// ```
+    pub const fn max_packet_size(self, bytes: u32) -> Self {
+        Self { max_packet_size: bytes, ..self }
+    }
+
+    /// Takes the Maximum Packet Size a CONNECT announced as the cap, unless the cap is lower.
+    fn adopt(&mut self, announced: Option<u32>) {
+        if let Some(announced) = announced {
+            self.max_packet_size = self.max_packet_size.min(announced);
+        }
     }
 }
 
@@ -164,7 +212,9 @@ impl tokio_util::codec::Decoder for ConnackCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnack>, CodecError> {
-        match OwnedConnack::split_from(self.protocol, src).map_err(CodecError::Connack)? {
+        match OwnedConnack::split_within(self.protocol, src, self.max_packet_size)
+            .map_err(CodecError::Connack)?
+        {
             Status::Complete { packet, .. } => Ok(Some(packet)),
             Status::Incomplete(needed) => {
                 reserve(src, needed);
@@ -177,8 +227,10 @@ impl tokio_util::codec::Decoder for ConnackCodec {
 impl tokio_util::codec::Encoder<Connect<'_>> for ConnackCodec {
     type Error = CodecError;
 
+    /// Writes the CONNECT; a Maximum Packet Size in it caps the CONNACK (see [`ConnackCodec`]).
     fn encode(&mut self, connect: Connect<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
         connect.encode_to(dst)?;
+        self.adopt(connect.properties.maximum_packet_size);
         Ok(())
     }
 }
@@ -186,9 +238,11 @@ impl tokio_util::codec::Encoder<Connect<'_>> for ConnackCodec {
 impl tokio_util::codec::Encoder<&OwnedConnect> for ConnackCodec {
     type Error = CodecError;
 
-    /// Forwards the CONNECT as it was received, byte for byte.
+    /// Forwards the CONNECT as it was received, byte for byte; a Maximum Packet Size in it
+    /// caps the CONNACK (see [`ConnackCodec`]).
     fn encode(&mut self, connect: &OwnedConnect, dst: &mut BytesMut) -> Result<(), CodecError> {
         dst.extend_from_slice(connect.frame());
+        self.adopt(connect.maximum_packet_size());
         Ok(())
     }
 }

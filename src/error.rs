@@ -116,7 +116,9 @@ pub enum Error {
     PacketTooLarge {
         /// The whole packet's size, fixed header included.
         size: u32,
-        /// The cap set by [`Decoder::max_packet_size`](crate::Decoder::max_packet_size).
+        /// The cap set by [`Decoder::max_packet_size`](crate::Decoder::max_packet_size), or
+        /// for a CONNACK by `codec::ConnackCodec::max_packet_size` or the Maximum Packet Size
+        /// of the CONNECT that codec wrote.
         limit: u32,
     },
     /// A field runs past the end of the frame that the Remaining Length gave.

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use crate::decode::{Decoder, Status};
 use crate::encode::EncodeError;
 use crate::error::{Error, ReasonCode};
-use crate::packet::{ConnackPacket, Connect, UserProperties, Will};
+use crate::packet::{ConnackPacket, ConnackProperties, Connect, UserProperties, Will};
 use crate::spec::{Block, PayloadFormat, Protocol, QoS};
 
 /// A decoded CONNECT that owns its bytes: `'static`, `Send + Sync`, and cheap to clone (two
@@ -603,7 +603,8 @@ impl Connect<'_> {
 }
 
 /// A decoded CONNACK that owns its frame, validated once: what a proxy keeps of its upstream's
-/// answer.
+/// answer. It keeps the numbers of the properties, and where each string lies in the frame, in
+/// place: no allocation, and [`packet`](Self::packet) reads them back without a decode.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -617,24 +618,71 @@ impl Connect<'_> {
 /// assert_eq!(&buf[..], b"\x30"); // the next packet's first byte stays
 /// # Ok::<(), mqtt_connect::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct OwnedConnack {
     protocol: Protocol,
     frame: Bytes,
     session_present: bool,
     reason_code: ReasonCode,
+    properties: ConnackLayout,
+}
+
+/// A CONNACK's properties as the decoder left them: numbers and flags as decoded, what
+/// borrows from the frame as its span there. Stored in place, as a CONNACK has no more.
+#[derive(Clone, Copy)]
+struct ConnackLayout {
+    /// Every number and flag; its strings, binary data and User Properties are empty.
+    numbers: ConnackProperties<'static>,
+    assigned_client_identifier: Option<Span>,
+    reason_string: Option<Span>,
+    response_information: Option<Span>,
+    server_reference: Option<Span>,
+    authentication_method: Option<Span>,
+    authentication_data: Option<Span>,
+    user_properties: Users,
+}
+
+impl ConnackLayout {
+    fn of(frame: &[u8], p: &ConnackProperties<'_>) -> Self {
+        let text = |t: Option<&str>| t.map(|t| Span::of(frame, t.as_bytes()));
+        Self {
+            numbers: p.numbers(),
+            assigned_client_identifier: text(p.assigned_client_identifier),
+            reason_string: text(p.reason_string),
+            response_information: text(p.response_information),
+            server_reference: text(p.server_reference),
+            authentication_method: text(p.authentication_method),
+            authentication_data: p.authentication_data.map(|d| Span::of(frame, d)),
+            user_properties: Users::of(frame, &p.user_properties),
+        }
+    }
 }
 
 impl OwnedConnack {
     /// Decodes the CONNACK at the front of `buf`, answering a CONNECT of `protocol`, and once
     /// it is whole splits it off `buf`; `Incomplete` and errors leave `buf` as it was.
     pub fn split_from(protocol: Protocol, buf: &mut BytesMut) -> Result<Status<Self>, Error> {
-        let (len, session_present, reason_code) = match ConnackPacket::decode(protocol, buf)? {
-            Status::Complete { packet, len } => (len, packet.session_present, packet.reason_code),
-            Status::Incomplete(needed) => return Ok(Status::Incomplete(needed)),
-        };
+        Self::split_within(protocol, buf, u32::MAX)
+    }
+
+    /// [`split_from`](Self::split_from), refusing a CONNACK over `max_packet_size` bytes from
+    /// its fixed header; for the CONNACK codec.
+    pub(crate) fn split_within(
+        protocol: Protocol,
+        buf: &mut BytesMut,
+        max_packet_size: u32,
+    ) -> Result<Status<Self>, Error> {
+        let (len, session_present, reason_code, properties) =
+            match ConnackPacket::decode_within(protocol, buf, max_packet_size)? {
+                Status::Complete { packet, len } => {
+                    let properties = ConnackLayout::of(&buf[..], &packet.properties);
+                    (len, packet.session_present, packet.reason_code, properties)
+                }
+                Status::Incomplete(needed) => return Ok(Status::Incomplete(needed)),
+            };
         let frame = buf.split_to(len).freeze();
-        Ok(Status::Complete { packet: Self { protocol, frame, session_present, reason_code }, len })
+        let packet = Self { protocol, frame, session_present, reason_code, properties };
+        Ok(Status::Complete { packet, len })
     }
 
     /// The packet as received.
@@ -652,16 +700,37 @@ impl OwnedConnack {
         self.reason_code
     }
 
-    /// The whole packet, properties included, borrowed from the frame. Cost: a decode of the
-    /// frame, a few bytes unless the server sent long properties.
+    /// The whole packet, properties included, borrowed from the frame. No decode again: the
+    /// cost is a UTF-8 check of each string property, as for [`OwnedConnect`]'s strings.
     pub fn packet(&self) -> ConnackPacket<'_> {
-        match ConnackPacket::decode(self.protocol, &self.frame) {
-            Ok(Status::Complete { packet, .. }) => packet,
-            // The frame decoded with this protocol when this value was built.
-            Ok(Status::Incomplete(_)) | Err(_) => unreachable!("a validated frame decodes"),
+        let r = Reader(&self.frame);
+        let l = &self.properties;
+        let text = |span: Option<Span>| span.map(|s| r.text(s));
+        let mut properties: ConnackProperties<'_> = l.numbers;
+        properties.assigned_client_identifier = text(l.assigned_client_identifier);
+        properties.reason_string = text(l.reason_string);
+        properties.response_information = text(l.response_information);
+        properties.server_reference = text(l.server_reference);
+        properties.authentication_method = text(l.authentication_method);
+        properties.authentication_data = l.authentication_data.map(|s| r.bin(s));
+        properties.user_properties = r.users(l.user_properties);
+        ConnackPacket {
+            protocol: self.protocol,
+            session_present: self.session_present,
+            reason_code: self.reason_code,
+            properties,
         }
     }
 }
+
+/// Equal when the frames are, in the same version: all else is read from them.
+impl PartialEq for OwnedConnack {
+    fn eq(&self, other: &Self) -> bool {
+        self.protocol == other.protocol && self.frame == other.frame
+    }
+}
+
+impl Eq for OwnedConnack {}
 
 impl core::fmt::Debug for OwnedConnack {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -179,8 +179,9 @@ pub(crate) fn will_payload_matches_format(
     Ok(())
 }
 
-/// [MQTT-3.2.2-1] The reserved bits 7..1 of the Connect Acknowledge Flags are 0; 3.1 has
-/// no Session Present, so its whole byte is reserved.
+/// [MQTT-3.2.2-1] (5.0; 3.1.1 section 3.2.2.1 says so with no rule id, its [MQTT-3.2.2-1]
+/// being Session Present 0 on a clean session) The reserved bits 7..1 of the Connect
+/// Acknowledge Flags are 0; 3.1 has no Session Present, so its whole byte is reserved.
 pub(crate) const fn ack_flags_reserved_bits_are_zero(protocol: Protocol, flags: u8) -> Result<(), Error> {
     let reserved = if matches!(protocol, Protocol::V3_1) { 0xFF } else { 0xFE };
     if flags & reserved != 0 {

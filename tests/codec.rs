@@ -157,8 +157,8 @@ fn the_decoder_reserves_what_the_packet_still_needs() {
 }
 
 /// A Remaining Length is only a claim: five bytes announcing 256 MiB must not make either codec
-/// allocate 256 MiB (here with no cap on the CONNECT, and a CONNACK, which has none). What is
-/// reserved ahead is bounded; past it the buffer grows with the bytes that arrive.
+/// allocate 256 MiB (here with no cap on either, their default). What is reserved ahead is
+/// bounded; past it the buffer grows with the bytes that arrive.
 #[test]
 fn the_codecs_reserve_ahead_no_more_than_a_bound_whatever_the_length_announced() {
     const BOUND: usize = 64 * 1024;
@@ -191,4 +191,90 @@ fn the_connect_codec_encodes_a_refusal() {
     let ack = codec.decode(&mut buf).unwrap().unwrap();
     assert_eq!(ack.reason_code(), ReasonCode::NotAuthorized);
     assert!(buf.is_empty());
+}
+
+/// A 5.0 CONNACK of `size` bytes in all, 8 to 129: the flags, the code, and a Reason String
+/// that fills the rest.
+fn connack_of_size(size: usize) -> Vec<u8> {
+    let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    let reason = "r".repeat(size - 8);
+    ack.properties.reason_string = Some(&reason);
+    let mut buf = BytesMut::new();
+    ack.encode_to(&mut buf).unwrap();
+    assert_eq!(buf.len(), size);
+    buf.to_vec()
+}
+
+/// [MQTT-3.1.2-24] A server must not send a packet over the Maximum Packet Size the client
+/// announced; the client takes one as a Packet too large (0x95). The `ConnackCodec`'s cap
+/// counts the whole packet, fixed header included, as the CONNECT decoder's does, and refuses
+/// from the fixed header alone, before the body arrives.
+#[test]
+fn mqtt_3_1_2_24_a_connack_over_the_codecs_cap_is_refused_from_its_header() {
+    let mut codec = ConnackCodec::new(Protocol::V5).max_packet_size(64);
+    let mut buf = BytesMut::from(&connack_of_size(64)[..]);
+    assert!(codec.decode(&mut buf).unwrap().is_some(), "a CONNACK of exactly the cap");
+    let over = connack_of_size(65);
+    let mut buf = BytesMut::from(&over[..2]);
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::Connack(Error::PacketTooLarge { size: 65, limit: 64 })), "{err}");
+    if let CodecError::Connack(e) = err {
+        assert_eq!(e.reason_code(), ReasonCode::PacketTooLarge);
+    }
+    assert_eq!(&buf[..], &over[..2], "a refusal consumes nothing");
+    // 256 MiB announced: refused at once, nothing reserved for it.
+    let mut buf = BytesMut::from(&b"\x20\xff\xff\xff\x7f"[..]);
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::Connack(Error::PacketTooLarge { size: 268_435_460, limit: 64 })));
+    // 3.x too: a cap below a 3.x CONNACK's 4 bytes refuses it.
+    let mut buf = BytesMut::from(&b"\x20\x02\x00\x00"[..]);
+    let err = ConnackCodec::new(Protocol::V3_1_1).max_packet_size(3).decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::Connack(Error::PacketTooLarge { size: 4, limit: 3 })));
+}
+
+/// [MQTT-3.1.2-24] The `ConnackCodec` that writes a 5.0 CONNECT announcing a Maximum Packet
+/// Size holds the CONNACK to it, unless a lower cap was set; the CONNECT as a `Connect` or
+/// forwarded as an `OwnedConnect`.
+#[test]
+fn mqtt_3_1_2_24_the_connack_codec_caps_at_the_maximum_packet_size_its_connect_announced() {
+    use tokio_util::codec::Encoder;
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.properties.maximum_packet_size = Some(64);
+    let mut wire = BytesMut::new();
+    connect.encode_to(&mut wire).unwrap();
+    let Ok(mqtt_connect::Status::Complete { packet: owned, .. }) =
+        OwnedConnect::decode(&Decoder::new(), &wire.clone().freeze())
+    else {
+        panic!("the CONNECT decodes")
+    };
+    let over = connack_of_size(65);
+
+    // Uncapped, or capped higher: the CONNECT's 64 becomes the cap.
+    for codec in [ConnackCodec::new(Protocol::V5), ConnackCodec::new(Protocol::V5).max_packet_size(4096)] {
+        let mut by_value = codec;
+        by_value.encode(connect, &mut BytesMut::new()).unwrap();
+        let mut forwarded = codec;
+        forwarded.encode(&owned, &mut BytesMut::new()).unwrap();
+        for mut codec in [by_value, forwarded] {
+            let mut buf = BytesMut::from(&connack_of_size(64)[..]);
+            assert!(codec.decode(&mut buf).unwrap().is_some());
+            let mut buf = BytesMut::from(&over[..]);
+            let err = codec.decode(&mut buf).unwrap_err();
+            assert!(
+                matches!(err, CodecError::Connack(Error::PacketTooLarge { size: 65, limit: 64 })),
+                "{err}"
+            );
+        }
+    }
+    // Capped lower: the lower cap stays.
+    let mut codec = ConnackCodec::new(Protocol::V5).max_packet_size(32);
+    codec.encode(connect, &mut BytesMut::new()).unwrap();
+    let mut buf = BytesMut::from(&connack_of_size(64)[..]);
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::Connack(Error::PacketTooLarge { size: 64, limit: 32 })), "{err}");
+    // A CONNECT without the property leaves the codec uncapped.
+    let mut codec = ConnackCodec::new(Protocol::V5);
+    codec.encode(Connect::new(Protocol::V5, "c2"), &mut BytesMut::new()).unwrap();
+    let mut buf = BytesMut::from(&b"\x20\xff\xff\xff\x7f"[..]);
+    assert!(codec.decode(&mut buf).unwrap().is_none());
 }

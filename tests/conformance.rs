@@ -250,11 +250,66 @@ fn mqtt_3_1_2_15_will_retain_needs_the_will_flag() {
     assert_eq!(err(&v311(0x22, &cid()), MALFORMED), Error::WillFlagsWithoutWill);
 }
 
-/// Without the will flag no will fields stand in the payload; with it, they must.
+/// [MQTT-3.1.2-9 / 5.0 MQTT-3.1.2-9] With the will flag the will fields stand in the payload;
+/// [MQTT-3.1.2-11] without it, they must not. (5.0 numbers only the first half; its
+/// [MQTT-3.1.2-11] is the will QoS rule above.)
 #[test]
-fn will_fields_follow_the_will_flag() {
+fn mqtt_3_1_2_9_and_3_1_2_11_will_fields_follow_the_will_flag() {
+    assert!(ok(&v311(0x06, &will_payload())).will.is_some());
     assert_eq!(err(&v311(0x02, &will_payload()), MALFORMED), Error::TrailingBytes { count: 14 });
     assert_eq!(err(&v311(0x06, &cid()), MALFORMED), Error::Truncated { field: Field::WillTopic });
+}
+
+/// [MQTT-3.1.2-18 / 5.0 MQTT-3.1.2-16] Without the User Name Flag no user name stands in the
+/// payload: bytes where it would stand are left over.
+#[test]
+fn mqtt_3_1_2_18_no_user_name_without_the_user_name_flag() {
+    assert_eq!(ok(&v311(0x02, &cid())).username, None);
+    assert_eq!(ok(&v5(0x02, &[], &cid())).username, None);
+    let with_name = cat(&[&cid(), &s(b"bob")]);
+    assert_eq!(err(&v311(0x02, &with_name), MALFORMED), Error::TrailingBytes { count: 5 });
+    let v5_bad = v5(0x02, &[], &with_name);
+    assert_eq!(err(&v5_bad, MALFORMED), Error::TrailingBytes { count: 5 });
+    assert_eq!(err(&v5_bad, MALFORMED).connack(&v5_bad).unwrap().as_bytes(), [0x20, 3, 0, MALFORMED, 0]);
+}
+
+/// [MQTT-3.1.2-19 / 5.0 MQTT-3.1.2-17] With the User Name Flag a user name stands in the
+/// payload: a frame that ends before it is malformed.
+#[test]
+fn mqtt_3_1_2_19_a_user_name_with_the_user_name_flag() {
+    let with_name = cat(&[&cid(), &s(b"bob")]);
+    assert_eq!(ok(&v311(0x82, &with_name)).username, Some("bob"));
+    assert_eq!(ok(&v5(0x82, &[], &with_name)).username, Some("bob"));
+    let missing = Error::Truncated { field: Field::Username };
+    assert_eq!(err(&v311(0x82, &cid()), MALFORMED), missing);
+    assert_eq!(err(&v5(0x82, &[], &cid()), MALFORMED), missing);
+}
+
+/// [MQTT-3.1.2-20 / 5.0 MQTT-3.1.2-18] Without the Password Flag no password stands in the
+/// payload: bytes where it would stand are left over.
+#[test]
+fn mqtt_3_1_2_20_no_password_without_the_password_flag() {
+    let with_name = cat(&[&cid(), &s(b"bob")]);
+    assert_eq!(ok(&v311(0x82, &with_name)).password, None);
+    assert_eq!(ok(&v5(0x82, &[], &with_name)).password, None);
+    let with_password = cat(&[&with_name, &s(b"pw")]);
+    assert_eq!(err(&v311(0x82, &with_password), MALFORMED), Error::TrailingBytes { count: 4 });
+    assert_eq!(err(&v5(0x82, &[], &with_password), MALFORMED), Error::TrailingBytes { count: 4 });
+    // 5.0 without a user name either: the password's bytes are left over all the same.
+    assert_eq!(err(&v5(0x02, &[], &cat(&[&cid(), &s(b"pw")])), MALFORMED), Error::TrailingBytes { count: 4 });
+}
+
+/// [MQTT-3.1.2-21 / 5.0 MQTT-3.1.2-19] With the Password Flag a password stands in the
+/// payload: a frame that ends before it is malformed.
+#[test]
+fn mqtt_3_1_2_21_a_password_with_the_password_flag() {
+    let with_name = cat(&[&cid(), &s(b"bob")]);
+    assert_eq!(ok(&v311(0xc2, &cat(&[&with_name, &s(b"pw")]))).password, Some(&b"pw"[..]));
+    assert_eq!(ok(&v5(0x42, &[], &cat(&[&cid(), &s(b"pw")]))).password, Some(&b"pw"[..]));
+    let missing = Error::Truncated { field: Field::Password };
+    assert_eq!(err(&v311(0xc2, &with_name), MALFORMED), missing);
+    assert_eq!(err(&v5(0xc2, &[], &with_name), MALFORMED), missing);
+    assert_eq!(err(&v5(0x42, &[], &cid()), MALFORMED), missing);
 }
 
 /// [MQTT-3.1.2-22] 3.x forbids a password without a user name; 5.0 allows it.

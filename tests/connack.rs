@@ -4,6 +4,7 @@ use mqtt_connect::{
     ConnackPacket, ConnackProperties, EncodeError, Error, Field, Needed, Property, Protocol, QoS, ReasonCode,
     Status, UserProperties,
 };
+use mqtt_connect_testkit::shapes::{CONNACK_USERS, connack_every_property};
 use proptest::prelude::*;
 
 /// A 5.0 CONNACK: fixed header, flags, code, then the property block `props`.
@@ -135,6 +136,8 @@ fn a_variable_byte_integer_over_4_bytes_is_malformed() {
 
 // ---- Connect Acknowledge Flags
 
+/// [MQTT-3.2.2-1] (5.0; 3.1.1 section 3.2.2.1, with no rule id) Bits 7..1 of the Connect
+/// Acknowledge Flags are reserved as 0.
 #[test]
 fn mqtt_3_2_2_1_reserved_acknowledge_flags_must_be_zero() {
     for bit in 1..8 {
@@ -200,8 +203,10 @@ fn v3_return_codes_6_to_255_are_reserved() {
     }
 }
 
+/// [MQTT-3.2.2-8] (5.0) A server sends one of the Connect Reason Code values: the decoder
+/// refuses any other byte as malformed, and the encoder writes only those.
 #[test]
-fn v5_reason_codes_are_the_standards_and_no_other() {
+fn mqtt_3_2_2_8_v5_reason_codes_are_the_standards_and_no_other() {
     let valid = [
         0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99,
         0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
@@ -247,39 +252,15 @@ fn the_refusal_api_keeps_its_bytes_and_tells_its_code() {
 
 // ---- Properties
 
-const PAIRS: [(&str, &str); 2] = [("node", "b-3"), ("node", "b-4")];
-
-fn every_property() -> ConnackProperties<'static> {
-    let mut p = ConnackProperties::default();
-    p.session_expiry_interval = Some(7200);
-    p.receive_maximum = Some(20);
-    p.maximum_qos = Some(QoS::AtLeastOnce);
-    p.retain_available = Some(false);
-    p.maximum_packet_size = Some(1 << 20);
-    p.assigned_client_identifier = Some("auto-1");
-    p.topic_alias_maximum = Some(10);
-    p.reason_string = Some("welcome");
-    p.user_properties = UserProperties::new(&PAIRS);
-    p.wildcard_subscription_available = Some(true);
-    p.subscription_identifiers_available = Some(false);
-    p.shared_subscription_available = Some(true);
-    p.server_keep_alive = Some(45);
-    p.response_information = Some("resp/");
-    p.server_reference = Some("other:1883");
-    p.authentication_method = Some("SCRAM");
-    p.authentication_data = Some(b"\x01\x02");
-    p
-}
-
 #[test]
 fn every_5_0_property_round_trips() {
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
     ack.session_present = true;
-    ack.properties = every_property();
+    ack.properties = connack_every_property();
     let bytes = encode(&ack).unwrap();
     let decoded = decode(Protocol::V5, &bytes).unwrap();
     assert_eq!(decoded, ack);
-    assert_eq!(decoded.properties.user_properties.iter().collect::<Vec<_>>(), PAIRS);
+    assert_eq!(decoded.properties.user_properties.iter().collect::<Vec<_>>(), CONNACK_USERS);
     assert_eq!(decoded.properties.user_properties.get("node"), Some("b-3"));
     assert_eq!(encode(&decoded).unwrap(), bytes);
 }
@@ -444,6 +425,24 @@ fn bytes_after_the_properties_are_trailing() {
     assert_eq!(err5(b"\x20\x05\x00\x00\x00\x24\x01"), Error::TrailingBytes { count: 2 });
 }
 
+/// Bytes after the properties show once the block is in, before the frame is whole, and are
+/// counted as the frame holds them, not as far as the bytes have come: every prefix from there
+/// reports what the whole frame does (found by the `codec` fuzz target).
+#[test]
+fn trailing_bytes_show_before_the_frame_is_whole_counted_in_the_frame() {
+    // Remaining Length 9 around an empty block: six bytes left over.
+    let bytes = b"\x20\x09\x01\x00\x00\x00\x00\x00\x00\x46\x02";
+    let whole = Error::TrailingBytes { count: 6 };
+    assert_eq!(err5(bytes), whole);
+    assert_eq!(
+        ConnackPacket::decode(Protocol::V5, &bytes[..4]),
+        Ok(Status::Incomplete(Needed::Size(7.try_into().unwrap())))
+    );
+    for cut in 5..bytes.len() {
+        assert_eq!(ConnackPacket::decode(Protocol::V5, &bytes[..cut]), Err(whole), "after {cut} bytes");
+    }
+}
+
 #[test]
 fn properties_do_not_encode_in_3_x() {
     let mut ack = ConnackPacket::new(Protocol::V3_1_1, ReasonCode::Success);
@@ -456,7 +455,7 @@ fn properties_do_not_encode_in_3_x() {
 #[test]
 fn every_prefix_is_incomplete_with_the_exact_count_once_the_length_is_known() {
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
-    ack.properties = every_property();
+    ack.properties = connack_every_property();
     let bytes = encode(&ack).unwrap();
     let header = 1 + vbi(bytes.len() - 2).len();
     for cut in 0..bytes.len() {
@@ -499,7 +498,7 @@ fn encode_refuses_a_short_buffer() {
 #[test]
 fn encode_to_a_bytes_mut_appends() {
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
-    ack.properties = every_property();
+    ack.properties = connack_every_property();
     let mut buf = bytes::BytesMut::from(&b"head"[..]);
     let len = ack.encode_to(&mut buf).unwrap();
     assert_eq!(&buf[..4], b"head");

@@ -106,8 +106,6 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     .into_iter()
     .map(|(n, bytes)| (name(n), bytes))
     .collect();
-    // The codec's first byte seeds its chunk sizes; the stream follows.
-    let codec = packets.iter().enumerate().map(|(i, (n, p))| (name(n), cat(&[&[i as u8], p]))).collect();
     // A CONNACK of each version and shape, valid and not.
     let connack = [
         ("v3_accepted", vec![0x20, 0x02, 0x00, 0x00]),
@@ -133,7 +131,19 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     ]
     .into_iter()
     .map(|(n, bytes)| (name(n), bytes))
-    .collect();
+    .collect::<BTreeMap<_, _>>();
+    // The codec's first byte seeds its chunk sizes; the stream follows: the CONNECTs, the
+    // CONNACKs, and a 5.0 CONNACK of 88 bytes, over the capped CONNACK codec's 64.
+    let long_reason = cat(&[&[0x1f], &s(&[b'r'; 80])]);
+    let over_cap = cat(&[&[0x20, 0x56, 0x00, 0x00, 0x53], &long_reason]);
+    let codec = packets
+        .iter()
+        .map(|(n, p)| (name(n), p.clone()))
+        .chain(connack.iter().map(|(n, p)| (format!("{n}-connack"), p.clone())))
+        .chain([(name("connack_over_cap"), over_cap)])
+        .enumerate()
+        .map(|(i, (n, p))| (n, cat(&[&[i as u8], &p])))
+        .collect();
     // An id length byte, then what a broker sends first: CONNACKs in the broker's property
     // order and the encoder's, ones that take no id, and bytes that are no CONNACK.
     // PROXY headers as balancers send them, v1 and v2, cut short, and with a CONNECT behind.

@@ -73,9 +73,25 @@ impl<'a> ConnackPacket<'a> {
     /// padded, which 3.x allows); a 5.0 one is as long as its properties, so cap what you
     /// buffer for it.
     pub fn decode(protocol: Protocol, buf: &'a [u8]) -> Result<Status<Self>, Error> {
+        Self::decode_within(protocol, buf, u32::MAX)
+    }
+
+    /// [`decode`](Self::decode), with a cap on the whole packet, fixed header included: a
+    /// CONNACK over `max_packet_size` bytes is [`Error::PacketTooLarge`] from its fixed header
+    /// alone, as the CONNECT decoder refuses one over its cap.
+    pub(crate) fn decode_within(
+        protocol: Protocol,
+        buf: &'a [u8],
+        max_packet_size: u32,
+    ) -> Result<Status<Self>, Error> {
         let Some((header_len, remaining)) = fixed_header(buf)? else {
             return Ok(Status::Incomplete(Needed::Unknown));
         };
+        let size = header_len as u64 + u64::from(remaining.value);
+        if size > u64::from(max_packet_size) {
+            let size = u32::try_from(size).unwrap_or(u32::MAX);
+            return Err(Error::PacketTooLarge { size, limit: max_packet_size });
+        }
         let v5 = protocol.is_v5();
         if v5 && !remaining.minimal {
             return Err(Error::VbiNotMinimal { field: Field::RemainingLength });
@@ -91,12 +107,18 @@ impl<'a> ConnackPacket<'a> {
                 Ok(Status::Complete { packet, len: header_len + wanted })
             }
             None => {
-                // Check what has arrived; running out of it here only means waiting.
+                // Check what has arrived; running out of it here only means waiting. Once the
+                // properties end, what the frame holds past them is left over, counted as in
+                // the whole frame: the `missing` bytes still to come, and any already here.
+                let missing = wanted.saturating_sub(body.len());
                 match Self::body(protocol, body) {
-                    Ok(_) | Err(Error::Truncated { .. }) => {}
+                    Err(Error::Truncated { .. }) => {}
+                    Ok(_) => return Err(Error::TrailingBytes { count: missing }),
+                    Err(Error::TrailingBytes { count }) => {
+                        return Err(Error::TrailingBytes { count: count.saturating_add(missing) });
+                    }
                     Err(e) => return Err(e),
                 }
-                let missing = wanted.saturating_sub(body.len());
                 Ok(Status::Incomplete(NonZeroUsize::new(missing).map_or(Needed::Unknown, Needed::Size)))
             }
         }

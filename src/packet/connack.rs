@@ -152,6 +152,32 @@ impl<'a> ConnackProperties<'a> {
         .filter_map(|(property, value)| Some((property, value?)))
     }
 
+    /// The numbers and flags alone, everything that borrows from the packet left empty: what
+    /// an owned CONNACK keeps as it is, the rest as spans of its frame. Every field is named,
+    /// so a new property does not go unnoticed here.
+    #[cfg(feature = "bytes")]
+    pub(crate) fn numbers(&self) -> ConnackProperties<'static> {
+        ConnackProperties {
+            session_expiry_interval: self.session_expiry_interval,
+            receive_maximum: self.receive_maximum,
+            maximum_qos: self.maximum_qos,
+            retain_available: self.retain_available,
+            maximum_packet_size: self.maximum_packet_size,
+            assigned_client_identifier: None,
+            topic_alias_maximum: self.topic_alias_maximum,
+            reason_string: None,
+            user_properties: UserProperties::default(),
+            wildcard_subscription_available: self.wildcard_subscription_available,
+            subscription_identifiers_available: self.subscription_identifiers_available,
+            shared_subscription_available: self.shared_subscription_available,
+            server_keep_alive: self.server_keep_alive,
+            response_information: None,
+            server_reference: None,
+            authentication_method: None,
+            authentication_data: None,
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         *self == Self::default()
     }

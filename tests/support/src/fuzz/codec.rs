@@ -1,38 +1,35 @@
-//! The `codec` target: the tokio-util codec over random chunkings agrees with one decode.
+//! The `codec` target: the tokio-util codecs over random chunkings agree with one decode.
 
 use bytes::BytesMut;
-use mqtt_connect::codec::{CodecError, ConnectCodec};
-use mqtt_connect::{Decoder, OwnedConnect, Status};
+use mqtt_connect::codec::{CodecError, ConnackCodec, ConnectCodec};
+use mqtt_connect::{Decoder, Error, Needed, OwnedConnack, OwnedConnect, Protocol, Status};
 use tokio_util::codec::Decoder as _;
 
-/// The first byte of `data` seeds the chunk sizes (1 to 16 bytes); the rest is the stream.
-/// Fed chunk by chunk, the codec yields what one `split_from` of the whole stream yields, as
-/// soon as the packet is whole and not before, with the same error, and leaves the same rest.
-/// A refusal is answered in the version the bytes read so far show: none yet when the fault
-/// shows before the level byte (a packet over the cap, from its Remaining Length alone).
+/// The cap of the capped `ConnackCodec`: fuzzed CONNACKs fall on both sides of it.
+const CONNACK_CAP: u32 = 64;
+
+/// The first byte of `data` seeds the chunk sizes (1 to 16 bytes); the rest is the stream,
+/// fed to a `ConnectCodec` and to a `ConnackCodec` of each version, with and without a cap.
 pub fn codec(data: &[u8]) {
     let Some((&seed, stream)) = data.split_first() else { return };
+    connect_codec(seed, stream);
+    for protocol in [Protocol::V3_1, Protocol::V3_1_1, Protocol::V5] {
+        connack_codec(seed, stream, protocol);
+    }
+}
+
+/// Fed chunk by chunk, the `ConnectCodec` yields what one `split_from` of the whole stream
+/// yields, as soon as the packet is whole and not before, with the same error, and leaves the
+/// same rest. A refusal is answered in the version the bytes read so far show: none yet when
+/// the fault shows before the level byte (a packet over the cap, from its Remaining Length
+/// alone).
+fn connect_codec(seed: u8, stream: &[u8]) {
     let decoder = Decoder::new().max_packet_size(4096);
     let mut whole = BytesMut::from(stream);
     let expected = OwnedConnect::split_from(&decoder, &mut whole);
 
     let mut codec = ConnectCodec::new(decoder);
-    let mut buf = BytesMut::new();
-    let mut fed = 0;
-    let mut state = seed;
-    let outcome = loop {
-        // A small xorshift over the seed: chunk sizes differ from run to run of the same stream.
-        state ^= state << 3;
-        state ^= state >> 5;
-        let size = usize::from(state % 16) + 1;
-        let chunk = &stream[fed..stream.len().min(fed + size)];
-        buf.extend_from_slice(chunk);
-        fed += chunk.len();
-        match codec.decode(&mut buf) {
-            Ok(None) if fed < stream.len() => continue,
-            other => break other,
-        }
-    };
+    let (outcome, fed, buf) = feed(seed, stream, |buf| codec.decode(buf));
     match (expected, outcome) {
         (Ok(Status::Complete { packet, len }), Ok(Some(got))) => {
             assert_eq!(got, packet);
@@ -50,4 +47,96 @@ pub fn codec(data: &[u8]) {
         }
         (expected, outcome) => panic!("one decode gave {expected:?}, the codec {outcome:?}"),
     }
+}
+
+/// Fed chunk by chunk, the `ConnackCodec` yields what one `OwnedConnack::split_from` of the
+/// whole stream yields, as the `ConnectCodec` does. Capped at [`CONNACK_CAP`], it refuses a
+/// CONNACK over the cap from its fixed header, with the packet's whole size, and otherwise
+/// answers exactly as without the cap.
+fn connack_codec(seed: u8, stream: &[u8], protocol: Protocol) {
+    let mut whole = BytesMut::from(stream);
+    let expected = OwnedConnack::split_from(protocol, &mut whole);
+
+    let mut codec = ConnackCodec::new(protocol);
+    let (outcome, fed, buf) = feed(seed, stream, |buf| codec.decode(buf));
+    let outcome = match outcome {
+        Ok(ack) => Ok(ack),
+        Err(CodecError::Connack(e)) => Err(e),
+        Err(e) => panic!("a CONNACK decode failed with {e}"),
+    };
+    match (&expected, &outcome) {
+        (Ok(Status::Complete { packet, len }), Ok(Some(got))) => {
+            assert_eq!(got, packet);
+            assert!(fed >= *len && fed - len <= 16, "yielded {} bytes after the frame was whole", fed - len);
+            assert_eq!(&buf[..], &stream[*len..fed], "the bytes after the CONNACK changed");
+        }
+        (Ok(Status::Incomplete(_)), Ok(None)) => assert_eq!(&buf[..], stream),
+        (Err(e), Err(error)) => {
+            assert_eq!(error, e);
+            assert_eq!(&buf[..], &stream[..fed], "a refusal consumed bytes");
+        }
+        (expected, outcome) => panic!("{protocol}: one decode gave {expected:?}, the codec {outcome:?}"),
+    }
+
+    let mut capped = ConnackCodec::new(protocol).max_packet_size(CONNACK_CAP);
+    let (capped_outcome, capped_fed, capped_buf) = feed(seed, stream, |buf| capped.decode(buf));
+    match capped_outcome {
+        Err(CodecError::Connack(Error::PacketTooLarge { size, limit })) => {
+            assert!(limit == CONNACK_CAP && size > limit, "refused {size} bytes as over a cap of {limit}");
+            assert_eq!(&capped_buf[..], &stream[..capped_fed], "a refusal consumed bytes");
+            // The fixed header takes at most 5 bytes, and the chunk that completes it at most
+            // 15 more.
+            assert!(capped_fed <= 20, "refused after {capped_fed} bytes, not from the fixed header");
+            let size = usize::try_from(size).unwrap();
+            match expected {
+                Ok(Status::Complete { len, .. }) => assert_eq!(len, size, "the size is not the packet's"),
+                Ok(Status::Incomplete(Needed::Size(n))) => {
+                    assert_eq!(stream.len() + n.get(), size, "the size is not the one announced")
+                }
+                _ => {}
+            }
+        }
+        Ok(capped_outcome) => {
+            assert_eq!(Ok(capped_outcome), outcome, "{protocol}: a cap of {CONNACK_CAP} changed the answer");
+            assert_eq!((capped_fed, &capped_buf[..]), (fed, &buf[..]));
+            if let Ok(Status::Complete { len, .. }) = expected {
+                assert!(
+                    len <= CONNACK_CAP as usize,
+                    "a CONNACK of {len} bytes passed a cap of {CONNACK_CAP}"
+                );
+            }
+        }
+        Err(CodecError::Connack(e)) => {
+            assert_eq!(Err(e), outcome, "{protocol}: a cap of {CONNACK_CAP} changed the answer");
+            assert_eq!((capped_fed, &capped_buf[..]), (fed, &buf[..]));
+        }
+        Err(e) => panic!("a CONNACK decode failed with {e}"),
+    }
+}
+
+/// Feeds `stream` to `decode` 1 to 16 bytes at a time, the sizes drawn from `seed`, until it
+/// yields, errs, or has the whole stream: that answer, how many bytes it was fed, and what is
+/// left in its buffer.
+fn feed<T, E>(
+    seed: u8,
+    stream: &[u8],
+    mut decode: impl FnMut(&mut BytesMut) -> Result<Option<T>, E>,
+) -> (Result<Option<T>, E>, usize, BytesMut) {
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
+    let mut state = seed;
+    let outcome = loop {
+        // A small xorshift over the seed: chunk sizes differ from run to run of the same stream.
+        state ^= state << 3;
+        state ^= state >> 5;
+        let size = usize::from(state % 16) + 1;
+        let chunk = &stream[fed..stream.len().min(fed + size)];
+        buf.extend_from_slice(chunk);
+        fed += chunk.len();
+        match decode(&mut buf) {
+            Ok(None) if fed < stream.len() => continue,
+            other => break other,
+        }
+    };
+    (outcome, fed, buf)
 }
