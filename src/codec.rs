@@ -158,6 +158,9 @@ impl tokio_util::codec::Encoder<Connack> for ConnectCodec {
 /// The client's side of the handshake (a proxy's, toward its upstream): encodes the CONNECT,
 /// decodes the CONNACK of the version it sent.
 ///
+/// A CONNECT it encodes sets the version the CONNACK is read in, whatever version the codec
+/// was made with: the answer comes in the CONNECT's version.
+///
 /// A 5.0 CONNECT it encodes with a Maximum Packet Size caps the CONNACK at that size, unless
 /// [`max_packet_size`](Self::max_packet_size) set a lower cap: the server must not send a
 /// packet over it [MQTT-3.1.2-24], and a client takes one as a Packet too large (0x95).
@@ -168,7 +171,8 @@ pub struct ConnackCodec {
 }
 
 impl ConnackCodec {
-    /// A codec for the CONNACK that answers a CONNECT of `protocol`.
+    /// A codec for the CONNACK that answers a CONNECT of `protocol`, until it encodes a
+    /// CONNECT of another.
     ///
     /// It has no cap on the CONNACK but the standard's, as a client that announces no
     /// Maximum Packet Size takes any size: a server can make it buffer up to 256 MiB, 64 KiB
@@ -199,8 +203,10 @@ impl ConnackCodec {
         Self { max_packet_size: bytes, ..self }
     }
 
-    /// Takes the Maximum Packet Size a CONNECT announced as the cap, unless the cap is lower.
-    fn adopt(&mut self, announced: Option<u32>) {
+    /// Takes the version of a CONNECT it wrote, and the Maximum Packet Size it announced as
+    /// the cap, unless the cap is lower.
+    fn adopt(&mut self, protocol: Protocol, announced: Option<u32>) {
+        self.protocol = protocol;
         if let Some(announced) = announced {
             self.max_packet_size = self.max_packet_size.min(announced);
         }
@@ -227,10 +233,11 @@ impl tokio_util::codec::Decoder for ConnackCodec {
 impl tokio_util::codec::Encoder<Connect<'_>> for ConnackCodec {
     type Error = CodecError;
 
-    /// Writes the CONNECT; a Maximum Packet Size in it caps the CONNACK (see [`ConnackCodec`]).
+    /// Writes the CONNECT; the CONNACK is read in its version, and a Maximum Packet Size in it
+    /// caps the CONNACK (see [`ConnackCodec`]).
     fn encode(&mut self, connect: Connect<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
         connect.encode_to(dst)?;
-        self.adopt(connect.properties.maximum_packet_size);
+        self.adopt(connect.protocol, connect.properties.maximum_packet_size);
         Ok(())
     }
 }
@@ -238,11 +245,11 @@ impl tokio_util::codec::Encoder<Connect<'_>> for ConnackCodec {
 impl tokio_util::codec::Encoder<&OwnedConnect> for ConnackCodec {
     type Error = CodecError;
 
-    /// Forwards the CONNECT as it was received, byte for byte; a Maximum Packet Size in it
-    /// caps the CONNACK (see [`ConnackCodec`]).
+    /// Forwards the CONNECT as it was received, byte for byte; the CONNACK is read in its
+    /// version, and a Maximum Packet Size in it caps the CONNACK (see [`ConnackCodec`]).
     fn encode(&mut self, connect: &OwnedConnect, dst: &mut BytesMut) -> Result<(), CodecError> {
         dst.extend_from_slice(connect.frame());
-        self.adopt(connect.maximum_packet_size());
+        self.adopt(connect.protocol(), connect.maximum_packet_size());
         Ok(())
     }
 }

@@ -278,3 +278,29 @@ fn mqtt_3_1_2_24_the_connack_codec_caps_at_the_maximum_packet_size_its_connect_a
     let mut buf = BytesMut::from(&b"\x20\xff\xff\xff\x7f"[..]);
     assert!(codec.decode(&mut buf).unwrap().is_none());
 }
+
+/// The codec reads the CONNACK that answers the CONNECT it wrote, in that CONNECT's version,
+/// whatever version it was made with: a 5.0 CONNACK is three bytes of body where 3.1.1's is
+/// exactly two, so read in the wrong version a good answer is refused, or a bad one taken.
+#[test]
+fn the_connack_codec_reads_the_connack_in_the_version_of_the_connect_it_wrote() {
+    use tokio_util::codec::Encoder;
+    let v5 = Connect::new(Protocol::V5, "c1");
+    let mut wire = BytesMut::new();
+    v5.encode_to(&mut wire).unwrap();
+    let Ok(mqtt_connect::Status::Complete { packet: owned, .. }) =
+        OwnedConnect::decode(&Decoder::new(), &wire.freeze())
+    else {
+        panic!("the CONNECT decodes")
+    };
+    let mut by_value = ConnackCodec::new(Protocol::V3_1_1);
+    by_value.encode(v5, &mut BytesMut::new()).unwrap();
+    let mut forwarded = ConnackCodec::new(Protocol::V3_1_1);
+    forwarded.encode(&owned, &mut BytesMut::new()).unwrap();
+    for mut codec in [by_value, forwarded] {
+        let mut buf = BytesMut::from(&b"\x20\x03\x00\x00\x00"[..]);
+        let ack = codec.decode(&mut buf).unwrap().expect("a whole 5.0 CONNACK");
+        assert_eq!(ack.packet().reason_code, ReasonCode::Success);
+        assert!(buf.is_empty());
+    }
+}
