@@ -4,7 +4,6 @@ use mqtt_connect::{
     ConnackPacket, ConnackProperties, EncodeError, Error, Field, Needed, Property, Protocol, QoS, ReasonCode,
     Status, UserProperties,
 };
-use mqtt_connect_testkit::shapes::{CONNACK_USERS, connack_every_property};
 use proptest::prelude::*;
 
 /// A 5.0 CONNACK: fixed header, flags, code, then the property block `props`.
@@ -252,15 +251,39 @@ fn the_refusal_api_keeps_its_bytes_and_tells_its_code() {
 
 // ---- Properties
 
+const PAIRS: [(&str, &str); 2] = [("node", "b-3"), ("node", "b-4")];
+
+fn every_property() -> ConnackProperties<'static> {
+    let mut p = ConnackProperties::default();
+    p.session_expiry_interval = Some(7200);
+    p.receive_maximum = Some(20);
+    p.maximum_qos = Some(QoS::AtLeastOnce);
+    p.retain_available = Some(false);
+    p.maximum_packet_size = Some(1 << 20);
+    p.assigned_client_identifier = Some("auto-1");
+    p.topic_alias_maximum = Some(10);
+    p.reason_string = Some("welcome");
+    p.user_properties = UserProperties::new(&PAIRS);
+    p.wildcard_subscription_available = Some(true);
+    p.subscription_identifiers_available = Some(false);
+    p.shared_subscription_available = Some(true);
+    p.server_keep_alive = Some(45);
+    p.response_information = Some("resp/");
+    p.server_reference = Some("other:1883");
+    p.authentication_method = Some("SCRAM");
+    p.authentication_data = Some(b"\x01\x02");
+    p
+}
+
 #[test]
 fn every_5_0_property_round_trips() {
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
     ack.session_present = true;
-    ack.properties = connack_every_property();
+    ack.properties = every_property();
     let bytes = encode(&ack).unwrap();
     let decoded = decode(Protocol::V5, &bytes).unwrap();
     assert_eq!(decoded, ack);
-    assert_eq!(decoded.properties.user_properties.iter().collect::<Vec<_>>(), CONNACK_USERS);
+    assert_eq!(decoded.properties.user_properties.iter().collect::<Vec<_>>(), PAIRS);
     assert_eq!(decoded.properties.user_properties.get("node"), Some("b-3"));
     assert_eq!(encode(&decoded).unwrap(), bytes);
 }
@@ -455,7 +478,7 @@ fn properties_do_not_encode_in_3_x() {
 #[test]
 fn every_prefix_is_incomplete_with_the_exact_count_once_the_length_is_known() {
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
-    ack.properties = connack_every_property();
+    ack.properties = every_property();
     let bytes = encode(&ack).unwrap();
     let header = 1 + vbi(bytes.len() - 2).len();
     for cut in 0..bytes.len() {
@@ -498,7 +521,7 @@ fn encode_refuses_a_short_buffer() {
 #[test]
 fn encode_to_a_bytes_mut_appends() {
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
-    ack.properties = connack_every_property();
+    ack.properties = every_property();
     let mut buf = bytes::BytesMut::from(&b"head"[..]);
     let len = ack.encode_to(&mut buf).unwrap();
     assert_eq!(&buf[..4], b"head");

@@ -1,13 +1,12 @@
 //! `OwnedConnect`: split off a `BytesMut`, validated once, every field read as text, as bytes,
-//! and as a zero-copy `Bytes` view of the frame; and `OwnedConnack`, its packet read back.
+//! and as a zero-copy `Bytes` view of the frame.
 #![cfg(feature = "bytes")]
 
 use bytes::{Bytes, BytesMut};
 use mqtt_connect::{
-    ConnackPacket, Connect, ConnectProperties, Decoder, Error, Needed, OwnedConnack, OwnedConnect,
-    PayloadFormat, Protocol, QoS, ReasonCode, Status, UserProperties, Will, WillProperties,
+    ConnackPacket, ConnackProperties, Connect, ConnectProperties, Decoder, Error, Needed, OwnedConnack,
+    OwnedConnect, PayloadFormat, Protocol, QoS, ReasonCode, Status, UserProperties, Will, WillProperties,
 };
-use mqtt_connect_testkit::shapes::{CONNACK_USERS, connack_every_property};
 
 const USERS: [(&str, &str); 2] = [("tenant", "acme"), ("region", "eu")];
 const WILL_USERS: [(&str, &str); 1] = [("k", "v")];
@@ -231,11 +230,31 @@ fn owned_is_static_send_sync_and_clones_share_the_frame() {
     assert_eq!(id, "sensor-17");
 }
 
+const ACK_USERS: [(&str, &str); 2] = [("node", "b-3"), ("node", "b-4")];
+
 /// A 5.0 CONNACK with every property set, and Session Present.
 fn full_connack() -> Vec<u8> {
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
     ack.session_present = true;
-    ack.properties = connack_every_property();
+    let mut p = ConnackProperties::default();
+    p.session_expiry_interval = Some(7200);
+    p.receive_maximum = Some(20);
+    p.maximum_qos = Some(QoS::AtLeastOnce);
+    p.retain_available = Some(false);
+    p.maximum_packet_size = Some(1 << 20);
+    p.assigned_client_identifier = Some("auto-1");
+    p.topic_alias_maximum = Some(10);
+    p.reason_string = Some("welcome");
+    p.user_properties = UserProperties::new(&ACK_USERS);
+    p.wildcard_subscription_available = Some(true);
+    p.subscription_identifiers_available = Some(false);
+    p.shared_subscription_available = Some(true);
+    p.server_keep_alive = Some(45);
+    p.response_information = Some("resp/");
+    p.server_reference = Some("other:1883");
+    p.authentication_method = Some("SCRAM");
+    p.authentication_data = Some(b"\x01\x02");
+    ack.properties = p;
     let mut buf = BytesMut::new();
     ack.encode_to(&mut buf).unwrap();
     buf.to_vec()
@@ -286,6 +305,6 @@ fn an_owned_connack_gives_back_the_whole_packet() {
         (p.server_keep_alive, p.maximum_packet_size, p.reason_string),
         (Some(45), Some(1 << 20), Some("welcome"))
     );
-    assert_eq!(p.user_properties.iter().collect::<Vec<_>>(), CONNACK_USERS);
+    assert_eq!(p.user_properties.iter().collect::<Vec<_>>(), ACK_USERS);
     assert_eq!(owned.clone(), owned);
 }

@@ -1,10 +1,8 @@
 //! The packet shapes every bench decodes, built once with the crate's encoder so that each
-//! bench (ours and the peer comparison) reads identical bytes; and the CONNACK with every
-//! property that the CONNACK tests share.
+//! bench (ours and the peer comparison) reads identical bytes.
 
 use mqtt_connect::{
-    ConnackProperties, Connect, ConnectProperties, PayloadFormat, Protocol, QoS, UserProperties, Will,
-    WillProperties,
+    Connect, ConnectProperties, PayloadFormat, Protocol, QoS, UserProperties, Will, WillProperties,
 };
 
 use crate::wire::encode;
@@ -94,30 +92,4 @@ pub fn all() -> Vec<Shape> {
         Shape { name: "5.0 all properties", bytes: v5_all_properties() },
         Shape { name: "3.1.1 64 KiB user name", bytes: v311_64k_username() },
     ]
-}
-
-/// The User Properties of [`connack_every_property`]: one name twice, as the standard allows.
-pub const CONNACK_USERS: [(&str, &str); 2] = [("node", "b-3"), ("node", "b-4")];
-
-/// A 5.0 CONNACK's properties, every one set.
-pub fn connack_every_property() -> ConnackProperties<'static> {
-    let mut p = ConnackProperties::default();
-    p.session_expiry_interval = Some(7200);
-    p.receive_maximum = Some(20);
-    p.maximum_qos = Some(QoS::AtLeastOnce);
-    p.retain_available = Some(false);
-    p.maximum_packet_size = Some(1 << 20);
-    p.assigned_client_identifier = Some("auto-1");
-    p.topic_alias_maximum = Some(10);
-    p.reason_string = Some("welcome");
-    p.user_properties = UserProperties::new(&CONNACK_USERS);
-    p.wildcard_subscription_available = Some(true);
-    p.subscription_identifiers_available = Some(false);
-    p.shared_subscription_available = Some(true);
-    p.server_keep_alive = Some(45);
-    p.response_information = Some("resp/");
-    p.server_reference = Some("other:1883");
-    p.authentication_method = Some("SCRAM");
-    p.authentication_data = Some(b"\x01\x02");
-    p
 }
