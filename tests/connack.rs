@@ -644,3 +644,66 @@ proptest! {
         }
     }
 }
+
+/// A 5.0 CONNACK with every property set, and Session Present.
+#[cfg(feature = "bytes")]
+fn full_connack() -> Vec<u8> {
+    let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    ack.session_present = true;
+    ack.properties = every_property();
+    encode(&ack).unwrap()
+}
+
+/// What `mqtt_connect::OwnedConnack::packet` gives is the CONNACK a decode of its frame gives, every
+/// property included, its strings views of the frame; in 3.x too, where there are none.
+#[cfg(feature = "bytes")]
+#[test]
+fn an_owned_connack_gives_back_the_whole_packet() {
+    for (protocol, bytes) in [
+        (Protocol::V5, full_connack()),
+        (Protocol::V5, b"\x20\x03\x00\x87\x00".to_vec()),
+        (Protocol::V3_1_1, b"\x20\x02\x01\x00".to_vec()),
+        (Protocol::V3_1, b"\x20\x02\x00\x05".to_vec()),
+    ] {
+        let mut buf = bytes::BytesMut::from(&bytes[..]);
+        let Ok(Status::Complete { packet: owned, len }) =
+            mqtt_connect::OwnedConnack::split_from(protocol, &mut buf)
+        else {
+            panic!("the CONNACK decodes")
+        };
+        assert_eq!(len, bytes.len());
+        let Ok(Status::Complete { packet: decoded, .. }) = ConnackPacket::decode(protocol, &bytes) else {
+            panic!("the CONNACK decodes")
+        };
+        let packet = owned.packet();
+        assert_eq!(packet, decoded);
+        assert_eq!(
+            (owned.session_present(), owned.reason_code()),
+            (packet.session_present, packet.reason_code)
+        );
+        let users: Vec<_> = packet.properties.user_properties.iter().collect();
+        assert_eq!(users, decoded.properties.user_properties.iter().collect::<Vec<_>>());
+        assert_eq!(format!("{owned:?}"), format!("{decoded:?}"));
+        let frame = owned.frame().as_ptr_range();
+        for text in [packet.properties.reason_string, packet.properties.assigned_client_identifier]
+            .into_iter()
+            .flatten()
+        {
+            assert!(frame.contains(&text.as_ptr()), "{text} is not a view of the frame");
+        }
+    }
+    let bytes = full_connack();
+    let mut buf = bytes::BytesMut::from(&bytes[..]);
+    let Ok(Status::Complete { packet: owned, .. }) =
+        mqtt_connect::OwnedConnack::split_from(Protocol::V5, &mut buf)
+    else {
+        panic!("the CONNACK decodes")
+    };
+    let p = owned.packet().properties;
+    assert_eq!(
+        (p.server_keep_alive, p.maximum_packet_size, p.reason_string),
+        (Some(45), Some(1 << 20), Some("welcome"))
+    );
+    assert_eq!(p.user_properties.iter().collect::<Vec<_>>(), PAIRS);
+    assert_eq!(owned.clone(), owned);
+}

@@ -4,8 +4,8 @@
 
 use bytes::{Bytes, BytesMut};
 use mqtt_connect::{
-    ConnackPacket, ConnackProperties, Connect, ConnectProperties, Decoder, Error, Needed, OwnedConnack,
-    OwnedConnect, PayloadFormat, Protocol, QoS, ReasonCode, Status, UserProperties, Will, WillProperties,
+    Connect, ConnectProperties, Decoder, Error, Needed, OwnedConnect, PayloadFormat, Protocol, QoS, Status,
+    UserProperties, Will, WillProperties,
 };
 
 const USERS: [(&str, &str); 2] = [("tenant", "acme"), ("region", "eu")];
@@ -228,83 +228,4 @@ fn owned_is_static_send_sync_and_clones_share_the_frame() {
     // Moves to another thread and outlives the buffer it came from.
     let id = std::thread::spawn(move || copy.client_id().to_owned()).join().unwrap();
     assert_eq!(id, "sensor-17");
-}
-
-const ACK_USERS: [(&str, &str); 2] = [("node", "b-3"), ("node", "b-4")];
-
-/// A 5.0 CONNACK with every property set, and Session Present.
-fn full_connack() -> Vec<u8> {
-    let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
-    ack.session_present = true;
-    let mut p = ConnackProperties::default();
-    p.session_expiry_interval = Some(7200);
-    p.receive_maximum = Some(20);
-    p.maximum_qos = Some(QoS::AtLeastOnce);
-    p.retain_available = Some(false);
-    p.maximum_packet_size = Some(1 << 20);
-    p.assigned_client_identifier = Some("auto-1");
-    p.topic_alias_maximum = Some(10);
-    p.reason_string = Some("welcome");
-    p.user_properties = UserProperties::new(&ACK_USERS);
-    p.wildcard_subscription_available = Some(true);
-    p.subscription_identifiers_available = Some(false);
-    p.shared_subscription_available = Some(true);
-    p.server_keep_alive = Some(45);
-    p.response_information = Some("resp/");
-    p.server_reference = Some("other:1883");
-    p.authentication_method = Some("SCRAM");
-    p.authentication_data = Some(b"\x01\x02");
-    ack.properties = p;
-    let mut buf = BytesMut::new();
-    ack.encode_to(&mut buf).unwrap();
-    buf.to_vec()
-}
-
-/// What `OwnedConnack::packet` gives is the CONNACK a decode of its frame gives, every
-/// property included, its strings views of the frame; in 3.x too, where there are none.
-#[test]
-fn an_owned_connack_gives_back_the_whole_packet() {
-    for (protocol, bytes) in [
-        (Protocol::V5, full_connack()),
-        (Protocol::V5, b"\x20\x03\x00\x87\x00".to_vec()),
-        (Protocol::V3_1_1, b"\x20\x02\x01\x00".to_vec()),
-        (Protocol::V3_1, b"\x20\x02\x00\x05".to_vec()),
-    ] {
-        let mut buf = BytesMut::from(&bytes[..]);
-        let Ok(Status::Complete { packet: owned, len }) = OwnedConnack::split_from(protocol, &mut buf) else {
-            panic!("the CONNACK decodes")
-        };
-        assert_eq!(len, bytes.len());
-        let Ok(Status::Complete { packet: decoded, .. }) = ConnackPacket::decode(protocol, &bytes) else {
-            panic!("the CONNACK decodes")
-        };
-        let packet = owned.packet();
-        assert_eq!(packet, decoded);
-        assert_eq!(
-            (owned.session_present(), owned.reason_code()),
-            (packet.session_present, packet.reason_code)
-        );
-        let users: Vec<_> = packet.properties.user_properties.iter().collect();
-        assert_eq!(users, decoded.properties.user_properties.iter().collect::<Vec<_>>());
-        assert_eq!(format!("{owned:?}"), format!("{decoded:?}"));
-        let frame = owned.frame().as_ptr_range();
-        for text in [packet.properties.reason_string, packet.properties.assigned_client_identifier]
-            .into_iter()
-            .flatten()
-        {
-            assert!(frame.contains(&text.as_ptr()), "{text} is not a view of the frame");
-        }
-    }
-    let bytes = full_connack();
-    let mut buf = BytesMut::from(&bytes[..]);
-    let Ok(Status::Complete { packet: owned, .. }) = OwnedConnack::split_from(Protocol::V5, &mut buf) else {
-        panic!("the CONNACK decodes")
-    };
-    let p = owned.packet().properties;
-    assert_eq!(
-        (p.server_keep_alive, p.maximum_packet_size, p.reason_string),
-        (Some(45), Some(1 << 20), Some("welcome"))
-    );
-    assert_eq!(p.user_properties.iter().collect::<Vec<_>>(), ACK_USERS);
-    assert_eq!(owned.clone(), owned);
 }
