@@ -759,3 +759,42 @@ fn an_upstream_host_that_is_no_address_or_name_is_refused() {
         assert!(good.parse::<crate::config::Upstream>().is_ok(), "{good:?} taken");
     }
 }
+
+/// A listener option given without a listener it applies to would be ignored without a word:
+/// `--tls-cert` and the other TLS flags need `--tls-listen` or `--wss-listen`, and `--ws-path`
+/// needs `--ws-listen` or `--wss-listen`. They are refused at start, as clap says what is
+/// missing. The defaults (`--ws-path /mqtt`) are no flag given.
+#[test]
+fn listener_options_without_their_listener_are_refused() {
+    use clap::Parser;
+    let parse = |flags: &[&str]| crate::Args::try_parse_from(["proxy"].iter().chain(flags));
+    let tls = ["--tls-cert", "server.pem", "--tls-key", "server.key"];
+    let alone: [&[&str]; 8] = [
+        &tls,
+        &["--tls-cert", "server.pem"],
+        &["--tls-key", "server.key"],
+        &["--tls-alpn", "mqtt"],
+        &["--tls-client-ca", "ca.pem"],
+        &["--tls-client-ca", "ca.pem", "--tls-client-auth", "required"],
+        &["--tls-client-ca", "ca.pem", "--tls-crl", "crl.pem"],
+        &["--ws-path", "/ws"],
+    ];
+    for flags in alone {
+        let error = parse(flags).err().unwrap_or_else(|| panic!("{flags:?} without its listener is refused"));
+        assert_eq!(error.kind(), clap::error::ErrorKind::MissingRequiredArgument, "{flags:?}: {error}");
+    }
+    let ws_on_tls = ["--ws-listen", "127.0.0.1:0", "--tls-cert", "server.pem", "--tls-key", "server.key"];
+    assert!(parse(&ws_on_tls).is_err(), "a plain WebSocket listener takes no TLS flags");
+    let with: [&[&str]; 5] = [
+        &[&tls[..], &["--tls-listen", "127.0.0.1:0", "--tls-alpn", "mqtt"]].concat(),
+        &[&tls[..], &["--wss-listen", "127.0.0.1:0", "--tls-client-ca", "ca.pem", "--tls-crl", "crl.pem"]]
+            .concat(),
+        &["--ws-listen", "127.0.0.1:0", "--ws-path", "/ws"],
+        &[&tls[..], &["--wss-listen", "127.0.0.1:0", "--ws-path", "/ws"]].concat(),
+        &["--ws-listen", "127.0.0.1:0"],
+    ];
+    for flags in with {
+        assert!(parse(flags).is_ok(), "{flags:?} with its listener is taken");
+    }
+    assert!(parse(&[]).is_ok(), "no flag at all");
+}
