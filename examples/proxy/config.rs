@@ -306,6 +306,16 @@ impl Config {
         }
         self.routes.iter().zip(1..).try_for_each(|(route, place)| {
             route.check().map_err(|e| format!("route {place} ({}): {e}", route.name))
+        })?;
+        // One name is one series in the metrics; routes left unnamed share the default one.
+        let named = |(route, _): &(&Route, usize)| route.name != default_route_name();
+        self.routes.iter().zip(1..).filter(named).try_for_each(|(route, place)| {
+            match self.routes.iter().zip(1..).take(place - 1).find(|(r, _)| r.name == route.name) {
+                Some((_, first)) => {
+                    Err(format!("route {place} ({0}): name {0:?} is route {first}'s too", route.name))
+                }
+                None => Ok(()),
+            }
         })
     }
 
@@ -342,6 +352,12 @@ impl Route {
         }
         if self.upstreams.iter().all(|u| u.weight == 0) {
             return Err("upstreams: none with a weight above 0".into());
+        }
+        // Twice would be twice the share, silently; a weight says so.
+        if let Some(twice) = self.upstreams.iter().enumerate().find_map(|(i, u)| {
+            self.upstreams.get(..i)?.iter().any(|earlier| earlier.addr == u.addr).then_some(u)
+        }) {
+            return Err(format!("upstream {twice} given twice"));
         }
         if let Some(check) = &self.health_check {
             check.check()?;

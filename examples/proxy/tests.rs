@@ -798,3 +798,19 @@ fn listener_options_without_their_listener_are_refused() {
     }
     assert!(parse(&[]).is_ok(), "no flag at all");
 }
+
+/// An upstream given twice in one route would silently take twice its share, and two routes of
+/// one name would count into one series of the metrics: both are refused, the route named by
+/// place and name as other check errors name it. Routes left unnamed share `default`, as
+/// before.
+#[test]
+fn a_route_may_name_an_upstream_once_and_routes_may_not_share_a_name() {
+    let error = Config::parse("[[route]]\nname = \"a\"\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\nname = \"b\"\nupstreams = [\"127.0.0.1:1\", \"127.0.0.2:1\", \"127.0.0.1:1=3\"]")
+        .expect_err("an upstream twice");
+    assert_eq!(error, "route 2 (b): upstream 127.0.0.1:1 given twice");
+    let error = Config::parse("[[route]]\nname = \"a\"\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\nname = \"b\"\nupstreams = [\"127.0.0.1:2\"]\n[[route]]\nname = \"a\"\nupstreams = [\"127.0.0.1:3\"]")
+        .expect_err("a name twice");
+    assert_eq!(error, "route 3 (a): name \"a\" is route 1's too");
+    let unnamed = "[[route]]\nremote_addr = \"10.0.0.0/8\"\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\nupstreams = [\"127.0.0.1:1\"]";
+    assert!(Config::parse(unnamed).is_ok(), "unnamed routes share the default name, and an upstream");
+}
