@@ -83,11 +83,12 @@ pub struct Limits {
     #[arg(long, value_name = "N")]
     pub max_refusals: Option<usize>,
     /// New connections a second from one address, on average; past it a 5.0 client gets
-    /// CONNACK 0x9F "connection rate exceeded" and a 3.x client 0x03. Off when unset. Read at
-    /// start.
+    /// CONNACK 0x9F "connection rate exceeded" and a 3.x client 0x03. Off when unset; 0 is
+    /// refused. Read at start.
     #[arg(long, value_name = "N")]
     pub max_connects_per_s: Option<u32>,
-    /// Connections one address may open at once before its rate applies; the rate when unset.
+    /// Connections one address may open at once before its rate applies; the rate when unset;
+    /// 0 is refused.
     #[arg(long, value_name = "N")]
     pub connect_burst: Option<u32>,
     /// Time a client has, from its accept, for a PROXY header, a TLS handshake and a WebSocket
@@ -277,7 +278,8 @@ impl Config {
             return Err("no route".into());
         }
         // Each of these at 0 fails every client: no upstream connects in no time over a network,
-        // nor does a TLS handshake.
+        // nor does a TLS handshake. A connection rate or burst of 0 would mean the same, and
+        // NGINX refuses a zero rate too.
         let limits = &self.limits;
         if let Some(key) = [
             ("max_connections", limits.max_connections == Some(0)),
@@ -287,6 +289,8 @@ impl Config {
             ("upstream_timeout_ms", limits.upstream_timeout_ms == 0),
             ("handshake_deadline_ms", limits.handshake_deadline_ms == 0),
             ("busy_deadline_ms", limits.busy_deadline_ms == 0),
+            ("max_connects_per_s", limits.max_connects_per_s == Some(0)),
+            ("connect_burst", limits.connect_burst == Some(0)),
         ]
         .into_iter()
         .find_map(|(key, zero)| zero.then_some(key))

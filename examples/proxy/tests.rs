@@ -814,3 +814,19 @@ fn a_route_may_name_an_upstream_once_and_routes_may_not_share_a_name() {
     let unnamed = "[[route]]\nremote_addr = \"10.0.0.0/8\"\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\nupstreams = [\"127.0.0.1:1\"]";
     assert!(Config::parse(unnamed).is_ok(), "unnamed routes share the default name, and an upstream");
 }
+
+/// `max_connects_per_s = 0` turned the rate limit off and `connect_burst = 0` fell back to the
+/// rate, neither documented: both are refused by name, as NGINX refuses a zero rate.
+#[test]
+fn a_connection_rate_or_burst_of_0_is_refused_by_name() {
+    let route = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]\n";
+    for (limit, key) in [
+        ("max_connects_per_s = 0", "limits: max_connects_per_s must be above 0"),
+        ("max_connects_per_s = 5\nconnect_burst = 0", "limits: connect_burst must be above 0"),
+    ] {
+        let error = Config::parse(&format!("[limits]\n{limit}\n{route}")).expect_err(limit);
+        assert_eq!(error, key, "{limit}");
+    }
+    let least = Config::parse(&format!("[limits]\nmax_connects_per_s = 1\nconnect_burst = 1\n{route}"));
+    assert!(least.is_ok(), "1 is the least of each");
+}
