@@ -37,21 +37,21 @@ pub struct Arrival {
     /// What the TLS handshake told, on a TLS listener; boxed, so that a plain session carries a
     /// pointer's worth of it.
     pub tls: Option<Box<Hello>>,
-    /// MQTT over WebSocket, upgraded on a WebSocket listener.
-    pub websocket: bool,
+}
+
+/// How the clients of `listener` (`None`: a plain `listen` address) send their bytes: `tcp`,
+/// `tls`, `ws` or `wss`; known from the accept, so that a client refused before its CONNECT is
+/// logged with it too.
+pub fn transport(listener: Option<&Listener>) -> &'static str {
+    match listener.map(|l| (l.websocket.is_some(), l.tls.is_some())) {
+        None | Some((false, false)) => "tcp",
+        Some((false, true)) => "tls",
+        Some((true, false)) => "ws",
+        Some((true, true)) => "wss",
+    }
 }
 
 impl Arrival {
-    /// How the client's bytes come: `tcp`, `tls`, `ws` or `wss`.
-    pub fn transport(&self) -> &'static str {
-        match (self.websocket, self.tls.is_some()) {
-            (false, false) => "tcp",
-            (false, true) => "tls",
-            (true, false) => "ws",
-            (true, true) => "wss",
-        }
-    }
-
     /// The TLS server name the client asked for.
     pub fn sni(&self) -> Option<&str> {
         self.tls.as_ref().and_then(|tls| tls.sni.as_deref())
@@ -132,7 +132,7 @@ pub async fn arrive(
     listener: Option<&Listener>,
     deadline: Duration,
 ) -> Result<(Client, Arrival), Refused> {
-    let mut arrival = Arrival { peer, local: None, via: None, tls: None, websocket: false };
+    let mut arrival = Arrival { peer, local: None, via: None, tls: None };
     let proxied = listener.filter(|l| !l.proxy_protocol_from.is_empty());
     let tls = listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone());
     let websocket = listener.and_then(|l| l.websocket.as_deref());
@@ -164,7 +164,6 @@ pub async fn arrive(
             },
         };
         let Some(path) = websocket else { return Ok(client) };
-        arrival.websocket = true;
         // Boxed like the TLS handshake, so that a session that never upgrades carries none of it.
         let ws = Box::pin(ws::upgrade(client, path, deadline)).await.map_err(Refused::WebSocket)?;
         Ok(Client::Ws(Box::new(ws)))

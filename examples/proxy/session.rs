@@ -68,16 +68,18 @@ pub fn serve<'a>(
     let started = Instant::now();
     let Accepted { mut peer, listen, rate_after_edge } = accepted;
     let deadline = config.limits.handshake_deadline();
-    let arriving = Box::pin(edge::arrive(client, peer, config.listener(listen), deadline));
+    let listener = config.listener(listen);
+    let transport = edge::transport(listener);
+    let arriving = Box::pin(edge::arrive(client, peer, listener, deadline));
     async move {
-        let mut log = Log::default();
+        let mut log = Log { transport, ..Log::default() };
         let (client, upstream, protocol, sent_down, keep_alive) = {
             let (client, arrival) = match arriving.await {
                 Ok(arrived) => arrived,
                 Err(refused) => return log.close(peer, started, &End::Edge(refused), &guards.metrics),
             };
             peer = arrival.peer;
-            (log.edge, log.transport) = (arrival.describe(), arrival.transport());
+            log.edge = arrival.describe();
             let steps = proxy(client, &arrival, rate_after_edge, config, health, guards, &mut log);
             match Box::pin(steps).await {
                 Ok(opened) => opened,
@@ -159,7 +161,7 @@ pub async fn refuse_early(
         }
         Err(refused) => End::Edge(refused),
     };
-    Log::default().close(peer, started, &end, metrics);
+    Log { transport: edge::transport(listener), ..Log::default() }.close(peer, started, &end, metrics);
 }
 
 /// Reads the first bytes of the CONNECT for its version, answers `early` in it, and closes.
@@ -662,7 +664,7 @@ impl Log<'_> {
         }
         tracing::info!(
             %peer,
-            transport = %if self.transport.is_empty() { "tcp" } else { self.transport },
+            transport = %self.transport,
             client_id = %unknown(self.client_id.as_deref()),
             version = %self.version.map_or_else(|| "-".into(), |version| version.to_string()),
             route = %unknown(self.route.map(|route| route.name.as_str())),

@@ -504,3 +504,44 @@ async fn mqtt_3_2_2_16_a_client_that_authenticates_learns_the_id_it_was_given() 
     assert_eq!(packet.reason_code, ReasonCode::Success);
     assert!(packet.properties.assigned_client_identifier.is_some(), "the id, in the CONNACK: {ack:x?}");
 }
+
+/// A connection refused before its CONNECT is logged with its listener's transport, as one
+/// served is: here a bad upgrade, and a client over the connection cap, on a WebSocket
+/// listener. Both said `transport=tcp`.
+#[tokio::test]
+async fn a_connection_refused_before_its_connect_logs_its_listeners_transport() {
+    let logs = crate::tests_ops::Captured::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+    let _in_force = tracing::subscriber::set_default(subscriber);
+    let broker = Broker::start().await;
+    let text = format!(
+        "listen = []\n[limits]\nmax_connections = 1\n[[listener]]\naddr = \"127.0.0.1:0\"\nwebsocket = \"/mqtt\"\n[[route]]\nupstreams = [{}]",
+        broker.upstream()
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+
+    assert!(matches!(ws_connect(addr, "/", Some("mqtt")).await, Err(WsError::Http(_))), "404");
+    let mut live = mqtt_ws(addr).await;
+    send(&mut live, &connect_packet(Protocol::V5, "live")).await;
+    assert_eq!(receive(&mut live, V5_OK.len()).await, V5_OK);
+    let mut busy = mqtt_ws(addr).await;
+    send(&mut busy, &connect_packet(Protocol::V5, "busy")).await;
+    assert_eq!(receive(&mut busy, 5).await, [0x20, 0x03, 0x00, 0x89, 0x00], "server busy");
+
+    let refused = || {
+        let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+        text.lines()
+            .filter(|line| line.contains("end=") && line.contains("refused"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while refused().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let lines = refused();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|line| line.contains("transport=ws")), "{lines:?}");
+}
