@@ -210,6 +210,42 @@ pub struct Route {
     pub client_id_prefix: String,
 }
 
+/// The settings read only at start, which a reload cannot change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadAtStart {
+    connect_buffer_budget: usize,
+    max_refusals: Option<usize>,
+    max_connects_per_s: Option<u32>,
+    connect_burst: Option<u32>,
+    metrics: Option<SocketAddr>,
+}
+
+impl ReadAtStart {
+    pub fn of(config: &Config) -> Self {
+        let limits = &config.limits;
+        Self {
+            connect_buffer_budget: limits.connect_buffer_budget,
+            max_refusals: limits.max_refusals,
+            max_connects_per_s: limits.max_connects_per_s,
+            connect_burst: limits.connect_burst,
+            metrics: config.metrics,
+        }
+    }
+
+    /// The names of those `new` sets otherwise, as the file spells them.
+    pub fn changed_by(&self, new: &Self) -> impl Iterator<Item = &'static str> {
+        [
+            ("connect_buffer_budget", self.connect_buffer_budget != new.connect_buffer_budget),
+            ("max_refusals", self.max_refusals != new.max_refusals),
+            ("max_connects_per_s", self.max_connects_per_s != new.max_connects_per_s),
+            ("connect_burst", self.connect_burst != new.connect_burst),
+            ("metrics", self.metrics != new.metrics),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+    }
+}
+
 /// Why no route took a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Miss {

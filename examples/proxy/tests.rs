@@ -830,3 +830,39 @@ fn a_connection_rate_or_burst_of_0_is_refused_by_name() {
     let least = Config::parse(&format!("[limits]\nmax_connects_per_s = 1\nconnect_burst = 1\n{route}"));
     assert!(least.is_ok(), "1 is the least of each");
 }
+
+/// A reload cannot change what is read only at start; each such setting the file changes is
+/// named in a warning of its own, which says it takes effect at restart, and the reload goes on
+/// as before. Compared with the value in force, so that the warning comes at every reload until
+/// the restart, and not for a setting put back.
+#[tokio::test]
+async fn a_reload_warns_of_each_setting_it_cannot_change() {
+    let logs = crate::tests_ops::Captured::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+    let _in_force = tracing::subscriber::set_default(subscriber);
+    let broker = Broker::start().await;
+    let file = ConfigFile::new("start-only", "");
+    let proxy = start(&config(&[&broker], "")).await;
+    let warnings = || {
+        let text = String::from_utf8(std::mem::take(&mut *logs.0.lock().expect("lock"))).expect("UTF-8");
+        text.lines().filter(|line| line.contains("WARN")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let changed =
+        "connect_buffer_budget = 1048576\nmax_refusals = 8\nmax_connects_per_s = 5\nconnect_burst = 9";
+    file.write(&format!("metrics = \"127.0.0.1:1\"\n{}", config(&[&broker], changed)));
+    proxy.handle.reload(&file.0).expect("valid config reloads");
+    let lines = warnings();
+    for setting in ["connect_buffer_budget", "max_refusals", "max_connects_per_s", "connect_burst", "metrics"]
+    {
+        let named: Vec<_> =
+            lines.iter().filter(|line| line.contains(&format!("setting={setting}"))).collect();
+        assert_eq!(named.len(), 1, "one warning for {setting}: {lines:?}");
+        assert!(named[0].contains("takes effect at restart"), "{named:?}");
+    }
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(mqtt_connect(proxy.addr, Protocol::V5, "after").await.1, V5_OK, "the reload went on");
+
+    file.write(&config(&[&broker], "busy_deadline_ms = 1000"));
+    proxy.handle.reload(&file.0).expect("valid config reloads");
+    assert_eq!(warnings(), Vec::<String>::new(), "the values in force, and a setting a reload changes");
+}
