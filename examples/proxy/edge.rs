@@ -37,12 +37,13 @@ pub struct Arrival {
     /// What the TLS handshake told, on a TLS listener; boxed, so that a plain session carries a
     /// pointer's worth of it.
     pub tls: Option<Box<Hello>>,
+    /// MQTT over WebSocket, upgraded on a WebSocket listener.
+    pub websocket: bool,
 }
 
-/// How the clients of `listener` (`None`: a plain `listen` address) send their bytes: `tcp`,
-/// `tls`, `ws` or `wss`; known from the accept, so that a client refused before its CONNECT is
-/// logged with it too.
-pub fn transport(listener: Option<&Listener>) -> &'static str {
+/// How the clients of `listener` (`None`: a plain `listen` address) send their bytes, as
+/// [`Arrival::transport`] names it; for the log line of a client refused before it arrived.
+fn transport(listener: Option<&Listener>) -> &'static str {
     match listener.map(|l| (l.websocket.is_some(), l.tls.is_some())) {
         None | Some((false, false)) => "tcp",
         Some((false, true)) => "tls",
@@ -52,6 +53,16 @@ pub fn transport(listener: Option<&Listener>) -> &'static str {
 }
 
 impl Arrival {
+    /// How the client's bytes come: `tcp`, `tls`, `ws` or `wss`.
+    pub fn transport(&self) -> &'static str {
+        match (self.websocket, self.tls.is_some()) {
+            (false, false) => "tcp",
+            (false, true) => "tls",
+            (true, false) => "ws",
+            (true, true) => "wss",
+        }
+    }
+
     /// The TLS server name the client asked for.
     pub fn sni(&self) -> Option<&str> {
         self.tls.as_ref().and_then(|tls| tls.sni.as_deref())
@@ -125,14 +136,20 @@ impl fmt::Display for Refused {
 
 /// Takes the PROXY header if the listener trusts the client for one, tells TLS from plain text
 /// and shakes hands, then answers the WebSocket upgrade on a WebSocket listener; within
-/// `deadline` for all of it.
+/// `deadline` for all of it. A refusal comes with the listener's transport, for its log line.
+///
+/// The transport comes with the refusal rather than from the listener in
+/// [`crate::session::serve`]: held there for the whole session, it cost about 280 instructions
+/// a connection on the accepted path, most of it in `memcpy` (`PORT_BASE=25400 bash
+/// benches/proxy.sh instructions`, three runs each: 26,553-26,776 before, 26,958-27,029 held
+/// in `serve`, 26,322-26,471 this way).
 pub async fn arrive(
     mut tcp: TcpStream,
     peer: SocketAddr,
     listener: Option<&Listener>,
     deadline: Duration,
-) -> Result<(Client, Arrival), Refused> {
-    let mut arrival = Arrival { peer, local: None, via: None, tls: None };
+) -> Result<(Client, Arrival), (Refused, &'static str)> {
+    let mut arrival = Arrival { peer, local: None, via: None, tls: None, websocket: false };
     let proxied = listener.filter(|l| !l.proxy_protocol_from.is_empty());
     let tls = listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone());
     let websocket = listener.and_then(|l| l.websocket.as_deref());
@@ -164,12 +181,15 @@ pub async fn arrive(
             },
         };
         let Some(path) = websocket else { return Ok(client) };
+        arrival.websocket = true;
         // Boxed like the TLS handshake, so that a session that never upgrades carries none of it.
         let ws = Box::pin(ws::upgrade(client, path, deadline)).await.map_err(Refused::WebSocket)?;
         Ok(Client::Ws(Box::new(ws)))
     };
-    let client = timeout(deadline, steps).await.map_err(|_| Refused::Deadline)??;
-    Ok((client, arrival))
+    match timeout(deadline, steps).await.unwrap_or(Err(Refused::Deadline)) {
+        Ok(client) => Ok((client, arrival)),
+        Err(refused) => Err((refused, transport(listener))),
+    }
 }
 
 /// The next byte, left in the socket.

@@ -68,18 +68,19 @@ pub fn serve<'a>(
     let started = Instant::now();
     let Accepted { mut peer, listen, rate_after_edge } = accepted;
     let deadline = config.limits.handshake_deadline();
-    let listener = config.listener(listen);
-    let transport = edge::transport(listener);
-    let arriving = Box::pin(edge::arrive(client, peer, listener, deadline));
+    let arriving = Box::pin(edge::arrive(client, peer, config.listener(listen), deadline));
     async move {
-        let mut log = Log { transport, ..Log::default() };
+        let mut log = Log::default();
         let (client, upstream, protocol, sent_down, keep_alive) = {
             let (client, arrival) = match arriving.await {
                 Ok(arrived) => arrived,
-                Err(refused) => return log.close(peer, started, &End::Edge(refused), &guards.metrics),
+                Err((refused, transport)) => {
+                    log.transport = transport;
+                    return log.close(peer, started, &End::Edge(refused), &guards.metrics);
+                }
             };
             peer = arrival.peer;
-            log.edge = arrival.describe();
+            (log.edge, log.transport) = (arrival.describe(), arrival.transport());
             let steps = proxy(client, &arrival, rate_after_edge, config, health, guards, &mut log);
             match Box::pin(steps).await {
                 Ok(opened) => opened,
@@ -154,14 +155,18 @@ pub async fn refuse_early(
 ) {
     let started = Instant::now();
     let mut peer = peer;
+    let mut log = Log::default();
     let end = match edge::arrive(client, peer, listener, limits.handshake_deadline()).await {
         Ok((client, arrival)) => {
-            peer = arrival.peer;
+            (peer, log.transport) = (arrival.peer, arrival.transport());
             refuse_version(client, limits, early).await
         }
-        Err(refused) => End::Edge(refused),
+        Err((refused, transport)) => {
+            log.transport = transport;
+            End::Edge(refused)
+        }
     };
-    Log { transport: edge::transport(listener), ..Log::default() }.close(peer, started, &end, metrics);
+    log.close(peer, started, &end, metrics);
 }
 
 /// Reads the first bytes of the CONNECT for its version, answers `early` in it, and closes.
@@ -664,7 +669,7 @@ impl Log<'_> {
         }
         tracing::info!(
             %peer,
-            transport = %self.transport,
+            transport = %if self.transport.is_empty() { "tcp" } else { self.transport },
             client_id = %unknown(self.client_id.as_deref()),
             version = %self.version.map_or_else(|| "-".into(), |version| version.to_string()),
             route = %unknown(self.route.map(|route| route.name.as_str())),
