@@ -545,3 +545,38 @@ async fn a_connection_refused_before_its_connect_logs_its_listeners_transport() 
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines.iter().all(|line| line.contains("transport=ws")), "{lines:?}");
 }
+
+/// A plain HTTP request on a WebSocket listener is answered 426 Upgrade Required, naming the
+/// upgrade and the version it needs (RFC 6455 4.2.2, RFC 7231 6.5.15), and a request that is
+/// not one a WebSocket server can take, 400 Bad Request (RFC 6455 4.2.1); then the connection
+/// is closed. Both were closed unanswered.
+#[tokio::test]
+async fn a_request_that_is_no_upgrade_is_answered_426_and_a_malformed_one_400() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "").await;
+    let answer = |request: &'static [u8]| async move {
+        let mut stream = TcpStream::connect(proxy).await.expect("connect");
+        stream.write_all(request).await.expect("send");
+        let mut got = Vec::new();
+        timeout(PATIENCE, stream.read_to_end(&mut got)).await.expect("closed in time").ok();
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let plain = answer(b"GET /mqtt HTTP/1.1\r\nHost: proxy\r\n\r\n").await;
+    assert!(plain.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{plain:?}");
+    for header in
+        ["\r\nupgrade: websocket\r\n", "\r\nconnection: upgrade", "\r\nsec-websocket-version: 13\r\n"]
+    {
+        assert!(plain.to_ascii_lowercase().contains(header), "{header:?} in {plain:?}");
+    }
+    let old_version = answer(
+        b"GET /mqtt HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await;
+    assert!(old_version.starts_with("HTTP/1.1 426 "), "{old_version:?}");
+    for malformed in [&b"NOT HTTP AT ALL\r\n\r\n"[..], b"POST /mqtt HTTP/1.1\r\nHost: proxy\r\n\r\n"] {
+        let got = answer(malformed).await;
+        assert!(got.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{malformed:?}: {got:?}");
+    }
+    assert!(broker.client_ids().is_empty(), "nothing reached a broker");
+}
