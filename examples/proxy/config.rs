@@ -83,11 +83,12 @@ pub struct Limits {
     #[arg(long, value_name = "N")]
     pub max_refusals: Option<usize>,
     /// New connections a second from one address, on average; past it a 5.0 client gets
-    /// CONNACK 0x9F "connection rate exceeded" and a 3.x client 0x03. Off when unset. Read at
-    /// start.
+    /// CONNACK 0x9F "connection rate exceeded" and a 3.x client 0x03. Off when unset; 0 is
+    /// refused. Read at start.
     #[arg(long, value_name = "N")]
     pub max_connects_per_s: Option<u32>,
-    /// Connections one address may open at once before its rate applies; the rate when unset.
+    /// Connections one address may open at once before its rate applies; the rate when unset;
+    /// 0 is refused.
     #[arg(long, value_name = "N")]
     pub connect_burst: Option<u32>,
     /// Time a client has, from its accept, for a PROXY header, a TLS handshake and a WebSocket
@@ -209,6 +210,42 @@ pub struct Route {
     pub client_id_prefix: String,
 }
 
+/// The settings read only at start, which a reload cannot change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadAtStart {
+    connect_buffer_budget: usize,
+    max_refusals: Option<usize>,
+    max_connects_per_s: Option<u32>,
+    connect_burst: Option<u32>,
+    metrics: Option<SocketAddr>,
+}
+
+impl ReadAtStart {
+    pub fn of(config: &Config) -> Self {
+        let limits = &config.limits;
+        Self {
+            connect_buffer_budget: limits.connect_buffer_budget,
+            max_refusals: limits.max_refusals,
+            max_connects_per_s: limits.max_connects_per_s,
+            connect_burst: limits.connect_burst,
+            metrics: config.metrics,
+        }
+    }
+
+    /// The names of those `new` sets otherwise, as the file spells them.
+    pub fn changed_by(&self, new: &Self) -> impl Iterator<Item = &'static str> {
+        [
+            ("connect_buffer_budget", self.connect_buffer_budget != new.connect_buffer_budget),
+            ("max_refusals", self.max_refusals != new.max_refusals),
+            ("max_connects_per_s", self.max_connects_per_s != new.max_connects_per_s),
+            ("connect_burst", self.connect_burst != new.connect_burst),
+            ("metrics", self.metrics != new.metrics),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+    }
+}
+
 /// Why no route took a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Miss {
@@ -277,7 +314,8 @@ impl Config {
             return Err("no route".into());
         }
         // Each of these at 0 fails every client: no upstream connects in no time over a network,
-        // nor does a TLS handshake.
+        // nor does a TLS handshake. A connection rate or burst of 0 would mean the same, and
+        // NGINX refuses a zero rate too.
         let limits = &self.limits;
         if let Some(key) = [
             ("max_connections", limits.max_connections == Some(0)),
@@ -287,6 +325,8 @@ impl Config {
             ("upstream_timeout_ms", limits.upstream_timeout_ms == 0),
             ("handshake_deadline_ms", limits.handshake_deadline_ms == 0),
             ("busy_deadline_ms", limits.busy_deadline_ms == 0),
+            ("max_connects_per_s", limits.max_connects_per_s == Some(0)),
+            ("connect_burst", limits.connect_burst == Some(0)),
         ]
         .into_iter()
         .find_map(|(key, zero)| zero.then_some(key))
@@ -306,6 +346,16 @@ impl Config {
         }
         self.routes.iter().zip(1..).try_for_each(|(route, place)| {
             route.check().map_err(|e| format!("route {place} ({}): {e}", route.name))
+        })?;
+        // One name is one series in the metrics; routes left unnamed share the default one.
+        let named = |(route, _): &(&Route, usize)| route.name != default_route_name();
+        self.routes.iter().zip(1..).filter(named).try_for_each(|(route, place)| {
+            match self.routes.iter().zip(1..).take(place - 1).find(|(r, _)| r.name == route.name) {
+                Some((_, first)) => {
+                    Err(format!("route {place} ({0}): name {0:?} is route {first}'s too", route.name))
+                }
+                None => Ok(()),
+            }
         })
     }
 
@@ -342,6 +392,12 @@ impl Route {
         }
         if self.upstreams.iter().all(|u| u.weight == 0) {
             return Err("upstreams: none with a weight above 0".into());
+        }
+        // Twice would be twice the share, silently; a weight says so.
+        if let Some(twice) = self.upstreams.iter().enumerate().find_map(|(i, u)| {
+            self.upstreams.get(..i)?.iter().any(|earlier| earlier.addr == u.addr).then_some(u)
+        }) {
+            return Err(format!("upstream {twice} given twice"));
         }
         if let Some(check) = &self.health_check {
             check.check()?;

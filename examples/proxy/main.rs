@@ -156,9 +156,9 @@ const REPLACED_BY_CONFIG: [&str; 35] = [
 impl Args {
     fn config(&self) -> Result<Config, String> {
         if let Some(path) = &self.config {
-            let mut config = Config::load(path)?;
-            config.metrics = self.metrics.or(config.metrics);
-            return Ok(config);
+            // `metrics` stays the file's, so that a reload compares it with the file's; the
+            // flag overrides it in `main`.
+            return Config::load(path);
         }
         let route = Route {
             name: "default".into(),
@@ -232,7 +232,7 @@ async fn main() -> ExitCode {
         Ok(descriptors) => tracing::info!(descriptors, "descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
     }
-    let metrics_addr = config.metrics;
+    let metrics_addr = args.metrics.or(config.metrics);
     let workers = args.workers.unwrap_or_else(Workers::per_cpu);
     let started = Workers::threads(workers).and_then(|threads| Proxy::start(config, threads));
     let proxy = match started {

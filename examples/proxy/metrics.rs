@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use mqtt_connect::ReasonCode;
 use nohash_hasher::IntMap;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -428,6 +428,12 @@ fn classic(open_metrics: &str) -> String {
     text
 }
 
+/// How long a scraper has, from its connect or its previous response, to send a request's
+/// headers; past it the connection is closed. Without it a client that connects and sends
+/// nothing, or dribbles, held a task and a descriptor (of the 16 kept for the metrics
+/// listener, see `limits.rs`) for ever. A scraper sends its request at once.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serves `GET /metrics` (any path, in fact) on `addr` until the process ends: OpenMetrics to
 /// scrapers that accept it, as Prometheus does, else the classic text format.
 /// Returns the address bound.
@@ -462,6 +468,8 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<S
                     }
                 });
                 let served = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service);
                 // A scraper that hangs up early is its own business.
                 let _ = served.await;
@@ -476,7 +484,43 @@ mod tests {
     use std::net::IpAddr;
     use std::time::{Duration, Instant};
 
-    use super::{RECENT_IDS_MAX, RecentIds, TAKEOVER_WINDOW};
+    use super::{HEADER_READ_TIMEOUT, RECENT_IDS_MAX, RecentIds, TAKEOVER_WINDOW};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// A client that sends no request, or part of one, is closed once the header-read timeout
+    /// has passed, and not before; a whole request is still answered.
+    #[tokio::test]
+    async fn a_scraper_that_sends_no_whole_request_is_closed_after_the_header_timeout() {
+        let served =
+            super::serve("127.0.0.1:0".parse().expect("address"), Default::default()).await.expect("serve");
+        let silent = TcpStream::connect(served).await.expect("connect");
+        let mut dribbling = TcpStream::connect(served).await.expect("connect");
+        dribbling.write_all(b"GET /metrics HTTP/1.1\r\nHost: pro").await.expect("send");
+        let started = Instant::now();
+        for mut stream in [silent, dribbling] {
+            let mut rest = Vec::new();
+            let read = tokio::time::timeout(HEADER_READ_TIMEOUT * 2, stream.read_to_end(&mut rest)).await;
+            assert!(read.is_ok(), "closed within twice the timeout");
+            assert!(!String::from_utf8_lossy(&rest).contains("mqtt_proxy_"), "no metrics: {rest:?}");
+        }
+        assert!(
+            started.elapsed() >= HEADER_READ_TIMEOUT - Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        let mut scrape = TcpStream::connect(served).await.expect("connect");
+        scrape
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("ask");
+        let mut response = String::new();
+        tokio::time::timeout(HEADER_READ_TIMEOUT, scrape.read_to_string(&mut response))
+            .await
+            .expect("answered")
+            .expect("read");
+        assert!(response.starts_with("HTTP/1.1 200") && response.contains("mqtt_proxy_"), "{response}");
+    }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));

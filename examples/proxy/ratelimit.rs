@@ -25,6 +25,7 @@ const SWEEP_EVERY: u64 = 4096;
 impl RateLimit {
     /// The limit `limits` sets, if any.
     pub fn new(limits: &Limits) -> Option<Self> {
+        // The config check refuses 0 for either.
         let rate = NonZeroU32::new(limits.max_connects_per_s?)?;
         let burst = limits.connect_burst.and_then(NonZeroU32::new).unwrap_or(rate);
         let buckets = RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst));

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, ReadAtStart};
 use crate::health::Health;
 use crate::healthcheck;
 use crate::limits::{Guards, SpareInUse, out_of_descriptors};
@@ -47,6 +47,8 @@ struct Shared {
     guards: Guards,
     /// The connection cap in force, set at start and at each reload.
     cap: AtomicUsize,
+    /// What a reload cannot change, as in force since the start.
+    read_at_start: ReadAtStart,
     workers: Workers,
 }
 
@@ -64,6 +66,7 @@ impl Proxy {
             .collect::<io::Result<_>>()?;
         let guards = Guards::new(&config.limits);
         let cap = AtomicUsize::new(cap_for(&guards, &config));
+        let read_at_start = ReadAtStart::of(&config);
         let shared = Arc::new(Shared {
             config: watch::Sender::new(Arc::new(config)),
             live: Live::default(),
@@ -72,6 +75,7 @@ impl Proxy {
             accepting: Mutex::default(),
             guards,
             cap,
+            read_at_start,
             workers,
         });
         shared.accept_on(listeners);
@@ -116,7 +120,7 @@ impl Handle {
     /// Puts the file's config in force for new connections; live ones keep their upstream.
     /// Listeners are opened and closed to match. A file that fails to read, parse or check, or
     /// names an address that cannot be bound, is refused with a log line, and the old config
-    /// stays.
+    /// stays. A setting read only at start that the file changes is named in a warning.
     pub fn reload(&self, path: &Path) -> Result<(), String> {
         let refused = |e: String| {
             tracing::error!(error = %e, "config refused; the previous one stays in force");
@@ -133,6 +137,9 @@ impl Handle {
                 .inspect_err(|_| metrics.reload(false))?
         };
         metrics.reload(true);
+        for setting in self.0.read_at_start.changed_by(&ReadAtStart::of(&config)) {
+            tracing::warn!(%setting, "setting changed; read only at start, it takes effect at restart");
+        }
         let listen = config.addrs();
         tracing::info!(routes = config.routes.len(), listen = ?listen, "config reloaded");
         self.0.cap.store(cap_for(&self.0.guards, &config), Ordering::Relaxed);

@@ -74,7 +74,10 @@ pub fn serve<'a>(
         let (client, upstream, protocol, sent_down, keep_alive) = {
             let (client, arrival) = match arriving.await {
                 Ok(arrived) => arrived,
-                Err(refused) => return log.close(peer, started, &End::Edge(refused), &guards.metrics),
+                Err((refused, transport)) => {
+                    log.transport = transport;
+                    return log.close(peer, started, &End::Edge(refused), &guards.metrics);
+                }
             };
             peer = arrival.peer;
             (log.edge, log.transport) = (arrival.describe(), arrival.transport());
@@ -152,14 +155,18 @@ pub async fn refuse_early(
 ) {
     let started = Instant::now();
     let mut peer = peer;
+    let mut log = Log::default();
     let end = match edge::arrive(client, peer, listener, limits.handshake_deadline()).await {
         Ok((client, arrival)) => {
-            peer = arrival.peer;
+            (peer, log.transport) = (arrival.peer, arrival.transport());
             refuse_version(client, limits, early).await
         }
-        Err(refused) => End::Edge(refused),
+        Err((refused, transport)) => {
+            log.transport = transport;
+            End::Edge(refused)
+        }
     };
-    Log::default().close(peer, started, &end, metrics);
+    log.close(peer, started, &end, metrics);
 }
 
 /// Reads the first bytes of the CONNECT for its version, answers `early` in it, and closes.

@@ -759,3 +759,110 @@ fn an_upstream_host_that_is_no_address_or_name_is_refused() {
         assert!(good.parse::<crate::config::Upstream>().is_ok(), "{good:?} taken");
     }
 }
+
+/// A listener option given without a listener it applies to would be ignored without a word:
+/// `--tls-cert` and the other TLS flags need `--tls-listen` or `--wss-listen`, and `--ws-path`
+/// needs `--ws-listen` or `--wss-listen`. They are refused at start, as clap says what is
+/// missing. The defaults (`--ws-path /mqtt`) are no flag given.
+#[test]
+fn listener_options_without_their_listener_are_refused() {
+    use clap::Parser;
+    let parse = |flags: &[&str]| crate::Args::try_parse_from(["proxy"].iter().chain(flags));
+    let tls = ["--tls-cert", "server.pem", "--tls-key", "server.key"];
+    let alone: [&[&str]; 8] = [
+        &tls,
+        &["--tls-cert", "server.pem"],
+        &["--tls-key", "server.key"],
+        &["--tls-alpn", "mqtt"],
+        &["--tls-client-ca", "ca.pem"],
+        &["--tls-client-ca", "ca.pem", "--tls-client-auth", "required"],
+        &["--tls-client-ca", "ca.pem", "--tls-crl", "crl.pem"],
+        &["--ws-path", "/ws"],
+    ];
+    for flags in alone {
+        let error = parse(flags).err().unwrap_or_else(|| panic!("{flags:?} without its listener is refused"));
+        assert_eq!(error.kind(), clap::error::ErrorKind::MissingRequiredArgument, "{flags:?}: {error}");
+    }
+    let ws_on_tls = ["--ws-listen", "127.0.0.1:0", "--tls-cert", "server.pem", "--tls-key", "server.key"];
+    assert!(parse(&ws_on_tls).is_err(), "a plain WebSocket listener takes no TLS flags");
+    let with: [&[&str]; 5] = [
+        &[&tls[..], &["--tls-listen", "127.0.0.1:0", "--tls-alpn", "mqtt"]].concat(),
+        &[&tls[..], &["--wss-listen", "127.0.0.1:0", "--tls-client-ca", "ca.pem", "--tls-crl", "crl.pem"]]
+            .concat(),
+        &["--ws-listen", "127.0.0.1:0", "--ws-path", "/ws"],
+        &[&tls[..], &["--wss-listen", "127.0.0.1:0", "--ws-path", "/ws"]].concat(),
+        &["--ws-listen", "127.0.0.1:0"],
+    ];
+    for flags in with {
+        assert!(parse(flags).is_ok(), "{flags:?} with its listener is taken");
+    }
+    assert!(parse(&[]).is_ok(), "no flag at all");
+}
+
+/// An upstream given twice in one route would silently take twice its share, and two routes of
+/// one name would count into one series of the metrics: both are refused, the route named by
+/// place and name as other check errors name it. Routes left unnamed share `default`, as
+/// before.
+#[test]
+fn a_route_may_name_an_upstream_once_and_routes_may_not_share_a_name() {
+    let error = Config::parse("[[route]]\nname = \"a\"\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\nname = \"b\"\nupstreams = [\"127.0.0.1:1\", \"127.0.0.2:1\", \"127.0.0.1:1=3\"]")
+        .expect_err("an upstream twice");
+    assert_eq!(error, "route 2 (b): upstream 127.0.0.1:1 given twice");
+    let error = Config::parse("[[route]]\nname = \"a\"\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\nname = \"b\"\nupstreams = [\"127.0.0.1:2\"]\n[[route]]\nname = \"a\"\nupstreams = [\"127.0.0.1:3\"]")
+        .expect_err("a name twice");
+    assert_eq!(error, "route 3 (a): name \"a\" is route 1's too");
+    let unnamed = "[[route]]\nremote_addr = \"10.0.0.0/8\"\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\nupstreams = [\"127.0.0.1:1\"]";
+    assert!(Config::parse(unnamed).is_ok(), "unnamed routes share the default name, and an upstream");
+}
+
+/// `max_connects_per_s = 0` turned the rate limit off and `connect_burst = 0` fell back to the
+/// rate, neither documented: both are refused by name, as NGINX refuses a zero rate.
+#[test]
+fn a_connection_rate_or_burst_of_0_is_refused_by_name() {
+    let route = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]\n";
+    for (limit, key) in [
+        ("max_connects_per_s = 0", "limits: max_connects_per_s must be above 0"),
+        ("max_connects_per_s = 5\nconnect_burst = 0", "limits: connect_burst must be above 0"),
+    ] {
+        let error = Config::parse(&format!("[limits]\n{limit}\n{route}")).expect_err(limit);
+        assert_eq!(error, key, "{limit}");
+    }
+    let least = Config::parse(&format!("[limits]\nmax_connects_per_s = 1\nconnect_burst = 1\n{route}"));
+    assert!(least.is_ok(), "1 is the least of each");
+}
+
+/// A reload cannot change what is read only at start; each such setting the file changes is
+/// named in a warning of its own, which says it takes effect at restart, and the reload goes on
+/// as before. Compared with the value in force, so that the warning comes at every reload until
+/// the restart, and not for a setting put back.
+#[tokio::test]
+async fn a_reload_warns_of_each_setting_it_cannot_change() {
+    let logs = crate::tests_ops::Captured::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+    let _in_force = tracing::subscriber::set_default(subscriber);
+    let broker = Broker::start().await;
+    let file = ConfigFile::new("start-only", "");
+    let proxy = start(&config(&[&broker], "")).await;
+    let warnings = || {
+        let text = String::from_utf8(std::mem::take(&mut *logs.0.lock().expect("lock"))).expect("UTF-8");
+        text.lines().filter(|line| line.contains("WARN")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let changed =
+        "connect_buffer_budget = 1048576\nmax_refusals = 8\nmax_connects_per_s = 5\nconnect_burst = 9";
+    file.write(&format!("metrics = \"127.0.0.1:1\"\n{}", config(&[&broker], changed)));
+    proxy.handle.reload(&file.0).expect("valid config reloads");
+    let lines = warnings();
+    for setting in ["connect_buffer_budget", "max_refusals", "max_connects_per_s", "connect_burst", "metrics"]
+    {
+        let named: Vec<_> =
+            lines.iter().filter(|line| line.contains(&format!("setting={setting}"))).collect();
+        assert_eq!(named.len(), 1, "one warning for {setting}: {lines:?}");
+        assert!(named[0].contains("takes effect at restart"), "{named:?}");
+    }
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(mqtt_connect(proxy.addr, Protocol::V5, "after").await.1, V5_OK, "the reload went on");
+
+    file.write(&config(&[&broker], "busy_deadline_ms = 1000"));
+    proxy.handle.reload(&file.0).expect("valid config reloads");
+    assert_eq!(warnings(), Vec::<String>::new(), "the values in force, and a setting a reload changes");
+}

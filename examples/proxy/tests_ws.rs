@@ -504,3 +504,79 @@ async fn mqtt_3_2_2_16_a_client_that_authenticates_learns_the_id_it_was_given() 
     assert_eq!(packet.reason_code, ReasonCode::Success);
     assert!(packet.properties.assigned_client_identifier.is_some(), "the id, in the CONNACK: {ack:x?}");
 }
+
+/// A connection refused before its CONNECT is logged with its listener's transport, as one
+/// served is: here a bad upgrade, and a client over the connection cap, on a WebSocket
+/// listener. Both said `transport=tcp`.
+#[tokio::test]
+async fn a_connection_refused_before_its_connect_logs_its_listeners_transport() {
+    let logs = crate::tests_ops::Captured::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+    let _in_force = tracing::subscriber::set_default(subscriber);
+    let broker = Broker::start().await;
+    let text = format!(
+        "listen = []\n[limits]\nmax_connections = 1\n[[listener]]\naddr = \"127.0.0.1:0\"\nwebsocket = \"/mqtt\"\n[[route]]\nupstreams = [{}]",
+        broker.upstream()
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+
+    assert!(matches!(ws_connect(addr, "/", Some("mqtt")).await, Err(WsError::Http(_))), "404");
+    let mut live = mqtt_ws(addr).await;
+    send(&mut live, &connect_packet(Protocol::V5, "live")).await;
+    assert_eq!(receive(&mut live, V5_OK.len()).await, V5_OK);
+    let mut busy = mqtt_ws(addr).await;
+    send(&mut busy, &connect_packet(Protocol::V5, "busy")).await;
+    assert_eq!(receive(&mut busy, 5).await, [0x20, 0x03, 0x00, 0x89, 0x00], "server busy");
+
+    let refused = || {
+        let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+        text.lines()
+            .filter(|line| line.contains("end=") && line.contains("refused"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while refused().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let lines = refused();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|line| line.contains("transport=ws")), "{lines:?}");
+}
+
+/// A plain HTTP request on a WebSocket listener is answered 426 Upgrade Required, naming the
+/// upgrade and the version it needs (RFC 6455 4.2.2, RFC 7231 6.5.15), and a request that is
+/// not one a WebSocket server can take, 400 Bad Request (RFC 6455 4.2.1); then the connection
+/// is closed. Both were closed unanswered.
+#[tokio::test]
+async fn a_request_that_is_no_upgrade_is_answered_426_and_a_malformed_one_400() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "").await;
+    let answer = |request: &'static [u8]| async move {
+        let mut stream = TcpStream::connect(proxy).await.expect("connect");
+        stream.write_all(request).await.expect("send");
+        let mut got = Vec::new();
+        timeout(PATIENCE, stream.read_to_end(&mut got)).await.expect("closed in time").ok();
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let plain = answer(b"GET /mqtt HTTP/1.1\r\nHost: proxy\r\n\r\n").await;
+    assert!(plain.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{plain:?}");
+    for header in
+        ["\r\nupgrade: websocket\r\n", "\r\nconnection: upgrade", "\r\nsec-websocket-version: 13\r\n"]
+    {
+        assert!(plain.to_ascii_lowercase().contains(header), "{header:?} in {plain:?}");
+    }
+    let old_version = answer(
+        b"GET /mqtt HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await;
+    assert!(old_version.starts_with("HTTP/1.1 426 "), "{old_version:?}");
+    for malformed in [&b"NOT HTTP AT ALL\r\n\r\n"[..], b"POST /mqtt HTTP/1.1\r\nHost: proxy\r\n\r\n"] {
+        let got = answer(malformed).await;
+        assert!(got.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{malformed:?}: {got:?}");
+    }
+    assert!(broker.client_ids().is_empty(), "nothing reached a broker");
+}

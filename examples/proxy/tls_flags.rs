@@ -8,8 +8,10 @@ use crate::config::{Listener, Network, default_ws_path};
 use crate::tls::{ClientAuth, Settings};
 
 /// The command line's TLS, WebSocket and PROXY protocol listener flags, for a proxy run
-/// without a file.
+/// without a file. An option without a listener it applies to is refused, not ignored.
 #[derive(Clone, Debug, Default, clap::Args)]
+#[command(group = clap::ArgGroup::new("tls_listeners").args(["tls_listen", "wss_listen"]).multiple(true))]
+#[command(group = clap::ArgGroup::new("ws_listeners").args(["ws_listen", "wss_listen"]).multiple(true))]
 pub struct Flags {
     /// Address to accept TLS clients on; repeat for several. Needs --tls-cert and --tls-key.
     #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
@@ -21,20 +23,21 @@ pub struct Flags {
     /// --tls-cert and --tls-key.
     #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
     pub wss_listen: Vec<SocketAddr>,
-    /// The path WebSocket clients connect to.
-    #[arg(long, value_name = "PATH", default_value_t = default_ws_path())]
+    /// The path WebSocket clients connect to; needs --ws-listen or --wss-listen.
+    #[arg(long, value_name = "PATH", default_value_t = default_ws_path(), requires = "ws_listeners")]
     pub ws_path: String,
-    /// PEM file: the server certificate, then its chain.
-    #[arg(long, value_name = "FILE")]
+    /// PEM file: the server certificate, then its chain. This and the other --tls-* flags need
+    /// --tls-listen or --wss-listen.
+    #[arg(long, value_name = "FILE", requires = "tls_listeners")]
     pub tls_cert: Option<PathBuf>,
     /// PEM file: the server's private key.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "tls_listeners")]
     pub tls_key: Option<PathBuf>,
     /// Offer this protocol by ALPN, such as mqtt; repeat for several.
-    #[arg(long, value_name = "PROTOCOL")]
+    #[arg(long, value_name = "PROTOCOL", requires = "tls_listeners")]
     pub tls_alpn: Vec<String>,
     /// PEM file: CAs to verify client certificates against; asks clients for one.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "tls_listeners")]
     pub tls_client_ca: Option<PathBuf>,
     /// Whether a client certificate is required once --tls-client-ca is given.
     #[arg(long, value_name = "POLICY", requires = "tls_client_ca")]

@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// The one subprotocol MQTT over WebSocket names [MQTT-6.0.0-3].
@@ -45,8 +45,10 @@ const READ_BUFFER: usize = 4 * 1024;
 pub struct Refused(pub String);
 
 /// Answers the HTTP upgrade on `stream` within `deadline`: the request must be for `path` (404
-/// otherwise) and offer the subprotocol `mqtt` (400 otherwise), which the answer then names.
-pub async fn upgrade<S>(stream: S, path: &str, deadline: Duration) -> Result<WsStream<S>, Refused>
+/// otherwise) and offer the subprotocol `mqtt` (400 otherwise), which the answer then names. A
+/// request for no upgrade, or another version of it, gets 426, and one a WebSocket server
+/// cannot take 400 ([`unanswered`]).
+pub async fn upgrade<S>(mut stream: S, path: &str, deadline: Duration) -> Result<WsStream<S>, Refused>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -67,14 +69,58 @@ where
         .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
-    let accepting = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config));
-    match timeout(deadline, accepting).await {
-        Ok(Ok(ws)) => Ok(WsStream::new(ws)),
-        Ok(Err(WsError::Http(response))) => {
-            Err(Refused(format!("WebSocket upgrade refused: HTTP {}", response.status())))
+    // On a borrow, so that the stream is still here to answer what tungstenite refuses without
+    // a word; once upgraded, it is the WebSocket's own. tungstenite refuses any byte after the
+    // request, before the upgrade, so none is left behind in the handshake.
+    let accepting = tokio_tungstenite::accept_hdr_async_with_config(&mut stream, check, Some(config));
+    let e = match timeout(deadline, accepting).await {
+        Ok(Ok(_)) => {
+            return Ok(WsStream::new(
+                WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await,
+            ));
         }
-        Ok(Err(e)) => Err(Refused(format!("WebSocket upgrade failed: {e}"))),
-        Err(_) => Err(Refused("timeout: no WebSocket upgrade by the deadline".into())),
+        Ok(Err(WsError::Http(response))) => {
+            return Err(Refused(format!("WebSocket upgrade refused: HTTP {}", response.status())));
+        }
+        Ok(Err(e)) => e,
+        Err(_) => return Err(Refused("timeout: no WebSocket upgrade by the deadline".into())),
+    };
+    let Some(status) = unanswered(&e) else {
+        return Err(Refused(format!("WebSocket upgrade failed: {e}")));
+    };
+    let upgrade = if status == StatusCode::UPGRADE_REQUIRED {
+        "Upgrade: websocket\r\nConnection: Upgrade, close\r\nSec-WebSocket-Version: 13\r\n"
+    } else {
+        "Connection: close\r\n"
+    };
+    let text = format!("MQTT over WebSocket is at {path}\n");
+    let answer = format!(
+        "HTTP/1.1 {status}\r\n{upgrade}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
+        text.len()
+    );
+    // Best effort, within a deadline of its own: a client that is gone is not told.
+    let answering = async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    timeout(deadline, answering).await.ok();
+    Err(Refused(format!("WebSocket upgrade refused: HTTP {status}: {e}")))
+}
+
+/// The answer to a request tungstenite refused without one: 426 Upgrade Required for an HTTP
+/// request that asks for no WebSocket upgrade, or for another version of the protocol (RFC 6455
+/// 4.2.2; RFC 7231 6.5.15), 400 Bad Request for one a WebSocket server cannot take (RFC 6455
+/// 4.2.1: not a GET, not HTTP/1.1, no key, not HTTP at all); none when the client is gone.
+fn unanswered(e: &WsError) -> Option<StatusCode> {
+    match e {
+        WsError::Protocol(
+            ProtocolError::MissingConnectionUpgradeHeader
+            | ProtocolError::MissingUpgradeWebSocketHeader
+            | ProtocolError::MissingSecWebSocketVersionHeader,
+        ) => Some(StatusCode::UPGRADE_REQUIRED),
+        WsError::Protocol(ProtocolError::HandshakeIncomplete) => None,
+        WsError::Protocol(_) | WsError::HttpFormat(_) | WsError::Capacity(_) => Some(StatusCode::BAD_REQUEST),
+        _ => None,
     }
 }
 
