@@ -104,10 +104,10 @@ struct Args {
     #[arg(long, value_name = "FIELD")]
     identity: Option<Identity>,
     /// Which name of the certificate --identity takes.
-    #[arg(long, value_name = "NAME", default_value = "cn")]
+    #[arg(long, value_name = "NAME", default_value = "cn", requires = "identity")]
     identity_source: tls::Source,
     /// With --identity, what a client without a certificate gets.
-    #[arg(long, value_name = "POLICY", default_value = "refuse")]
+    #[arg(long, value_name = "POLICY", default_value = "refuse", requires = "identity")]
     without_certificate: Without,
 }
 

@@ -764,6 +764,21 @@ fn an_upstream_host_that_is_no_address_or_name_is_refused() {
 /// `--tls-cert` and the other TLS flags need `--tls-listen` or `--wss-listen`, and `--ws-path`
 /// needs `--ws-listen` or `--wss-listen`. They are refused at start, as clap says what is
 /// missing. The defaults (`--ws-path /mqtt`) are no flag given.
+/// `--identity-source` and `--without-certificate` say how `--identity` works; without it
+/// they would do nothing, so they are refused rather than ignored.
+#[test]
+fn identity_options_without_identity_are_refused() {
+    use clap::Parser;
+    let parse = |flags: &[&str]| crate::Args::try_parse_from(["proxy"].iter().chain(flags));
+    for flags in [&["--identity-source", "san-dns"][..], &["--without-certificate", "pass"]] {
+        let error = parse(flags).err().unwrap_or_else(|| panic!("{flags:?} without --identity is refused"));
+        assert_eq!(error.kind(), clap::error::ErrorKind::MissingRequiredArgument, "{flags:?}: {error}");
+        let with = [&["--identity", "username"][..], flags].concat();
+        assert!(parse(&with).is_ok(), "{flags:?} with --identity is taken");
+    }
+    assert!(parse(&["--identity", "username"]).is_ok(), "their defaults need nothing");
+}
+
 #[test]
 fn listener_options_without_their_listener_are_refused() {
     use clap::Parser;
