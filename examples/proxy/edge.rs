@@ -41,26 +41,26 @@ pub struct Arrival {
     pub websocket: bool,
 }
 
-/// How the clients of `listener` (`None`: a plain `listen` address) send their bytes, as
-/// [`Arrival::transport`] names it; for the log line of a client refused before it arrived.
-fn transport(listener: Option<&Listener>) -> &'static str {
-    match listener.map(|l| (l.websocket.is_some(), l.tls.is_some())) {
-        None | Some((false, false)) => "tcp",
-        Some((false, true)) => "tls",
-        Some((true, false)) => "ws",
-        Some((true, true)) => "wss",
+/// The name of a transport: `tcp`, `tls`, `ws` or `wss`.
+const fn transport(websocket: bool, tls: bool) -> &'static str {
+    match (websocket, tls) {
+        (false, false) => "tcp",
+        (false, true) => "tls",
+        (true, false) => "ws",
+        (true, true) => "wss",
     }
+}
+
+/// How the clients of `listener` (`None`: a plain `listen` address) send their bytes; for the
+/// log line of a client refused before it arrived.
+fn listener_transport(listener: Option<&Listener>) -> &'static str {
+    listener.map_or("tcp", |l| transport(l.websocket.is_some(), l.tls.is_some()))
 }
 
 impl Arrival {
     /// How the client's bytes come: `tcp`, `tls`, `ws` or `wss`.
     pub fn transport(&self) -> &'static str {
-        match (self.websocket, self.tls.is_some()) {
-            (false, false) => "tcp",
-            (false, true) => "tls",
-            (true, false) => "ws",
-            (true, true) => "wss",
-        }
+        transport(self.websocket, self.tls.is_some())
     }
 
     /// The TLS server name the client asked for.
@@ -188,7 +188,7 @@ pub async fn arrive(
     };
     match timeout(deadline, steps).await.unwrap_or(Err(Refused::Deadline)) {
         Ok(client) => Ok((client, arrival)),
-        Err(refused) => Err((refused, transport(listener))),
+        Err(refused) => Err((refused, listener_transport(listener))),
     }
 }
 
