@@ -317,22 +317,20 @@ impl Config {
         // nor does a TLS handshake. A connection rate or burst of 0 would mean the same, and
         // NGINX refuses a zero rate too.
         let limits = &self.limits;
-        if let Some(key) = [
-            ("max_connections", limits.max_connections == Some(0)),
-            ("connect_deadline_ms", limits.connect_deadline_ms == 0),
-            ("idle_timeout_ms", limits.idle_timeout_ms == 0),
-            ("half_closed_timeout_ms", limits.half_closed_timeout_ms == 0),
-            ("upstream_timeout_ms", limits.upstream_timeout_ms == 0),
-            ("handshake_deadline_ms", limits.handshake_deadline_ms == 0),
-            ("busy_deadline_ms", limits.busy_deadline_ms == 0),
-            ("max_connects_per_s", limits.max_connects_per_s == Some(0)),
-            ("connect_burst", limits.connect_burst == Some(0)),
-        ]
-        .into_iter()
-        .find_map(|(key, zero)| zero.then_some(key))
-        {
-            return Err(format!("limits: {key} must be above 0"));
-        }
+        above_zero(
+            "limits",
+            [
+                ("max_connections", limits.max_connections == Some(0)),
+                ("connect_deadline_ms", limits.connect_deadline_ms == 0),
+                ("idle_timeout_ms", limits.idle_timeout_ms == 0),
+                ("half_closed_timeout_ms", limits.half_closed_timeout_ms == 0),
+                ("upstream_timeout_ms", limits.upstream_timeout_ms == 0),
+                ("handshake_deadline_ms", limits.handshake_deadline_ms == 0),
+                ("busy_deadline_ms", limits.busy_deadline_ms == 0),
+                ("max_connects_per_s", limits.max_connects_per_s == Some(0)),
+                ("connect_burst", limits.connect_burst == Some(0)),
+            ],
+        )?;
         if self.limits.max_connect_size < SMALLEST_CONNECT {
             return Err(format!(
                 "limits: max_connect_size must be at least {SMALLEST_CONNECT}, the smallest CONNECT"
@@ -348,15 +346,14 @@ impl Config {
             route.check().map_err(|e| format!("route {place} ({}): {e}", route.name))
         })?;
         // One name is one series in the metrics; routes left unnamed share the default one.
-        let named = |(route, _): &(&Route, usize)| route.name != default_route_name();
-        self.routes.iter().zip(1..).filter(named).try_for_each(|(route, place)| {
-            match self.routes.iter().zip(1..).take(place - 1).find(|(r, _)| r.name == route.name) {
-                Some((_, first)) => {
-                    Err(format!("route {place} ({0}): name {0:?} is route {first}'s too", route.name))
-                }
-                None => Ok(()),
+        let unnamed = default_route_name();
+        match first_repeat(&self.routes, |route| (route.name != unnamed).then_some(&route.name)) {
+            Some((first, again, route)) => {
+                let (place, first, name) = (again + 1, first + 1, &route.name);
+                Err(format!("route {place} ({name}): name {name:?} is route {first}'s too"))
             }
-        })
+            None => Ok(()),
+        }
     }
 
     /// The first route for this client, TLS server name and version.
@@ -394,9 +391,7 @@ impl Route {
             return Err("upstreams: none with a weight above 0".into());
         }
         // Twice would be twice the share, silently; a weight says so.
-        if let Some(twice) = self.upstreams.iter().enumerate().find_map(|(i, u)| {
-            self.upstreams.get(..i)?.iter().any(|earlier| earlier.addr == u.addr).then_some(u)
-        }) {
+        if let Some((_, _, twice)) = first_repeat(&self.upstreams, |u| Some(&u.addr)) {
             return Err(format!("upstream {twice} given twice"));
         }
         if let Some(check) = &self.health_check {
@@ -543,6 +538,29 @@ impl FromStr for Upstream {
             _ => Err(bad()),
         }
     }
+}
+
+/// Each `(key, zero)` of a config `section`: the first key whose value is 0, which would fail
+/// every client, is an error naming it.
+pub fn above_zero<const N: usize>(section: &str, values: [(&str, bool); N]) -> Result<(), String> {
+    match values.into_iter().find(|(_, zero)| *zero) {
+        Some((key, _)) => Err(format!("{section}: {key} must be above 0")),
+        None => Ok(()),
+    }
+}
+
+/// The first item whose key (`None`: none to compare) an earlier item has too: the earlier
+/// one's index, its own, and the item.
+fn first_repeat<'a, T, K: PartialEq>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> Option<K>,
+) -> Option<(usize, usize, &'a T)> {
+    items.iter().enumerate().find_map(|(again, item)| {
+        let wanted = key(item)?;
+        let first =
+            items.get(..again)?.iter().position(|earlier| key(earlier).is_some_and(|k| k == wanted))?;
+        Some((first, again, item))
+    })
 }
 
 /// An IPv6 address in brackets, or an IPv4 address or a DNS name (letters, digits, `-` and `_`

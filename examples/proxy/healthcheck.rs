@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-use crate::config::{Config, Upstream};
+use crate::config::{Config, Upstream, above_zero};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -52,15 +52,15 @@ impl Default for HealthCheck {
 
 impl HealthCheck {
     pub fn check(&self) -> Result<(), String> {
-        let zero = [
-            ("interval_ms", self.interval_ms == 0),
-            ("timeout_ms", self.timeout_ms == 0),
-            ("fall", self.fall == 0),
-            ("rise", self.rise == 0),
-        ];
-        if let Some(key) = zero.into_iter().find_map(|(key, zero)| zero.then_some(key)) {
-            return Err(format!("health_check: {key} must be above 0"));
-        }
+        above_zero(
+            "health_check",
+            [
+                ("interval_ms", self.interval_ms == 0),
+                ("timeout_ms", self.timeout_ms == 0),
+                ("fall", self.fall == 0),
+                ("rise", self.rise == 0),
+            ],
+        )?;
         if self.client_id.is_empty() || self.client_id.len() > 23 {
             return Err("health_check: client_id must be 1 to 23 characters".into());
         }
