@@ -509,16 +509,7 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-        let mut scrape = TcpStream::connect(served).await.expect("connect");
-        scrape
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("ask");
-        let mut response = String::new();
-        tokio::time::timeout(HEADER_READ_TIMEOUT, scrape.read_to_string(&mut response))
-            .await
-            .expect("answered")
-            .expect("read");
+        let response = crate::tests_ops::scrape(served, HEADER_READ_TIMEOUT).await;
         assert!(response.starts_with("HTTP/1.1 200") && response.contains("mqtt_proxy_"), "{response}");
     }
 

@@ -852,9 +852,7 @@ fn a_connection_rate_or_burst_of_0_is_refused_by_name() {
 /// the restart, and not for a setting put back.
 #[tokio::test]
 async fn a_reload_warns_of_each_setting_it_cannot_change() {
-    let logs = crate::tests_ops::Captured::default();
-    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
-    let _in_force = tracing::subscriber::set_default(subscriber);
+    let (logs, _in_force) = crate::tests_ops::Captured::in_force();
     let broker = Broker::start().await;
     let file = ConfigFile::new("start-only", "");
     let proxy = start(&config(&[&broker], "")).await;

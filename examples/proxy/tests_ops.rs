@@ -513,6 +513,31 @@ impl std::io::Write for Captured {
     }
 }
 
+/// The whole response to one request for `/metrics` on `served`, asked as Prometheus asks
+/// without OpenMetrics, within `patience`.
+pub(crate) async fn scrape(served: SocketAddr, patience: Duration) -> String {
+    let mut scrape = TcpStream::connect(served).await.expect("connect to metrics");
+    scrape
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("ask");
+    let mut response = String::new();
+    tokio::time::timeout(patience, scrape.read_to_string(&mut response))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    response
+}
+
+impl Captured {
+    /// Captures this thread's log lines, as text without colours, while the guard lives.
+    pub(crate) fn in_force() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     type Writer = Self;
 
@@ -523,9 +548,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 
 #[tokio::test]
 async fn a_client_id_cannot_forge_a_log_line_reach_a_terminal_or_flood_a_line() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
-    let _in_force = tracing::subscriber::set_default(subscriber);
+    let (logs, _in_force) = Captured::in_force();
     let broker = Scripted::start(Script::AnswerAndClose(V311_OK)).await;
     let proxy = start(&broker, "max_connect_size = 65536").await;
     let forged = "evil\n2099-01-01T00:00:00.000000Z  INFO peer=6.6.6.6 end=client closed\x1b[2J\u{202E}";
@@ -562,9 +585,7 @@ fn a_logged_field_is_escaped_and_cut_with_a_marker() {
 
 #[tokio::test]
 async fn connections_cut_at_the_drain_deadline_are_closed_and_logged() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
-    let _in_force = tracing::subscriber::set_default(subscriber);
+    let (logs, _in_force) = Captured::in_force();
     let broker = Scripted::start(Script::Answer(V5_OK)).await;
     let text = format!(
         "listen = [\"127.0.0.1:0\"]\n[limits]\ndrain_ms = 300\n[[route]]\nupstreams = [\"{}\"]\n",
@@ -729,16 +750,7 @@ async fn metrics_count_what_happened() {
 
     // Scraped as Prometheus does without OpenMetrics: the classic text format.
     let served = metrics::serve("127.0.0.1:0".parse().expect("address"), metrics).await.expect("serve");
-    let mut scrape = TcpStream::connect(served).await.expect("connect to metrics");
-    scrape
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("ask");
-    let mut response = String::new();
-    tokio::time::timeout(PATIENCE, scrape.read_to_string(&mut response))
-        .await
-        .expect("in time")
-        .expect("read");
+    let response = scrape(served, PATIENCE).await;
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     assert!(response.contains("content-type: text/plain; version=0.0.4"), "{response}");
     let text = response.split_once("\r\n\r\n").expect("a body").1;

@@ -510,9 +510,7 @@ async fn mqtt_3_2_2_16_a_client_that_authenticates_learns_the_id_it_was_given() 
 /// listener. Both said `transport=tcp`.
 #[tokio::test]
 async fn a_connection_refused_before_its_connect_logs_its_listeners_transport() {
-    let logs = crate::tests_ops::Captured::default();
-    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
-    let _in_force = tracing::subscriber::set_default(subscriber);
+    let (logs, _in_force) = crate::tests_ops::Captured::in_force();
     let broker = Broker::start().await;
     let text = format!(
         "listen = []\n[limits]\nmax_connections = 1\n[[listener]]\naddr = \"127.0.0.1:0\"\nwebsocket = \"/mqtt\"\n[[route]]\nupstreams = [{}]",
