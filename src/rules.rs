@@ -67,6 +67,18 @@ pub(crate) const fn fixed_header_flags_are_zero(first: u8) -> Result<(), Error> 
     Ok(())
 }
 
+/// A packet, its fixed header and Remaining Length together, is within the receiver's cap: a
+/// server's own for a CONNECT, and for a CONNACK the client's (5.0 [MQTT-3.1.2-24]). Gives the
+/// Remaining Length as a `usize`; one that does not fit is over any cap.
+#[inline(always)] // on every fixed header the decoders read: an add and a compare
+pub(crate) fn within_cap(header_len: usize, remaining: u32, limit: u32) -> Result<usize, Error> {
+    let size = header_len as u64 + u64::from(remaining);
+    match usize::try_from(remaining) {
+        Ok(remaining) if size <= u64::from(limit) => Ok(remaining),
+        _ => Err(Error::PacketTooLarge { size: u32::try_from(size).unwrap_or(u32::MAX), limit }),
+    }
+}
+
 /// [MQTT-3.1.2-2] The bridge bit on the level byte is mosquitto's convention for 3.1 and
 /// 3.1.1 bridges; on 5.0, level 0x85 is not 5, so it is an unsupported version.
 pub(crate) const fn bridge_bit_on_3x_only(protocol: Protocol, bridge: bool) -> Result<(), Error> {

@@ -87,11 +87,7 @@ impl<'a> ConnackPacket<'a> {
         let Some((header_len, remaining)) = fixed_header(buf)? else {
             return Ok(Status::Incomplete(Needed::Unknown));
         };
-        let size = header_len as u64 + u64::from(remaining.value);
-        if size > u64::from(max_packet_size) {
-            let size = u32::try_from(size).unwrap_or(u32::MAX);
-            return Err(Error::PacketTooLarge { size, limit: max_packet_size });
-        }
+        let wanted = rules::within_cap(header_len, remaining.value, max_packet_size)?;
         let v5 = protocol.is_v5();
         if v5 && !remaining.minimal {
             return Err(Error::VbiNotMinimal { field: Field::RemainingLength });
@@ -100,7 +96,6 @@ impl<'a> ConnackPacket<'a> {
             return Err(Error::ConnackRemainingLength { remaining: remaining.value });
         }
         let body = buf.get(header_len..).unwrap_or_default();
-        let wanted = usize::try_from(remaining.value).unwrap_or(usize::MAX);
         match body.get(..wanted) {
             Some(frame) => {
                 let packet = Self::body(protocol, frame)?;

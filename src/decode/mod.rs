@@ -207,13 +207,7 @@ impl Decoder {
         let Some(header) = FixedHeader::parse(buf)? else {
             return Ok(Framed::Partial(Needed::Unknown));
         };
-        let size = header.packet_size();
-        let remaining =
-            usize::try_from(header.remaining).ok().filter(|_| size <= u64::from(self.max_packet_size));
-        let Some(remaining) = remaining else {
-            let size = u32::try_from(size).unwrap_or(u32::MAX);
-            return Err(Error::PacketTooLarge { size, limit: self.max_packet_size });
-        };
+        let remaining = rules::within_cap(header.len, header.remaining, self.max_packet_size)?;
         let body = buf.get(header.len..).unwrap_or_default();
         match body.get(..remaining) {
             Some(frame) => Ok(Framed::Whole(header, frame)),
@@ -453,10 +447,6 @@ impl FixedHeader {
             remaining: vbi.value,
             minimal: vbi.minimal,
         }))
-    }
-
-    fn packet_size(&self) -> u64 {
-        self.len as u64 + u64::from(self.remaining)
     }
 }
 
