@@ -1,6 +1,74 @@
 //! One test per rule of the standards, named after the rule id: each shows an accepted and a
-//! refused example and checks the reason code. 3.1.1 ids come first where 5.0 numbers the
-//! same rule differently; the doc comment gives both.
+//! refused example, checks the reason code and, where the rule binds a sender, that the
+//! encoder will not write the fault. 3.1.1 ids come first where 5.0 numbers the same rule
+//! differently; the doc comment gives both.
+//!
+//! # Coverage
+//!
+//! The numbered rules of MQTT 3.1.1 sections 1.5.3, 2.2, 3.1, 3.2 and of 5.0 sections 1.5.4,
+//! 1.5.5, 1.5.7, 2.1.3, 2.2.2, 3.1, 3.2, with the topic name rules of 4.7 for the will. `3:`
+//! is a 3.1.1 id, `5:` a 5.0 one, `3/5:` the same number in both; `connack::` a test in
+//! tests/connack.rs.
+//!
+//! | id | rule | test |
+//! |---|---|---|
+//! | 3: 1.5.3-1, 5: 1.5.4-1 | strings are well-formed UTF-8 | `mqtt_1_5_3_1_*`, `connack::mqtt_1_5_4_1_*` |
+//! | 3: 1.5.3-2, 5: 1.5.4-2 | no U+0000 in a string | `mqtt_1_5_3_2_*`, `connack::mqtt_1_5_4_2_*` |
+//! | 3: 1.5.3-3, 5: 1.5.4-3 | U+FEFF is kept | `mqtt_1_5_3_3_*` |
+//! | 5: 1.5.5-1 | shortest Variable Byte Integer | `mqtt_1_5_5_1_*`, `connack::mqtt_1_5_5_1_*` |
+//! | 5: 1.5.7-1 | a pair is two UTF-8 strings | `mqtt_1_5_7_1_*`, `mqtt_1_5_4_2_user_*` |
+//! | 3: 2.2.2-1, 5: 2.1.3-1 | reserved header flags as listed | `mqtt_2_2_2_2_*`, `connack::mqtt_2_1_3_1_*` |
+//! | 3: 2.2.2-2 | invalid flags: close | `mqtt_2_2_2_2_*` (malformed, no CONNACK) |
+//! | 5: 2.2.2-1 | no properties: Property Length 0 | `mqtt_2_2_2_1_*`, `connack::mqtt_2_2_2_1_*` |
+//! | 3/5: 3.1.0-1 | CONNECT comes first | `mqtt_3_1_0_1_*` |
+//! | 3/5: 3.1.2-1 | protocol name | `mqtt_3_1_2_1_*` |
+//! | 3/5: 3.1.2-2 | unsupported level | `mqtt_3_1_2_2_*` |
+//! | 3/5: 3.1.2-3 | reserved Connect Flag is 0 | `mqtt_3_1_2_3_*` |
+//! | 3/5: 3.1.2-9 | will flag 1: will fields present | `mqtt_3_1_2_9_and_3_1_2_11_*` |
+//! | 3: 3.1.2-11 | will flag 0: no will bits, no fields | the same, `mqtt_3_1_2_13_*`, `mqtt_3_1_2_15_*` |
+//! | 3: 3.1.2-13, 5: 3.1.2-11 | will flag 0: will QoS 0 | `mqtt_3_1_2_13_*` |
+//! | 3: 3.1.2-14, 5: 3.1.2-12 | will QoS is not 3 | `mqtt_3_1_2_14_*` |
+//! | 3: 3.1.2-15, 5: 3.1.2-13 | will flag 0: will retain 0 | `mqtt_3_1_2_15_*` |
+//! | 3: 3.1.2-18..21, 5: -16..19 | user name, password as flagged | `mqtt_3_1_2_18_*` to `mqtt_3_1_2_21_*` |
+//! | 3: 3.1.2-22 | password needs a user name | `mqtt_3_1_2_22_*` |
+//! | 3/5: 3.1.3-1 | payload field order | `mqtt_3_1_3_1_*` |
+//! | 3/5: 3.1.3-3 | client id present and first | `mqtt_3_1_3_3_*` |
+//! | 3/5: 3.1.3-4 | client id is a UTF-8 string | `mqtt_3_1_3_4_*` |
+//! | 3/5: 3.1.3-5 | 1 to 23 alphanumerics allowed | `mqtt_3_1_3_5_*` |
+//! | 3: 3.1.3-7 | client: empty id, clean session | `mqtt_3_1_3_7_*` |
+//! | 3: 3.1.3-8 | empty id, no clean session: 0x02 | `mqtt_3_1_3_8_*` |
+//! | 3: 3.1.3-9 | refused id: 0x02 | `mqtt_3_1_3_9_*` |
+//! | 3: 3.1.3-10, 5: 3.1.3-11 | will topic is a UTF-8 string | `mqtt_3_1_3_10_will_*` |
+//! | 3: 3.1.3-11, 5: 3.1.3-12 | user name is a UTF-8 string | `mqtt_3_1_3_11_*` |
+//! | 5: 3.1.3-10 | will User Properties keep order | `mqtt_3_1_3_10_v5_*` |
+//! | 3/5: 3.1.4-1 | out of format: close (3.1.1: no CONNACK) | `mqtt_3_1_4_1_*` |
+//! | 3: 3.2.0-1 | CONNACK comes first | `connack::mqtt_3_2_0_1_*` |
+//! | 5: 3.2.2-1 | ack flags 7..1 are 0 (3.1.1 too, no id) | `connack::mqtt_3_2_2_1_*` |
+//! | 3: 3.2.2-4, 5: 3.2.2-6 | error: Session Present 0 | `connack::mqtt_3_2_2_4_*`, `…_3_2_2_6_v5_*` |
+//! | 3: 3.2.2-6 | no return code fits: no CONNACK | `connack::mqtt_3_2_2_6_v3_1_1_*` |
+//! | 5: 3.2.2-8 | one of the Connect Reason Codes | `connack::mqtt_3_2_2_8_*` |
+//! | 5: 4.7.0-1, 3: 4.7.1-1 | no wildcard in a topic name | `mqtt_4_7_0_1_*` |
+//! | 3/5: 4.7.3-1 | topic name not empty | `mqtt_4_7_3_1_*` |
+//! | 3/5: 4.7.3-2 | no U+0000 in a topic name | `mqtt_4_7_3_2_*` |
+//! | 3/5: 4.7.3-3 | topic name at most 65,535 bytes | `mqtt_4_7_3_3_*` |
+//!
+//! Out of scope: rules that bind a client or server after the decode.
+//!
+//! | id | why |
+//! |---|---|
+//! | 3/5: 3.1.0-2 | a second CONNECT: connection state |
+//! | 3: 3.1.2-4..8, -10, -12, -16, -17; 5: 3.1.2-4..8, -10, -14, -15, -23 | session and will handling |
+//! | 3: 3.1.2-23, -24; 5: 3.1.2-20..22 | Keep Alive timers |
+//! | 5: 3.1.2-24 | the server's sending (the CONNACK codec caps on it: tests/codec.rs) |
+//! | 5: 3.1.2-25..30 | what each side sends later |
+//! | 3/5: 3.1.3-2, -6; 5: 3.1.3-7, -9 | session identity, id assignment, will delay |
+//! | 5: 3.1.3-8 | refusing an id is the server's choice (`Protocol::connack` writes 0x85) |
+//! | 3: 3.1.4-2..5; 5: 3.1.4-2..6 | the server's actions once it has decoded |
+//! | 5: 3.2.0-1, -2 | the order and number of the server's packets |
+//! | 3: 3.2.2-1..3; 5: 3.2.2-2..5 | Session Present against the CONNECT and session state |
+//! | 3: 3.2.2-5; 5: 3.2.2-7 | closing after a refusal |
+//! | 5: 3.2.2-9..22 | capabilities and their use (19, 20: the client's limit, not given to the encoder) |
+//! | 3/5: 4.7.3-4 | subscription matching |
 
 use mqtt_connect::{
     Connect, Decoder, EncodeError, Error, Field, Needed, PayloadFormat, Property, Protocol, QoS, ReasonCode,
@@ -461,8 +529,9 @@ fn mqtt_3_1_3_7_encoder_sends_an_empty_client_id_only_with_clean_session() {
     assert_eq!(encode(&connect), v5(0x00, &[], &s(b"")));
 }
 
-/// [MQTT-3.1.3-9] (3.1.1; 5.0 [MQTT-3.1.3-8], which makes the CONNACK a MAY) A client id the
-/// decoder refuses is answered with return code 0x02, Identifier rejected (5.0: 0x85).
+/// [MQTT-3.1.3-9] (3.1.1) A client id the decoder refuses is answered with return code 0x02,
+/// Identifier rejected. (5.0's [MQTT-3.1.3-8] leaves refusing to the server, and the CONNACK,
+/// 0x85, to its choice.)
 #[test]
 fn mqtt_3_1_3_9_a_refused_client_id_is_answered_identifier_rejected() {
     let v31_long = packet(b"MQIsdp", 3, 0x02, None, &s(&[b'c'; 24]));
