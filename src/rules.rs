@@ -6,7 +6,8 @@ use crate::error::{Error, Field};
 use crate::spec::{BRIDGE_BIT, ConnectFlags, PayloadFormat, Property, Protocol, QoS};
 use crate::wire::scan;
 
-/// [MQTT-1.5.4-2] (5.0; [MQTT-1.5.3-2] in 3.1.1) A UTF-8 string must not hold U+0000.
+/// [MQTT-1.5.4-2] (5.0; [MQTT-1.5.3-2] in 3.1.1) A UTF-8 string must not hold U+0000; nor
+/// must a topic name [MQTT-4.7.3-2].
 #[inline(always)] // once per string on the decode path; the kernel inside is the real body
 pub(crate) fn no_null_character(text: &str, field: Field) -> Result<(), Error> {
     if scan::has_zero_byte(text.as_bytes()) {
@@ -26,8 +27,9 @@ pub(crate) fn no_control_character(text: &str, field: Field) -> Result<(), Error
     Ok(())
 }
 
-/// [MQTT-4.7.3-1] and [MQTT-3.3.2-2] A topic name, as the will topic and the Response Topic
-/// are, holds at least one character and no wildcard.
+/// [MQTT-4.7.3-1] and [MQTT-4.7.0-1] (3.1.1 [MQTT-4.7.1-1]; PUBLISH's [MQTT-3.3.2-2]) A topic
+/// name, as the will topic and the Response Topic are, holds at least one character and no
+/// wildcard.
 #[inline(always)] // once per will on the decode path, two short tests
 pub(crate) fn topic_name(topic: &str, field: Field) -> Result<(), Error> {
     if topic.is_empty() {
@@ -39,9 +41,10 @@ pub(crate) fn topic_name(topic: &str, field: Field) -> Result<(), Error> {
     Ok(())
 }
 
-/// [MQTT-3.1.3-8] (3.1.1) An empty client id needs clean session; [MQTT 3.1, 3.1] a 3.1
-/// client id has 1 to 23 characters, the upper limit when `limit_v3_1` asks for it. 5.0
-/// leaves an empty id to the server [MQTT-3.1.3-6].
+/// [MQTT-3.1.3-7] and [MQTT-3.1.3-8] (3.1.1) An empty client id needs clean session, which a
+/// client sets and a server checks; [MQTT 3.1, 3.1] a 3.1 client id has 1 to 23 characters,
+/// the upper limit when `limit_v3_1` asks for it. 5.0 leaves an empty id to the server
+/// [MQTT-3.1.3-6].
 #[inline(always)] // once per decode, and mostly the one `match` on the version
 pub(crate) fn client_id(
     protocol: Protocol,

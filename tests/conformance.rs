@@ -1,10 +1,78 @@
 //! One test per rule of the standards, named after the rule id: each shows an accepted and a
-//! refused example and checks the reason code. 3.1.1 ids come first where 5.0 numbers the
-//! same rule differently; the doc comment gives both.
+//! refused example, checks the reason code and, where the rule binds a sender, that the
+//! encoder will not write the fault. 3.1.1 ids come first where 5.0 numbers the same rule
+//! differently; the doc comment gives both.
+//!
+//! # Coverage
+//!
+//! The numbered rules of MQTT 3.1.1 sections 1.5.3, 2.2, 3.1, 3.2 and of 5.0 sections 1.5.4,
+//! 1.5.5, 1.5.7, 2.1.3, 2.2.2, 3.1, 3.2, with the topic name rules of 4.7 for the will. `3:`
+//! is a 3.1.1 id, `5:` a 5.0 one, `3/5:` the same number in both; `connack::` a test in
+//! tests/connack.rs.
+//!
+//! | id | rule | test |
+//! |---|---|---|
+//! | 3: 1.5.3-1, 5: 1.5.4-1 | strings are well-formed UTF-8 | `mqtt_1_5_3_1_*`, `connack::mqtt_1_5_4_1_*` |
+//! | 3: 1.5.3-2, 5: 1.5.4-2 | no U+0000 in a string | `mqtt_1_5_3_2_*`, `connack::mqtt_1_5_4_2_*` |
+//! | 3: 1.5.3-3, 5: 1.5.4-3 | U+FEFF is kept | `mqtt_1_5_3_3_*` |
+//! | 5: 1.5.5-1 | shortest Variable Byte Integer | `mqtt_1_5_5_1_*`, `connack::mqtt_1_5_5_1_*` |
+//! | 5: 1.5.7-1 | a pair is two UTF-8 strings | `mqtt_1_5_7_1_*`, `mqtt_1_5_4_2_user_*` |
+//! | 3: 2.2.2-1, 5: 2.1.3-1 | reserved header flags as listed | `mqtt_2_2_2_2_*`, `connack::mqtt_2_1_3_1_*` |
+//! | 3: 2.2.2-2 | invalid flags: close | `mqtt_2_2_2_2_*` (malformed, no CONNACK) |
+//! | 5: 2.2.2-1 | no properties: Property Length 0 | `mqtt_2_2_2_1_*`, `connack::mqtt_2_2_2_1_*` |
+//! | 3/5: 3.1.0-1 | CONNECT comes first | `mqtt_3_1_0_1_*` |
+//! | 3/5: 3.1.2-1 | protocol name | `mqtt_3_1_2_1_*` |
+//! | 3/5: 3.1.2-2 | unsupported level | `mqtt_3_1_2_2_*` |
+//! | 3/5: 3.1.2-3 | reserved Connect Flag is 0 | `mqtt_3_1_2_3_*` |
+//! | 3/5: 3.1.2-9 | will flag 1: will fields present | `mqtt_3_1_2_9_and_3_1_2_11_*` |
+//! | 3: 3.1.2-11 | will flag 0: no will bits, no fields | the same, `mqtt_3_1_2_13_*`, `mqtt_3_1_2_15_*` |
+//! | 3: 3.1.2-13, 5: 3.1.2-11 | will flag 0: will QoS 0 | `mqtt_3_1_2_13_*` |
+//! | 3: 3.1.2-14, 5: 3.1.2-12 | will QoS is not 3 | `mqtt_3_1_2_14_*` |
+//! | 3: 3.1.2-15, 5: 3.1.2-13 | will flag 0: will retain 0 | `mqtt_3_1_2_15_*` |
+//! | 3: 3.1.2-18..21, 5: -16..19 | user name, password as flagged | `mqtt_3_1_2_18_*` to `mqtt_3_1_2_21_*` |
+//! | 3: 3.1.2-22 | password needs a user name | `mqtt_3_1_2_22_*` |
+//! | 3/5: 3.1.3-1 | payload field order | `mqtt_3_1_3_1_*` |
+//! | 3/5: 3.1.3-3 | client id present and first | `mqtt_3_1_3_3_*` |
+//! | 3/5: 3.1.3-4 | client id is a UTF-8 string | `mqtt_3_1_3_4_*` |
+//! | 3/5: 3.1.3-5 | 1 to 23 alphanumerics allowed | `mqtt_3_1_3_5_*` |
+//! | 3: 3.1.3-7 | client: empty id, clean session | `mqtt_3_1_3_7_*` |
+//! | 3: 3.1.3-8 | empty id, no clean session: 0x02 | `mqtt_3_1_3_8_*` |
+//! | 3: 3.1.3-9 | refused id: 0x02 | `mqtt_3_1_3_9_*` |
+//! | 3: 3.1.3-10, 5: 3.1.3-11 | will topic is a UTF-8 string | `mqtt_3_1_3_10_will_*` |
+//! | 3: 3.1.3-11, 5: 3.1.3-12 | user name is a UTF-8 string | `mqtt_3_1_3_11_*` |
+//! | 5: 3.1.3-10 | will User Properties keep order | `mqtt_3_1_3_10_v5_*` |
+//! | 3/5: 3.1.4-1 | out of format: close (3.1.1: no CONNACK) | `mqtt_3_1_4_1_*` |
+//! | 3: 3.2.0-1 | CONNACK comes first | `connack::mqtt_3_2_0_1_*` |
+//! | 5: 3.2.2-1 | ack flags 7..1 are 0 (3.1.1 too, no id) | `connack::mqtt_3_2_2_1_*` |
+//! | 3: 3.2.2-4, 5: 3.2.2-6 | error: Session Present 0 | `connack::mqtt_3_2_2_4_*`, `…_3_2_2_6_v5_*` |
+//! | 3: 3.2.2-6 | no return code fits: no CONNACK | `connack::mqtt_3_2_2_6_v3_1_1_*` |
+//! | 5: 3.2.2-8 | one of the Connect Reason Codes | `connack::mqtt_3_2_2_8_*` |
+//! | 5: 4.7.0-1, 3: 4.7.1-1 | no wildcard in a topic name | `mqtt_4_7_0_1_*` |
+//! | 3/5: 4.7.3-1 | topic name not empty | `mqtt_4_7_3_1_*` |
+//! | 3/5: 4.7.3-2 | no U+0000 in a topic name | `mqtt_4_7_3_2_*` |
+//! | 3/5: 4.7.3-3 | topic name at most 65,535 bytes | `mqtt_4_7_3_3_*` |
+//!
+//! Out of scope: rules that bind a client or server after the decode.
+//!
+//! | id | why |
+//! |---|---|
+//! | 3/5: 3.1.0-2 | a second CONNECT: connection state |
+//! | 3: 3.1.2-4..8, -10, -12, -16, -17; 5: 3.1.2-4..8, -10, -14, -15, -23 | session and will handling |
+//! | 3: 3.1.2-23, -24; 5: 3.1.2-20..22 | Keep Alive timers |
+//! | 5: 3.1.2-24 | the server's sending (the CONNACK codec caps on it: tests/codec.rs) |
+//! | 5: 3.1.2-25..30 | what each side sends later |
+//! | 3/5: 3.1.3-2, -6; 5: 3.1.3-7, -9 | session identity, id assignment, will delay |
+//! | 5: 3.1.3-8 | refusing an id is the server's choice (`Protocol::connack` writes 0x85) |
+//! | 3: 3.1.4-2..5; 5: 3.1.4-2..6 | the server's actions once it has decoded |
+//! | 5: 3.2.0-1, -2 | the order and number of the server's packets |
+//! | 3: 3.2.2-1..3; 5: 3.2.2-2..5 | Session Present against the CONNECT and session state |
+//! | 3: 3.2.2-5; 5: 3.2.2-7 | closing after a refusal |
+//! | 5: 3.2.2-9..22 | capabilities and their use (19, 20: the client's limit, not given to the encoder) |
+//! | 3/5: 4.7.3-4 | subscription matching |
 
 use mqtt_connect::{
     Connect, Decoder, EncodeError, Error, Field, Needed, PayloadFormat, Property, Protocol, QoS, ReasonCode,
-    Status, Will,
+    Status, UserProperties, Will,
 };
 use mqtt_connect_testkit::wire::*;
 
@@ -16,6 +84,16 @@ const CLIENT_ID: u8 = 0x85;
 /// The smallest valid payload: a client id.
 fn cid() -> Vec<u8> {
     s(b"c1")
+}
+
+/// The rule the encoder refuses `connect` for; `encoded_len` and `encode` refuse alike.
+fn refused(connect: &Connect<'_>) -> Error {
+    let e = connect.encoded_len().expect_err("the encoder refuses it");
+    assert_eq!(connect.encode(&mut [0; 64]), Err(e));
+    match e {
+        EncodeError::Invalid(e) => e,
+        other => panic!("refused for a reason that is no rule: {other}"),
+    }
 }
 
 // ---- Fixed header ----
@@ -74,6 +152,27 @@ fn mqtt_1_5_5_1_v5_variable_byte_integer_must_be_minimal() {
     body.extend(cid());
     let e = err(&frame(&body), MALFORMED);
     assert_eq!(e, Error::VbiNotMinimal { field: Field::Properties });
+    // And the will's.
+    let will = cat(&[&cid(), &[0x80, 0x00], &s(b"t"), &s(b"x")]);
+    let e = err(&v5(0x06, &[], &will), MALFORMED);
+    assert_eq!(e, Error::VbiNotMinimal { field: Field::WillProperties });
+}
+
+/// [MQTT-2.2.2-1] (5.0) No properties is a Property Length of 0, never an absent one: the
+/// CONNECT block and the will's must stand there, and the encoder writes them.
+#[test]
+fn mqtt_2_2_2_1_v5_no_properties_is_a_property_length_of_zero() {
+    let will = cat(&[&cid(), &props(&[]), &s(b"t"), &s(b"x")]);
+    let bytes = v5(0x06, &[], &will);
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.will = Some(Will::new("t", b"x"));
+    assert_eq!(encode(&connect), bytes);
+    assert_eq!(ok(&bytes), connect);
+
+    let no_block = frame(&cat(&[&s(b"MQTT"), &[5, 0x02, 0, 60]]));
+    assert_eq!(err(&no_block, MALFORMED), Error::Truncated { field: Field::Properties });
+    let no_will_block = v5(0x06, &[], &cid());
+    assert_eq!(err(&no_will_block, MALFORMED), Error::Truncated { field: Field::WillProperties });
 }
 
 /// A packet over the cap is refused from its Remaining Length alone, before its bytes arrive.
@@ -208,6 +307,11 @@ fn mqtt_3_1_2_2_level_0x85_is_unsupported() {
         assert_eq!(decoder.frame(&v5_bridge[..9]), Err(e), "before the frame is whole");
     }
     assert_eq!(mqtt_connect::protocol_of(&v5_bridge), None);
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.bridge = true;
+    assert_eq!(refused(&connect), Error::UnsupportedProtocolLevel { level: 0x85 });
+    connect.protocol = Protocol::V3_1_1;
+    assert_eq!(encode(&connect), packet(b"MQTT", 0x84, 0x02, None, &cid()));
 }
 
 // ---- Connect Flags ----
@@ -241,6 +345,9 @@ fn mqtt_3_1_2_14_will_qos_3_is_malformed() {
         assert_eq!(ok(&v311(0x06 | bits, &will_payload())).will.unwrap().qos, qos);
     }
     assert_eq!(err(&v311(0x06 | 0x18, &will_payload()), MALFORMED), Error::InvalidWillQos);
+    let v5_will = cat(&[&cid(), &props(&[]), &s(b"t/will"), &s(b"gone")]);
+    assert_eq!(ok(&v5(0x06 | 0x10, &[], &v5_will)).will.unwrap().qos, QoS::ExactlyOnce);
+    assert_eq!(err(&v5(0x06 | 0x18, &[], &v5_will), MALFORMED), Error::InvalidWillQos);
 }
 
 /// [MQTT-3.1.2-15 / 5.0 MQTT-3.1.2-13] Without the will flag, Will Retain is 0.
@@ -248,16 +355,22 @@ fn mqtt_3_1_2_14_will_qos_3_is_malformed() {
 fn mqtt_3_1_2_15_will_retain_needs_the_will_flag() {
     assert!(ok(&v311(0x26, &will_payload())).will.unwrap().retain);
     assert_eq!(err(&v311(0x22, &cid()), MALFORMED), Error::WillFlagsWithoutWill);
+    assert_eq!(err(&v5(0x22, &[], &cid()), MALFORMED), Error::WillFlagsWithoutWill);
 }
 
-/// [MQTT-3.1.2-9 / 5.0 MQTT-3.1.2-9] With the will flag the will fields stand in the payload;
-/// [MQTT-3.1.2-11] without it, they must not. (5.0 numbers only the first half; its
-/// [MQTT-3.1.2-11] is the will QoS rule above.)
+/// [MQTT-3.1.2-9 / 5.0 MQTT-3.1.2-9] With the will flag the will fields (5.0: and the will
+/// properties) stand in the payload; [MQTT-3.1.2-11] without it, they must not. (5.0 numbers
+/// only the first half; its [MQTT-3.1.2-11] is the will QoS rule above.)
 #[test]
 fn mqtt_3_1_2_9_and_3_1_2_11_will_fields_follow_the_will_flag() {
     assert!(ok(&v311(0x06, &will_payload())).will.is_some());
     assert_eq!(err(&v311(0x02, &will_payload()), MALFORMED), Error::TrailingBytes { count: 14 });
     assert_eq!(err(&v311(0x06, &cid()), MALFORMED), Error::Truncated { field: Field::WillTopic });
+    let v5_will = cat(&[&cid(), &props(&[]), &s(b"t/will"), &s(b"gone")]);
+    assert!(ok(&v5(0x06, &[], &v5_will)).will.is_some());
+    assert_eq!(err(&v5(0x02, &[], &v5_will), MALFORMED), Error::TrailingBytes { count: 15 });
+    let no_topic = cat(&[&cid(), &props(&[])]);
+    assert_eq!(err(&v5(0x06, &[], &no_topic), MALFORMED), Error::Truncated { field: Field::WillTopic });
 }
 
 /// [MQTT-3.1.2-18 / 5.0 MQTT-3.1.2-16] Without the User Name Flag no user name stands in the
@@ -322,14 +435,24 @@ fn mqtt_3_1_2_22_password_needs_a_user_name_in_3x() {
     let v5_pw_bytes = v5(0x42, &[], &cat(&[&cid(), &s(b"pw")]));
     let v5_pw = ok(&v5_pw_bytes);
     assert_eq!((v5_pw.username, v5_pw.password), (None, Some(&b"pw"[..])));
+    // The encoder, a client, holds to it too.
+    assert_eq!(encode(&v5_pw), v5_pw_bytes);
+    for protocol in [Protocol::V3_1_1, Protocol::V3_1] {
+        let mut connect = Connect::new(protocol, "c1");
+        connect.password = Some(b"pw");
+        assert_eq!(refused(&connect), Error::PasswordWithoutUsername);
+    }
 }
 
-/// [3.1.3.5] The password is Binary Data: any bytes, never required to be UTF-8.
+/// (3.1.1 section 3.1.3.5, 5.0 section 3.1.3.6) The password is Binary Data: any bytes, never
+/// required to be UTF-8. (Not [MQTT-3.1.3-5], the client id rule below.)
 #[test]
-fn mqtt_3_1_3_5_password_is_binary_data() {
+fn password_is_binary_data() {
     let c_bytes = v311(0xc2, &cat(&[&cid(), &s(b"bob"), &s(&[0xff, 0x00, 0xc0])]));
     let c = ok(&c_bytes);
     assert_eq!(c.password, Some(&[0xff, 0x00, 0xc0][..]));
+    let v5_bytes = v5(0x42, &[], &cat(&[&cid(), &s(&[0xff, 0x00])]));
+    assert_eq!(ok(&v5_bytes).password, Some(&[0xff, 0x00][..]));
 }
 
 // ---- UTF-8 strings ----
@@ -356,6 +479,19 @@ fn mqtt_1_5_3_2_strings_must_not_hold_null() {
     let user_property = cat(&[&[0x26], &s(b"k"), &s(b"v\0")]);
     let e = err(&v5(0x02, &user_property, &cid()), MALFORMED);
     assert_eq!(e, Error::NullCharacter { field: Field::Property(Property::UserProperty) });
+    // Nor does the encoder write one.
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.username = Some("a\0b");
+    assert_eq!(refused(&connect), Error::NullCharacter { field: Field::Username });
+    connect.username = None;
+    connect.properties.authentication_method = Some("m\0");
+    let field = Field::Property(Property::AuthenticationMethod);
+    assert_eq!(refused(&connect), Error::NullCharacter { field });
+    connect.properties.authentication_method = None;
+    let pairs = [("k", "v\0")];
+    connect.properties.user_properties = UserProperties::new(&pairs);
+    let field = Field::Property(Property::UserProperty);
+    assert_eq!(refused(&connect), Error::NullCharacter { field });
 }
 
 /// [MQTT-1.5.3-3 / 5.0 MQTT-1.5.4-3] A leading U+FEFF is part of the string, never stripped.
@@ -381,6 +517,106 @@ fn mqtt_3_1_3_8_empty_client_id_needs_clean_session() {
     assert_eq!(ok(&v5(0x00, &[], &s(b""))).client_id, "");
 }
 
+/// [MQTT-3.1.3-7] (3.1.1) A client that sends an empty client id sets Clean Session 1: the
+/// encoder refuses one without it. 5.0 has no such rule.
+#[test]
+fn mqtt_3_1_3_7_encoder_sends_an_empty_client_id_only_with_clean_session() {
+    let mut connect = Connect::new(Protocol::V3_1_1, "");
+    assert_eq!(encode(&connect), v311(0x02, &s(b"")));
+    connect.clean_start = false;
+    assert_eq!(refused(&connect), Error::EmptyClientId);
+    connect.protocol = Protocol::V5;
+    assert_eq!(encode(&connect), v5(0x00, &[], &s(b"")));
+}
+
+/// [MQTT-3.1.3-9] (3.1.1) A client id the decoder refuses is answered with return code 0x02,
+/// Identifier rejected. (5.0's [MQTT-3.1.3-8] leaves refusing to the server, and the CONNACK,
+/// 0x85, to its choice.)
+#[test]
+fn mqtt_3_1_3_9_a_refused_client_id_is_answered_identifier_rejected() {
+    let v31_long = packet(b"MQIsdp", 3, 0x02, None, &s(&[b'c'; 24]));
+    let strict = Decoder::new().limit_v3_1_client_id(true);
+    for (decoder, bytes) in [(Decoder::new(), v311(0x00, &s(b""))), (strict, v31_long)] {
+        let e = decoder.decode(&bytes).unwrap_err();
+        assert_eq!(u8::from(e.reason_code()), CLIENT_ID);
+        assert_eq!(e.connack(&bytes).unwrap().as_bytes(), [0x20, 0x02, 0x00, 0x02]);
+    }
+    assert_eq!(Protocol::V5.connack(ReasonCode::ClientIdentifierNotValid).unwrap().as_bytes()[3], CLIENT_ID);
+}
+
+/// [MQTT-3.1.3-3] The client id is always present, and the first field of the payload: a
+/// payload that ends before it is malformed, and the first string is read as the id.
+#[test]
+fn mqtt_3_1_3_3_client_id_present_and_first() {
+    let no_payload = frame(&cat(&[&s(b"MQTT"), &[4, 0x02, 0, 60]]));
+    assert_eq!(err(&no_payload, MALFORMED), Error::Truncated { field: Field::ClientId });
+    let v5_no_payload = frame(&cat(&[&s(b"MQTT"), &[5, 0x02, 0, 60, 0]]));
+    assert_eq!(err(&v5_no_payload, MALFORMED), Error::Truncated { field: Field::ClientId });
+    // A user name alone: it is the client id, and the user name is then missing.
+    assert_eq!(err(&v311(0x82, &s(b"bob")), MALFORMED), Error::Truncated { field: Field::Username });
+    let mut connect = Connect::new(Protocol::V3_1_1, "c1");
+    connect.username = Some("bob");
+    assert_eq!(encode(&connect), v311(0x82, &cat(&[&cid(), &s(b"bob")])));
+}
+
+/// [MQTT-3.1.3-4] The client id is a UTF-8 string: well-formed, without U+0000, in 3.1.1 and
+/// 5.0 alike, and the encoder writes none other.
+#[test]
+fn mqtt_3_1_3_4_client_id_must_be_a_utf8_string() {
+    for (bad, e) in [
+        (&b"c\xff"[..], Error::InvalidUtf8 { field: Field::ClientId }),
+        (b"\xed\xa0\x80", Error::InvalidUtf8 { field: Field::ClientId }),
+        (b"c\0", Error::NullCharacter { field: Field::ClientId }),
+    ] {
+        assert_eq!(err(&v311(0x02, &s(bad)), MALFORMED), e);
+        assert_eq!(err(&v5(0x02, &[], &s(bad)), MALFORMED), e);
+    }
+    assert_eq!(refused(&Connect::new(Protocol::V5, "c\0")), Error::NullCharacter { field: Field::ClientId });
+}
+
+/// [MQTT-3.1.3-5] A server must allow client ids of 1 to 23 bytes of `0-9a-zA-Z`: the decoder
+/// takes them, with every option that refuses more turned on.
+#[test]
+fn mqtt_3_1_3_5_ids_of_1_to_23_alphanumerics_are_allowed() {
+    let strict = Decoder::new()
+        .limit_v3_1_client_id(true)
+        .refuse_control_characters(true)
+        .check_payload_format(true)
+        .allow_bridge_bit(false);
+    let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    for id in [&alphabet[..1], &alphabet[..23], &alphabet[39..], &alphabet[61..]] {
+        for bytes in [v311(0x00, &s(id)), v5(0x00, &[], &s(id)), packet(b"MQIsdp", 3, 0x00, None, &s(id))] {
+            let Ok(Status::Complete { packet, .. }) = strict.decode(&bytes) else { panic!("{id:?} refused") };
+            assert_eq!(packet.client_id.as_bytes(), id);
+        }
+    }
+}
+
+/// [MQTT-3.1.3-1] The payload's fields stand in the order client id, will properties (5.0),
+/// will topic, will payload, user name, password: the encoder writes them so, and the decoder
+/// reads them so.
+#[test]
+fn mqtt_3_1_3_1_payload_fields_in_order() {
+    let mut connect = Connect::new(Protocol::V3_1_1, "c1");
+    connect.will = Some(Will::new("t", b"bye"));
+    connect.username = Some("bob");
+    connect.password = Some(b"pw");
+    let fields = [s(b"c1"), s(b"t"), s(b"bye"), s(b"bob"), s(b"pw")];
+    let bytes = v311(0xc6, &fields.concat());
+    assert_eq!(encode(&connect), bytes);
+    assert_eq!(ok(&bytes), connect);
+
+    connect.protocol = Protocol::V5;
+    let mut will = Will::new("t", b"bye");
+    will.properties.will_delay_interval = Some(1);
+    connect.will = Some(will);
+    let will_properties = props(&[0x18, 0, 0, 0, 1]);
+    let [id, topic, payload, user, password] = &fields;
+    let bytes = v5(0xc6, &[], &cat(&[id, &will_properties, topic, payload, user, password]));
+    assert_eq!(encode(&connect), bytes);
+    assert_eq!(ok(&bytes), connect);
+}
+
 /// [MQTT 3.1, 3.1] A 3.1 client id is 1 to 23 characters; the upper limit is a policy the
 /// caller turns on, as most brokers accept longer ids.
 #[test]
@@ -394,9 +630,66 @@ fn mqtt_3_1_client_id_is_1_to_23_characters() {
     let e = strict.decode(&v31(&long, 0x02)).unwrap_err();
     assert_eq!(e, Error::ClientIdTooLong);
     assert_eq!(e.reason_code(), ReasonCode::ClientIdentifierNotValid);
+    assert_eq!(refused(&Connect::new(Protocol::V3_1, "")), Error::EmptyClientId);
 }
 
-// ---- Will topic ----
+// ---- Will topic and user name ----
+
+/// The will of a 5.0 CONNECT with Response Topic `response`, as the encoder takes it.
+fn v5_will<'a>(topic: &'a str, response: Option<&'a str>) -> Connect<'a> {
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    let mut will = Will::new(topic, b"x");
+    will.properties.response_topic = response;
+    connect.will = Some(will);
+    connect
+}
+
+/// [MQTT-3.1.3-10] (3.1.1; 5.0 [MQTT-3.1.3-11]) The will topic is a UTF-8 string, short or long
+/// (3.x validates a short one in one run with the client id).
+#[test]
+fn mqtt_3_1_3_10_will_topic_must_be_a_utf8_string() {
+    let long = "é".repeat(100);
+    for topic in [&b"t\xff"[..], b"\xed\xa0\x80", &[long.as_bytes(), b"\xc3"].concat()] {
+        let field = Field::WillTopic;
+        let e = err(&v311(0x06, &cat(&[&cid(), &s(topic), &s(b"x")])), MALFORMED);
+        assert_eq!(e, Error::InvalidUtf8 { field });
+        let e = err(&v5(0x06, &[], &cat(&[&cid(), &props(&[]), &s(topic), &s(b"x")])), MALFORMED);
+        assert_eq!(e, Error::InvalidUtf8 { field });
+    }
+    assert_eq!(ok(&v311(0x06, &cat(&[&cid(), &s(long.as_bytes()), &s(b"x")]))).will.unwrap().topic, long);
+}
+
+/// [MQTT-3.1.3-11] (3.1.1; 5.0 [MQTT-3.1.3-12]) The user name is a UTF-8 string, right after
+/// the client id or after a will.
+#[test]
+fn mqtt_3_1_3_11_user_name_must_be_a_utf8_string() {
+    let field = Field::Username;
+    for name in [&b"b\xff"[..], b"\xed\xbf\xbf", b"\xc3"] {
+        let e = err(&v311(0x82, &cat(&[&cid(), &s(name)])), MALFORMED);
+        assert_eq!(e, Error::InvalidUtf8 { field });
+        let e = err(&v311(0x86, &cat(&[&will_payload(), &s(name)])), MALFORMED);
+        assert_eq!(e, Error::InvalidUtf8 { field });
+        let e = err(&v5(0x82, &[], &cat(&[&cid(), &s(name)])), MALFORMED);
+        assert_eq!(e, Error::InvalidUtf8 { field });
+    }
+}
+
+/// [MQTT-3.1.3-10] (5.0) A server publishes the will's User Properties in their order: the
+/// decoder hands them out in wire order, repeats included, and the encoder writes them so.
+#[test]
+fn mqtt_3_1_3_10_v5_will_user_properties_keep_their_order() {
+    let pairs = [("k", "1"), ("a", "2"), ("k", "3")];
+    let mut connect = v5_will("t", None);
+    let mut will = connect.will.unwrap();
+    will.properties.user_properties = UserProperties::new(&pairs);
+    connect.will = Some(will);
+    let block: Vec<u8> =
+        pairs.iter().flat_map(|(k, v)| cat(&[&[0x26], &s(k.as_bytes()), &s(v.as_bytes())])).collect();
+    let bytes = v5(0x06, &[], &cat(&[&cid(), &props(&block), &s(b"t"), &s(b"x")]));
+    assert_eq!(encode(&connect), bytes);
+    let decoded = ok(&bytes).will.unwrap().properties.user_properties;
+    assert_eq!(decoded.iter().collect::<Vec<_>>(), pairs);
+}
 
 /// [MQTT-4.7.3-1] A topic name has at least one character: the will topic and Response Topic.
 #[test]
@@ -406,11 +699,15 @@ fn mqtt_4_7_3_1_will_topic_must_not_be_empty() {
     let response = cat(&[&[0x08], &s(b"")]);
     let e = err(&v5(0x06, &[], &cat(&[&cid(), &props(&response), &s(b"t"), &s(b"x")])), PROTOCOL_ERROR);
     assert_eq!(e, Error::EmptyTopic { field: Field::Property(Property::ResponseTopic) });
+    assert_eq!(refused(&v5_will("", None)), Error::EmptyTopic { field: Field::WillTopic });
+    let field = Field::Property(Property::ResponseTopic);
+    assert_eq!(refused(&v5_will("t", Some(""))), Error::EmptyTopic { field });
 }
 
-/// [MQTT-3.3.2-2] A topic name holds no wildcard.
+/// [MQTT-4.7.0-1] (5.0; 3.1.1 [MQTT-4.7.1-1], and PUBLISH's [MQTT-3.3.2-2], which the will
+/// becomes) A topic name holds no wildcard: the will topic and Response Topic.
 #[test]
-fn mqtt_3_3_2_2_will_topic_must_not_hold_wildcards() {
+fn mqtt_4_7_0_1_will_topic_must_not_hold_wildcards() {
     assert_eq!(ok(&v311(0x06, &will_payload())).will.unwrap().topic, "t/will");
     for topic in [&b"a/+"[..], b"#", b"a/#/b"] {
         let e = err(&v311(0x06, &cat(&[&cid(), &s(topic), &s(b"x")])), PROTOCOL_ERROR);
@@ -419,6 +716,42 @@ fn mqtt_3_3_2_2_will_topic_must_not_hold_wildcards() {
     let response = cat(&[&[0x08], &s(b"r/+")]);
     let e = err(&v5(0x06, &[], &cat(&[&cid(), &props(&response), &s(b"t"), &s(b"x")])), PROTOCOL_ERROR);
     assert_eq!(e, Error::WildcardInTopic { field: Field::Property(Property::ResponseTopic) });
+    assert_eq!(refused(&v5_will("a/+", None)), Error::WildcardInTopic { field: Field::WillTopic });
+    let field = Field::Property(Property::ResponseTopic);
+    assert_eq!(refused(&v5_will("t", Some("r/#"))), Error::WildcardInTopic { field });
+}
+
+/// [MQTT-4.7.3-2] A topic name holds no U+0000: the will topic and Response Topic.
+#[test]
+fn mqtt_4_7_3_2_topic_names_must_not_hold_null() {
+    let field = Field::WillTopic;
+    assert_eq!(
+        err(&v311(0x06, &cat(&[&cid(), &s(b"t\0"), &s(b"x")])), MALFORMED),
+        Error::NullCharacter { field }
+    );
+    let e = err(&v5(0x06, &[], &cat(&[&cid(), &props(&[]), &s(b"\0t"), &s(b"x")])), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field });
+    assert_eq!(refused(&v5_will("t\0", None)), Error::NullCharacter { field });
+    let field = Field::Property(Property::ResponseTopic);
+    let response = cat(&[&[0x08], &s(b"r\0")]);
+    let e = err(&v5(0x06, &[], &cat(&[&cid(), &props(&response), &s(b"t"), &s(b"x")])), MALFORMED);
+    assert_eq!(e, Error::NullCharacter { field });
+    assert_eq!(refused(&v5_will("t", Some("r\0"))), Error::NullCharacter { field });
+}
+
+/// [MQTT-4.7.3-3] A topic name takes at most 65,535 bytes: the wire cannot say more, and the
+/// encoder refuses more rather than cut it.
+#[test]
+fn mqtt_4_7_3_3_topic_names_at_most_65535_bytes() {
+    let longest = "t".repeat(65_535);
+    let bytes = encode(&v5_will(&longest, Some(&longest)));
+    let will = ok(&bytes).will.unwrap();
+    assert_eq!((will.topic.len(), will.properties.response_topic.map(str::len)), (65_535, Some(65_535)));
+    let over = "t".repeat(65_536);
+    let too_long = |field| Err(EncodeError::TooLong { field });
+    assert_eq!(v5_will(&over, None).encoded_len(), too_long(Field::WillTopic));
+    let response = Field::Property(Property::ResponseTopic);
+    assert_eq!(v5_will("t", Some(&over)).encoded_len(), too_long(response));
 }
 
 // ---- 5.0 properties ----
@@ -543,6 +876,12 @@ fn v5_3_1_2_11_receive_maximum_and_maximum_packet_size_not_zero() {
         let e = err(&v5(0x02, bytes, &cid()), PROTOCOL_ERROR);
         assert_eq!(e, Error::InvalidPropertyValue { property });
     }
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.properties.receive_maximum = Some(0);
+    assert_eq!(refused(&connect), Error::InvalidPropertyValue { property: Property::ReceiveMaximum });
+    connect.properties.receive_maximum = None;
+    connect.properties.maximum_packet_size = Some(0);
+    assert_eq!(refused(&connect), Error::InvalidPropertyValue { property: Property::MaximumPacketSize });
 }
 
 /// [5.0 3.1.2.11.6 / 3.1.2.11.7 / 3.1.3.2.3] Request Response Information, Request Problem
@@ -571,6 +910,9 @@ fn v5_3_1_2_11_authentication_data_needs_a_method() {
     let data = cat(&[&[0x16], &s(b"x")]);
     ok(&v5(0x02, &cat(&[&data, &[0x15], &s(b"m")]), &cid()));
     assert_eq!(err(&v5(0x02, &data, &cid()), PROTOCOL_ERROR), Error::AuthenticationDataWithoutMethod);
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.properties.authentication_data = Some(b"x");
+    assert_eq!(refused(&connect), Error::AuthenticationDataWithoutMethod);
 }
 
 /// [5.0 2.2.2] The properties fill exactly the block's length.
@@ -618,6 +960,40 @@ fn v5_3_1_3_2_3_will_payload_announced_as_utf8_must_be_utf8_to_encode() {
 }
 
 // ---- Answering ----
+
+/// [MQTT-3.1.4-1] A CONNECT that breaks the format is refused and the connection closed: in
+/// 3.1.1 without a CONNACK (but for the version and client id codes that 3.1.2-2 and 3.1.3-8
+/// ask for), in 5.0 with at most one of 0x80 or above.
+#[test]
+fn mqtt_3_1_4_1_a_connect_out_of_format_gets_no_3_1_1_connack() {
+    let will = |topic: &[u8]| cat(&[&cid(), &s(topic), &s(b"x")]);
+    let faults: [(u8, Vec<u8>); 8] = [
+        (0x03, cid()),
+        (0x02, s(b"\xff")),
+        (0x02, cat(&[&cid(), b"x"])),
+        (0x1e, will(b"t")),
+        (0x06, will(b"t/#")),
+        (0x06, will(b"")),
+        (0x42, cat(&[&cid(), &s(b"pw")])),
+        (0x82, cid()),
+    ];
+    for (flags, payload) in faults {
+        let v311_bad = v311(flags, &payload);
+        let e = mqtt_connect::decode(&v311_bad).expect_err("out of format");
+        assert_eq!(e.connack(&v311_bad), None, "{e}");
+        if flags == 0x42 {
+            continue; // 5.0 allows a password alone
+        }
+        let v5_payload = match flags & 0x04 {
+            0 => payload,
+            _ => cat(&[&cid(), &props(&[]), &payload[cid().len()..]]),
+        };
+        let v5_bad = v5(flags, &[], &v5_payload);
+        let e = mqtt_connect::decode(&v5_bad).expect_err("out of format");
+        let ack = e.connack(&v5_bad).expect("a 5.0 CONNACK");
+        assert!(ack.as_bytes()[3] >= 0x80 && ack.as_bytes()[3] == u8::from(e.reason_code()), "{e}");
+    }
+}
 
 /// [MQTT-4.13.1-1 / 3.1.1 3.2.2.3] A refused CONNECT is answered in the client's version:
 /// 5.0 with its reason code, 3.x with its return code where it has one, else a close.

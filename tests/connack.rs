@@ -81,8 +81,11 @@ fn mqtt_2_1_3_1_connack_fixed_header_flags_error_does_not_say_connect() {
     assert_eq!(e.to_string(), "fixed header flags are 0x1, must be 0");
 }
 
+/// [MQTT-3.2.0-1] (3.1.1) The first packet from the server is a CONNACK: anything else is
+/// refused at its first byte. (5.0's [MQTT-3.2.0-1] lets an AUTH come first; reading it is the
+/// caller's, and this decoder refuses it as not a CONNACK.)
 #[test]
-fn a_packet_that_is_not_a_connack_is_refused_at_its_first_byte() {
+fn mqtt_3_2_0_1_the_first_packet_from_the_server_is_a_connack() {
     assert_eq!(ConnackPacket::decode(Protocol::V5, b"\x10"), Err(Error::NotConnack { byte: 0x10 }));
     assert_eq!(ConnackPacket::decode(Protocol::V3_1_1, b"\xd0\x00"), Err(Error::NotConnack { byte: 0xd0 }));
 }
@@ -110,9 +113,13 @@ fn v3_remaining_length_may_come_in_a_longer_form_and_re_encodes_in_the_shortest(
     assert_eq!(encode(&ack).unwrap(), b"\x20\x02\x00\x00");
 }
 
+/// [MQTT-2.2.2-1] (5.0) No properties is a Property Length of 0, never an absent one: the
+/// Remaining Length covers flags, code and that length, and the encoder writes it.
 #[test]
-fn v5_remaining_length_covers_flags_code_and_property_length() {
+fn mqtt_2_2_2_1_v5_connack_property_length_must_be_present() {
     assert_eq!(err5(b"\x20\x02\x00\x00"), Error::ConnackRemainingLength { remaining: 2 });
+    let ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    assert_eq!(encode(&ack).unwrap(), b"\x20\x03\x00\x00\x00");
 }
 
 #[test]
@@ -144,6 +151,11 @@ fn mqtt_3_2_2_1_reserved_acknowledge_flags_must_be_zero() {
         assert_eq!(err5(&v5(flags, 0, &[])), Error::ReservedAckFlags { flags });
         assert_eq!(decode(Protocol::V3_1_1, &[0x20, 2, flags, 0]), Err(Error::ReservedAckFlags { flags }));
     }
+    // The encoder sets Session Present at most.
+    let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    ack.session_present = true;
+    ack.properties = every_property();
+    assert_eq!(encode(&ack).unwrap()[2..4], [0x01, 0x00]);
 }
 
 #[test]
@@ -228,10 +240,15 @@ fn mqtt_3_2_2_8_v5_reason_codes_are_the_standards_and_no_other() {
     }
 }
 
+/// [MQTT-3.2.2-6] (3.1.1) Where no return code applies, the server closes without a CONNACK:
+/// a 5.0 code that 3.1.1 has no return code for neither encodes nor makes a refusal CONNACK.
 #[test]
-fn a_5_0_code_with_no_3_x_return_code_does_not_encode_in_3_x() {
-    let ack = ConnackPacket::new(Protocol::V3_1_1, ReasonCode::MalformedPacket);
-    assert_eq!(encode(&ack), Err(EncodeError::NotInVersion { field: Field::ReasonCode }));
+fn mqtt_3_2_2_6_v3_1_1_no_connack_for_a_code_3_1_1_has_none_for() {
+    for code in [ReasonCode::MalformedPacket, ReasonCode::ProtocolError, ReasonCode::PacketTooLarge] {
+        let ack = ConnackPacket::new(Protocol::V3_1_1, code);
+        assert_eq!(encode(&ack), Err(EncodeError::NotInVersion { field: Field::ReasonCode }));
+        assert_eq!(Protocol::V3_1_1.connack(code), None);
+    }
 }
 
 #[test]
