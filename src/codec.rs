@@ -69,8 +69,9 @@ pub enum CodecError {
     /// The CONNACK could not be decoded.
     #[error("invalid CONNACK: {0}")]
     Connack(Error),
-    /// The CONNECT or CONNACK could not be encoded.
-    #[error("CONNECT not encoded: {0}")]
+    /// The CONNECT (by a [`ConnackCodec`]) or the CONNACK (by a [`ConnectCodec`]) could not
+    /// be encoded; the inner error names the field.
+    #[error("packet not encoded: {0}")]
     Encode(#[from] EncodeError),
 }
 

@@ -304,3 +304,15 @@ fn the_connack_codec_reads_the_connack_in_the_version_of_the_connect_it_wrote() 
         assert!(buf.is_empty());
     }
 }
+
+/// The `ConnectCodec` encodes CONNACKs: its encode error must not say a CONNECT failed.
+#[test]
+fn an_encode_error_names_no_packet_it_was_not_encoding() {
+    use tokio_util::codec::Encoder;
+    let mut ack = ConnackPacket::new(Protocol::V3_1_1, ReasonCode::Success);
+    ack.properties.server_keep_alive = Some(20); // a property, which 3.1.1 cannot carry
+    let mut buf = BytesMut::new();
+    let err = ConnectCodec::default().encode(ack, &mut buf).unwrap_err();
+    assert_eq!(err.to_string(), "packet not encoded: CONNACK properties: not in this protocol version");
+    assert!(buf.is_empty());
+}
