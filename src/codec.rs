@@ -156,6 +156,26 @@ impl tokio_util::codec::Encoder<Connack> for ConnectCodec {
     }
 }
 
+impl tokio_util::codec::Encoder<&OwnedConnack> for ConnectCodec {
+    type Error = CodecError;
+
+    /// Forwards a CONNACK as it was received (a broker's, read by a [`ConnackCodec`]), byte
+    /// for byte.
+    fn encode(&mut self, ack: &OwnedConnack, dst: &mut BytesMut) -> Result<(), CodecError> {
+        dst.extend_from_slice(ack.frame());
+        Ok(())
+    }
+}
+
+impl tokio_util::codec::Encoder<OwnedConnack> for ConnectCodec {
+    type Error = CodecError;
+
+    /// As for `&OwnedConnack`.
+    fn encode(&mut self, ack: OwnedConnack, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode(&ack, dst)
+    }
+}
+
 /// The client's side of the handshake (a proxy's, toward its upstream): encodes the CONNECT,
 /// decodes the CONNACK of the version it sent.
 ///
@@ -252,5 +272,14 @@ impl tokio_util::codec::Encoder<&OwnedConnect> for ConnackCodec {
         dst.extend_from_slice(connect.frame());
         self.adopt(connect.protocol(), connect.maximum_packet_size());
         Ok(())
+    }
+}
+
+impl tokio_util::codec::Encoder<OwnedConnect> for ConnackCodec {
+    type Error = CodecError;
+
+    /// As for `&OwnedConnect`.
+    fn encode(&mut self, connect: OwnedConnect, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode(&connect, dst)
     }
 }

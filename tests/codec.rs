@@ -316,3 +316,31 @@ fn an_encode_error_names_no_packet_it_was_not_encoding() {
     assert_eq!(err.to_string(), "packet not encoded: CONNACK properties: not in this protocol version");
     assert!(buf.is_empty());
 }
+
+/// A proxy forwards what it read as it was read: the client's CONNECT upstream through the
+/// `ConnackCodec`, the broker's CONNACK back through the `ConnectCodec`; each by value (as
+/// `framed.send(packet)` takes it) or by reference, byte for byte.
+#[test]
+fn the_codecs_forward_owned_packets_by_value_and_by_reference() {
+    use tokio_util::codec::Encoder;
+    let wire = connect_bytes("c9");
+    let Ok(mqtt_connect::Status::Complete { packet: connect, .. }) =
+        OwnedConnect::decode(&Decoder::new(), &bytes::Bytes::from(wire.clone()))
+    else {
+        panic!("the CONNECT decodes")
+    };
+    let mut upstream = ConnackCodec::new(Protocol::V3_1_1);
+    let mut out = BytesMut::new();
+    upstream.encode(&connect, &mut out).unwrap();
+    upstream.encode(connect, &mut out).unwrap();
+    assert_eq!(&out[..], [&wire[..], &wire[..]].concat());
+
+    // The broker's 5.0 answer, read in the version of the CONNECT forwarded.
+    let answer = connack_of_size(12);
+    let ack = upstream.decode(&mut BytesMut::from(&answer[..])).unwrap().unwrap();
+    let mut downstream = ConnectCodec::default();
+    let mut out = BytesMut::new();
+    downstream.encode(&ack, &mut out).unwrap();
+    downstream.encode(ack, &mut out).unwrap();
+    assert_eq!(&out[..], [&answer[..], &answer[..]].concat());
+}
