@@ -85,6 +85,18 @@ impl CodecError {
     }
 }
 
+impl From<CodecError> for io::Error {
+    /// For code that speaks `io::Result`, as tokio-util's own codecs' errors do: the socket's
+    /// error as it was; a packet's fault as [`io::ErrorKind::InvalidData`] that carries the
+    /// `CodecError` (`get_ref`, then `downcast_ref`), and with it the CONNACK to send.
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::Io(e) => e,
+            e => io::Error::new(io::ErrorKind::InvalidData, e),
+        }
+    }
+}
+
 /// The most [`reserve`] sets aside ahead of the bytes: more than any usual CONNECT or CONNACK.
 const MAX_RESERVE: usize = 64 * 1024;
 

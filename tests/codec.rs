@@ -344,3 +344,24 @@ fn the_codecs_forward_owned_packets_by_value_and_by_reference() {
     downstream.encode(ack, &mut out).unwrap();
     assert_eq!(&out[..], [&answer[..], &answer[..]].concat());
 }
+
+/// Code that speaks `io::Result` takes a `CodecError` with `?`, as it takes tokio-util's own
+/// codecs' errors: the socket's error as it was, a packet's fault as `InvalidData` that still
+/// carries the `CodecError`, and with it the CONNACK to send.
+#[test]
+fn a_codec_error_converts_to_an_io_error() {
+    fn read(buf: &mut BytesMut) -> std::io::Result<Option<OwnedConnect>> {
+        Ok(ConnectCodec::default().decode(buf)?)
+    }
+    let mut buf = BytesMut::from(&b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00"[..]);
+    let err = read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert_eq!(err.to_string(), "invalid CONNECT: Connect Flags: reserved bit is set");
+    let inner = err.get_ref().and_then(|e| e.downcast_ref::<CodecError>()).unwrap();
+    assert_eq!(inner.connack().unwrap().as_bytes(), [0x20, 0x03, 0x00, 0x81, 0x00]);
+
+    let closed = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+    let err = std::io::Error::from(CodecError::from(closed));
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(err.get_ref().is_none(), "the socket's error comes back as it was, not wrapped");
+}
