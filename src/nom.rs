@@ -75,7 +75,7 @@ where
 }
 
 /// A nom error that keeps this crate's [`Error`] when the CONNECT was at fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ParseError<I> {
     /// The CONNECT is invalid: why, and the reason code to answer with.

@@ -120,3 +120,26 @@ fn the_decoders_options_apply() {
     let mut parser = mqtt_connect::nom::connect_with::<ParseError<&[u8]>>(Decoder::new().max_packet_size(8));
     assert!(matches!(parser(&connect), Err(Err::Failure(ParseError::Connect(Error::PacketTooLarge { .. })))));
 }
+
+/// An analyser counts the faults it meets by kind, in a map keyed by the error: the error is a
+/// small plain value, `Hash` as well as `Eq`, `Send + Sync`, and an `Error` that displays.
+#[test]
+fn the_errors_are_plain_values_to_count_and_send() {
+    fn assert_traits<T>()
+    where
+        T: Copy + Eq + std::hash::Hash + std::fmt::Debug + std::fmt::Display + std::error::Error + Send + Sync,
+    {
+    }
+    assert_traits::<Error>();
+    assert_traits::<ParseError<&'static [u8]>>();
+
+    let bad = b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00";
+    let mut seen = std::collections::HashMap::<ParseError<&[u8]>, usize>::new();
+    for input in [&bad[..], &bad[..], PINGREQ] {
+        if let Err(Err::Error(e) | Err::Failure(e)) = packet(input) {
+            *seen.entry(e).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.get(&ParseError::Connect(Error::ReservedFlag)), Some(&2));
+    assert_eq!(seen.len(), 1, "the PINGREQ parses as another packet");
+}
