@@ -365,3 +365,14 @@ fn a_codec_error_converts_to_an_io_error() {
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
     assert!(err.get_ref().is_none(), "the socket's error comes back as it was, not wrapped");
 }
+
+/// The codecs and their error go where tokio takes them: into spawned tasks, and the error
+/// into `Box<dyn Error + Send + Sync>` (and so `io::Error` and `anyhow`); the codecs copy.
+#[test]
+fn the_codecs_and_their_error_are_send_sync_and_static() {
+    fn codec<T: Copy + std::fmt::Debug + Send + Sync + 'static>() {}
+    fn error<T: std::error::Error + Send + Sync + 'static>() {}
+    codec::<ConnectCodec>();
+    codec::<ConnackCodec>();
+    error::<CodecError>();
+}

@@ -219,8 +219,9 @@ fn a_3_1_1_connect_has_no_properties() {
 
 #[test]
 fn owned_is_static_send_sync_and_clones_share_the_frame() {
-    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+    fn assert_traits<T: Send + Sync + Clone + Eq + std::fmt::Debug + 'static>() {}
     assert_traits::<OwnedConnect>();
+    assert_traits::<mqtt_connect::OwnedConnack>();
     let (owned, _) = split(&full());
     let copy = owned.clone();
     assert_eq!(copy.frame().as_ptr(), owned.frame().as_ptr());
