@@ -77,6 +77,7 @@ pub enum CodecError {
 
 impl CodecError {
     /// The CONNACK a server answers a refused CONNECT with, in the client's version.
+    #[must_use = "the client is told why only if this CONNACK is written"]
     pub fn connack(&self) -> Option<Connack> {
         match self {
             Self::Connect { connack, .. } => *connack,
@@ -232,6 +233,7 @@ impl ConnackCodec {
     /// let err = codec.decode(&mut buf).unwrap_err();
     /// assert!(matches!(err, CodecError::Connack(Error::PacketTooLarge { size: 268_435_460, limit: 1024 })));
     /// ```
+    #[must_use = "returns the capped codec, leaving this one as it was"]
     pub const fn max_packet_size(self, bytes: u32) -> Self {
         Self { max_packet_size: bytes, ..self }
     }
@@ -295,3 +297,25 @@ impl tokio_util::codec::Encoder<OwnedConnect> for ConnackCodec {
         self.encode(&connect, dst)
     }
 }
+
+/// What `#[must_use]` refuses: results whose drop is a bug.
+///
+/// A cap set and dropped: the codec is `Copy`, so `max_packet_size` returns a capped codec
+/// and leaves `codec` uncapped.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let codec = mqtt_connect::codec::ConnackCodec::new(mqtt_connect::Protocol::V5);
+/// codec.max_packet_size(1024);
+/// ```
+///
+/// A refusal read and dropped: the client is never told.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn refuse(e: &mqtt_connect::codec::CodecError) {
+///     e.connack();
+/// }
+/// ```
+#[cfg(doctest)]
+struct MustUse;
