@@ -29,6 +29,7 @@
 pub use ::nom::*;
 
 use ::nom::error::{ErrorKind, FromExternalError};
+use core::any::Any;
 use core::fmt;
 
 use crate::decode::{Decoder, Status};
@@ -100,9 +101,18 @@ impl<I> error::ParseError<I> for ParseError<I> {
     }
 }
 
-impl<I> FromExternalError<I, Error> for ParseError<I> {
-    fn from_external_error(_: I, _: ErrorKind, e: Error) -> Self {
-        Self::Connect(e)
+/// Keeps the innermost error, as [`append`](error::ParseError::append) does.
+impl<I> error::ContextError<I> for ParseError<I> {}
+
+/// This crate's [`Error`] as [`ParseError::Connect`]; any other (a `map_res` function's) as
+/// [`ParseError::Nom`] at `input`, as nom's own error type keeps it. One impl for every error
+/// type, since two would overlap: the `TypeId` tells this crate's apart.
+impl<I, E: Any> FromExternalError<I, E> for ParseError<I> {
+    fn from_external_error(input: I, kind: ErrorKind, e: E) -> Self {
+        match (&e as &dyn Any).downcast_ref::<Error>() {
+            Some(&e) => Self::Connect(e),
+            None => Self::Nom { input, kind },
+        }
     }
 }
 
