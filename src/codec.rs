@@ -48,7 +48,7 @@ use crate::encode::EncodeError;
 use crate::error::Error;
 use crate::owned::{OwnedConnack, OwnedConnect};
 use crate::packet::{ConnackPacket, Connect};
-use crate::spec::Protocol;
+use crate::spec::{CONNECT_BYTE, Protocol};
 
 /// What can go wrong in a codec: the socket, or the packet.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,10 @@ pub enum CodecError {
         /// The CONNACK to write before closing.
         connack: Option<Connack>,
     },
+    /// A second CONNECT on the connection, after the one the [`ConnectCodec`] yielded: a
+    /// Protocol Error, on which the server closes, sending nothing [MQTT-3.1.0-2].
+    #[error("a second CONNECT on the connection")]
+    SecondConnect,
     /// The CONNACK could not be decoded.
     #[error("invalid CONNACK: {0}")]
     Connack(Error),
@@ -112,9 +116,14 @@ fn reserve(src: &mut BytesMut, needed: Needed) {
 
 /// The server's side of the handshake: decodes the CONNECT into an [`OwnedConnect`], split off
 /// the read buffer and validated once; encodes the CONNACK.
+///
+/// Once it has yielded a CONNECT, it refuses another as [`CodecError::SecondConnect`]
+/// [MQTT-3.1.0-2].
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectCodec {
     decoder: Decoder,
+    /// Whether it has yielded the connection's CONNECT.
+    connected: bool,
 }
 
 impl Default for ConnectCodec {
@@ -130,7 +139,16 @@ impl Default for ConnectCodec {
 impl ConnectCodec {
     /// A codec that decodes with `decoder`, with its cap and options.
     pub const fn new(decoder: Decoder) -> Self {
-        Self { decoder }
+        Self { decoder, connected: false }
+    }
+}
+
+/// [MQTT-3.1.0-2] A client's second CONNECT is a Protocol Error, on which the server closes;
+/// known from the packet type, so before its body arrives.
+fn mqtt_3_1_0_2_second_connect_is_a_protocol_error(src: &BytesMut) -> Result<(), CodecError> {
+    match src.first() {
+        Some(byte) if byte >> 4 == CONNECT_BYTE >> 4 => Err(CodecError::SecondConnect),
+        _ => Ok(()),
     }
 }
 
@@ -139,8 +157,14 @@ impl tokio_util::codec::Decoder for ConnectCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnect>, CodecError> {
+        if self.connected {
+            mqtt_3_1_0_2_second_connect_is_a_protocol_error(src)?;
+        }
         match OwnedConnect::split_from(&self.decoder, src) {
-            Ok(Status::Complete { packet, .. }) => Ok(Some(packet)),
+            Ok(Status::Complete { packet, .. }) => {
+                self.connected = true;
+                Ok(Some(packet))
+            }
             Ok(Status::Incomplete(needed)) => {
                 reserve(src, needed);
                 Ok(None)

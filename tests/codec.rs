@@ -376,3 +376,24 @@ fn the_codecs_and_their_error_are_send_sync_and_static() {
     codec::<ConnackCodec>();
     error::<CodecError>();
 }
+
+/// [MQTT-3.1.0-2] A second CONNECT from the client is a Protocol Error, on which the server
+/// closes: the `ConnectCodec` that yielded a CONNECT refuses the next, with nothing consumed
+/// and no CONNACK to send (the first was answered already), at the end of the stream too.
+#[test]
+fn mqtt_3_1_0_2_a_second_connect_is_refused() {
+    let connect = connect_bytes("twice");
+    let mut buf = BytesMut::from(&[&connect[..], &connect[..]].concat()[..]);
+    let mut codec = ConnectCodec::default();
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap().client_id(), "twice");
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::SecondConnect), "{err}");
+    assert_eq!(err.connack(), None);
+    assert_eq!(&buf[..], &connect[..]);
+    // From its first byte, before the rest arrives, and at the end of the stream.
+    let mut buf = BytesMut::from(&connect[..1]);
+    assert!(matches!(codec.decode(&mut buf), Err(CodecError::SecondConnect)));
+    assert!(matches!(codec.decode_eof(&mut buf), Err(CodecError::SecondConnect)));
+    // A fresh codec takes it: the refusal is the connection's, not the packet's.
+    assert!(ConnectCodec::default().decode(&mut BytesMut::from(&connect[..])).unwrap().is_some());
+}
