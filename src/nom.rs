@@ -37,6 +37,19 @@ use crate::error::Error;
 use crate::packet::Connect;
 
 /// Parses the CONNECT at the front of `input` with the default [`Decoder`].
+///
+/// It streams: a CONNECT cut short is `Err::Incomplete`, as more may come. Where the input is
+/// all there is (a capture, a reassembled segment), `complete` makes that an error:
+///
+/// ```
+/// use mqtt_connect::nom::{Err, IResult, Needed, ParseError, Parser, combinator::complete, error::ErrorKind};
+///
+/// let cut = &b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02c"[..];
+/// let streaming: IResult<&[u8], _, ParseError<&[u8]>> = mqtt_connect::nom::connect(cut);
+/// assert_eq!(streaming.unwrap_err(), Err::Incomplete(Needed::new(1)));
+/// let whole: IResult<&[u8], _, ParseError<&[u8]>> = complete(mqtt_connect::nom::connect).parse(cut);
+/// assert_eq!(whole.unwrap_err(), Err::Error(ParseError::Nom { input: cut, kind: ErrorKind::Complete }));
+/// ```
 pub fn connect<'a, E>(input: &'a [u8]) -> IResult<&'a [u8], Connect<'a>, E>
 where
     E: error::ParseError<&'a [u8]> + FromExternalError<&'a [u8], Error>,
