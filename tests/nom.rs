@@ -125,11 +125,8 @@ fn the_decoders_options_apply() {
 /// small plain value, `Hash` as well as `Eq`, `Send + Sync`, and an `Error` that displays.
 #[test]
 fn the_errors_are_plain_values_to_count_and_send() {
-    fn assert_traits<T>()
-    where
-        T: Copy + Eq + std::hash::Hash + std::fmt::Debug + std::fmt::Display + std::error::Error + Send + Sync,
-    {
-    }
+    use std::{error, fmt, hash::Hash};
+    fn assert_traits<T: Copy + Eq + Hash + fmt::Debug + fmt::Display + error::Error + Send + Sync>() {}
     assert_traits::<Error>();
     assert_traits::<ParseError<&'static [u8]>>();
 
@@ -157,7 +154,10 @@ fn parse_error_serves_map_res_and_context() {
         context("topic", map_res(take(len), core::str::from_utf8)).parse(input)
     }
     assert_eq!(topic(b"\x00\x03a/bc"), Ok((&b"c"[..], "a/b")));
-    assert_eq!(topic(b"\x00\x01\xff"), Err(Err::Error(ParseError::Nom { input: &b"\xff"[..], kind: ErrorKind::MapRes })));
+    assert_eq!(
+        topic(b"\x00\x01\xff"),
+        Err(Err::Error(ParseError::Nom { input: &b"\xff"[..], kind: ErrorKind::MapRes }))
+    );
     // The CONNECT's own fault still comes through whole.
     let bad = b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00";
     let result = context("connect", mqtt_connect::nom::connect).parse(&bad[..]);
