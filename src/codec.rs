@@ -48,7 +48,7 @@ use crate::encode::EncodeError;
 use crate::error::Error;
 use crate::owned::{OwnedConnack, OwnedConnect};
 use crate::packet::{ConnackPacket, Connect};
-use crate::spec::Protocol;
+use crate::spec::{CONNECT_BYTE, Protocol};
 
 /// What can go wrong in a codec: the socket, or the packet.
 #[derive(Debug, thiserror::Error)]
@@ -66,20 +66,38 @@ pub enum CodecError {
         /// The CONNACK to write before closing.
         connack: Option<Connack>,
     },
+    /// A second CONNECT on the connection, after the one the [`ConnectCodec`] yielded: a
+    /// Protocol Error, on which the server closes, sending nothing [MQTT-3.1.0-2].
+    #[error("a second CONNECT on the connection")]
+    SecondConnect,
     /// The CONNACK could not be decoded.
     #[error("invalid CONNACK: {0}")]
     Connack(Error),
-    /// The CONNECT or CONNACK could not be encoded.
-    #[error("CONNECT not encoded: {0}")]
+    /// The CONNECT (by a [`ConnackCodec`]) or the CONNACK (by a [`ConnectCodec`]) could not
+    /// be encoded; the inner error names the field.
+    #[error("packet not encoded: {0}")]
     Encode(#[from] EncodeError),
 }
 
 impl CodecError {
     /// The CONNACK a server answers a refused CONNECT with, in the client's version.
+    #[must_use = "the client is told why only if this CONNACK is written"]
     pub fn connack(&self) -> Option<Connack> {
         match self {
             Self::Connect { connack, .. } => *connack,
             _ => None,
+        }
+    }
+}
+
+impl From<CodecError> for io::Error {
+    /// For code that speaks `io::Result`, as tokio-util's own codecs' errors do: the socket's
+    /// error as it was; a packet's fault as [`io::ErrorKind::InvalidData`] that carries the
+    /// `CodecError` (`get_ref`, then `downcast_ref`), and with it the CONNACK to send.
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::Io(e) => e,
+            e => io::Error::new(io::ErrorKind::InvalidData, e),
         }
     }
 }
@@ -98,9 +116,14 @@ fn reserve(src: &mut BytesMut, needed: Needed) {
 
 /// The server's side of the handshake: decodes the CONNECT into an [`OwnedConnect`], split off
 /// the read buffer and validated once; encodes the CONNACK.
+///
+/// Once it has yielded a CONNECT, it refuses another as [`CodecError::SecondConnect`]
+/// [MQTT-3.1.0-2].
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectCodec {
     decoder: Decoder,
+    /// Whether it has yielded the connection's CONNECT.
+    connected: bool,
 }
 
 impl Default for ConnectCodec {
@@ -116,7 +139,16 @@ impl Default for ConnectCodec {
 impl ConnectCodec {
     /// A codec that decodes with `decoder`, with its cap and options.
     pub const fn new(decoder: Decoder) -> Self {
-        Self { decoder }
+        Self { decoder, connected: false }
+    }
+}
+
+/// [MQTT-3.1.0-2] A client's second CONNECT is a Protocol Error, on which the server closes;
+/// known from the packet type, so before its body arrives.
+fn mqtt_3_1_0_2_second_connect_is_a_protocol_error(src: &BytesMut) -> Result<(), CodecError> {
+    match src.first() {
+        Some(byte) if byte >> 4 == CONNECT_BYTE >> 4 => Err(CodecError::SecondConnect),
+        _ => Ok(()),
     }
 }
 
@@ -125,8 +157,14 @@ impl tokio_util::codec::Decoder for ConnectCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnect>, CodecError> {
+        if self.connected {
+            mqtt_3_1_0_2_second_connect_is_a_protocol_error(src)?;
+        }
         match OwnedConnect::split_from(&self.decoder, src) {
-            Ok(Status::Complete { packet, .. }) => Ok(Some(packet)),
+            Ok(Status::Complete { packet, .. }) => {
+                self.connected = true;
+                Ok(Some(packet))
+            }
             Ok(Status::Incomplete(needed)) => {
                 reserve(src, needed);
                 Ok(None)
@@ -152,6 +190,26 @@ impl tokio_util::codec::Encoder<Connack> for ConnectCodec {
     fn encode(&mut self, ack: Connack, dst: &mut BytesMut) -> Result<(), CodecError> {
         dst.extend_from_slice(ack.as_bytes());
         Ok(())
+    }
+}
+
+impl tokio_util::codec::Encoder<&OwnedConnack> for ConnectCodec {
+    type Error = CodecError;
+
+    /// Forwards a CONNACK as it was received (a broker's, read by a [`ConnackCodec`]), byte
+    /// for byte.
+    fn encode(&mut self, ack: &OwnedConnack, dst: &mut BytesMut) -> Result<(), CodecError> {
+        dst.extend_from_slice(ack.frame());
+        Ok(())
+    }
+}
+
+impl tokio_util::codec::Encoder<OwnedConnack> for ConnectCodec {
+    type Error = CodecError;
+
+    /// As for `&OwnedConnack`.
+    fn encode(&mut self, ack: OwnedConnack, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode(&ack, dst)
     }
 }
 
@@ -199,6 +257,7 @@ impl ConnackCodec {
     /// let err = codec.decode(&mut buf).unwrap_err();
     /// assert!(matches!(err, CodecError::Connack(Error::PacketTooLarge { size: 268_435_460, limit: 1024 })));
     /// ```
+    #[must_use = "returns the capped codec, leaving this one as it was"]
     pub const fn max_packet_size(self, bytes: u32) -> Self {
         Self { max_packet_size: bytes, ..self }
     }
@@ -253,3 +312,34 @@ impl tokio_util::codec::Encoder<&OwnedConnect> for ConnackCodec {
         Ok(())
     }
 }
+
+impl tokio_util::codec::Encoder<OwnedConnect> for ConnackCodec {
+    type Error = CodecError;
+
+    /// As for `&OwnedConnect`.
+    fn encode(&mut self, connect: OwnedConnect, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode(&connect, dst)
+    }
+}
+
+/// What `#[must_use]` refuses: results whose drop is a bug.
+///
+/// A cap set and dropped: the codec is `Copy`, so `max_packet_size` returns a capped codec
+/// and leaves `codec` uncapped.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let codec = mqtt_connect::codec::ConnackCodec::new(mqtt_connect::Protocol::V5);
+/// codec.max_packet_size(1024);
+/// ```
+///
+/// A refusal read and dropped: the client is never told.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn refuse(e: &mqtt_connect::codec::CodecError) {
+///     e.connack();
+/// }
+/// ```
+#[cfg(doctest)]
+struct MustUse;

@@ -84,7 +84,7 @@ impl fmt::Display for Field {
 /// mean the same in both packets (a truncated field, a property not allowed, bad UTF-8);
 /// the rest are their own, and their reason code is the one a 5.0 client puts in its
 /// DISCONNECT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The first byte is not a CONNECT: the peer does not speak MQTT, or skipped CONNECT.

@@ -29,6 +29,7 @@
 pub use ::nom::*;
 
 use ::nom::error::{ErrorKind, FromExternalError};
+use core::any::Any;
 use core::fmt;
 
 use crate::decode::{Decoder, Status};
@@ -36,6 +37,19 @@ use crate::error::Error;
 use crate::packet::Connect;
 
 /// Parses the CONNECT at the front of `input` with the default [`Decoder`].
+///
+/// It streams: a CONNECT cut short is `Err::Incomplete`, as more may come. Where the input is
+/// all there is (a capture, a reassembled segment), `complete` makes that an error:
+///
+/// ```
+/// use mqtt_connect::nom::{Err, IResult, Needed, ParseError, Parser, combinator::complete, error::ErrorKind};
+///
+/// let cut = &b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02c"[..];
+/// let streaming: IResult<&[u8], _, ParseError<&[u8]>> = mqtt_connect::nom::connect(cut);
+/// assert_eq!(streaming.unwrap_err(), Err::Incomplete(Needed::new(1)));
+/// let whole: IResult<&[u8], _, ParseError<&[u8]>> = complete(mqtt_connect::nom::connect).parse(cut);
+/// assert_eq!(whole.unwrap_err(), Err::Error(ParseError::Nom { input: cut, kind: ErrorKind::Complete }));
+/// ```
 pub fn connect<'a, E>(input: &'a [u8]) -> IResult<&'a [u8], Connect<'a>, E>
 where
     E: error::ParseError<&'a [u8]> + FromExternalError<&'a [u8], Error>,
@@ -75,7 +89,7 @@ where
 }
 
 /// A nom error that keeps this crate's [`Error`] when the CONNECT was at fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ParseError<I> {
     /// The CONNECT is invalid: why, and the reason code to answer with.
@@ -100,9 +114,18 @@ impl<I> error::ParseError<I> for ParseError<I> {
     }
 }
 
-impl<I> FromExternalError<I, Error> for ParseError<I> {
-    fn from_external_error(_: I, _: ErrorKind, e: Error) -> Self {
-        Self::Connect(e)
+/// Keeps the innermost error, as [`append`](error::ParseError::append) does.
+impl<I> error::ContextError<I> for ParseError<I> {}
+
+/// This crate's [`Error`] as [`ParseError::Connect`]; any other (a `map_res` function's) as
+/// [`ParseError::Nom`] at `input`, as nom's own error type keeps it. One impl for every error
+/// type, since two would overlap: the `TypeId` tells this crate's apart.
+impl<I, E: Any> FromExternalError<I, E> for ParseError<I> {
+    fn from_external_error(input: I, kind: ErrorKind, e: E) -> Self {
+        match (&e as &dyn Any).downcast_ref::<Error>() {
+            Some(&e) => Self::Connect(e),
+            None => Self::Nom { input, kind },
+        }
     }
 }
 

@@ -550,6 +550,15 @@ impl<'a> OwnedWill<'a> {
     }
 }
 
+/// Equal when the borrowed [`Will`]s are: the same fields, wherever each frame holds them.
+impl PartialEq for OwnedWill<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_will() == other.to_will()
+    }
+}
+
+impl Eq for OwnedWill<'_> {}
+
 impl core::fmt::Debug for OwnedWill<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("OwnedWill")

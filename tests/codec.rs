@@ -304,3 +304,96 @@ fn the_connack_codec_reads_the_connack_in_the_version_of_the_connect_it_wrote() 
         assert!(buf.is_empty());
     }
 }
+
+/// The `ConnectCodec` encodes CONNACKs: its encode error must not say a CONNECT failed.
+#[test]
+fn an_encode_error_names_no_packet_it_was_not_encoding() {
+    use tokio_util::codec::Encoder;
+    let mut ack = ConnackPacket::new(Protocol::V3_1_1, ReasonCode::Success);
+    ack.properties.server_keep_alive = Some(20); // a property, which 3.1.1 cannot carry
+    let mut buf = BytesMut::new();
+    let err = ConnectCodec::default().encode(ack, &mut buf).unwrap_err();
+    assert_eq!(err.to_string(), "packet not encoded: CONNACK properties: not in this protocol version");
+    assert!(buf.is_empty());
+}
+
+/// A proxy forwards what it read as it was read: the client's CONNECT upstream through the
+/// `ConnackCodec`, the broker's CONNACK back through the `ConnectCodec`; each by value (as
+/// `framed.send(packet)` takes it) or by reference, byte for byte.
+#[test]
+fn the_codecs_forward_owned_packets_by_value_and_by_reference() {
+    use tokio_util::codec::Encoder;
+    let wire = connect_bytes("c9");
+    let Ok(mqtt_connect::Status::Complete { packet: connect, .. }) =
+        OwnedConnect::decode(&Decoder::new(), &bytes::Bytes::from(wire.clone()))
+    else {
+        panic!("the CONNECT decodes")
+    };
+    let mut upstream = ConnackCodec::new(Protocol::V3_1_1);
+    let mut out = BytesMut::new();
+    upstream.encode(&connect, &mut out).unwrap();
+    upstream.encode(connect, &mut out).unwrap();
+    assert_eq!(&out[..], [&wire[..], &wire[..]].concat());
+
+    // The broker's 5.0 answer, read in the version of the CONNECT forwarded.
+    let answer = connack_of_size(12);
+    let ack = upstream.decode(&mut BytesMut::from(&answer[..])).unwrap().unwrap();
+    let mut downstream = ConnectCodec::default();
+    let mut out = BytesMut::new();
+    downstream.encode(&ack, &mut out).unwrap();
+    downstream.encode(ack, &mut out).unwrap();
+    assert_eq!(&out[..], [&answer[..], &answer[..]].concat());
+}
+
+/// Code that speaks `io::Result` takes a `CodecError` with `?`, as it takes tokio-util's own
+/// codecs' errors: the socket's error as it was, a packet's fault as `InvalidData` that still
+/// carries the `CodecError`, and with it the CONNACK to send.
+#[test]
+fn a_codec_error_converts_to_an_io_error() {
+    fn read(buf: &mut BytesMut) -> std::io::Result<Option<OwnedConnect>> {
+        Ok(ConnectCodec::default().decode(buf)?)
+    }
+    let mut buf = BytesMut::from(&b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00"[..]);
+    let err = read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert_eq!(err.to_string(), "invalid CONNECT: Connect Flags: reserved bit is set");
+    let inner = err.get_ref().and_then(|e| e.downcast_ref::<CodecError>()).unwrap();
+    assert_eq!(inner.connack().unwrap().as_bytes(), [0x20, 0x03, 0x00, 0x81, 0x00]);
+
+    let closed = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+    let err = std::io::Error::from(CodecError::from(closed));
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(err.get_ref().is_none(), "the socket's error comes back as it was, not wrapped");
+}
+
+/// The codecs and their error go where tokio takes them: into spawned tasks, and the error
+/// into `Box<dyn Error + Send + Sync>` (and so `io::Error` and `anyhow`); the codecs copy.
+#[test]
+fn the_codecs_and_their_error_are_send_sync_and_static() {
+    fn codec<T: Copy + std::fmt::Debug + Send + Sync + 'static>() {}
+    fn error<T: std::error::Error + Send + Sync + 'static>() {}
+    codec::<ConnectCodec>();
+    codec::<ConnackCodec>();
+    error::<CodecError>();
+}
+
+/// [MQTT-3.1.0-2] A second CONNECT from the client is a Protocol Error, on which the server
+/// closes: the `ConnectCodec` that yielded a CONNECT refuses the next, with nothing consumed
+/// and no CONNACK to send (the first was answered already), at the end of the stream too.
+#[test]
+fn mqtt_3_1_0_2_a_second_connect_is_refused() {
+    let connect = connect_bytes("twice");
+    let mut buf = BytesMut::from(&[&connect[..], &connect[..]].concat()[..]);
+    let mut codec = ConnectCodec::default();
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap().client_id(), "twice");
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::SecondConnect), "{err}");
+    assert_eq!(err.connack(), None);
+    assert_eq!(&buf[..], &connect[..]);
+    // From its first byte, before the rest arrives, and at the end of the stream.
+    let mut buf = BytesMut::from(&connect[..1]);
+    assert!(matches!(codec.decode(&mut buf), Err(CodecError::SecondConnect)));
+    assert!(matches!(codec.decode_eof(&mut buf), Err(CodecError::SecondConnect)));
+    // A fresh codec takes it: the refusal is the connection's, not the packet's.
+    assert!(ConnectCodec::default().decode(&mut BytesMut::from(&connect[..])).unwrap().is_some());
+}

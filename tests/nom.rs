@@ -120,3 +120,46 @@ fn the_decoders_options_apply() {
     let mut parser = mqtt_connect::nom::connect_with::<ParseError<&[u8]>>(Decoder::new().max_packet_size(8));
     assert!(matches!(parser(&connect), Err(Err::Failure(ParseError::Connect(Error::PacketTooLarge { .. })))));
 }
+
+/// An analyser counts the faults it meets by kind, in a map keyed by the error: the error is a
+/// small plain value, `Hash` as well as `Eq`, `Send + Sync`, and an `Error` that displays.
+#[test]
+fn the_errors_are_plain_values_to_count_and_send() {
+    use std::{error, fmt, hash::Hash};
+    fn assert_traits<T: Copy + Eq + Hash + fmt::Debug + fmt::Display + error::Error + Send + Sync>() {}
+    assert_traits::<Error>();
+    assert_traits::<ParseError<&'static [u8]>>();
+
+    let bad = b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00";
+    let mut seen = std::collections::HashMap::<ParseError<&[u8]>, usize>::new();
+    for input in [&bad[..], &bad[..], PINGREQ] {
+        if let Err(Err::Error(e) | Err::Failure(e)) = packet(input) {
+            *seen.entry(e).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.get(&ParseError::Connect(Error::ReservedFlag)), Some(&2));
+    assert_eq!(seen.len(), 1, "the PINGREQ parses as another packet");
+}
+
+/// An analyser's own parsers take `ParseError` as they take nom's error type: `map_res` over
+/// a function with an error of its own (here UTF-8's), and `context`.
+#[test]
+fn parse_error_serves_map_res_and_context() {
+    use mqtt_connect::nom::combinator::map_res;
+    use mqtt_connect::nom::error::{ErrorKind, context};
+    use mqtt_connect::nom::number::streaming::be_u16;
+
+    fn topic(input: &[u8]) -> Res<'_, &str> {
+        let (input, len) = be_u16(input)?;
+        context("topic", map_res(take(len), core::str::from_utf8)).parse(input)
+    }
+    assert_eq!(topic(b"\x00\x03a/bc"), Ok((&b"c"[..], "a/b")));
+    assert_eq!(
+        topic(b"\x00\x01\xff"),
+        Err(Err::Error(ParseError::Nom { input: &b"\xff"[..], kind: ErrorKind::MapRes }))
+    );
+    // The CONNECT's own fault still comes through whole.
+    let bad = b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00";
+    let result = context("connect", mqtt_connect::nom::connect).parse(&bad[..]);
+    assert_eq!(result.map(|_| ()), Err(Err::Failure(ParseError::Connect(Error::ReservedFlag))));
+}

@@ -219,8 +219,9 @@ fn a_3_1_1_connect_has_no_properties() {
 
 #[test]
 fn owned_is_static_send_sync_and_clones_share_the_frame() {
-    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+    fn assert_traits<T: Send + Sync + Clone + Eq + std::fmt::Debug + 'static>() {}
     assert_traits::<OwnedConnect>();
+    assert_traits::<mqtt_connect::OwnedConnack>();
     let (owned, _) = split(&full());
     let copy = owned.clone();
     assert_eq!(copy.frame().as_ptr(), owned.frame().as_ptr());
@@ -228,4 +229,31 @@ fn owned_is_static_send_sync_and_clones_share_the_frame() {
     // Moves to another thread and outlives the buffer it came from.
     let id = std::thread::spawn(move || copy.client_id().to_owned()).join().unwrap();
     assert_eq!(id, "sensor-17");
+}
+
+/// Wills compare as the borrowed `Will`s they read as: equal in two copies of a CONNECT,
+/// unequal when a field differs, whatever else the CONNECTs hold.
+#[test]
+fn wills_compare_by_what_they_hold() {
+    fn assert_traits<T: Copy + Eq + std::fmt::Debug + Send + Sync>() {}
+    assert_traits::<mqtt_connect::OwnedWill<'static>>();
+    let bytes = full();
+    let (a, _) = split(&bytes);
+    let (b, _) = split(&bytes);
+    assert_eq!(a.will(), b.will());
+
+    let with_will = |client_id, qos| {
+        let mut connect = Connect::new(Protocol::V5, client_id);
+        let mut will = Will::new("t", b"p");
+        will.qos = qos;
+        connect.will = Some(will);
+        let mut buf = vec![0; connect.encoded_len().unwrap()];
+        connect.encode(&mut buf).unwrap();
+        split(&buf).0
+    };
+    let (one, other) = (with_will("one", QoS::AtMostOnce), with_will("other", QoS::AtMostOnce));
+    assert_eq!(one.will(), other.will(), "the same will in another client's CONNECT");
+    let qos1 = with_will("one", QoS::AtLeastOnce);
+    assert_ne!(one.will(), qos1.will());
+    assert_ne!(a.will(), one.will());
 }
