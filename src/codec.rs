@@ -145,7 +145,7 @@ impl ConnectCodec {
 
 /// [MQTT-3.1.0-2] A client's second CONNECT is a Protocol Error, on which the server closes;
 /// known from the packet type, so before its body arrives.
-fn mqtt_3_1_0_2_second_connect_is_a_protocol_error(src: &BytesMut) -> Result<(), CodecError> {
+fn no_second_connect(src: &BytesMut) -> Result<(), CodecError> {
     match src.first() {
         Some(byte) if byte >> 4 == CONNECT_BYTE >> 4 => Err(CodecError::SecondConnect),
         _ => Ok(()),
@@ -158,7 +158,7 @@ impl tokio_util::codec::Decoder for ConnectCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnect>, CodecError> {
         if self.connected {
-            mqtt_3_1_0_2_second_connect_is_a_protocol_error(src)?;
+            no_second_connect(src)?;
         }
         match OwnedConnect::split_from(&self.decoder, src) {
             Ok(Status::Complete { packet, .. }) => {

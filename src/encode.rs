@@ -10,7 +10,7 @@ use crate::values::{self, Value};
 use crate::wire::{Writer, vbi};
 
 /// Why a [`Connect`] could not be encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
     /// The buffer is shorter than the packet.

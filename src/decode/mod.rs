@@ -13,7 +13,7 @@ use crate::values;
 use crate::wire::{Reader, vbi};
 
 /// What a decode found: a whole packet, or how much more to read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status<T> {
     /// `len` bytes at the front of the buffer are the whole packet.
     Complete {
@@ -28,7 +28,7 @@ pub enum Status<T> {
 }
 
 /// How many more bytes a packet needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Needed {
     /// The fixed header is not complete yet, so the size is not known.
     Unknown,
@@ -86,6 +86,15 @@ impl Decoder {
 
     /// Cap on the whole packet, fixed header included. Decided from the Remaining Length
     /// alone: a packet over the cap is an error (reason code 0x95) before its bytes arrive.
+    ///
+    /// The decoder is `Copy`, so a cap set and dropped leaves it uncapped; `#[must_use]` says so:
+    ///
+    /// ```compile_fail
+    /// #![deny(unused_must_use)]
+    /// let decoder = mqtt_connect::Decoder::new();
+    /// decoder.max_packet_size(1024);
+    /// ```
+    #[must_use = "returns the changed decoder, leaving this one as it was"]
     pub const fn max_packet_size(self, bytes: u32) -> Self {
         Self { max_packet_size: bytes, ..self }
     }
@@ -95,18 +104,21 @@ impl Decoder {
     /// The bit is a 3.x convention: level 0x85 is not 5, so it is an unsupported version either
     /// way [MQTT-3.1.2-2]. (mosquitto 2.0 is no guide there: it takes 0x85 as 5.0 but reads
     /// properties only for a level of exactly 5, and so misreads the rest of the packet.)
+    #[must_use = "returns the changed decoder, leaving this one as it was"]
     pub const fn allow_bridge_bit(self, yes: bool) -> Self {
         Self { allow_bridge_bit: yes, ..self }
     }
 
     /// Refuse 3.1 client ids over 23 characters, as the 3.1 specification says; off by
     /// default, as most brokers take longer ids.
+    #[must_use = "returns the changed decoder, leaving this one as it was"]
     pub const fn limit_v3_1_client_id(self, yes: bool) -> Self {
         Self { limit_v3_1_client_id: yes, ..self }
     }
 
     /// Refuse a will payload announced as UTF-8 that is not (reason code 0x99); off by
     /// default, as the standard lets a server choose.
+    #[must_use = "returns the changed decoder, leaving this one as it was"]
     pub const fn check_payload_format(self, yes: bool) -> Self {
         Self { check_payload_format: yes, ..self }
     }
@@ -183,6 +195,7 @@ impl Decoder {
     /// let strict = Decoder::new().refuse_control_characters(true);
     /// assert_eq!(strict.decode(bell), Err(Error::ControlCharacter { field: Field::ClientId }));
     /// ```
+    #[must_use = "returns the changed decoder, leaving this one as it was"]
     pub const fn refuse_control_characters(self, yes: bool) -> Self {
         Self { refuse_control_characters: yes, ..self }
     }
