@@ -90,6 +90,15 @@ impl Ca {
 
     /// A CRL revoking these serials.
     fn crl(&self, revoked: &[u64]) -> String {
+        self.crl_params(revoked).signed_by(&self.issuer).expect("CRL").pem().expect("CRL PEM")
+    }
+
+    /// The same, DER-encoded, as CAs mostly publish them.
+    fn crl_der(&self, revoked: &[u64]) -> Vec<u8> {
+        self.crl_params(revoked).signed_by(&self.issuer).expect("CRL").der().to_vec()
+    }
+
+    fn crl_params(&self, revoked: &[u64]) -> CertificateRevocationListParams {
         let revoked_certs = revoked
             .iter()
             .map(|&serial| RevokedCertParams {
@@ -99,15 +108,14 @@ impl Ca {
                 invalidity_date: None,
             })
             .collect();
-        let params = CertificateRevocationListParams {
+        CertificateRevocationListParams {
             this_update: rcgen::date_time_ymd(2024, 1, 1),
             next_update: rcgen::date_time_ymd(2099, 1, 1),
             crl_number: SerialNumber::from(1),
             issuing_distribution_point: None,
             revoked_certs,
             key_identifier_method: rcgen::KeyIdMethod::Sha256,
-        };
-        params.signed_by(&self.issuer).expect("CRL").pem().expect("CRL PEM")
+        }
     }
 }
 
@@ -760,4 +768,22 @@ fn a_tls_error_names_its_listener() {
     );
     let error = Config::parse(&text).expect_err("client_auth without client_ca");
     assert!(error.starts_with("listener 127.0.0.3:0: tls: client_auth"), "{error}");
+}
+
+/// A revocation list file with no PEM CRL in it (the DER form most CAs publish, or the wrong
+/// file) is refused at start, naming it, as NGINX's `ssl_crl` and mosquitto's `crlfile` refuse
+/// it. It was taken as no list at all, and a revoked certificate was let in.
+#[test]
+fn a_crl_file_without_a_pem_crl_is_refused_not_taken_for_none() {
+    let pki = Pki::new("crl-der");
+    let der = pki.ca.crl_der(&[21]);
+    let der_path = pki.dir.0.join("ca.crl");
+    std::fs::write(&der_path, der).expect("write DER");
+    let cert_only = pki.dir.write("certs.pem", &pki.ca.pem);
+    for path in [der_path.display().to_string(), cert_only] {
+        let text =
+            config(&pki.mtls(&format!(", crl = [{path:?}]")), "[[route]]\nupstreams = [\"127.0.0.1:1883\"]");
+        let error = Config::parse(&text).expect_err("a CRL file without a CRL");
+        assert!(error.contains(&path) && error.contains("no PEM certificate revocation list"), "{error}");
+    }
 }

@@ -76,10 +76,10 @@ impl Settings {
                 }
                 let mut crls = Vec::new();
                 for path in &self.crl {
-                    let found = CertificateRevocationListDer::pem_file_iter(path)
-                        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                        .map_err(|e| at(path, e))?;
-                    crls.extend(found);
+                    crls.extend(read_pem::<CertificateRevocationListDer>(
+                        path,
+                        "certificate revocation list",
+                    )?);
                 }
                 let verifier =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).with_crls(crls);
@@ -98,13 +98,19 @@ impl Settings {
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| at(path, e))?;
-    if certs.is_empty() {
-        return Err(at(path, "no PEM certificate in it"));
+    read_pem(path, "certificate")
+}
+
+/// Every PEM item of one kind in `path`. A file with none is refused rather than taken for an
+/// empty list, as NGINX and mosquitto refuse it: a CRL file in DER, the form CAs mostly publish,
+/// would otherwise check nothing.
+fn read_pem<T: PemObject>(path: &Path, kind: &str) -> Result<Vec<T>, String> {
+    let items =
+        T::pem_file_iter(path).and_then(Iterator::collect::<Result<Vec<_>, _>>).map_err(|e| at(path, e))?;
+    if items.is_empty() {
+        return Err(at(path, format_args!("no PEM {kind} in it")));
     }
-    Ok(certs)
+    Ok(items)
 }
 
 fn at(path: &Path, e: impl std::fmt::Display) -> String {
