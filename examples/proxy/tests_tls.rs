@@ -787,3 +787,25 @@ fn a_crl_file_without_a_pem_crl_is_refused_not_taken_for_none() {
         assert!(error.contains(&path) && error.contains("no PEM certificate revocation list"), "{error}");
     }
 }
+
+/// An ALPN protocol name is 1 to 255 bytes (RFC 7301 3.1); one outside that can match no
+/// client's, and was taken, so that a listener with only such a name refused every client that
+/// offered ALPN. It is refused at start, naming its listener.
+#[test]
+fn an_alpn_name_that_no_client_can_offer_is_refused_at_start() {
+    let pki = Pki::new("alpn-name");
+    let long = "x".repeat(256);
+    for alpn in ["", long.as_str()] {
+        let text = config(
+            &pki.tls(&format!(", alpn = [\"mqtt\", {alpn:?}]")),
+            "[[route]]\nupstreams = [\"127.0.0.1:1883\"]",
+        );
+        let error = Config::parse(&text).expect_err("an ALPN name of no length, or over 255 bytes");
+        assert!(error.starts_with("listener 127.0.0.2:0: tls: alpn"), "{error}");
+    }
+    let text = config(
+        &pki.tls(&format!(", alpn = [\"mqtt\", {:?}]", "x".repeat(255))),
+        "[[route]]\nupstreams = [\"127.0.0.1:1883\"]",
+    );
+    assert!(Config::parse(&text).is_ok(), "255 bytes is the most");
+}

@@ -29,8 +29,8 @@ pub struct Settings {
     pub cert: PathBuf,
     /// PEM: the server's private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
-    /// Protocols offered by ALPN, such as `["mqtt"]`; none by default. A client that offers
-    /// ALPN without any of them is refused by the handshake.
+    /// Protocols offered by ALPN, such as `["mqtt"]`, each 1 to 255 bytes; none by default. A
+    /// client that offers ALPN without any of them is refused by the handshake.
     #[serde(default)]
     pub alpn: Vec<String>,
     /// PEM: the CAs that client certificates are verified against; asks clients for one.
@@ -58,6 +58,9 @@ impl Settings {
     /// Reads the files into a server config: TLS 1.3 and 1.2 on ring, the key checked against
     /// the certificate. The error names the file and what is wrong with it, for one log line.
     pub fn arm(&mut self) -> Result<(), String> {
+        if let Some(name) = self.alpn.iter().find(|p| !(1..=255).contains(&p.len())) {
+            return Err(format!("tls: alpn has a name of {} bytes, not 1 to 255 (RFC 7301 3.1)", name.len()));
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certs = read_certs(&self.cert)?;
         let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| at(&self.key, e))?;
