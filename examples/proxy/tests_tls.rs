@@ -809,3 +809,20 @@ fn an_alpn_name_that_no_client_can_offer_is_refused_at_start() {
     );
     assert!(Config::parse(&text).is_ok(), "255 bytes is the most");
 }
+
+/// A certificate file whose PEM block holds no certificate, and a key that is not the
+/// certificate's: each error names the file at fault.
+#[test]
+fn a_bad_certificate_or_a_key_that_does_not_match_is_named_at_start() {
+    let pki = Pki::new("cert-errors");
+    let routes = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]";
+    let garbage =
+        pki.dir.write("garbage.pem", "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n");
+    let text = config(&format!("tls = {{ cert = {garbage:?}, key = {:?} }}", pki.server_key), routes);
+    let error = Config::parse(&text).expect_err("no certificate in the block");
+    assert!(error.starts_with(&format!("listener 127.0.0.2:0: {garbage}: certificate 1: ")), "{error}");
+    let other_key = pki.dir.write("other.key", &KeyPair::generate().expect("key").serialize_pem());
+    let text = config(&format!("tls = {{ cert = {:?}, key = {other_key:?} }}", pki.server_cert), routes);
+    let error = Config::parse(&text).expect_err("a key that is not the certificate's");
+    assert!(error.contains(&other_key), "{error}");
+}

@@ -100,8 +100,15 @@ impl Settings {
     }
 }
 
+/// The certificates in `path`, each parsed, so that one that is not a certificate is named
+/// with its file (as OpenSSL's PEM reader names it for NGINX) rather than found later, by
+/// rustls, against the key.
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    read_pem(path, "certificate")
+    let certs: Vec<CertificateDer<'static>> = read_pem(path, "certificate")?;
+    for (n, cert) in certs.iter().enumerate() {
+        X509Certificate::from_der(cert).map_err(|e| at(path, format_args!("certificate {}: {e}", n + 1)))?;
+    }
+    Ok(certs)
 }
 
 /// Every PEM item of one kind in `path`. A file with none is refused rather than taken for an
