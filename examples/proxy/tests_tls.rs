@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use mqtt_connect::{Connect, Protocol, ReasonCode, Status, UserProperties};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, DnValue, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -78,7 +78,7 @@ impl Ca {
     }
 
     /// A leaf with this subject CN and these SANs, and serial `serial`.
-    fn issue(&self, cn: &str, sans: Vec<SanType>, serial: u64) -> Issued {
+    fn issue(&self, cn: impl Into<DnValue>, sans: Vec<SanType>, serial: u64) -> Issued {
         let mut params = CertificateParams::new(Vec::new()).expect("params");
         params.distinguished_name.push(DnType::CommonName, cn);
         params.subject_alt_names = sans;
@@ -825,4 +825,45 @@ fn a_bad_certificate_or_a_key_that_does_not_match_is_named_at_start() {
     let text = config(&format!("tls = {{ cert = {:?}, key = {other_key:?} }}", pki.server_cert), routes);
     let error = Config::parse(&text).expect_err("a key that is not the certificate's");
     assert!(error.contains(&other_key), "{error}");
+}
+
+/// A certificate whose name cannot stand for its client is refused with 0x87 whatever
+/// `without_certificate` says, as the README promises: a CN that is no text the proxy reads (a
+/// BMPString here), an empty one, or one with a control character (U+0000 among them). The
+/// unreadable one was taken for no name, so that `pass` forwarded the User Name the client
+/// chose; the empty one and the one with U+0001 went to the broker as the User Name, the first
+/// naming no one and the second a string a sender SHOULD NOT send (5.0 1.5.4), which mosquitto
+/// refuses as malformed.
+#[tokio::test]
+async fn a_certificate_name_that_cannot_stand_for_the_client_is_refused_even_where_pass() {
+    let pki = Pki::new("unfit-name");
+    let mut broker = Recorder::start().await;
+    let proxy = start(&config(
+        &pki.mtls(", client_auth = \"optional\""),
+        &format!(
+            "[[route]]\nidentity = \"username\"\nwithout_certificate = \"pass\"\nupstreams = [{}]",
+            broker.upstream()
+        ),
+    ))
+    .await;
+    let mut claim = Connect::new(Protocol::V5, "device");
+    claim.username = Some("mallory");
+    let bmp = DnValue::BmpString("alice".try_into().expect("BMPString"));
+    let unfit = [
+        ("a BMPString", bmp),
+        ("empty", "".into()),
+        ("U+0001", "al\u{1}ice".into()),
+        ("U+0000", "al\0ice".into()),
+    ];
+    for (serial, (case, cn)) in (40..).zip(unfit) {
+        let cert = pki.ca.issue(cn, Vec::new(), serial);
+        let answer =
+            tls_exchange(proxy.addrs[1], &pki.client(Some(&cert)), "proxy.test", &packet(&claim)).await;
+        assert_eq!(answer.bytes(), [0x20, 3, 0, 0x87, 0], "{case}: not authorized");
+    }
+    assert!(broker.nothing(), "nothing reached the broker");
+    let nameless = pki.ca.issue("x", vec![dns("device.example.com")], 50);
+    let answer =
+        tls_exchange(proxy.addrs[1], &pki.client(Some(&nameless)), "proxy.test", &packet(&claim)).await;
+    assert_eq!(answer.bytes(), V5_OK, "a readable name is taken as before");
 }

@@ -178,18 +178,70 @@ impl Hello {
         value
     }
 
-    /// The certificate's name of this kind, if it has a certificate and one of that kind.
+    /// The certificate's name of this kind, for the log and the PROXY header: `None` without a
+    /// certificate, a name of that kind, or one that can be read.
     pub fn name(&self, source: Source) -> Option<String> {
-        let (_, cert) = X509Certificate::from_der(self.cert.as_deref()?).ok()?;
-        if source == Source::Cn {
-            return cert.subject().iter_common_name().next()?.as_str().ok().map(str::to_owned);
+        self.lookup(source)?.ok()
+    }
+
+    /// The certificate's name of this kind as the client's User Name: `None` when there is no
+    /// certificate or no name of that kind, and an error when there is one that cannot stand
+    /// for the client, which is not to be taken for none.
+    pub fn identity(&self, source: Source) -> Result<Option<String>, Unfit> {
+        let Some(name) = self.lookup(source).transpose()? else { return Ok(None) };
+        if name.is_empty() {
+            return Err(Unfit::Empty);
         }
-        let names = cert.subject_alternative_name().ok()??;
+        // `char::is_control` is U+0000..U+001F and U+007F..U+009F, the standard's list.
+        if name.chars().any(char::is_control) {
+            return Err(Unfit::Control);
+        }
+        Ok(Some(name))
+    }
+
+    /// The name of this kind: `None` if there is none, an error if there is one that cannot be
+    /// read as text.
+    fn lookup(&self, source: Source) -> Option<Result<String, Unfit>> {
+        let Ok((_, cert)) = X509Certificate::from_der(self.cert.as_deref()?) else {
+            return Some(Err(Unfit::Unreadable));
+        };
+        if source == Source::Cn {
+            let cn = cert.subject().iter_common_name().next()?;
+            return Some(cn.as_str().map(str::to_owned).map_err(|_| Unfit::Unreadable));
+        }
+        let names = match cert.subject_alternative_name() {
+            Ok(names) => names?,
+            Err(_) => return Some(Err(Unfit::Unreadable)),
+        };
         names.value.general_names.iter().find_map(|name| match (source, name) {
             (Source::SanDns, GeneralName::DNSName(s))
             | (Source::SanEmail, GeneralName::RFC822Name(s))
-            | (Source::SanUri, GeneralName::URI(s)) => Some((*s).to_owned()),
+            | (Source::SanUri, GeneralName::URI(s)) => Some(Ok((*s).to_owned())),
             _ => None,
+        })
+    }
+}
+
+/// Why a certificate's name cannot stand for its client in the User Name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unfit {
+    /// Not text the proxy reads: a string type other than UTF8String, PrintableString,
+    /// IA5String or NumericString (RFC 5280 4.1.2.6 asks CAs for the first two), bytes that are
+    /// not UTF-8, or a certificate or SAN extension that does not parse.
+    Unreadable,
+    /// Empty: it names no one.
+    Empty,
+    /// A control character, U+0000 among them: an MQTT sender SHOULD NOT send one (5.0 1.5.4,
+    /// 3.1.1 1.5.3), and mosquitto refuses it as malformed.
+    Control,
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unreadable => "not readable as text",
+            Self::Empty => "empty",
+            Self::Control => "holds a control character",
         })
     }
 }
