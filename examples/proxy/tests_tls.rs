@@ -867,3 +867,18 @@ async fn a_certificate_name_that_cannot_stand_for_the_client_is_refused_even_whe
         tls_exchange(proxy.addrs[1], &pki.client(Some(&nameless)), "proxy.test", &packet(&claim)).await;
     assert_eq!(answer.bytes(), V5_OK, "a readable name is taken as before");
 }
+
+/// A v2 header `ppp` refuses is named as v2: `ppp`'s `HeaderResult::parse` tries v1 after any
+/// complete v2 that fails, so a bad command byte was logged as "bad PROXY v1 header: Header
+/// must start with 'PROXY'".
+#[test]
+fn a_bad_proxy_v2_header_is_named_as_v2() {
+    let addresses = b"\x01\x02\x03\x04\x05\x06\x07\x08\x00\x01\x00\x02";
+    for (case, command_and_family) in
+        [("command 2", b"\x22\x11"), ("version 1", b"\x11\x11"), ("family 4", b"\x21\x41")]
+    {
+        let header = [&proxy_header::V2_SIGNATURE[..], command_and_family, b"\x00\x0c", addresses].concat();
+        let error = proxy_header::parse(&header).expect_err(case);
+        assert!(error.starts_with("bad PROXY v2 header: "), "{case}: {error}");
+    }
+}
