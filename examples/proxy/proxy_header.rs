@@ -93,6 +93,11 @@ fn parse_v1(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
 fn parse_v2(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
     let h = ppp::v2::Header::try_from(header).map_err(|e| format!("bad PROXY v2 header: {e}"))?;
     whole(h.header.len(), header)?;
+    // The TLVs are not used, but must fill the header exactly, as HAProxy has them: `ppp`
+    // frames them only when asked.
+    if let Some(Err(e)) = h.tlvs().find(Result::is_err) {
+        return Err(format!("bad PROXY v2 header: {e}"));
+    }
     Ok(match (h.command, h.addresses) {
         (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => Some((
             (a.source_address, a.source_port).into(),

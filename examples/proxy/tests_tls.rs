@@ -882,3 +882,21 @@ fn a_bad_proxy_v2_header_is_named_as_v2() {
         assert!(error.starts_with("bad PROXY v2 header: "), "{case}: {error}");
     }
 }
+
+/// A v2 header whose TLVs do not fill its length exactly (the last one claims more bytes than
+/// are left) is malformed, and refused, as HAProxy refuses it; it was taken.
+#[test]
+fn a_proxy_v2_header_with_a_tlv_past_its_end_is_refused() {
+    let start = [&proxy_header::V2_SIGNATURE[..], b"\x21\x11"].concat();
+    let addresses = b"\x01\x02\x03\x04\x05\x06\x07\x08\x00\x01\x00\x02";
+    let whole_tlv = [&start[..], b"\x00\x13", addresses, b"\x04\x00\x04abcd"].concat();
+    assert!(proxy_header::parse(&whole_tlv).is_ok_and(|a| a.is_some()), "a whole TLV is taken");
+    for (case, rest) in [("a TLV past the end", &b"\x00\x10"[..]), ("two bytes of a TLV header", b"\x00\x0e")]
+    {
+        let tlvs = b"\x04\x00\x04a";
+        let len = usize::from(rest[1]) - addresses.len();
+        let header = [&start[..], rest, addresses, &tlvs[..len]].concat();
+        let error = proxy_header::parse(&header).expect_err(case);
+        assert!(error.starts_with("bad PROXY v2 header: "), "{case}: {error}");
+    }
+}
