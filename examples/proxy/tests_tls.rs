@@ -900,3 +900,15 @@ fn a_proxy_v2_header_with_a_tlv_past_its_end_is_refused() {
         assert!(error.starts_with("bad PROXY v2 header: "), "{case}: {error}");
     }
 }
+
+/// A network that does not parse is named as what it is, wherever it is given: one in
+/// `proxy_protocol_from` was called a `remote_addr`, the route setting.
+#[test]
+fn a_bad_proxy_protocol_from_network_is_not_called_a_remote_addr() {
+    let text = "[[listener]]\naddr = \"127.0.0.2:0\"\nproxy_protocol_from = [\"10.0.0.0/33\"]\n\
+                [[route]]\nupstreams = [\"127.0.0.1:1883\"]";
+    let error = Config::parse(text).expect_err("a prefix over 32 bits");
+    assert_eq!(error, "line 3: \"10.0.0.0/33\" is not an address or CIDR");
+    let error = "nonsense".parse::<config::Network>().expect_err("not a network");
+    assert!(!error.contains("remote_addr"), "{error}");
+}
