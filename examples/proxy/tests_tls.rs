@@ -912,3 +912,21 @@ fn a_bad_proxy_protocol_from_network_is_not_called_a_remote_addr() {
     let error = "nonsense".parse::<config::Network>().expect_err("not a network");
     assert!(!error.contains("remote_addr"), "{error}");
 }
+
+/// A v2 LOCAL header (a balancer's own health check, addresses or not) and a PROXY one for a
+/// family other than IP leave the connection's own addresses, as the specification (2.2) asks.
+#[test]
+fn a_v2_local_header_or_a_non_ip_family_leaves_the_connections_own_addresses() {
+    let v2 = |rest: &[u8]| [&proxy_header::V2_SIGNATURE[..], rest].concat();
+    let addresses = b"\x01\x02\x03\x04\x05\x06\x07\x08\x00\x01\x00\x02";
+    let unix = [&b"\x21\x31\x00\xd8"[..], &[b'/'; 216]].concat();
+    for (case, header) in [
+        ("LOCAL, UNSPEC", v2(b"\x20\x00\x00\x00")),
+        ("LOCAL with addresses", v2(&[&b"\x20\x11\x00\x0c"[..], addresses].concat())),
+        ("PROXY, UNSPEC", v2(b"\x21\x00\x00\x00")),
+        ("PROXY, UNIX", v2(&unix)),
+    ] {
+        assert_eq!(proxy_header::next(&header), Ok(proxy_header::Next::Whole(header.len())), "{case}");
+        assert_eq!(proxy_header::parse(&header), Ok(None), "{case}");
+    }
+}
