@@ -433,7 +433,7 @@ impl TryFrom<String> for Network {
         text.parse::<IpNet>()
             .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
             .map(Network)
-            .map_err(|_| format!("remote_addr {text:?} is not an address or CIDR"))
+            .map_err(|_| format!("{text:?} is not an address or CIDR"))
     }
 }
 

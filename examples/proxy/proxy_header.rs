@@ -63,39 +63,55 @@ pub fn next(start: &[u8]) -> Result<Next, &'static str> {
 
 /// What a whole header says: the client's address and the address it connected to, or `None`
 /// when the balancer speaks for itself (v2 LOCAL, v1 UNKNOWN, or an address family other than
-/// IP) and the connection's own addresses stand.
+/// IP) and the connection's own addresses stand. The version is told by the first byte, as
+/// `next` tells it: `ppp`'s `HeaderResult::parse` tries v1 after any v2 that fails, and so
+/// names a bad v2 header as a bad v1 one.
 pub fn parse(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
-    match ppp::HeaderResult::parse(header) {
-        // `ppp` also takes a bare LF; the spec, and `next`, end the line with CRLF only.
-        ppp::HeaderResult::V1(Ok(_)) if !header.ends_with(b"\r\n") => {
-            Err("PROXY v1 header not ended by CRLF".into())
-        }
-        ppp::HeaderResult::V1(Ok(h)) if h.header.len() == header.len() => Ok(match h.addresses {
-            ppp::v1::Addresses::Tcp4(a) => Some((
-                (a.source_address, a.source_port).into(),
-                (a.destination_address, a.destination_port).into(),
-            )),
-            ppp::v1::Addresses::Tcp6(a) => Some((
-                (a.source_address, a.source_port).into(),
-                (a.destination_address, a.destination_port).into(),
-            )),
-            ppp::v1::Addresses::Unknown => None,
-        }),
-        ppp::HeaderResult::V2(Ok(h)) if h.header.len() == header.len() => {
-            Ok(match (h.command, h.addresses) {
-                (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => Some((
-                    (a.source_address, a.source_port).into(),
-                    (a.destination_address, a.destination_port).into(),
-                )),
-                (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv6(a)) => Some((
-                    (a.source_address, a.source_port).into(),
-                    (a.destination_address, a.destination_port).into(),
-                )),
-                _ => None,
-            })
-        }
-        ppp::HeaderResult::V1(Err(e)) => Err(format!("bad PROXY v1 header: {e}")),
-        ppp::HeaderResult::V2(Err(e)) => Err(format!("bad PROXY v2 header: {e}")),
-        _ => Err("PROXY header length disagrees with its content".into()),
+    if header.first() == Some(&V2_SIGNATURE[0]) { parse_v2(header) } else { parse_v1(header) }
+}
+
+fn parse_v1(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
+    let h = ppp::v1::Header::try_from(header).map_err(|e| format!("bad PROXY v1 header: {e}"))?;
+    // `ppp` also takes a bare LF; the spec, and `next`, end the line with CRLF only.
+    if !header.ends_with(b"\r\n") {
+        return Err("PROXY v1 header not ended by CRLF".into());
     }
+    whole(h.header.len(), header)?;
+    Ok(match h.addresses {
+        ppp::v1::Addresses::Tcp4(a) => Some((
+            (a.source_address, a.source_port).into(),
+            (a.destination_address, a.destination_port).into(),
+        )),
+        ppp::v1::Addresses::Tcp6(a) => Some((
+            (a.source_address, a.source_port).into(),
+            (a.destination_address, a.destination_port).into(),
+        )),
+        ppp::v1::Addresses::Unknown => None,
+    })
+}
+
+fn parse_v2(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
+    let h = ppp::v2::Header::try_from(header).map_err(|e| format!("bad PROXY v2 header: {e}"))?;
+    whole(h.header.len(), header)?;
+    // The TLVs are not used, but must fill the header exactly, as HAProxy has them: `ppp`
+    // frames them only when asked.
+    if let Some(Err(e)) = h.tlvs().find(Result::is_err) {
+        return Err(format!("bad PROXY v2 header: {e}"));
+    }
+    Ok(match (h.command, h.addresses) {
+        (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => Some((
+            (a.source_address, a.source_port).into(),
+            (a.destination_address, a.destination_port).into(),
+        )),
+        (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv6(a)) => Some((
+            (a.source_address, a.source_port).into(),
+            (a.destination_address, a.destination_port).into(),
+        )),
+        _ => None,
+    })
+}
+
+/// Whether the header `ppp` read is all of `header`.
+fn whole(parsed: usize, header: &[u8]) -> Result<(), String> {
+    if parsed == header.len() { Ok(()) } else { Err("PROXY header length disagrees with its content".into()) }
 }

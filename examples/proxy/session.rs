@@ -405,11 +405,15 @@ async fn identify(
 ) -> Result<Option<(String, Bytes)>, End> {
     let Some(Identity::Username) = route.identity else { return Ok(None) };
     let not_authorized = connect.protocol.connack(ReasonCode::NotAuthorized);
-    let Some(name) = arrival.tls.as_ref().and_then(|tls| tls.name(route.identity_source)) else {
-        return match route.without_certificate {
-            Without::Pass => Ok(None),
-            Without::Refuse => Err(refuse(client, not_authorized, Why::NoCertificate).await),
-        };
+    let name = match arrival.tls.as_ref().map_or(Ok(None), |tls| tls.identity(route.identity_source)) {
+        Ok(Some(name)) => name,
+        Ok(None) => {
+            return match route.without_certificate {
+                Without::Pass => Ok(None),
+                Without::Refuse => Err(refuse(client, not_authorized, Why::NoCertificate).await),
+            };
+        }
+        Err(unfit) => return Err(refuse(client, not_authorized, Why::Unfit(unfit)).await),
     };
     match rewrite(connect, &name) {
         Ok(rewritten) => Ok(Some((name, rewritten.freeze()))),
@@ -420,7 +424,7 @@ async fn identify(
             let invalid = connect.protocol.connack(ReasonCode::PayloadFormatInvalid);
             Err(refuse(client, invalid, Why::Identity(e)).await)
         }
-        // The certificate's name is no User Name (U+0000, too long).
+        // The certificate's name is no User Name: over 65,535 bytes.
         Err(e) => Err(refuse(client, not_authorized, Why::Identity(e)).await),
     }
 }
@@ -577,6 +581,8 @@ enum Why {
     NoCertificate,
     /// The certificate's name cannot be a User Name.
     Identity(EncodeError),
+    /// The certificate's name cannot stand for the client.
+    Unfit(crate::tls::Unfit),
     /// A TLS ClientHello where a CONNECT should be.
     TlsOnPlain,
 }
@@ -614,7 +620,7 @@ impl Why {
             Self::Busy | Self::BufferBudget | Self::Local(_) => "busy",
             Self::Rate => "rate",
             Self::NoCertificate => "no_certificate",
-            Self::Identity(_) => "identity",
+            Self::Identity(_) | Self::Unfit(_) => "identity",
             Self::TlsOnPlain => "tls_on_plain",
         }
     }
@@ -633,6 +639,7 @@ impl fmt::Display for Why {
             Self::Rate => f.write_str("connection rate exceeded"),
             Self::NoCertificate => f.write_str("no client certificate name for the route's identity"),
             Self::Identity(e) => write!(f, "certificate name as User Name: {e}"),
+            Self::Unfit(e) => write!(f, "certificate name as User Name: {e}"),
             Self::TlsOnPlain => f.write_str("TLS ClientHello on a plain listener"),
         }
     }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use mqtt_connect::{Connect, Protocol, ReasonCode, Status, UserProperties};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, DnValue, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -78,7 +78,7 @@ impl Ca {
     }
 
     /// A leaf with this subject CN and these SANs, and serial `serial`.
-    fn issue(&self, cn: &str, sans: Vec<SanType>, serial: u64) -> Issued {
+    fn issue(&self, cn: impl Into<DnValue>, sans: Vec<SanType>, serial: u64) -> Issued {
         let mut params = CertificateParams::new(Vec::new()).expect("params");
         params.distinguished_name.push(DnType::CommonName, cn);
         params.subject_alt_names = sans;
@@ -90,6 +90,15 @@ impl Ca {
 
     /// A CRL revoking these serials.
     fn crl(&self, revoked: &[u64]) -> String {
+        self.crl_params(revoked).signed_by(&self.issuer).expect("CRL").pem().expect("CRL PEM")
+    }
+
+    /// The same, DER-encoded, as CAs mostly publish them.
+    fn crl_der(&self, revoked: &[u64]) -> Vec<u8> {
+        self.crl_params(revoked).signed_by(&self.issuer).expect("CRL").der().to_vec()
+    }
+
+    fn crl_params(&self, revoked: &[u64]) -> CertificateRevocationListParams {
         let revoked_certs = revoked
             .iter()
             .map(|&serial| RevokedCertParams {
@@ -99,15 +108,14 @@ impl Ca {
                 invalidity_date: None,
             })
             .collect();
-        let params = CertificateRevocationListParams {
+        CertificateRevocationListParams {
             this_update: rcgen::date_time_ymd(2024, 1, 1),
             next_update: rcgen::date_time_ymd(2099, 1, 1),
             crl_number: SerialNumber::from(1),
             issuing_distribution_point: None,
             revoked_certs,
             key_identifier_method: rcgen::KeyIdMethod::Sha256,
-        };
-        params.signed_by(&self.issuer).expect("CRL").pem().expect("CRL PEM")
+        }
     }
 }
 
@@ -760,4 +768,165 @@ fn a_tls_error_names_its_listener() {
     );
     let error = Config::parse(&text).expect_err("client_auth without client_ca");
     assert!(error.starts_with("listener 127.0.0.3:0: tls: client_auth"), "{error}");
+}
+
+/// A revocation list file with no PEM CRL in it (the DER form most CAs publish, or the wrong
+/// file) is refused at start, naming it, as NGINX's `ssl_crl` and mosquitto's `crlfile` refuse
+/// it. It was taken as no list at all, and a revoked certificate was let in.
+#[test]
+fn a_crl_file_without_a_pem_crl_is_refused_not_taken_for_none() {
+    let pki = Pki::new("crl-der");
+    let der = pki.ca.crl_der(&[21]);
+    let der_path = pki.dir.0.join("ca.crl");
+    std::fs::write(&der_path, der).expect("write DER");
+    let cert_only = pki.dir.write("certs.pem", &pki.ca.pem);
+    for path in [der_path.display().to_string(), cert_only] {
+        let text =
+            config(&pki.mtls(&format!(", crl = [{path:?}]")), "[[route]]\nupstreams = [\"127.0.0.1:1883\"]");
+        let error = Config::parse(&text).expect_err("a CRL file without a CRL");
+        assert!(error.contains(&path) && error.contains("no PEM certificate revocation list"), "{error}");
+    }
+}
+
+/// An ALPN protocol name is 1 to 255 bytes (RFC 7301 3.1); one outside that can match no
+/// client's, and was taken, so that a listener with only such a name refused every client that
+/// offered ALPN. It is refused at start, naming its listener.
+#[test]
+fn an_alpn_name_that_no_client_can_offer_is_refused_at_start() {
+    let pki = Pki::new("alpn-name");
+    let long = "x".repeat(256);
+    for alpn in ["", long.as_str()] {
+        let text = config(
+            &pki.tls(&format!(", alpn = [\"mqtt\", {alpn:?}]")),
+            "[[route]]\nupstreams = [\"127.0.0.1:1883\"]",
+        );
+        let error = Config::parse(&text).expect_err("an ALPN name of no length, or over 255 bytes");
+        assert!(error.starts_with("listener 127.0.0.2:0: tls: alpn"), "{error}");
+    }
+    let text = config(
+        &pki.tls(&format!(", alpn = [\"mqtt\", {:?}]", "x".repeat(255))),
+        "[[route]]\nupstreams = [\"127.0.0.1:1883\"]",
+    );
+    assert!(Config::parse(&text).is_ok(), "255 bytes is the most");
+}
+
+/// A certificate file whose PEM block holds no certificate, and a key that is not the
+/// certificate's: each error names the file at fault.
+#[test]
+fn a_bad_certificate_or_a_key_that_does_not_match_is_named_at_start() {
+    let pki = Pki::new("cert-errors");
+    let routes = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]";
+    let garbage =
+        pki.dir.write("garbage.pem", "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n");
+    let text = config(&format!("tls = {{ cert = {garbage:?}, key = {:?} }}", pki.server_key), routes);
+    let error = Config::parse(&text).expect_err("no certificate in the block");
+    assert!(error.starts_with(&format!("listener 127.0.0.2:0: {garbage}: certificate 1: ")), "{error}");
+    let other_key = pki.dir.write("other.key", &KeyPair::generate().expect("key").serialize_pem());
+    let text = config(&format!("tls = {{ cert = {:?}, key = {other_key:?} }}", pki.server_cert), routes);
+    let error = Config::parse(&text).expect_err("a key that is not the certificate's");
+    assert!(error.contains(&other_key), "{error}");
+}
+
+/// A certificate whose name cannot stand for its client is refused with 0x87 whatever
+/// `without_certificate` says, as the README promises: a CN that is no text the proxy reads (a
+/// BMPString here), an empty one, or one with a control character (U+0000 among them). The
+/// unreadable one was taken for no name, so that `pass` forwarded the User Name the client
+/// chose; the empty one and the one with U+0001 went to the broker as the User Name, the first
+/// naming no one and the second a string a sender SHOULD NOT send (5.0 1.5.4), which mosquitto
+/// refuses as malformed.
+#[tokio::test]
+async fn a_certificate_name_that_cannot_stand_for_the_client_is_refused_even_where_pass() {
+    let pki = Pki::new("unfit-name");
+    let mut broker = Recorder::start().await;
+    let proxy = start(&config(
+        &pki.mtls(", client_auth = \"optional\""),
+        &format!(
+            "[[route]]\nidentity = \"username\"\nwithout_certificate = \"pass\"\nupstreams = [{}]",
+            broker.upstream()
+        ),
+    ))
+    .await;
+    let mut claim = Connect::new(Protocol::V5, "device");
+    claim.username = Some("mallory");
+    let bmp = DnValue::BmpString("alice".try_into().expect("BMPString"));
+    let unfit = [
+        ("a BMPString", bmp),
+        ("empty", "".into()),
+        ("U+0001", "al\u{1}ice".into()),
+        ("U+0000", "al\0ice".into()),
+    ];
+    for (serial, (case, cn)) in (40..).zip(unfit) {
+        let cert = pki.ca.issue(cn, Vec::new(), serial);
+        let answer =
+            tls_exchange(proxy.addrs[1], &pki.client(Some(&cert)), "proxy.test", &packet(&claim)).await;
+        assert_eq!(answer.bytes(), [0x20, 3, 0, 0x87, 0], "{case}: not authorized");
+    }
+    assert!(broker.nothing(), "nothing reached the broker");
+    let nameless = pki.ca.issue("x", vec![dns("device.example.com")], 50);
+    let answer =
+        tls_exchange(proxy.addrs[1], &pki.client(Some(&nameless)), "proxy.test", &packet(&claim)).await;
+    assert_eq!(answer.bytes(), V5_OK, "a readable name is taken as before");
+}
+
+/// A v2 header `ppp` refuses is named as v2: `ppp`'s `HeaderResult::parse` tries v1 after any
+/// complete v2 that fails, so a bad command byte was logged as "bad PROXY v1 header: Header
+/// must start with 'PROXY'".
+#[test]
+fn a_bad_proxy_v2_header_is_named_as_v2() {
+    let addresses = b"\x01\x02\x03\x04\x05\x06\x07\x08\x00\x01\x00\x02";
+    for (case, command_and_family) in
+        [("command 2", b"\x22\x11"), ("version 1", b"\x11\x11"), ("family 4", b"\x21\x41")]
+    {
+        let header = [&proxy_header::V2_SIGNATURE[..], command_and_family, b"\x00\x0c", addresses].concat();
+        let error = proxy_header::parse(&header).expect_err(case);
+        assert!(error.starts_with("bad PROXY v2 header: "), "{case}: {error}");
+    }
+}
+
+/// A v2 header whose TLVs do not fill its length exactly (the last one claims more bytes than
+/// are left) is malformed, and refused, as HAProxy refuses it; it was taken.
+#[test]
+fn a_proxy_v2_header_with_a_tlv_past_its_end_is_refused() {
+    let start = [&proxy_header::V2_SIGNATURE[..], b"\x21\x11"].concat();
+    let addresses = b"\x01\x02\x03\x04\x05\x06\x07\x08\x00\x01\x00\x02";
+    let whole_tlv = [&start[..], b"\x00\x13", addresses, b"\x04\x00\x04abcd"].concat();
+    assert!(proxy_header::parse(&whole_tlv).is_ok_and(|a| a.is_some()), "a whole TLV is taken");
+    for (case, rest) in [("a TLV past the end", &b"\x00\x10"[..]), ("two bytes of a TLV header", b"\x00\x0e")]
+    {
+        let tlvs = b"\x04\x00\x04a";
+        let len = usize::from(rest[1]) - addresses.len();
+        let header = [&start[..], rest, addresses, &tlvs[..len]].concat();
+        let error = proxy_header::parse(&header).expect_err(case);
+        assert!(error.starts_with("bad PROXY v2 header: "), "{case}: {error}");
+    }
+}
+
+/// A network that does not parse is named as what it is, wherever it is given: one in
+/// `proxy_protocol_from` was called a `remote_addr`, the route setting.
+#[test]
+fn a_bad_proxy_protocol_from_network_is_not_called_a_remote_addr() {
+    let text = "[[listener]]\naddr = \"127.0.0.2:0\"\nproxy_protocol_from = [\"10.0.0.0/33\"]\n\
+                [[route]]\nupstreams = [\"127.0.0.1:1883\"]";
+    let error = Config::parse(text).expect_err("a prefix over 32 bits");
+    assert_eq!(error, "line 3: \"10.0.0.0/33\" is not an address or CIDR");
+    let error = "nonsense".parse::<config::Network>().expect_err("not a network");
+    assert!(!error.contains("remote_addr"), "{error}");
+}
+
+/// A v2 LOCAL header (a balancer's own health check, addresses or not) and a PROXY one for a
+/// family other than IP leave the connection's own addresses, as the specification (2.2) asks.
+#[test]
+fn a_v2_local_header_or_a_non_ip_family_leaves_the_connections_own_addresses() {
+    let v2 = |rest: &[u8]| [&proxy_header::V2_SIGNATURE[..], rest].concat();
+    let addresses = b"\x01\x02\x03\x04\x05\x06\x07\x08\x00\x01\x00\x02";
+    let unix = [&b"\x21\x31\x00\xd8"[..], &[b'/'; 216]].concat();
+    for (case, header) in [
+        ("LOCAL, UNSPEC", v2(b"\x20\x00\x00\x00")),
+        ("LOCAL with addresses", v2(&[&b"\x20\x11\x00\x0c"[..], addresses].concat())),
+        ("PROXY, UNSPEC", v2(b"\x21\x00\x00\x00")),
+        ("PROXY, UNIX", v2(&unix)),
+    ] {
+        assert_eq!(proxy_header::next(&header), Ok(proxy_header::Next::Whole(header.len())), "{case}");
+        assert_eq!(proxy_header::parse(&header), Ok(None), "{case}");
+    }
 }

@@ -29,8 +29,8 @@ pub struct Settings {
     pub cert: PathBuf,
     /// PEM: the server's private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
-    /// Protocols offered by ALPN, such as `["mqtt"]`; none by default. A client that offers
-    /// ALPN without any of them is refused by the handshake.
+    /// Protocols offered by ALPN, such as `["mqtt"]`, each 1 to 255 bytes; none by default. A
+    /// client that offers ALPN without any of them is refused by the handshake.
     #[serde(default)]
     pub alpn: Vec<String>,
     /// PEM: the CAs that client certificates are verified against; asks clients for one.
@@ -58,6 +58,9 @@ impl Settings {
     /// Reads the files into a server config: TLS 1.3 and 1.2 on ring, the key checked against
     /// the certificate. The error names the file and what is wrong with it, for one log line.
     pub fn arm(&mut self) -> Result<(), String> {
+        if let Some(name) = self.alpn.iter().find(|p| !(1..=255).contains(&p.len())) {
+            return Err(format!("tls: alpn has a name of {} bytes, not 1 to 255 (RFC 7301 3.1)", name.len()));
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certs = read_certs(&self.cert)?;
         let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| at(&self.key, e))?;
@@ -76,10 +79,10 @@ impl Settings {
                 }
                 let mut crls = Vec::new();
                 for path in &self.crl {
-                    let found = CertificateRevocationListDer::pem_file_iter(path)
-                        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                        .map_err(|e| at(path, e))?;
-                    crls.extend(found);
+                    crls.extend(read_pem::<CertificateRevocationListDer>(
+                        path,
+                        "certificate revocation list",
+                    )?);
                 }
                 let verifier =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).with_crls(crls);
@@ -97,14 +100,27 @@ impl Settings {
     }
 }
 
+/// The certificates in `path`, each parsed, so that one that is not a certificate is named
+/// with its file (as OpenSSL's PEM reader names it for NGINX) rather than found later, by
+/// rustls, against the key.
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| at(path, e))?;
-    if certs.is_empty() {
-        return Err(at(path, "no PEM certificate in it"));
+    let certs: Vec<CertificateDer<'static>> = read_pem(path, "certificate")?;
+    for (n, cert) in certs.iter().enumerate() {
+        X509Certificate::from_der(cert).map_err(|e| at(path, format_args!("certificate {}: {e}", n + 1)))?;
     }
     Ok(certs)
+}
+
+/// Every PEM item of one kind in `path`. A file with none is refused rather than taken for an
+/// empty list, as NGINX and mosquitto refuse it: a CRL file in DER, the form CAs mostly publish,
+/// would otherwise check nothing.
+fn read_pem<T: PemObject>(path: &Path, kind: &str) -> Result<Vec<T>, String> {
+    let items =
+        T::pem_file_iter(path).and_then(Iterator::collect::<Result<Vec<_>, _>>).map_err(|e| at(path, e))?;
+    if items.is_empty() {
+        return Err(at(path, format_args!("no PEM {kind} in it")));
+    }
+    Ok(items)
 }
 
 fn at(path: &Path, e: impl std::fmt::Display) -> String {
@@ -162,18 +178,70 @@ impl Hello {
         value
     }
 
-    /// The certificate's name of this kind, if it has a certificate and one of that kind.
+    /// The certificate's name of this kind, for the log and the PROXY header: `None` without a
+    /// certificate, a name of that kind, or one that can be read.
     pub fn name(&self, source: Source) -> Option<String> {
-        let (_, cert) = X509Certificate::from_der(self.cert.as_deref()?).ok()?;
-        if source == Source::Cn {
-            return cert.subject().iter_common_name().next()?.as_str().ok().map(str::to_owned);
+        self.lookup(source)?.ok()
+    }
+
+    /// The certificate's name of this kind as the client's User Name: `None` when there is no
+    /// certificate or no name of that kind, and an error when there is one that cannot stand
+    /// for the client, which is not to be taken for none.
+    pub fn identity(&self, source: Source) -> Result<Option<String>, Unfit> {
+        let Some(name) = self.lookup(source).transpose()? else { return Ok(None) };
+        if name.is_empty() {
+            return Err(Unfit::Empty);
         }
-        let names = cert.subject_alternative_name().ok()??;
+        // `char::is_control` is U+0000..U+001F and U+007F..U+009F, the standard's list.
+        if name.chars().any(char::is_control) {
+            return Err(Unfit::Control);
+        }
+        Ok(Some(name))
+    }
+
+    /// The name of this kind: `None` if there is none, an error if there is one that cannot be
+    /// read as text.
+    fn lookup(&self, source: Source) -> Option<Result<String, Unfit>> {
+        let Ok((_, cert)) = X509Certificate::from_der(self.cert.as_deref()?) else {
+            return Some(Err(Unfit::Unreadable));
+        };
+        if source == Source::Cn {
+            let cn = cert.subject().iter_common_name().next()?;
+            return Some(cn.as_str().map(str::to_owned).map_err(|_| Unfit::Unreadable));
+        }
+        let names = match cert.subject_alternative_name() {
+            Ok(names) => names?,
+            Err(_) => return Some(Err(Unfit::Unreadable)),
+        };
         names.value.general_names.iter().find_map(|name| match (source, name) {
             (Source::SanDns, GeneralName::DNSName(s))
             | (Source::SanEmail, GeneralName::RFC822Name(s))
-            | (Source::SanUri, GeneralName::URI(s)) => Some((*s).to_owned()),
+            | (Source::SanUri, GeneralName::URI(s)) => Some(Ok((*s).to_owned())),
             _ => None,
+        })
+    }
+}
+
+/// Why a certificate's name cannot stand for its client in the User Name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unfit {
+    /// Not text the proxy reads: a string type other than UTF8String, PrintableString,
+    /// IA5String or NumericString (RFC 5280 4.1.2.6 asks CAs for the first two), bytes that are
+    /// not UTF-8, or a certificate or SAN extension that does not parse.
+    Unreadable,
+    /// Empty: it names no one.
+    Empty,
+    /// A control character, U+0000 among them: an MQTT sender SHOULD NOT send one (5.0 1.5.4,
+    /// 3.1.1 1.5.3), and mosquitto refuses it as malformed.
+    Control,
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unreadable => "not readable as text",
+            Self::Empty => "empty",
+            Self::Control => "holds a control character",
         })
     }
 }
