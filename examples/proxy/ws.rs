@@ -27,8 +27,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-/// The one subprotocol MQTT over WebSocket names [MQTT-6.0.0-3].
-const SUBPROTOCOL: &str = "mqtt";
+/// The subprotocols taken, in the order chosen when a client offers several: the one MQTT over
+/// WebSocket names [MQTT-6.0.0-3], then the one MQTT 3.1 clients offer (Paho's JavaScript
+/// client, for one), which mosquitto takes too.
+const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 
 /// The largest frame or message a client may send. tungstenite holds a frame whole before it
 /// hands it on, so this bounds what one connection can make the proxy buffer, before and after
@@ -45,7 +47,8 @@ const READ_BUFFER: usize = 4 * 1024;
 pub struct Refused(pub String);
 
 /// Answers the HTTP upgrade on `stream` within `deadline`: the request must be for `path` (404
-/// otherwise) and offer the subprotocol `mqtt` (400 otherwise), which the answer then names. A
+/// otherwise) and offer the subprotocol `mqtt` or `mqttv3.1` (400 otherwise), which the answer
+/// then names. A
 /// request for no upgrade, or another version of it, gets 426, and one a WebSocket server
 /// cannot take 400 ([`unanswered`]).
 pub async fn upgrade<S>(mut stream: S, path: &str, deadline: Duration) -> Result<WsStream<S>, Refused>
@@ -58,11 +61,11 @@ where
         if request.uri().path() != path {
             return Err(error(StatusCode::NOT_FOUND, format!("MQTT over WebSocket is at {path}\n")));
         }
-        if !offers_mqtt(request) {
-            let text = format!("the WebSocket subprotocol must be {SUBPROTOCOL:?}\n");
+        let Some(chosen) = subprotocol(request) else {
+            let text = "the WebSocket subprotocol must be \"mqtt\" (or \"mqttv3.1\" for MQTT 3.1)\n".into();
             return Err(error(StatusCode::BAD_REQUEST, text));
-        }
-        response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
+        };
+        response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(chosen));
         Ok(response)
     };
     let config = WebSocketConfig::default()
@@ -124,15 +127,18 @@ fn unanswered(e: &WsError) -> Option<StatusCode> {
     }
 }
 
-/// Whether `Sec-WebSocket-Protocol` lists `mqtt`, in any of its headers.
-fn offers_mqtt(request: &Request) -> bool {
-    request
-        .headers()
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|list| list.split(','))
-        .any(|offered| offered.trim() == SUBPROTOCOL)
+/// The first of [`SUBPROTOCOLS`] that `Sec-WebSocket-Protocol` lists, in any of its headers.
+fn subprotocol(request: &Request) -> Option<&'static str> {
+    let offers = |name: &str| {
+        request
+            .headers()
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|list| list.split(','))
+            .any(|offered| offered.trim() == name)
+    };
+    SUBPROTOCOLS.into_iter().find(|&name| offers(name))
 }
 
 fn error(status: StatusCode, text: String) -> ErrorResponse {
