@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
@@ -263,7 +263,7 @@ async fn open<'c>(
     let protocol = placed.protocol;
     log.client_id(placed.client_id);
     log.version = Some(protocol);
-    metrics.client_id(placed.client_id, arrival.peer.ip());
+    metrics.client_id(placed.client_id, address_key(arrival));
 
     let route = route(client, config, arrival, protocol).await?;
     log.route = Some(route);
@@ -285,7 +285,7 @@ async fn open<'c>(
     let key = match route.key.of(&placed) {
         Some(key) => key,
         None => {
-            peer_ip = arrival.peer.ip().to_string();
+            peer_ip = address_key(arrival).to_string();
             peer_ip.as_bytes()
         }
     };
@@ -325,6 +325,13 @@ async fn open<'c>(
     drop(assigned);
     log.traffic.add(0, sent_down.len() as u64);
     Ok((upstream, protocol, sent_down, keep_alive))
+}
+
+/// The client's address as a key, to place it and to tell a takeover: an IPv4 client of a
+/// dual-stack listener, which sees it as `::ffff:a.b.c.d`, is keyed by its IPv4 address, as
+/// through an IPv4 listener. The log shows the address as the socket gave it.
+fn address_key(arrival: &Arrival) -> IpAddr {
+    arrival.peer.ip().to_canonical()
 }
 
 /// What a read of the CONNECT came to.

@@ -791,7 +791,7 @@ async fn over_its_rate_an_address_is_refused_in_its_version_while_others_are_ser
 // Item 1: Prometheus metrics.
 
 /// The value of one series in the metrics text, 0 if absent.
-fn series(text: &str, name_and_labels: &str) -> f64 {
+pub(crate) fn series(text: &str, name_and_labels: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
