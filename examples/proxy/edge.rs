@@ -52,8 +52,8 @@ const fn transport(websocket: bool, tls: bool) -> &'static str {
 }
 
 /// How the clients of `listener` (`None`: a plain `listen` address) send their bytes; for the
-/// log line of a client refused before it arrived.
-fn listener_transport(listener: Option<&Listener>) -> &'static str {
+/// log line of a client refused, or cut at the drain deadline, before it arrived.
+pub fn listener_transport(listener: Option<&Listener>) -> &'static str {
     listener.map_or("tcp", |l| transport(l.websocket.is_some(), l.tls.is_some()))
 }
 

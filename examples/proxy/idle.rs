@@ -39,7 +39,7 @@ impl<'l> Quiet<'l> {
     }
 }
 
-/// Why a quiet connection was cut.
+/// Why the proxy cut a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cut {
     /// Nothing either way for this long.

@@ -4,10 +4,13 @@
 //! "busy" when the descriptors are gone.
 
 use std::fs::File;
+use std::future::poll_fn;
 use std::io;
 use std::net::IpAddr;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use rlimit::Resource;
 
@@ -59,7 +62,8 @@ impl Guards {
         self.rate.as_ref().is_none_or(|rate| rate.admits(ip))
     }
 
-    /// Cuts every connection still relaying, each with its log line.
+    /// Cuts every connection still live, relaying or on its way to the relay, each with its log
+    /// line.
     pub fn cut_all(&self) {
         self.drained.cut.store(true, Ordering::SeqCst);
         self.drained.notify.notify_waiters();
@@ -112,7 +116,7 @@ impl Guards {
     }
 }
 
-/// The drain deadline's signal to the relays still running. A relay waits on one `Notified`
+/// The drain deadline's signal to the connections still live. Each waits on one `Notified`
 /// (64 bytes), where a `watch::Receiver` and its `changed()` future took 136: this sits in
 /// every idle connection's task.
 #[derive(Debug, Default)]
@@ -130,6 +134,32 @@ impl Drained {
     /// Whether the deadline has passed.
     pub fn is_cut(&self) -> bool {
         self.cut.load(Ordering::SeqCst)
+    }
+
+    /// Whether the deadline has passed, for a task waiting on `cut` (from [`Drained::wait`]).
+    /// `cut` is polled once, which leaves the task's waker (the same at every poll) with it;
+    /// after that, `polled` set, the flag is read instead, since a poll of a waiting `Notified`
+    /// takes the lock that every connection's shares.
+    pub fn poll_cut(&self, cut: Pin<&mut Notified<'_>>, polled: &mut bool, cx: &mut Context<'_>) -> bool {
+        let notified = !*polled && cut.poll(cx).is_ready();
+        *polled = true;
+        notified || self.is_cut()
+    }
+
+    /// `steps` to their end, or `None` if the deadline cuts them short. The steps are polled
+    /// first, so that steps which end as the cut comes end as they would have. They come
+    /// pinned by the caller: moved in, they would take their room twice in this future, as the
+    /// argument and as the pinned local.
+    pub async fn or_cut<F: Future>(&self, mut steps: Pin<&mut F>) -> Option<F::Output> {
+        // Taken before the flag is first read, so that no cut falls between the two.
+        let mut cut = pin!(self.wait());
+        let mut polled = false;
+        poll_fn(|cx| match steps.as_mut().poll(cx) {
+            Poll::Ready(done) => Poll::Ready(Some(done)),
+            Poll::Pending if self.poll_cut(cut.as_mut(), &mut polled, cx) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
     }
 }
 

@@ -32,12 +32,14 @@ impl RateLimit {
         Some(Self { buckets, checks: AtomicU64::new(0) })
     }
 
-    /// Whether a connection from `ip` is within its rate; takes a token if so.
+    /// Whether a connection from `ip` is within its rate; takes a token if so. An IPv4 client
+    /// of a dual-stack listener (`::ffff:a.b.c.d`) takes from the bucket of its IPv4 address,
+    /// which it also reaches through an IPv4 listener.
     pub fn admits(&self, ip: IpAddr) -> bool {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.buckets.retain_recent();
             self.buckets.shrink_to_fit();
         }
-        self.buckets.check_key(&ip).is_ok()
+        self.buckets.check_key(&ip.to_canonical()).is_ok()
     }
 }

@@ -104,14 +104,9 @@ pub fn relay<'a>(
             None => tokio::time::sleep(Duration::MAX),
         });
         let relay = &mut relay;
-        let mut waiting = false;
+        let mut polled = false;
         poll_fn(move |cx| {
-            // Polled once, which leaves the task's waker (the same at every poll) with it; after
-            // that the flag is read instead, since a poll of a waiting `Notified` takes the lock
-            // that every relay's shares.
-            let notified = !waiting && cut.as_mut().poll(cx).is_ready();
-            waiting = true;
-            if notified || relay.drained.is_cut() {
+            if relay.drained.poll_cut(cut.as_mut(), &mut polled, cx) {
                 return Poll::Ready(Ok(First::Cut(Cut::Drained)));
             }
             relay.poll(cx, timer.as_mut())

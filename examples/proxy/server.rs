@@ -97,7 +97,7 @@ impl Proxy {
     }
 
     /// Serves until [`Handle::shutdown`], then waits for live connections to end, up to the
-    /// drain deadline.
+    /// drain deadline; there it cuts those left, relaying or still on their way to the relay.
     pub async fn run(self) {
         self.shared.stop.subscribe().wait_for(|&stop| stop).await.ok();
         self.shared.stop_accepting(|_| true);

@@ -8,7 +8,8 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -58,6 +59,9 @@ pub struct Accepted {
 /// and a value moved out of a local only in part (as out of a `Result` in a `match`) keeps the
 /// local's room across every later `.await`. The log and the arrival, which the steps fill and
 /// read, are kept here, in room the relay takes only later, rather than in the boxes.
+///
+/// The drain deadline cuts a connection wherever it is: on its way to the relay (one race over
+/// all the steps, not one for each), or relaying.
 pub fn serve<'a>(
     client: TcpStream,
     accepted: Accepted,
@@ -68,23 +72,37 @@ pub fn serve<'a>(
     let started = Instant::now();
     let Accepted { mut peer, listen, rate_after_edge } = accepted;
     let deadline = config.limits.handshake_deadline();
-    let arriving = Box::pin(edge::arrive(client, peer, config.listener(listen), deadline));
+    let listener = config.listener(listen);
+    let arriving = Box::pin(edge::arrive(client, peer, listener, deadline));
     async move {
         let mut log = Log::default();
-        let (client, upstream, protocol, sent_down, keep_alive) = {
-            let (client, arrival) = match arriving.await {
+        let steps = async {
+            let (mut client, arrival) = match arriving.await {
                 Ok(arrived) => arrived,
                 Err((refused, transport)) => {
                     log.transport = transport;
-                    return log.close(peer, started, &End::Edge(refused), &guards.metrics);
+                    return Err(End::Edge(refused));
                 }
             };
             peer = arrival.peer;
             (log.edge, log.transport) = (arrival.describe(), arrival.transport());
-            let steps = proxy(client, &arrival, rate_after_edge, config, health, guards, &mut log);
-            match Box::pin(steps).await {
-                Ok(opened) => opened,
-                Err(end) => return log.close(peer, started, &end, &guards.metrics),
+            let steps = proxy(&mut client, &arrival, rate_after_edge, config, health, guards, &mut log);
+            let (upstream, protocol, sent_down, keep_alive) = Box::pin(steps).await?;
+            Ok((client, upstream, protocol, sent_down, keep_alive))
+        };
+        // In a block of its own, so that the relay does not keep the room of `opened`.
+        let (client, upstream, protocol, sent_down, keep_alive) = {
+            let opened = guards.drained().or_cut(pin!(steps)).await;
+            match opened {
+                Some(Ok(opened)) => opened,
+                Some(Err(end)) => return log.close(peer, started, &end, &guards.metrics),
+                None => {
+                    // Cut before its arrival: its transport is the listener's.
+                    if log.transport.is_empty() {
+                        log.transport = edge::listener_transport(listener);
+                    }
+                    return log.close(peer, started, &End::Cut(Cut::Drained), &guards.metrics);
+                }
             }
         };
         let activity = Activity::new(Quiet::new(&config.limits), keep_alive);
@@ -93,7 +111,7 @@ pub fn serve<'a>(
         let end = match relaying.await {
             Ok(First::Client) => End::ClientClosed,
             Ok(First::Upstream) => End::UpstreamClosed,
-            Ok(First::Cut(cut)) => End::Quiet(cut),
+            Ok(First::Cut(cut)) => End::Cut(cut),
             Err(e) => End::Failed(e),
         };
         log.close(peer, started, &end, &guards.metrics);
@@ -101,25 +119,32 @@ pub fn serve<'a>(
 }
 
 /// The steps after the arrival, in order: the rate limit left for after it, then [`open`].
-/// One that stops the connection returns how it ended, as `Err`. Its future is boxed by
+/// One that stops the connection returns how it ended, as `Err`, after a refusal's
+/// [`linger`], which the drain deadline cuts short. Its future is boxed by
 /// [`serve`] and lives only until the relay; still, thousands of clients connecting at once
 /// hold thousands of them, and the heap keeps the room they leave. So the log and the arrival
 /// are borrowed from [`serve`]'s future, where the relay's room is free until then: with the
 /// arrival boxed apart, what was one box of 1,792 bytes is one of 1,360 (`-Zprint-type-sizes`;
 /// 1,680 with the upstream dial, which writes the CONNECT from inside it).
 async fn proxy<'c>(
-    client: Client,
+    client: &mut Client,
     arrival: &Arrival,
     rate_after_edge: bool,
     config: &'c Config,
     health: &Health,
     guards: &Guards,
     log: &mut Log<'c>,
-) -> Result<(Client, TcpStream, Protocol, Vec<u8>, u16), End> {
-    if rate_after_edge && !guards.admits(arrival.peer.ip()) {
-        return Err(refuse_version(client, &config.limits, Early::Rate).await);
+) -> Result<(TcpStream, Protocol, Vec<u8>, u16), End> {
+    let opened = if rate_after_edge && !guards.admits(arrival.peer.ip()) {
+        Err(refuse_version(client, &config.limits, Early::Rate).await)
+    } else {
+        open(client, arrival, config, health, guards, log).await
+    };
+    if let Err(end) = &opened {
+        // A refusal is over once answered: the drain deadline cuts its linger, not it.
+        guards.drained().or_cut(pin!(linger(client, end))).await;
     }
-    open(client, arrival, config, health, guards, log).await
+    opened
 }
 
 /// Why a client is refused before its CONNECT is read.
@@ -157,9 +182,11 @@ pub async fn refuse_early(
     let mut peer = peer;
     let mut log = Log::default();
     let end = match edge::arrive(client, peer, listener, limits.handshake_deadline()).await {
-        Ok((client, arrival)) => {
+        Ok((mut client, arrival)) => {
             (peer, log.transport) = (arrival.peer, arrival.transport());
-            refuse_version(client, limits, early).await
+            let end = refuse_version(&mut client, limits, early).await;
+            linger(&mut client, &end).await;
+            end
         }
         Err((refused, transport)) => {
             log.transport = transport;
@@ -170,8 +197,8 @@ pub async fn refuse_early(
 }
 
 /// Reads the first bytes of the CONNECT for its version, answers `early` in it, and closes.
-async fn refuse_version(mut client: Client, limits: &Limits, early: Early) -> End {
-    let protocol = match read_version(&mut client, limits).await {
+async fn refuse_version(client: &mut Client, limits: &Limits, early: Early) -> End {
+    let protocol = match read_version(client, limits).await {
         Ok(protocol) => protocol,
         Err(end) => return end,
     };
@@ -184,7 +211,7 @@ async fn refuse_version(mut client: Client, limits: &Limits, early: Early) -> En
         Early::Busy => Why::Busy,
         Early::Rate => Why::Rate,
     };
-    refuse(&mut client, ack, why).await
+    refuse(client, ack, why).await
 }
 
 /// A fixed header, a protocol name of up to six bytes with its length, and the level byte.
@@ -215,19 +242,19 @@ async fn read_version(client: &mut Client, limits: &Limits) -> Result<Option<Pro
 }
 
 /// Up to the relay: the client's CONNECT read, checked and routed, the upstream connected and
-/// the CONNECT forwarded. The client, the upstream, the client's version, the broker's bytes
-/// already passed down, and the client's Keep Alive.
+/// the CONNECT forwarded. The upstream, the client's version, the broker's bytes already passed
+/// down, and the client's Keep Alive.
 async fn open<'c>(
-    mut client: Client,
+    client: &mut Client,
     arrival: &Arrival,
     config: &'c Config,
     health: &Health,
     guards: &Guards,
     log: &mut Log<'c>,
-) -> Result<(Client, TcpStream, Protocol, Vec<u8>, u16), End> {
+) -> Result<(TcpStream, Protocol, Vec<u8>, u16), End> {
     let limits = &config.limits;
     let metrics = &guards.metrics;
-    let (connect, pipelined, charge) = read_connect(&mut client, limits, guards, log).await?;
+    let (connect, pipelined, charge) = read_connect(client, limits, guards, log).await?;
     // The CONNECT as the proxy places and forwards it: as received, unless the identity or
     // sticky step below re-encodes it. `connect()` reads the stored fields; nothing decodes
     // the packet again.
@@ -236,11 +263,11 @@ async fn open<'c>(
     let protocol = placed.protocol;
     log.client_id(placed.client_id);
     log.version = Some(protocol);
-    metrics.client_id(placed.client_id, arrival.peer.ip());
+    metrics.client_id(placed.client_id, address_key(arrival));
 
-    let route = route(&mut client, config, arrival, protocol).await?;
+    let route = route(client, config, arrival, protocol).await?;
     log.route = Some(route);
-    let identity = identify(&mut client, route, arrival, &placed).await?;
+    let identity = identify(client, route, arrival, &placed).await?;
     if let Some((name, rewritten)) = &identity {
         placed.username = Some(name);
         packet = rewritten.clone();
@@ -258,22 +285,22 @@ async fn open<'c>(
     let key = match route.key.of(&placed) {
         Some(key) => key,
         None => {
-            peer_ip = arrival.peer.ip().to_string();
+            peer_ip = address_key(arrival).to_string();
             peer_ip.as_bytes()
         }
     };
-    let header = proxy_header(route, arrival, &client).map_err(End::Failed)?;
+    let header = proxy_header(route, arrival, client).map_err(End::Failed)?;
     let first = [header.as_slice(), &packet, &pipelined];
     let (mut upstream, node, took) = match connect_upstream(route, key, first, limits, health, metrics).await
     {
         Ok(connected) => connected,
         Err(Unreached::All) => {
             let unavailable = protocol.connack(ReasonCode::ServerUnavailable);
-            return Err(refuse(&mut client, unavailable, Why::Unavailable).await);
+            return Err(refuse(client, unavailable, Why::Unavailable).await);
         }
         Err(Unreached::Local(e)) => {
             let busy = protocol.connack(ReasonCode::ServerBusy);
-            return Err(refuse(&mut client, busy, Why::Local(e)).await);
+            return Err(refuse(client, busy, Why::Local(e)).await);
         }
     };
     log.upstream = Some(node);
@@ -289,7 +316,7 @@ async fn open<'c>(
     // passed it.
     let sent_down = match &assigned {
         Some(assigned) => {
-            sticky::pass_connack(&mut upstream, &mut client, &assigned.id, limits.connect_deadline())
+            sticky::pass_connack(&mut upstream, client, &assigned.id, limits.connect_deadline())
                 .await
                 .map_err(End::Failed)?
         }
@@ -297,7 +324,14 @@ async fn open<'c>(
     };
     drop(assigned);
     log.traffic.add(0, sent_down.len() as u64);
-    Ok((client, upstream, protocol, sent_down, keep_alive))
+    Ok((upstream, protocol, sent_down, keep_alive))
+}
+
+/// The client's address as a key, to place it and to tell a takeover: an IPv4 client of a
+/// dual-stack listener, which sees it as `::ffff:a.b.c.d`, is keyed by its IPv4 address, as
+/// through an IPv4 listener. The log shows the address as the socket gave it.
+fn address_key(arrival: &Arrival) -> IpAddr {
+    arrival.peer.ip().to_canonical()
 }
 
 /// What a read of the CONNECT came to.
@@ -349,7 +383,10 @@ async fn read_connect(
             }
         }
     };
-    let read = timeout(limits.connect_deadline(), reading).await;
+    // Pinned here, so that the timeout holds a pointer to the read, not a copy of it: where the
+    // compiler stops inlining `timeout`, the copies cost about 400 instructions a connection
+    // (this and the dial's, `benches/proxy.sh instructions`: 27,062-27,117 against 26,678-26,722).
+    let read = timeout(limits.connect_deadline(), pin!(reading)).await;
     if let Ok(Ok(Read::Whole(_) | Read::Invalid(_))) = &read {
         guards.metrics.connect_read(started.elapsed());
     }
@@ -467,7 +504,8 @@ async fn connect_upstream<'r>(
             continue;
         }
         let connecting = Instant::now();
-        let failure = match timeout(limits.upstream_timeout(), dial(&upstream.addr, first)).await {
+        // Pinned, as the read in `read_connect` is.
+        let failure = match timeout(limits.upstream_timeout(), pin!(dial(&upstream.addr, first))).await {
             Ok(Ok(stream)) => {
                 if health.mark_up(upstream) {
                     metrics.health(&upstream.addr, true, true);
@@ -509,8 +547,7 @@ fn proxy_header(route: &Route, arrival: &Arrival, client: &Client) -> io::Result
     header.build()
 }
 
-/// Answers `ack`, if there is one, and closes. Input still arriving is read and dropped for a
-/// moment, so that the close does not become a reset that loses the answer.
+/// Answers `ack`, if there is one, and closes the sending side; [`linger`] follows.
 async fn refuse(client: &mut Client, ack: Option<Connack>, why: Why) -> End {
     let answered = ack.as_ref().map(Connack::reason_code);
     if let Some(ack) = ack {
@@ -518,9 +555,16 @@ async fn refuse(client: &mut Client, ack: Option<Connack>, why: Why) -> End {
         client.write_all(ack.as_bytes()).await.ok();
     }
     client.shutdown().await.ok();
-    let mut sink = vec![0; 4096];
-    timeout(LINGER, async { while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {} }).await.ok();
     End::Refused { why, answered }
+}
+
+/// After a refusal, input still arriving is read and dropped for a moment, so that the close
+/// does not become a reset that loses the answer.
+async fn linger(client: &mut Client, end: &End) {
+    if let End::Refused { .. } = end {
+        let mut sink = vec![0; 4096];
+        timeout(LINGER, async { while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {} }).await.ok();
+    }
 }
 
 /// How a connection ended, for its log line.
@@ -536,8 +580,8 @@ enum End {
         answered: Option<ReasonCode>,
     },
     Failed(io::Error),
-    /// Cut by the proxy for quiet.
-    Quiet(Cut),
+    /// Cut by the proxy: quiet too long, or still open at the drain deadline.
+    Cut(Cut),
     /// Before the CONNECT: PROXY header, TLS or the first byte.
     Edge(edge::Refused),
 }
@@ -556,9 +600,9 @@ impl End {
             Self::Refused { why, answered } => ("refused", why.label(), *answered),
             Self::Failed(_) | Self::Edge(edge::Refused::Failed(_)) => ("failed", "", None),
             Self::Edge(refused) => ("refused", refused.label(), None),
-            Self::Quiet(Cut::Idle(_)) => ("idle", "", None),
-            Self::Quiet(Cut::HalfClosed(_)) => ("half_closed", "", None),
-            Self::Quiet(Cut::Drained) => ("drained", "", None),
+            Self::Cut(Cut::Idle(_)) => ("idle", "", None),
+            Self::Cut(Cut::HalfClosed(_)) => ("half_closed", "", None),
+            Self::Cut(Cut::Drained) => ("drained", "", None),
         };
         EndLabels { how, why, code: code.map(|code| format!("{:#04x}", u8::from(code))).unwrap_or_default() }
     }
@@ -599,11 +643,11 @@ impl fmt::Display for End {
             }
             Self::Refused { why, answered: None } => write!(f, "refused ({why}): closed"),
             Self::Failed(e) => write!(f, "error: {e}"),
-            Self::Quiet(Cut::Idle(limit)) => write!(f, "idle: nothing either way for {limit:?}"),
-            Self::Quiet(Cut::HalfClosed(limit)) => {
+            Self::Cut(Cut::Idle(limit)) => write!(f, "idle: nothing either way for {limit:?}"),
+            Self::Cut(Cut::HalfClosed(limit)) => {
                 write!(f, "half-closed: one side closed, the other quiet for {limit:?}")
             }
-            Self::Quiet(Cut::Drained) => f.write_str("cut at the drain deadline"),
+            Self::Cut(Cut::Drained) => f.write_str("cut at the drain deadline"),
             Self::Edge(refused) => write!(f, "{refused}"),
         }
     }

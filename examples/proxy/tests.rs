@@ -14,8 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::server::{Handle, Proxy};
+use crate::tests_ops;
 use crate::workers::Workers;
 
 pub(crate) const V5_OK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
@@ -745,6 +746,82 @@ async fn an_ipv4_client_of_a_dual_stack_listener_is_in_its_ipv4_networks() {
     tokio::time::timeout(PATIENCE, stream.read_exact(&mut ack)).await.expect("in time").ok();
     assert_eq!(ack, V5_OK, "the header from 127.0.0.0/8 is trusted, and names a client in 10.0.0.0/8");
     assert_eq!(broker.client_ids(), ["mapped", "via-balancer"]);
+}
+
+/// The proxy listening on 127.0.0.1 and, dual-stack, on IPv6, each on a port of its own; the
+/// two addresses an IPv4 loopback client connects to, the first reaching the IPv4 listener and
+/// the second the IPv6 one, which sees the client as `::ffff:127.0.0.1`. The IPv6 socket is
+/// bound to the mapped loopback address rather than to `[::]`, so that only loopback clients
+/// reach it. `None` where this host has no IPv6 sockets.
+async fn both_stacks(route: &str, limits: &str) -> Option<(Running, SocketAddr, SocketAddr)> {
+    if let Err(e) = std::net::TcpListener::bind("[::ffff:127.0.0.1]:0") {
+        eprintln!("skipped: no IPv6 socket on this host ({e})");
+        return None;
+    }
+    let config = format!(
+        "listen = [\"127.0.0.1:0\", \"[::ffff:127.0.0.1]:0\"]\n[limits]\n{limits}\n[[route]]\n{route}\n"
+    );
+    let proxy = Proxy::start(Config::parse(&config).expect("valid"), Workers::current()).expect("bind proxy");
+    let (ipv4, dual) = (proxy.local_addrs()[0], proxy.local_addrs()[1]);
+    let handle = proxy.handle();
+    let task = tokio::spawn(proxy.run());
+    let running = Running { addr: ipv4, handle, task };
+    Some((running, ipv4, SocketAddr::new(ipv4.ip(), dual.port())))
+}
+
+/// The same IPv4 client is placed by its address on the same broker through a dual-stack
+/// listener as through an IPv4 one, and is the same address to the takeover count. The key
+/// was the address as the socket spelt it, `::ffff:127.0.0.1` through the dual-stack listener,
+/// which hashes apart from `127.0.0.1`.
+#[tokio::test]
+async fn an_ipv4_client_of_a_dual_stack_listener_is_placed_by_its_ipv4_address() {
+    let brokers =
+        [Broker::start().await, Broker::start().await, Broker::start().await, Broker::start().await];
+    // Two brokers that the two spellings of the address place apart, so that the test can fail.
+    let first = |pair: &[&Broker], key: &str| {
+        let nodes: Vec<config::Upstream> =
+            pair.iter().map(|b| b.addr.to_string().parse().expect("upstream")).collect();
+        mqtt_connect::routing::rank(key.as_bytes(), &nodes).next()
+    };
+    let pairs = (0..4).flat_map(|i| (i + 1..4).map(move |j| [i, j]));
+    let pair = pairs
+        .map(|[i, j]| [&brokers[i], &brokers[j]])
+        .find(|pair| first(pair, "127.0.0.1") != first(pair, "::ffff:127.0.0.1"))
+        .expect("some pair of four brokers places the two spellings apart");
+    let route =
+        format!("upstreams = [{}, {}]\nassign_client_id = false", pair[0].upstream(), pair[1].upstream());
+    let Some((proxy, ipv4, dual)) = both_stacks(&route, "").await else { return };
+
+    // No client id: placed by address.
+    for addr in [ipv4, dual] {
+        assert_eq!(mqtt_connect(addr, Protocol::V5, "").await.1, V5_OK);
+    }
+    let placed: Vec<usize> = pair.iter().map(|b| b.client_ids().len()).collect();
+    assert!(placed == [2, 0] || placed == [0, 2], "on one broker through both listeners: {placed:?}");
+
+    let (_first, ack) = mqtt_connect(ipv4, Protocol::V5, "same-client").await;
+    assert_eq!(ack, V5_OK);
+    let (_second, ack) = mqtt_connect(dual, Protocol::V5, "same-client").await;
+    assert_eq!(ack, V5_OK);
+    let takeovers =
+        tests_ops::series(&proxy.handle.metrics().encode(), "mqtt_proxy_client_id_takeovers_total");
+    assert_eq!(takeovers, 0.0, "one address, so no takeover");
+}
+
+/// The same IPv4 client takes its connections from one rate bucket through an IPv4 and a
+/// dual-stack listener; it had one bucket for each spelling of its address.
+#[tokio::test]
+async fn an_ipv4_client_of_a_dual_stack_listener_shares_its_rate_bucket() {
+    let broker = Broker::start().await;
+    let route = format!("upstreams = [{}]", broker.upstream());
+    let Some((_proxy, ipv4, dual)) = both_stacks(&route, "max_connects_per_s = 1\nconnect_burst = 2").await
+    else {
+        return;
+    };
+    assert_eq!(mqtt_connect(ipv4, Protocol::V5, "rate-1").await.1, V5_OK);
+    assert_eq!(mqtt_connect(dual, Protocol::V5, "rate-2").await.1, V5_OK);
+    let (_, ack) = mqtt_connect(dual, Protocol::V5, "rate-3").await;
+    assert_eq!(ack, [0x20, 0x03, 0x00, 0x9F, 0x00], "the burst of 2 is spent, whichever listener took it");
 }
 
 /// An upstream whose host can be neither an address nor a name (a typo: a space, a bracket

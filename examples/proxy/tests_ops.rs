@@ -609,6 +609,77 @@ async fn connections_cut_at_the_drain_deadline_are_closed_and_logged() {
     assert_eq!(text.matches("end=cut at the drain deadline").count(), 3, "{text}");
 }
 
+/// Connections not yet relaying at the drain deadline are cut as relays are: closed, logged
+/// and counted `drained`, and the shutdown does not wait on them. They were left running
+/// unlogged while `run` waited its moment for log lines, then dropped as the process exited. A
+/// refused client still lingering is over and logged as refused, its linger cut short.
+#[tokio::test]
+async fn connections_before_their_relay_are_cut_logged_and_counted_at_the_drain_deadline() {
+    let (logs, _in_force) = Captured::in_force();
+    let (hole, _listener, _filler) = black_hole().await;
+    let silent = Scripted::start(Script::Silent).await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n\
+         [[listener]]\naddr = \"127.0.0.2:0\"\nproxy_protocol_from = [\"127.0.0.0/8\"]\n\
+         [[listener]]\naddr = \"127.0.0.3:0\"\nwebsocket = \"/mqtt\"\n\
+         [limits]\ndrain_ms = 300\nupstream_timeout_ms = 60000\n\
+         connect_deadline_ms = 60000\nhandshake_deadline_ms = 60000\n\
+         [[route]]\nprotocol_level = 4\nupstreams = [\"{hole}\"]\n\
+         [[route]]\nupstreams = [\"{}\"]\n",
+        silent.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let (plain, proxied, ws) = (proxy.local_addrs()[0], proxy.local_addrs()[1], proxy.local_addrs()[2]);
+    let handle = proxy.handle();
+    let metrics = handle.metrics();
+    let running = tokio::spawn(proxy.run());
+
+    let cut = "end=cut at the drain deadline";
+    let refused = "end=refused (Connect Flags: reserved bit is set): CONNACK 0x81";
+    let invalid = b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00".to_vec();
+    let steps: [(&str, SocketAddr, Vec<u8>, &str); 6] = [
+        ("reading a PROXY header", proxied, b"PROXY TCP4 10.1.2.3".to_vec(), cut),
+        ("upgrading to WebSocket", ws, b"GET /mqtt HTTP/1.1\r\n".to_vec(), cut),
+        ("reading its CONNECT", plain, connect_packet(Protocol::V5, "partial", 60)[..9].to_vec(), cut),
+        ("dialling a broker", plain, connect_packet(Protocol::V3_1_1, "dialling", 60), cut),
+        ("waiting for the broker's CONNACK", plain, connect_packet(Protocol::V5, "", 60), cut),
+        ("lingering after its refusal", plain, invalid, refused),
+    ];
+    let mut clients = Vec::new();
+    for (step, addr, bytes, end) in steps {
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        client.write_all(&bytes).await.expect("send");
+        // Its transport is the listener's, though it was cut before it arrived.
+        let transport = if addr == ws { "transport=ws " } else { "transport=tcp " };
+        clients.push((step, client, transport, end));
+    }
+    let accepting = Instant::now();
+    while handle.live() < clients.len() {
+        assert!(accepting.elapsed() < PATIENCE, "{} of {} accepted", handle.live(), clients.len());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Each reaches its step.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let shutdown = Instant::now();
+    handle.shutdown();
+    tokio::time::timeout(PATIENCE, running).await.expect("ended in time").expect("ran");
+    let took = shutdown.elapsed();
+    assert!(took < Duration::from_millis(900), "300 ms of drain, then no wait on the cut: {took:?}");
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    for (step, client, transport, end) in &mut clients {
+        let peer = format!("peer={} {transport}", client.local_addr().expect("address"));
+        let line = text.lines().find(|line| line.contains(&peer));
+        assert!(line.is_some_and(|l| l.ends_with(*end)), "{step}: {text}");
+        until_closed(client, PATIENCE).await;
+    }
+    let counted = metrics.encode();
+    let drained = r#"mqtt_proxy_connections_ended_total{how="drained",why="",code=""}"#;
+    assert_eq!(series(&counted, drained), 5.0, "{counted}");
+    let invalid = r#"mqtt_proxy_connections_ended_total{how="refused",why="invalid",code="0x81"}"#;
+    assert_eq!(series(&counted, invalid), 1.0, "{counted}");
+}
+
 // Defect 5.7: a black-holed broker cost every client the full connect timeout.
 
 /// A listener whose one-place backlog is full, so that connecting to it times out: a broker
@@ -720,7 +791,7 @@ async fn over_its_rate_an_address_is_refused_in_its_version_while_others_are_ser
 // Item 1: Prometheus metrics.
 
 /// The value of one series in the metrics text, 0 if absent.
-fn series(text: &str, name_and_labels: &str) -> f64 {
+pub(crate) fn series(text: &str, name_and_labels: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
