@@ -124,8 +124,8 @@ pub fn serve<'a>(
 /// [`serve`] and lives only until the relay; still, thousands of clients connecting at once
 /// hold thousands of them, and the heap keeps the room they leave. So the log and the arrival
 /// are borrowed from [`serve`]'s future, where the relay's room is free until then: with the
-/// arrival boxed apart, what was one box of 1,792 bytes is one of 1,360 (`-Zprint-type-sizes`;
-/// 1,680 with the upstream dial, which writes the CONNECT from inside it).
+/// arrival boxed apart, what was one box of 1,792 bytes was one of 1,360 (`-Zprint-type-sizes`);
+/// 1,712 now, with the upstream dial, which writes the CONNECT from inside it.
 async fn proxy<'c>(
     client: &mut Client,
     arrival: &Arrival,
