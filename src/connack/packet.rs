@@ -89,8 +89,8 @@ impl<'a> ConnackPacket<'a> {
         };
         let wanted = rules::within_cap(header_len, remaining.value, max_packet_size)?;
         let v5 = protocol.is_v5();
-        if v5 && !remaining.minimal {
-            return Err(Error::VbiNotMinimal { field: Field::RemainingLength });
+        if v5 {
+            vbi::shortest(remaining.minimal, Field::RemainingLength)?;
         }
         if (!v5 && remaining.value != 2) || (v5 && remaining.value < 3) {
             return Err(Error::ConnackRemainingLength { remaining: remaining.value });

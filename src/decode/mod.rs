@@ -240,8 +240,8 @@ impl Decoder {
             Some((p, bridge)) if self.allow_bridge_bit || !bridge => (p, bridge),
             _ => return Err(Error::UnsupportedProtocolLevel { level }),
         };
-        if protocol.is_v5() && !header.minimal {
-            return Err(Error::VbiNotMinimal { field: Field::RemainingLength });
+        if protocol.is_v5() {
+            vbi::shortest(header.minimal, Field::RemainingLength)?;
         }
         let flags = ConnectFlags(r.u8(Field::ConnectFlags)?);
         rules::reserved_flag_is_zero(flags)?;

@@ -35,13 +35,18 @@ pub(crate) fn parse(input: &[u8], field: Field) -> Result<Option<Vbi>, Error> {
     if input.len() >= 4 { Err(Error::VbiTooLong { field }) } else { Ok(None) }
 }
 
+/// [MQTT-1.5.5-1] A 5.0 integer is written in the fewest bytes: the one check of it, for the
+/// Remaining Length of either packet and for every integer inside one.
+#[inline]
+pub(crate) const fn shortest(minimal: bool, field: Field) -> Result<(), Error> {
+    if minimal { Ok(()) } else { Err(Error::VbiNotMinimal { field }) }
+}
+
 /// Reads a 5.0 integer inside a complete frame: it must be there, and minimal.
 #[inline]
 pub(crate) fn read_v5(r: &mut Reader<'_>, field: Field) -> Result<u32, Error> {
     let vbi = parse(r.rest(), field)?.ok_or(Error::Truncated { field })?;
-    if !vbi.minimal {
-        return Err(Error::VbiNotMinimal { field });
-    }
+    shortest(vbi.minimal, field)?;
     r.take(vbi.len, field)?;
     Ok(vbi.value)
 }
