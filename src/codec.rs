@@ -48,6 +48,7 @@ use crate::encode::EncodeError;
 use crate::error::Error;
 use crate::owned::{OwnedConnack, OwnedConnect};
 use crate::packet::{ConnackPacket, Connect};
+use crate::rules;
 use crate::spec::{CONNECT_BYTE, Protocol};
 
 /// What can go wrong in a codec: the socket, or the packet.
@@ -222,10 +223,16 @@ impl tokio_util::codec::Encoder<OwnedConnack> for ConnectCodec {
 /// A 5.0 CONNECT it encodes with a Maximum Packet Size caps the CONNACK at that size, unless
 /// [`max_packet_size`](Self::max_packet_size) set a lower cap: the server must not send a
 /// packet over it [MQTT-3.1.2-24], and a client takes one as a Packet too large (0x95).
+///
+/// A CONNECT it encodes with Clean Start (3.1.1: Clean Session) makes a CONNACK with Session
+/// Present an error, [`Error::SessionPresentAfterCleanStart`], taken off the buffer
+/// [MQTT-3.2.2-2].
 #[derive(Clone, Copy, Debug)]
 pub struct ConnackCodec {
     protocol: Protocol,
     max_packet_size: u32,
+    /// Whether the CONNECT it wrote asked for a clean start; `false` before it wrote one.
+    clean_start: bool,
 }
 
 impl ConnackCodec {
@@ -238,7 +245,7 @@ impl ConnackCodec {
     /// [`max_packet_size`](Self::max_packet_size), or by encoding a 5.0 CONNECT that
     /// announces a Maximum Packet Size.
     pub const fn new(protocol: Protocol) -> Self {
-        Self { protocol, max_packet_size: u32::MAX }
+        Self { protocol, max_packet_size: u32::MAX, clean_start: false }
     }
 
     /// Cap on the CONNACK, fixed header included. Decided from the Remaining Length alone: a
@@ -262,10 +269,11 @@ impl ConnackCodec {
         Self { max_packet_size: bytes, ..self }
     }
 
-    /// Takes the version of a CONNECT it wrote, and the Maximum Packet Size it announced as
-    /// the cap, unless the cap is lower.
-    fn adopt(&mut self, protocol: Protocol, announced: Option<u32>) {
+    /// Takes the version and the clean start of a CONNECT it wrote, and the Maximum Packet Size
+    /// it announced as the cap, unless the cap is lower.
+    fn adopt(&mut self, protocol: Protocol, clean_start: bool, announced: Option<u32>) {
         self.protocol = protocol;
+        self.clean_start = clean_start;
         if let Some(announced) = announced {
             self.max_packet_size = self.max_packet_size.min(announced);
         }
@@ -280,7 +288,11 @@ impl tokio_util::codec::Decoder for ConnackCodec {
         match OwnedConnack::split_within(self.protocol, src, self.max_packet_size)
             .map_err(CodecError::Connack)?
         {
-            Status::Complete { packet, .. } => Ok(Some(packet)),
+            Status::Complete { packet, .. } => {
+                rules::no_session_after_clean_start(self.clean_start, packet.session_present())
+                    .map_err(CodecError::Connack)?;
+                Ok(Some(packet))
+            }
             Status::Incomplete(needed) => {
                 reserve(src, needed);
                 Ok(None)
@@ -296,7 +308,7 @@ impl tokio_util::codec::Encoder<Connect<'_>> for ConnackCodec {
     /// caps the CONNACK (see [`ConnackCodec`]).
     fn encode(&mut self, connect: Connect<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
         connect.encode_to(dst)?;
-        self.adopt(connect.protocol, connect.properties.maximum_packet_size);
+        self.adopt(connect.protocol, connect.clean_start, connect.properties.maximum_packet_size);
         Ok(())
     }
 }
@@ -308,7 +320,7 @@ impl tokio_util::codec::Encoder<&OwnedConnect> for ConnackCodec {
     /// version, and a Maximum Packet Size in it caps the CONNACK (see [`ConnackCodec`]).
     fn encode(&mut self, connect: &OwnedConnect, dst: &mut BytesMut) -> Result<(), CodecError> {
         dst.extend_from_slice(connect.frame());
-        self.adopt(connect.protocol(), connect.maximum_packet_size());
+        self.adopt(connect.protocol(), connect.clean_start(), connect.maximum_packet_size());
         Ok(())
     }
 }

@@ -248,6 +248,10 @@ pub enum Error {
         /// The code received.
         code: u8,
     },
+    /// CONNACK: Session Present answers a CONNECT with Clean Start (3.1.1: Clean Session)
+    /// [MQTT-3.2.2-2 / 3.1.1 MQTT-3.2.2-1]; only a reader that knows the CONNECT can tell.
+    #[error("Session Present answers a clean start")]
+    SessionPresentAfterCleanStart,
     /// CONNACK: a reason code (5.0) or return code (3.x) that a CONNACK of this version
     /// cannot carry.
     #[error("{code:#04x} is not a CONNACK code of this version")]
@@ -282,6 +286,7 @@ impl Error {
             | Self::InvalidReasonCode { .. } => ReasonCode::MalformedPacket,
             Self::DuplicateProperty { .. }
             | Self::SessionPresentWithError { .. }
+            | Self::SessionPresentAfterCleanStart
             | Self::InvalidPropertyValue { .. }
             | Self::AuthenticationDataWithoutMethod
             | Self::EmptyTopic { .. }

@@ -397,3 +397,37 @@ fn mqtt_3_1_0_2_a_second_connect_is_refused() {
     // A fresh codec takes it: the refusal is the connection's, not the packet's.
     assert!(ConnectCodec::default().decode(&mut BytesMut::from(&connect[..])).unwrap().is_some());
 }
+
+/// [MQTT-3.2.2-2] (3.1.1 [MQTT-3.2.2-1]) A server that accepts a Clean Start (3.1.1: Clean
+/// Session) sets Session Present to 0; a client, which has thrown its session state away, closes
+/// on a 1 (5.0 [MQTT-3.2.2-4]). The `ConnackCodec` knows the CONNECT it wrote, so it refuses such
+/// a CONNACK; without a clean start, or before it has written a CONNECT, Session Present is the
+/// broker's to say.
+#[test]
+fn mqtt_3_2_2_2_session_present_answering_a_clean_start_is_refused() {
+    use tokio_util::codec::Encoder;
+    for (protocol, present) in
+        [(Protocol::V3_1_1, &b"\x20\x02\x01\x00"[..]), (Protocol::V5, &b"\x20\x03\x01\x00\x00"[..])]
+    {
+        let mut clean = Connect::new(protocol, "c1");
+        clean.clean_start = true;
+        let mut codec = ConnackCodec::new(protocol);
+        codec.encode(clean, &mut BytesMut::new()).unwrap();
+        let err = codec.decode(&mut BytesMut::from(present)).unwrap_err();
+        assert!(
+            matches!(err, CodecError::Connack(Error::SessionPresentAfterCleanStart)),
+            "{protocol}: {err}"
+        );
+        assert_eq!(err.to_string(), "invalid CONNACK: Session Present answers a clean start", "{protocol}");
+
+        let mut resumed = Connect::new(protocol, "c1");
+        resumed.clean_start = false;
+        let mut codec = ConnackCodec::new(protocol);
+        codec.encode(resumed, &mut BytesMut::new()).unwrap();
+        let ack = codec.decode(&mut BytesMut::from(present)).unwrap().expect("whole");
+        assert!(ack.packet().session_present, "{protocol}: a session resumed");
+
+        let unknown = ConnackCodec::new(protocol).decode(&mut BytesMut::from(present));
+        assert!(unknown.unwrap().is_some(), "{protocol}: no CONNECT written, nothing to hold it to");
+    }
+}

@@ -8,7 +8,7 @@
 //! The numbered rules of MQTT 3.1.1 sections 1.5.3, 2.2, 3.1, 3.2 and of 5.0 sections 1.5.4,
 //! 1.5.5, 1.5.7, 2.1.3, 2.2.2, 3.1, 3.2, with the topic name rules of 4.7 for the will. `3:`
 //! is a 3.1.1 id, `5:` a 5.0 one, `3/5:` the same number in both; `connack::` a test in
-//! tests/connack.rs.
+//! tests/connack.rs, `codec::` one in tests/codec.rs.
 //!
 //! | id | rule | test |
 //! |---|---|---|
@@ -44,6 +44,7 @@
 //! | 3/5: 3.1.4-1 | out of format: close (3.1.1: no CONNACK) | `mqtt_3_1_4_1_*` |
 //! | 3: 3.2.0-1 | CONNACK comes first | `connack::mqtt_3_2_0_1_*` |
 //! | 5: 3.2.2-1 | ack flags 7..1 are 0 (3.1.1 too, no id) | `connack::mqtt_3_2_2_1_*` |
+//! | 3: 3.2.2-1, 5: 3.2.2-2 | clean start: Session Present 0 | `codec::mqtt_3_2_2_2_*` |
 //! | 3: 3.2.2-4, 5: 3.2.2-6 | error: Session Present 0 | `connack::mqtt_3_2_2_4_*`, `…_3_2_2_6_v5_*` |
 //! | 3: 3.2.2-6 | no return code fits: no CONNACK | `connack::mqtt_3_2_2_6_v3_1_1_*` |
 //! | 5: 3.2.2-8 | one of the Connect Reason Codes | `connack::mqtt_3_2_2_8_*` |
@@ -65,7 +66,7 @@
 //! | 5: 3.1.3-8 | refusing an id is the server's choice (`Protocol::connack` writes 0x85) |
 //! | 3: 3.1.4-2..5; 5: 3.1.4-2..6 | the server's actions once it has decoded |
 //! | 5: 3.2.0-1, -2 | the order and number of the server's packets |
-//! | 3: 3.2.2-1..3; 5: 3.2.2-2..5 | Session Present against the CONNECT and session state |
+//! | 3: 3.2.2-2, -3; 5: 3.2.2-3..5 | Session Present against session state (5.0 -4's clean start: `codec::`) |
 //! | 3: 3.2.2-5; 5: 3.2.2-7 | closing after a refusal |
 //! | 5: 3.2.2-9..22 | capabilities and their use (19, 20: the client's limit, not given to the encoder) |
 //! | 3/5: 4.7.3-4 | subscription matching |
