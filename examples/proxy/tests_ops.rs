@@ -661,11 +661,11 @@ async fn connections_before_their_relay_are_cut_logged_and_counted_at_the_drain_
     // Each reaches its step.
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let shutdown = Instant::now();
     handle.shutdown();
     tokio::time::timeout(PATIENCE, running).await.expect("ended in time").expect("ran");
-    let took = shutdown.elapsed();
-    assert!(took < Duration::from_millis(900), "300 ms of drain, then no wait on the cut: {took:?}");
+    // Each gave its place back before `run` stopped waiting for log lines: none was left to be
+    // dropped at exit. (Before, all six were still live then.)
+    assert_eq!(handle.live(), 0, "every connection ended at the cut");
     let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
     for (step, client, transport, end) in &mut clients {
         let peer = format!("peer={} {transport}", client.local_addr().expect("address"));
