@@ -49,7 +49,7 @@ use crate::error::Error;
 use crate::owned::{OwnedConnack, OwnedConnect};
 use crate::packet::{ConnackPacket, Connect};
 use crate::rules;
-use crate::spec::{CONNECT_BYTE, Protocol};
+use crate::spec::{CONNACK_BYTE, CONNECT_BYTE, Protocol};
 
 /// What can go wrong in a codec: the socket, or the packet.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,10 @@ pub enum CodecError {
     /// Protocol Error, on which the server closes, sending nothing [MQTT-3.1.0-2].
     #[error("a second CONNECT on the connection")]
     SecondConnect,
+    /// A second CONNACK on the connection, after the one the [`ConnackCodec`] yielded: a
+    /// server sends one [MQTT-3.2.0-2].
+    #[error("a second CONNACK on the connection")]
+    SecondConnack,
     /// The CONNACK could not be decoded.
     #[error("invalid CONNACK: {0}")]
     Connack(Error),
@@ -144,13 +148,20 @@ impl ConnectCodec {
     }
 }
 
-/// [MQTT-3.1.0-2] A client's second CONNECT is a Protocol Error, on which the server closes;
-/// known from the packet type, so before its body arrives.
+/// Whether `src` starts a packet of the type whose first byte is `first`: known from the
+/// packet type, so before its body arrives.
+fn starts(src: &BytesMut, first: u8) -> bool {
+    src.first().is_some_and(|byte| byte >> 4 == first >> 4)
+}
+
+/// [MQTT-3.1.0-2] A client's second CONNECT is a Protocol Error, on which the server closes.
 fn no_second_connect(src: &BytesMut) -> Result<(), CodecError> {
-    match src.first() {
-        Some(byte) if byte >> 4 == CONNECT_BYTE >> 4 => Err(CodecError::SecondConnect),
-        _ => Ok(()),
-    }
+    if starts(src, CONNECT_BYTE) { Err(CodecError::SecondConnect) } else { Ok(()) }
+}
+
+/// [MQTT-3.2.0-2] A server sends one CONNACK on a connection.
+fn no_second_connack(src: &BytesMut) -> Result<(), CodecError> {
+    if starts(src, CONNACK_BYTE) { Err(CodecError::SecondConnack) } else { Ok(()) }
 }
 
 impl tokio_util::codec::Decoder for ConnectCodec {
@@ -227,12 +238,17 @@ impl tokio_util::codec::Encoder<OwnedConnack> for ConnectCodec {
 /// A CONNECT it encodes with Clean Start (3.1.1: Clean Session) makes a CONNACK with Session
 /// Present an error, [`Error::SessionPresentAfterCleanStart`], taken off the buffer
 /// [MQTT-3.2.2-2].
+///
+/// Once it has yielded a CONNACK, it refuses another as [`CodecError::SecondConnack`]
+/// [MQTT-3.2.0-2].
 #[derive(Clone, Copy, Debug)]
 pub struct ConnackCodec {
     protocol: Protocol,
     max_packet_size: u32,
     /// Whether the CONNECT it wrote asked for a clean start; `false` before it wrote one.
     clean_start: bool,
+    /// Whether it has yielded the connection's CONNACK.
+    acknowledged: bool,
 }
 
 impl ConnackCodec {
@@ -245,7 +261,7 @@ impl ConnackCodec {
     /// [`max_packet_size`](Self::max_packet_size), or by encoding a 5.0 CONNECT that
     /// announces a Maximum Packet Size.
     pub const fn new(protocol: Protocol) -> Self {
-        Self { protocol, max_packet_size: u32::MAX, clean_start: false }
+        Self { protocol, max_packet_size: u32::MAX, clean_start: false, acknowledged: false }
     }
 
     /// Cap on the CONNACK, fixed header included. Decided from the Remaining Length alone: a
@@ -285,12 +301,16 @@ impl tokio_util::codec::Decoder for ConnackCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnack>, CodecError> {
+        if self.acknowledged {
+            no_second_connack(src)?;
+        }
         match OwnedConnack::split_within(self.protocol, src, self.max_packet_size)
             .map_err(CodecError::Connack)?
         {
             Status::Complete { packet, .. } => {
                 rules::no_session_after_clean_start(self.clean_start, packet.session_present())
                     .map_err(CodecError::Connack)?;
+                self.acknowledged = true;
                 Ok(Some(packet))
             }
             Status::Incomplete(needed) => {

@@ -6,6 +6,9 @@ use core::fmt;
 /// The fixed header's first byte: type 1 (CONNECT), flags 0 [MQTT-2.1.3-1].
 pub(crate) const CONNECT_BYTE: u8 = 0x10;
 
+/// The fixed header's first byte: type 2 (CONNACK), flags 0.
+pub(crate) const CONNACK_BYTE: u8 = 0x20;
+
 /// The bridge bit mosquitto's 3.1 and 3.1.1 bridges set on the level byte.
 pub(crate) const BRIDGE_BIT: u8 = 0x80;
 

@@ -213,7 +213,8 @@ fn connack_of_size(size: usize) -> Vec<u8> {
 fn mqtt_3_1_2_24_a_connack_over_the_codecs_cap_is_refused_from_its_header() {
     let mut codec = ConnackCodec::new(Protocol::V5).max_packet_size(64);
     let mut buf = BytesMut::from(&connack_of_size(64)[..]);
-    assert!(codec.decode(&mut buf).unwrap().is_some(), "a CONNACK of exactly the cap");
+    // On a copy: the codec takes one CONNACK a connection.
+    assert!({ codec }.decode(&mut buf).unwrap().is_some(), "a CONNACK of exactly the cap");
     let over = connack_of_size(65);
     let mut buf = BytesMut::from(&over[..2]);
     let err = codec.decode(&mut buf).unwrap_err();
@@ -257,7 +258,8 @@ fn mqtt_3_1_2_24_the_connack_codec_caps_at_the_maximum_packet_size_its_connect_a
         forwarded.encode(&owned, &mut BytesMut::new()).unwrap();
         for mut codec in [by_value, forwarded] {
             let mut buf = BytesMut::from(&connack_of_size(64)[..]);
-            assert!(codec.decode(&mut buf).unwrap().is_some());
+            // On a copy: the codec takes one CONNACK a connection.
+            assert!({ codec }.decode(&mut buf).unwrap().is_some());
             let mut buf = BytesMut::from(&over[..]);
             let err = codec.decode(&mut buf).unwrap_err();
             assert!(
@@ -430,4 +432,22 @@ fn mqtt_3_2_2_2_session_present_answering_a_clean_start_is_refused() {
         let unknown = ConnackCodec::new(protocol).decode(&mut BytesMut::from(present));
         assert!(unknown.unwrap().is_some(), "{protocol}: no CONNECT written, nothing to hold it to");
     }
+}
+
+/// [MQTT-3.2.0-2] A server sends one CONNACK on a connection: the `ConnackCodec` that yielded
+/// one refuses the next, from its first byte, with nothing consumed.
+#[test]
+fn mqtt_3_2_0_2_a_second_connack_is_refused() {
+    let connack = b"\x20\x03\x00\x00\x00";
+    let mut buf = BytesMut::from(&[&connack[..], &connack[..]].concat()[..]);
+    let mut codec = ConnackCodec::new(Protocol::V5);
+    assert!(codec.decode(&mut buf).unwrap().is_some());
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::SecondConnack), "{err}");
+    assert_eq!(err.to_string(), "a second CONNACK on the connection");
+    assert_eq!(&buf[..], &connack[..]);
+    let mut buf = BytesMut::from(&connack[..1]);
+    assert!(matches!(codec.decode(&mut buf), Err(CodecError::SecondConnack)));
+    // A fresh codec takes it: the refusal is the connection's, not the packet's.
+    assert!(ConnackCodec::new(Protocol::V5).decode(&mut BytesMut::from(&connack[..])).unwrap().is_some());
 }

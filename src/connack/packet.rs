@@ -10,12 +10,9 @@ use crate::encode::{EncodeError, block_len, write_block};
 use crate::error::{Error, Field, ReasonCode};
 use crate::packet::{ConnackPacket, ConnackProperties, UserProperties};
 use crate::rules;
-use crate::spec::{Block, Property, Protocol};
+use crate::spec::{Block, CONNACK_BYTE, Property, Protocol};
 use crate::values::{self, Properties, Value};
 use crate::wire::{Reader, Writer, vbi};
-
-/// The fixed header's first byte: type 2 (CONNACK), flags 0.
-const CONNACK_BYTE: u8 = 0x20;
 
 /// The 3.x return code for `code`; `None` where 3.x has none and the server closes instead.
 pub(crate) const fn return_code_v3(code: ReasonCode) -> Option<u8> {
