@@ -21,6 +21,7 @@
 //! | 3: 2.2.2-2 | invalid flags: close | `mqtt_2_2_2_2_*` (malformed, no CONNACK) |
 //! | 5: 2.2.2-1 | no properties: Property Length 0 | `mqtt_2_2_2_1_*`, `connack::mqtt_2_2_2_1_*` |
 //! | 3/5: 3.1.0-1 | CONNECT comes first | `mqtt_3_1_0_1_*` |
+//! | 3/5: 3.1.0-2 | a second CONNECT refused (the `ConnectCodec`) | `codec::mqtt_3_1_0_2_*` |
 //! | 3/5: 3.1.2-1 | protocol name | `mqtt_3_1_2_1_*` |
 //! | 3/5: 3.1.2-2 | unsupported level | `mqtt_3_1_2_2_*` |
 //! | 3/5: 3.1.2-3 | reserved Connect Flag is 0 | `mqtt_3_1_2_3_*` |
@@ -43,6 +44,7 @@
 //! | 5: 3.1.3-10 | will User Properties keep order | `mqtt_3_1_3_10_v5_*` |
 //! | 3/5: 3.1.4-1 | out of format: close (3.1.1: no CONNACK) | `mqtt_3_1_4_1_*` |
 //! | 3: 3.2.0-1 | CONNACK comes first | `connack::mqtt_3_2_0_1_*` |
+//! | 5: 3.2.0-2 | one CONNACK on a connection (the `ConnackCodec`) | `codec::mqtt_3_2_0_2_*` |
 //! | 5: 3.2.2-1 | ack flags 7..1 are 0 (3.1.1 too, no id) | `connack::mqtt_3_2_2_1_*` |
 //! | 3: 3.2.2-1, 5: 3.2.2-2 | clean start: Session Present 0 | `codec::mqtt_3_2_2_2_*` |
 //! | 3: 3.2.2-4, 5: 3.2.2-6 | error: Session Present 0 | `connack::mqtt_3_2_2_4_*`, `…_3_2_2_6_v5_*` |
@@ -57,7 +59,6 @@
 //!
 //! | id | why |
 //! |---|---|
-//! | 3/5: 3.1.0-2 | a second CONNECT: connection state |
 //! | 3: 3.1.2-4..8, -10, -12, -16, -17; 5: 3.1.2-4..8, -10, -14, -15, -23 | session and will handling |
 //! | 3: 3.1.2-23, -24; 5: 3.1.2-20..22 | Keep Alive timers |
 //! | 5: 3.1.2-24 | the server's sending (the CONNACK codec caps on it: tests/codec.rs) |
@@ -65,7 +66,7 @@
 //! | 3/5: 3.1.3-2, -6; 5: 3.1.3-7, -9 | session identity, id assignment, will delay |
 //! | 5: 3.1.3-8 | refusing an id is the server's choice (`Protocol::connack` writes 0x85) |
 //! | 3: 3.1.4-2..5; 5: 3.1.4-2..6 | the server's actions once it has decoded |
-//! | 5: 3.2.0-1, -2 | the order and number of the server's packets |
+//! | 5: 3.2.0-1 | the order of the server's packets (AUTH may come first) |
 //! | 3: 3.2.2-2, -3; 5: 3.2.2-3..5 | Session Present against session state (5.0 -4's clean start: `codec::`) |
 //! | 3: 3.2.2-5; 5: 3.2.2-7 | closing after a refusal |
 //! | 5: 3.2.2-9..22 | capabilities and their use (19, 20: the client's limit, not given to the encoder) |
