@@ -2,14 +2,15 @@
 
 use bytes::BytesMut;
 use mqtt_connect::codec::{CodecError, ConnackCodec, ConnectCodec};
-use mqtt_connect::{Decoder, Error, Needed, OwnedConnack, OwnedConnect, Protocol, Status};
-use tokio_util::codec::Decoder as _;
+use mqtt_connect::{Connect, Decoder, Error, Needed, OwnedConnack, OwnedConnect, Protocol, Status};
+use tokio_util::codec::{Decoder as _, Encoder as _};
 
 /// The cap of the capped `ConnackCodec`: fuzzed CONNACKs fall on both sides of it.
 const CONNACK_CAP: u32 = 64;
 
 /// The first byte of `data` seeds the chunk sizes (1 to 16 bytes); the rest is the stream,
-/// fed to a `ConnectCodec` and to a `ConnackCodec` of each version, with and without a cap.
+/// fed to a `ConnectCodec` and to a `ConnackCodec` of each version, with and without a cap, and
+/// after a CONNECT with Clean Start.
 pub fn codec(data: &[u8]) {
     let Some((&seed, stream)) = data.split_first() else { return };
     connect_codec(seed, stream);
@@ -111,6 +112,49 @@ fn connack_codec(seed: u8, stream: &[u8], protocol: Protocol) {
             assert_eq!((capped_fed, &capped_buf[..]), (fed, &buf[..]));
         }
         Err(e) => panic!("a CONNACK decode failed with {e}"),
+    }
+
+    clean_start(seed, stream, protocol, &outcome, fed);
+}
+
+/// After a CONNECT with Clean Start, the `ConnackCodec` answers as one that wrote none, but
+/// refuses a whole CONNACK with Session Present [MQTT-3.2.2-2]; and once it has yielded a
+/// CONNACK, it refuses the next from its first byte [MQTT-3.2.0-2].
+fn clean_start(
+    seed: u8,
+    stream: &[u8],
+    protocol: Protocol,
+    plain: &Result<Option<OwnedConnack>, Error>,
+    fed: usize,
+) {
+    let mut connect = Connect::new(protocol, "fuzz");
+    connect.clean_start = true;
+    let mut codec = ConnackCodec::new(protocol);
+    codec.encode(connect, &mut BytesMut::new()).expect("the CONNECT is written");
+    let (outcome, clean_fed, mut buf) = feed(seed, stream, |buf| codec.decode(buf));
+    assert_eq!(clean_fed, fed, "{protocol}: a clean start changed where the answer came");
+    match (plain, outcome) {
+        (Ok(Some(ack)), Err(CodecError::Connack(Error::SessionPresentAfterCleanStart))) => {
+            assert!(ack.session_present(), "{protocol}: refused a CONNACK without Session Present");
+        }
+        (Ok(Some(ack)), Ok(Some(got))) => {
+            assert!(!ack.session_present(), "{protocol}: took Session Present after a clean start");
+            assert_eq!(&got, ack);
+            if buf.first().is_some_and(|byte| byte >> 4 == 2) {
+                let next = codec.decode(&mut buf);
+                assert!(
+                    matches!(next, Err(CodecError::SecondConnack)),
+                    "{protocol}: a second CONNACK: {next:?}"
+                );
+            }
+        }
+        (plain, Ok(outcome)) => {
+            assert_eq!(plain, &Ok(outcome), "{protocol}: a clean start changed the answer")
+        }
+        (plain, Err(CodecError::Connack(e))) => {
+            assert_eq!(plain, &Err(e), "{protocol}: a clean start changed the answer");
+        }
+        (_, Err(e)) => panic!("{protocol}: a CONNACK decode failed with {e}"),
     }
 }
 
