@@ -51,8 +51,9 @@ const fn transport(websocket: bool, tls: bool) -> &'static str {
     }
 }
 
-/// How the clients of `listener` (`None`: a plain `listen` address) send their bytes; for the
-/// log line of a client refused, or cut at the drain deadline, before it arrived.
+/// How the clients of `listener` (`None`: a plain `listen` address) send their bytes; the log
+/// line's until the client's arrival says it, so also for one refused, or cut at the drain
+/// deadline, before it arrived.
 pub fn listener_transport(listener: Option<&Listener>) -> &'static str {
     listener.map_or("tcp", |l| transport(l.websocket.is_some(), l.tls.is_some()))
 }
@@ -136,19 +137,13 @@ impl fmt::Display for Refused {
 
 /// Takes the PROXY header if the listener trusts the client for one, tells TLS from plain text
 /// and shakes hands, then answers the WebSocket upgrade on a WebSocket listener; within
-/// `deadline` for all of it. A refusal comes with the listener's transport, for its log line.
-///
-/// The transport comes with the refusal rather than from the listener in
-/// [`crate::session::serve`]: held there for the whole session, it cost about 280 instructions
-/// a connection on the accepted path, most of it in `memcpy` (`PORT_BASE=25400 bash
-/// benches/proxy.sh instructions`, three runs each: 26,553-26,776 before, 26,958-27,029 held
-/// in `serve`, 26,322-26,471 this way).
+/// `deadline` for all of it.
 pub async fn arrive(
     mut tcp: TcpStream,
     peer: SocketAddr,
     listener: Option<&Listener>,
     deadline: Duration,
-) -> Result<(Client, Arrival), (Refused, &'static str)> {
+) -> Result<(Client, Arrival), Refused> {
     let mut arrival = Arrival { peer, local: None, via: None, tls: None, websocket: false };
     let proxied = listener.filter(|l| !l.proxy_protocol_from.is_empty());
     let tls = listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone());
@@ -186,10 +181,8 @@ pub async fn arrive(
         let ws = Box::pin(ws::upgrade(client, path, deadline)).await.map_err(Refused::WebSocket)?;
         Ok(Client::Ws(Box::new(ws)))
     };
-    match timeout(deadline, steps).await.unwrap_or(Err(Refused::Deadline)) {
-        Ok(client) => Ok((client, arrival)),
-        Err(refused) => Err((refused, listener_transport(listener))),
-    }
+    let client = timeout(deadline, steps).await.unwrap_or(Err(Refused::Deadline))?;
+    Ok((client, arrival))
 }
 
 /// The next byte, left in the socket.

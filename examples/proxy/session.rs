@@ -75,15 +75,9 @@ pub fn serve<'a>(
     let listener = config.listener(listen);
     let arriving = Box::pin(edge::arrive(client, peer, listener, deadline));
     async move {
-        let mut log = Log::default();
+        let mut log = Log::new(listener);
         let steps = async {
-            let (mut client, arrival) = match arriving.await {
-                Ok(arrived) => arrived,
-                Err((refused, transport)) => {
-                    log.transport = transport;
-                    return Err(End::Edge(refused));
-                }
-            };
+            let (mut client, arrival) = arriving.await.map_err(End::Edge)?;
             peer = arrival.peer;
             (log.edge, log.transport) = (arrival.describe(), arrival.transport());
             let steps = proxy(&mut client, &arrival, rate_after_edge, config, health, guards, &mut log);
@@ -96,13 +90,7 @@ pub fn serve<'a>(
             match opened {
                 Some(Ok(opened)) => opened,
                 Some(Err(end)) => return log.close(peer, started, &end, &guards.metrics),
-                None => {
-                    // Cut before its arrival: its transport is the listener's.
-                    if log.transport.is_empty() {
-                        log.transport = edge::listener_transport(listener);
-                    }
-                    return log.close(peer, started, &End::Cut(Cut::Drained), &guards.metrics);
-                }
+                None => return log.close(peer, started, &End::Cut(Cut::Drained), &guards.metrics),
             }
         };
         let activity = Activity::new(Quiet::new(&config.limits), keep_alive);
@@ -180,7 +168,7 @@ pub async fn refuse_early(
 ) {
     let started = Instant::now();
     let mut peer = peer;
-    let mut log = Log::default();
+    let mut log = Log::new(listener);
     let end = match edge::arrive(client, peer, listener, limits.handshake_deadline()).await {
         Ok((mut client, arrival)) => {
             (peer, log.transport) = (arrival.peer, arrival.transport());
@@ -188,10 +176,7 @@ pub async fn refuse_early(
             linger(&mut client, &end).await;
             end
         }
-        Err((refused, transport)) => {
-            log.transport = transport;
-            End::Edge(refused)
-        }
+        Err(refused) => End::Edge(refused),
     };
     log.close(peer, started, &end, metrics);
 }
@@ -706,6 +691,11 @@ struct Log<'c> {
 }
 
 impl Log<'_> {
+    /// A connection on `listener`, logged with its transport until its arrival says it.
+    fn new(listener: Option<&Listener>) -> Self {
+        Self { transport: edge::listener_transport(listener), ..Self::default() }
+    }
+
     /// The client id, escaped for the line, if the line is to be written: escaping it cost
     /// 900 of the 32,300 instructions a connection took in user space (callgrind).
     fn client_id(&mut self, id: &str) {
@@ -720,7 +710,7 @@ impl Log<'_> {
         }
         tracing::info!(
             %peer,
-            transport = %if self.transport.is_empty() { "tcp" } else { self.transport },
+            transport = %self.transport,
             client_id = %unknown(self.client_id.as_deref()),
             version = %self.version.map_or_else(|| "-".into(), |version| version.to_string()),
             route = %unknown(self.route.map(|route| route.name.as_str())),
