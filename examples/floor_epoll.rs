@@ -90,7 +90,11 @@ impl Worker {
     fn run(mut self, upstreams: &[SocketAddr], next: &AtomicUsize) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            self.poll.poll(&mut events, None)?;
+            match self.poll.poll(&mut events, None) {
+                // A signal, such as strace's detaching, is no reason to stop.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => result?,
+            }
             self.free.append(&mut self.ended);
             for event in &events {
                 if event.token() == LISTENER {
