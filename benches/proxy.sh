@@ -18,11 +18,12 @@
 # `log` line too).
 #
 # cpu: 64 clients at a time doing CONNECT -> CONNACK -> close, 20,000 connections a round (CPU_CONNECTIONS),
-# six rounds (CPU_ROUNDS), each printed, then the medians; with the floor examples (forwarders
-# that only move bytes, on tokio and straight on epoll) as two more targets. The loadgen changes
-# the order each round (a Williams square), so that with six targets (BASELINE among them) each
-# follows each other once in six rounds, and with five twice in ten: the one after `direct` pays
-# for the sockets it left in TIME_WAIT.
+# six rounds (CPU_ROUNDS), each printed, then the medians; with the floors (forwarders that only
+# move bytes: on tokio, straight on epoll, and on io_uring waking for one completion or for a
+# batch) as four more targets. The loadgen changes the order each round (a Williams square), so
+# that with an even number of targets each follows each other once in as many rounds, and with
+# an odd number twice in twice as many: the one after `direct` pays for the sockets it left in
+# TIME_WAIT.
 # storm: 5,000 clients connecting at once, for p99 and errors.
 # profile: perf and strace -c on each proxy in turn, under the cpu load (needs perf, strace); the
 # perf samples are also split by system call (benches/syscalls.awk) into µs per connection.
@@ -182,6 +183,19 @@ if [[ $section == cpu ]]; then
     for floor in "floor floor 13" "floor_epoll epoll_floor 14"; do
         read -r example name offset <<<"$floor"
         target/release/examples/"$example" --listen "127.0.0.1:$((base + offset))" "${upstreams[@]}" &
+        pids+=("$!")
+        wait_port "$((base + offset))"
+        floors+=(--target "$name=127.0.0.1:$((base + offset)),$!")
+    done
+    # The epoll floor on io_uring (benches/uring-floor, its own crate): no readiness events, one
+    # system call a wake-up; waking on the first completion, as the epoll floor does, then
+    # waiting up to 200 µs for 16.
+    cargo build --quiet --release --manifest-path benches/uring-floor/Cargo.toml
+    for floor in "uring_floor 15" "uring_batched 16 --wait-for 16 --min-wait-us 200"; do
+        read -r name offset flags <<<"$floor"
+        # shellcheck disable=SC2086
+        benches/uring-floor/target/release/mqtt-connect-uring-floor --listen "127.0.0.1:$((base + offset))" \
+            "${upstreams[@]}" $flags &
         pids+=("$!")
         wait_port "$((base + offset))"
         floors+=(--target "$name=127.0.0.1:$((base + offset)),$!")
