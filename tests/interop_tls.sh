@@ -242,7 +242,7 @@ took=$(cat "$work/stall")
 if awk -v t="$took" 'BEGIN { exit !(t >= 1.5 && t <= 3.5) }'; then ok "the stalled handshake was cut after ${took}s"; else not_ok "stall cut after '${took}'s"; fi
 check_log "and logged" 'no PROXY header or TLS handshake by the deadline'
 
-echo "# HAProxy 2.6 in front with send-proxy-v2"
+echo "# HAProxy 2.6 in front with send-proxy-v2 and its CRC32C"
 cat >"$work/haproxy.cfg" <<EOF
 defaults
     mode tcp
@@ -256,7 +256,8 @@ frontend untrusted
     bind 127.0.0.1:$haproxy_untrusted_port
     default_backend untrusting
 backend trusting
-    server proxy 127.0.0.1:$trusting_port send-proxy-v2
+    # With the header's CRC32C, which the proxy checks.
+    server proxy 127.0.0.1:$trusting_port send-proxy-v2 proxy-v2-options crc32c
 backend untrusting
     server proxy 127.0.0.1:$untrusting_port send-proxy-v2
 EOF
@@ -288,6 +289,9 @@ check_log "the log has the client's address and HAProxy's" 'peer=127\.0\.0\.5:[0
 check "a PROXY header from an address the listener does not trust: refused" "none" \
     "$(whoami_from 127.0.0.1 "$haproxy_untrusted_port" hap-untrusted)"
 check_log "and logged as such" 'PROXY header from an untrusted address'
+check "no PROXY header from the address the listener trusts for one: refused" "none" \
+    "$(whoami_from 127.0.0.1 "$trusting_port" no-header)"
+check_log "and logged as such" 'no PROXY header from a trusted address'
 
 echo "# SIGHUP with a broken certificate file keeps the old config; live handshakes go on"
 echo "not a certificate" >"$pki/live.pem"

@@ -605,8 +605,9 @@ pub struct Listener {
     pub addr: SocketAddr,
     /// Clients here speak TLS.
     pub tls: Option<tls::Settings>,
-    /// Networks whose PROXY protocol v1 or v2 header is taken: the client's address is then the
-    /// one it carries. A header from any other address is refused; none is needed.
+    /// Networks whose PROXY protocol v1 or v2 header is taken, and required: the client's
+    /// address is then the one it carries. A header from any other address is refused, and
+    /// those addresses' clients need none.
     #[serde(default)]
     pub proxy_protocol_from: Vec<Network>,
     /// Clients here speak MQTT over WebSocket (over TLS too, with `tls`: `wss://`); the

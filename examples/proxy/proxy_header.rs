@@ -1,6 +1,7 @@
 // The PROXY protocol header (v1 text or v2 binary) that a load balancer in front of the proxy
 // sends before the client's bytes: how long it is, from its first bytes, so that not a byte
-// past it is read; and what it carries, parsed by the `ppp` crate.
+// past it is read; and what it carries, parsed by the `ppp` crate, its checksum checked with
+// the `crc` crate's.
 //
 // Sans-IO, so that the fuzz target `proxy_header` drives exactly what the listener runs.
 //
@@ -20,6 +21,8 @@ const V2_FIXED: usize = 16;
 /// Largest v2 header taken. Balancers send addresses and a few small TLVs; the format allows
 /// 64 KiB, which nobody needs buffered per connection.
 const V2_MAX: usize = V2_FIXED + 1024;
+/// Largest header of either version taken.
+pub const MAX: usize = V2_MAX;
 
 /// Whether a stream whose first byte is this may start with a PROXY header.
 pub fn may_start(byte: u8) -> bool {
@@ -98,6 +101,7 @@ fn parse_v2(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
     if let Some(Err(e)) = h.tlvs().find(Result::is_err) {
         return Err(format!("bad PROXY v2 header: {e}"));
     }
+    checksum(header, &h)?;
     Ok(match (h.command, h.addresses) {
         (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => Some((
             (a.source_address, a.source_port).into(),
@@ -109,6 +113,32 @@ fn parse_v2(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
         )),
         _ => None,
     })
+}
+
+/// CRC-32C (Castagnoli), as `PP2_TYPE_CRC32C` carries it.
+const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+/// A v2 header with a `PP2_TYPE_CRC32C` TLV must match it: the specification has a receiver
+/// that can check it do so, over the whole header with the TLV's value taken as zero, as
+/// HAProxy does. A header without one is taken as it is.
+fn checksum(header: &[u8], h: &ppp::v2::Header) -> Result<(), String> {
+    let mut at = header.len().saturating_sub(h.tlv_bytes().len());
+    for tlv in h.tlvs().flatten() {
+        let value_at = at + 3;
+        at = value_at + tlv.value.len();
+        if tlv.kind != ppp::v2::Type::CRC32C as u8 {
+            continue;
+        }
+        let sent = <[u8; 4]>::try_from(&*tlv.value).map_err(|_| "PROXY v2 CRC32C TLV not 4 bytes long")?;
+        let mut digest = CRC32C.digest();
+        digest.update(header.get(..value_at).unwrap_or_default());
+        digest.update(&[0; 4]);
+        digest.update(header.get(at..).unwrap_or_default());
+        if digest.finalize() != u32::from_be_bytes(sent) {
+            return Err("PROXY v2 header does not match its CRC32C".into());
+        }
+    }
+    Ok(())
 }
 
 /// Whether the header `ppp` read is all of `header`.

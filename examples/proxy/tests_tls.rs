@@ -670,6 +670,103 @@ async fn a_v1_header_from_a_trusted_address_names_the_client_on_a_plain_listener
     assert_eq!(&got[header.len()..], connect);
 }
 
+/// A connection from an address trusted for PROXY headers must start with one: the
+/// specification forbids guessing whether a header is there, and a balancer that sent none
+/// would pass as the client, its address routed, rate-limited and logged as the client's. It
+/// was served as it was. An untrusted client of the same listener is still served without one.
+#[tokio::test]
+async fn a_trusted_address_that_sends_no_proxy_header_is_refused() {
+    let mut far = Recorder::start().await;
+    let proxy = start(&format!(
+        "listen = []\n\
+         [[listener]]\naddr = \"127.0.0.1:0\"\nproxy_protocol_from = [\"127.0.0.1\"]\n\
+         [[listener]]\naddr = \"127.0.0.2:0\"\nproxy_protocol_from = [\"192.0.2.0/24\"]\n\
+         [[route]]\nupstreams = [{}]",
+        far.upstream()
+    ))
+    .await;
+    let connect = packet(&Connect::new(Protocol::V5, "no-header"));
+    let mut trusted = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
+    trusted.write_all(&connect).await.expect("send");
+    assert_eq!(read_answer(&mut trusted, &mut Vec::new()).await, b"", "closed without a word");
+    let counted = r#"why="proxy_header_missing""#;
+    let deadline = Instant::now() + PATIENCE;
+    while !proxy.handle.metrics().encode().contains(counted) {
+        assert!(Instant::now() < deadline, "counted as {counted}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(far.nothing(), "nothing went upstream");
+
+    let mut untrusted = TcpStream::connect(proxy.addrs[1]).await.expect("connect");
+    untrusted.write_all(&connect).await.expect("send");
+    assert_eq!(read_answer(&mut untrusted, &mut Vec::new()).await, V5_OK, "a direct client needs none");
+    drop(untrusted);
+    assert_eq!(&far.next().await, &connect);
+}
+
+/// A header that has not all come when the proxy looks is read to its end as it comes, and not
+/// a byte past it; one that has is read in one call. Both name the client.
+#[tokio::test]
+async fn a_proxy_header_in_pieces_is_read_as_it_comes() {
+    let mut far = Recorder::start().await;
+    let proxy = start(&format!(
+        "listen = []\n[[listener]]\naddr = \"127.0.0.1:0\"\nproxy_protocol_from = [\"127.0.0.1\"]\n\
+         [[route]]\nremote_addr = \"203.0.113.0/24\"\nproxy_protocol = true\nupstreams = [{}]",
+        far.upstream()
+    ))
+    .await;
+    let connect = packet(&Connect::new(Protocol::V3_1_1, "pieces"));
+    let v1 = b"PROXY TCP4 203.0.113.9 198.51.100.1 40001 1883\r\n";
+    for cut in [v1.len(), 4, 20, v1.len() - 1] {
+        let mut stream = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
+        stream.write_all(&v1[..cut]).await.expect("send");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.write_all(&[&v1[cut..], &connect[..]].concat()).await.expect("send");
+        assert_eq!(read_answer(&mut stream, &mut Vec::new()).await, V311_OK, "cut at {cut}");
+        drop(stream);
+        let got = far.next().await;
+        let header = ppp::v2::Header::try_from(got.as_slice()).expect("v2 upstream");
+        let client: SocketAddr = "203.0.113.9:40001".parse().expect("address");
+        assert_eq!(header.addresses, (client, "198.51.100.1:1883".parse().expect("address")).into());
+        assert_eq!(&got[header.len()..], connect, "cut at {cut}");
+    }
+}
+
+/// A v2 header with a CRC32C TLV must match it, as HAProxy checks it; one that does not is
+/// refused. It was not checked.
+#[test]
+fn a_proxy_v2_header_must_match_its_crc32c() {
+    let client: SocketAddr = "203.0.113.7:40000".parse().expect("address");
+    let frontend: SocketAddr = "198.51.100.1:8883".parse().expect("address");
+    let command = ppp::v2::Version::Two | ppp::v2::Command::Proxy;
+    let mut header = ppp::v2::Builder::with_addresses(command, ppp::v2::Protocol::Stream, (client, frontend))
+        .write_tlv(ppp::v2::Type::NoOp, b"pad".as_slice())
+        .expect("TLV")
+        .write_tlv(ppp::v2::Type::CRC32C, [0u8; 4].as_slice())
+        .expect("TLV")
+        .build()
+        .expect("header");
+    // The CRC is the last four bytes, computed with them zero, independently of the proxy.
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(&header);
+    let at = header.len() - 4;
+    header[at..].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(proxy_header::parse(&header), Ok(Some((client, frontend))));
+
+    header[at] ^= 1;
+    assert_eq!(proxy_header::parse(&header), Err("PROXY v2 header does not match its CRC32C".into()));
+    header[at] ^= 1;
+    header[20] ^= 1;
+    assert!(proxy_header::parse(&header).is_err(), "an address changed after the CRC was taken");
+
+    // The value must be four bytes.
+    let short = ppp::v2::Builder::with_addresses(command, ppp::v2::Protocol::Stream, (client, frontend))
+        .write_tlv(ppp::v2::Type::CRC32C, [0u8; 3].as_slice())
+        .expect("TLV")
+        .build()
+        .expect("header");
+    assert_eq!(proxy_header::parse(&short), Err("PROXY v2 CRC32C TLV not 4 bytes long".into()));
+}
+
 #[test]
 fn proxy_header_lengths_are_known_without_reading_past_the_header() {
     use proxy_header::{Next, next};

@@ -7,7 +7,7 @@
 //! a header it takes must be as long as the reader measures.
 //!
 //! An example is not a library, so the reader is included here as source; it depends on
-//! nothing but `ppp`.
+//! nothing but `ppp` and `crc`.
 
 mod reader {
     #![allow(dead_code)]
