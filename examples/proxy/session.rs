@@ -522,7 +522,8 @@ fn proxy_header(route: &Route, arrival: &Arrival, client: &Client) -> io::Result
         None => client.local_addr()?,
     };
     let command = v2::Version::Two | v2::Command::Proxy;
-    let mut header = v2::Builder::with_addresses(command, v2::Protocol::Stream, (arrival.peer, local));
+    let mut header =
+        v2::Builder::with_addresses(command, v2::Protocol::Stream, one_family(arrival.peer, local));
     if let Some(tls) = &arrival.tls {
         header = header.write_tlv(v2::Type::SSL, &tls.proxy_v2_ssl())?;
         if let Some(sni) = &tls.sni {
@@ -530,6 +531,22 @@ fn proxy_header(route: &Route, arrival: &Arrival, client: &Client) -> io::Result
         }
     }
     header.build()
+}
+
+/// The two addresses of a PROXY header in one family: IPv4 when both are IPv4 or IPv4-mapped,
+/// as a dual-stack listener sees an IPv4 client (`::ffff:a.b.c.d`), so that the broker is told
+/// the IPv4 address the client has; IPv6 otherwise, an IPv4 one mapped. Of two families, `ppp`
+/// would send neither address (`AF_UNSPEC`).
+fn one_family(source: SocketAddr, destination: SocketAddr) -> (SocketAddr, SocketAddr) {
+    let v4 = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+    let v6 = |a: SocketAddr| match a.ip() {
+        IpAddr::V4(ip) => SocketAddr::new(ip.to_ipv6_mapped().into(), a.port()),
+        IpAddr::V6(_) => a,
+    };
+    match (v4(source), v4(destination)) {
+        both @ (SocketAddr::V4(_), SocketAddr::V4(_)) => both,
+        _ => (v6(source), v6(destination)),
+    }
 }
 
 /// Answers `ack`, if there is one, and closes the sending side; [`linger`] follows.

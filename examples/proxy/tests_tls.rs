@@ -732,6 +732,35 @@ async fn a_proxy_header_in_pieces_is_read_as_it_comes() {
     }
 }
 
+/// An IPv4 client of a dual-stack listener, which sees it as `::ffff:127.0.0.1`, is named to
+/// the broker by its IPv4 address, in a TCP4 header, as it is to routes and keys. It went as
+/// IPv6. (Bound to the mapped loopback address, which only IPv4 loopback clients reach.)
+#[tokio::test]
+async fn an_ipv4_client_of_a_dual_stack_listener_goes_upstream_as_ipv4() {
+    if let Err(e) = std::net::TcpListener::bind("[::ffff:127.0.0.1]:0") {
+        eprintln!("skipped: no IPv6 socket on this host ({e})");
+        return;
+    }
+    let mut far = Recorder::start().await;
+    let proxy = start(&format!(
+        "listen = [\"[::ffff:127.0.0.1]:0\"]\n[[route]]\nproxy_protocol = true\nupstreams = [{}]",
+        far.upstream()
+    ))
+    .await;
+    let port = proxy.addrs[0].port();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let connect = packet(&Connect::new(Protocol::V5, "mapped"));
+    stream.write_all(&connect).await.expect("send");
+    assert_eq!(read_answer(&mut stream, &mut Vec::new()).await, V5_OK);
+    let client = stream.local_addr().expect("address");
+    drop(stream);
+    let got = far.next().await;
+    let header = ppp::v2::Header::try_from(got.as_slice()).expect("v2 upstream");
+    let proxy_v4: SocketAddr = ([127, 0, 0, 1], port).into();
+    assert_eq!(header.addresses, (client, proxy_v4).into(), "TCP4, both addresses IPv4");
+    assert_eq!(&got[header.len()..], connect);
+}
+
 /// A v2 header with a CRC32C TLV must match it, as HAProxy checks it; one that does not is
 /// refused. It was not checked.
 #[test]
