@@ -310,6 +310,19 @@ impl Config {
         {
             return Err(format!("listener {}: websocket path does not start with /", l.addr));
         }
+        // A client that offers ALPN and finds none of its names is refused by the handshake
+        // (RFC 7301 3.2), and a WebSocket client's TLS carries HTTP/1.1: browsers offer it,
+        // so a wss listener offering only `mqtt` would refuse every one of them.
+        if let Some(l) = self.listeners.iter().find(|l| {
+            let alpn = l.tls.as_ref().map_or(&[][..], |tls| &tls.alpn[..]);
+            l.websocket.is_some() && !alpn.is_empty() && !alpn.iter().any(|p| p == "http/1.1")
+        }) {
+            return Err(format!(
+                "listener {}: a WebSocket listener's alpn must offer \"http/1.1\", which browsers ask \
+                 for, or their handshakes fail (--tls-alpn is shared by --tls-listen and --wss-listen)",
+                l.addr
+            ));
+        }
         if self.routes.is_empty() {
             return Err("no route".into());
         }

@@ -434,12 +434,23 @@ fn websocket_and_sticky_config_defaults_and_what_is_refused() {
         ("listen = [\"127.0.0.1:9101\"]\n[[listener]]\naddr = \"127.0.0.1:9101\"", "given twice"),
         ("[[listener]]\naddr = \"127.0.0.1:9101\"\nwebsocket = \"mqtt\"", "does not start with /"),
         ("listen = []", "no listen address"),
+        (
+            "[[listener]]\naddr = \"127.0.0.1:9101\"\nwebsocket = \"/mqtt\"\n\
+             tls = { cert = \"c.pem\", key = \"k.pem\", alpn = [\"mqtt\"] }",
+            "alpn must offer \"http/1.1\"",
+        ),
     ];
     for (text, why) in refused {
         let text = format!("{text}\n[[route]]\nupstreams = [\"127.0.0.1:1883\"]");
         let e = Config::parse(&text).expect_err(&text);
         assert!(e.contains(why), "{text}: {e}");
     }
+    // With `http/1.1` offered, the check passes, and the next one finds the files missing.
+    let text = "[[listener]]\naddr = \"127.0.0.1:9101\"\nwebsocket = \"/mqtt\"\n\
+                tls = { cert = \"c.pem\", key = \"k.pem\", alpn = [\"mqtt\", \"http/1.1\"] }\n\
+                [[route]]\nupstreams = [\"127.0.0.1:1883\"]";
+    let e = Config::parse(text).expect_err("no such files");
+    assert!(e.contains("c.pem") && !e.contains("alpn"), "{e}");
     let e = Config::parse("[[route]]\nupstreams = [\"127.0.0.1:1883\"]\nclient_id_prefix = \"a\\u0000\"")
         .expect_err("NUL");
     assert!(e.contains("U+0000"), "{e}");
