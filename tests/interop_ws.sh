@@ -19,6 +19,7 @@ base=${PORT_BASE:-18870}
 tcp_port=$((base + 10))
 ws_port=$((base + 11))
 plain_ws_port=$((base + 12))
+origin_ws_port=$((base + 15))
 source tests/interop_lib.sh
 need node=nodejs npm=npm
 need_paho
@@ -37,8 +38,15 @@ pids+=("$!")
 "$proxy_bin" --listen "127.0.0.1:$((base + 13))" --ws-listen "127.0.0.1:$plain_ws_port" --no-assign-client-id \
     "${upstreams[@]}" >"$work/proxy-plain.log" 2>&1 &
 pids+=("$!")
+# Browsers' pages only from app.example.com; paho-mqtt names the address it connects to as its
+# origin, so that is listed too.
+"$proxy_bin" --listen "127.0.0.1:$((base + 14))" --ws-listen "127.0.0.1:$origin_ws_port" \
+    --ws-origin https://app.example.com --ws-origin "http://127.0.0.1:$origin_ws_port" \
+    "${upstreams[@]}" >"$work/proxy-origin.log" 2>&1 &
+pids+=("$!")
 wait_port "$ws_port"
 wait_port "$plain_ws_port"
+wait_port "$origin_ws_port"
 
 py() { python3 tests/interop_ws.py "$@" 2>>"$work/py.log" || echo error; }
 mqttjs() { # mqttjs CLIENT_ID VERSION: the broker mqtt.js reaches over WebSocket
@@ -49,6 +57,16 @@ const client = mqtt.connect(`ws://127.0.0.1:${port}/mqtt`, { clientId, protocolV
 client.on("connect", () => client.subscribe("whoami"));
 client.on("message", (topic, payload) => { console.log(payload.toString()); client.end(); });
 client.on("error", (e) => { console.error(e.message); process.exit(1); });
+EOF
+}
+mqttjs_origin() { # mqttjs_origin ORIGIN: "connected" if mqtt.js, as a page of ORIGIN, gets through
+    NODE_PATH="$node_dir/node_modules" timeout 10 node - "$origin_ws_port" "$1" <<'EOF' 2>>"$work/node.log" || echo refused
+const mqtt = require("mqtt");
+const [port, origin] = process.argv.slice(2);
+const client = mqtt.connect(`ws://127.0.0.1:${port}/mqtt`, { clientId: "origin-check", reconnectPeriod: 0, wsOptions: { origin } });
+client.on("connect", () => { console.log("connected"); process.exit(0); });
+client.on("error", (e) => { console.error(e.message); process.exit(1); });
+client.on("close", () => process.exit(2));
 EOF
 }
 whoami_tcp() { mosquitto_sub -p "$tcp_port" -V mqttv311 -i "$1" -t whoami -C 1 -W 5 2>/dev/null || echo none; }
@@ -107,6 +125,13 @@ sleep 0.5
 check "the live WebSocket subscriber got both messages" "keeper/before one|keeper/after two" "$(paste -sd'|' "$work/keeper")"
 if kill -0 "$keeper_pid" 2>/dev/null; then ok "the live WebSocket subscriber is still connected"; else not_ok "the live subscriber died"; fi
 kill "$keeper_pid" 2>/dev/null || true
+
+echo "# websocket_origins: browsers' pages from other sites are refused"
+check "mqtt.js with the listed Origin: connected" "connected" "$(mqttjs_origin https://app.example.com)"
+check "mqtt.js with another Origin: refused (HTTP 403)" "refused" "$(mqttjs_origin https://evil.example)"
+check "and logged as such" "1" "$(grep -c 'WebSocket upgrade refused: HTTP 403' "$work/proxy-origin.log")"
+check "paho-mqtt, whose origin is the address it connects to, listed: served" "$(whoami_tcp paho-origin)" \
+    "$(py whoami "$origin_ws_port" paho-origin 4)"
 
 echo "# sticky ids: a 5.0 client without an id resumes its session on the same broker"
 sticky=$(py sticky "$ws_port" "$base")

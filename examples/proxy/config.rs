@@ -310,6 +310,11 @@ impl Config {
         {
             return Err(format!("listener {}: websocket path does not start with /", l.addr));
         }
+        if let Some(l) =
+            self.listeners.iter().find(|l| l.websocket.is_none() && !l.websocket_origins.is_empty())
+        {
+            return Err(format!("listener {}: websocket_origins without websocket", l.addr));
+        }
         // A client that offers ALPN and finds none of its names is refused by the handshake
         // (RFC 7301 3.2), and a WebSocket client's TLS carries HTTP/1.1: browsers offer it,
         // so a wss listener offering only `mqtt` would refuse every one of them.
@@ -626,6 +631,12 @@ pub struct Listener {
     /// Clients here speak MQTT over WebSocket (over TLS too, with `tls`: `wss://`); the
     /// request path the upgrade must be for, such as `/mqtt`.
     pub websocket: Option<String>,
+    /// The web origins, such as `https://app.example.com`, whose pages may open a WebSocket
+    /// here; any by default. A browser names its page's origin, which a page cannot forge, so
+    /// this keeps other sites' pages from reaching the brokers through their visitors'
+    /// browsers (RFC 6455 10.2); a client that names none is not a browser, and is let in.
+    #[serde(default)]
+    pub websocket_origins: Vec<String>,
 }
 
 impl Listener {

@@ -191,7 +191,8 @@ pub async fn arrive(
         let Some(path) = websocket else { return Ok(client) };
         arrival.websocket = true;
         // Boxed like the TLS handshake, so that a session that never upgrades carries none of it.
-        let ws = Box::pin(ws::upgrade(client, path, deadline)).await.map_err(Refused::WebSocket)?;
+        let origins = listener.map_or(&[][..], |l| &l.websocket_origins[..]);
+        let ws = Box::pin(ws::upgrade(client, path, origins, deadline)).await.map_err(Refused::WebSocket)?;
         Ok(Client::Ws(Box::new(ws)))
     };
     let client = timeout(deadline, steps).await.unwrap_or(Err(Refused::Deadline))?;

@@ -113,7 +113,7 @@ struct Args {
 
 /// The flags for what a `--config` file holds, refused beside it rather than ignored: all but
 /// `--metrics` (which overrides the file's), `--workers` and the log flags.
-const REPLACED_BY_CONFIG: [&str; 35] = [
+const REPLACED_BY_CONFIG: [&str; 36] = [
     "listen",
     "upstreams",
     "key",
@@ -144,6 +144,7 @@ const REPLACED_BY_CONFIG: [&str; 35] = [
     "ws_listen",
     "wss_listen",
     "ws_path",
+    "ws_origin",
     "tls_cert",
     "tls_key",
     "tls_alpn",

@@ -871,7 +871,7 @@ fn listener_options_without_their_listener_are_refused() {
     use clap::Parser;
     let parse = |flags: &[&str]| crate::Args::try_parse_from(["proxy"].iter().chain(flags));
     let tls = ["--tls-cert", "server.pem", "--tls-key", "server.key"];
-    let alone: [&[&str]; 8] = [
+    let alone: [&[&str]; 9] = [
         &tls,
         &["--tls-cert", "server.pem"],
         &["--tls-key", "server.key"],
@@ -880,6 +880,7 @@ fn listener_options_without_their_listener_are_refused() {
         &["--tls-client-ca", "ca.pem", "--tls-client-auth", "required"],
         &["--tls-client-ca", "ca.pem", "--tls-crl", "crl.pem"],
         &["--ws-path", "/ws"],
+        &["--ws-origin", "https://app.example.com"],
     ];
     for flags in alone {
         let error = parse(flags).err().unwrap_or_else(|| panic!("{flags:?} without its listener is refused"));

@@ -388,6 +388,51 @@ async fn mqtt_6_0_0_3_the_upgrade_needs_an_mqtt_subprotocol_and_the_path() {
     assert_eq!(receive(&mut ws, 4).await, [0x20, 0x02, 0x00, 0x00]);
 }
 
+/// With `websocket_origins`, a browser's upgrade from a page of another origin gets 403, so that
+/// another site cannot reach the brokers through its visitors' browsers (RFC 6455 10.2); the
+/// listed origins pass whatever their case, and a client that names no origin is no browser
+/// and passes too. Without it any origin passes, as before.
+#[tokio::test]
+async fn websocket_origins_keep_other_sites_pages_out() {
+    let broker = Broker::start().await;
+    let text = format!(
+        "listen = []\n\
+         [[listener]]\naddr = \"127.0.0.1:0\"\nwebsocket = \"/mqtt\"\n\
+         websocket_origins = [\"https://app.example.com\", \"http://localhost:8080\"]\n\
+         [[listener]]\naddr = \"127.0.0.2:0\"\nwebsocket = \"/mqtt\"\n\
+         [[route]]\nupstreams = [{}]",
+        broker.upstream()
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let (guarded, open) = (proxy.local_addrs()[0], proxy.local_addrs()[1]);
+    tokio::spawn(proxy.run());
+    let from = |addr: SocketAddr, origin: Option<&'static str>| async move {
+        let mut request = format!("ws://{addr}/mqtt").into_client_request().expect("request");
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "mqtt".parse().expect("value"));
+        if let Some(origin) = origin {
+            request.headers_mut().insert("Origin", origin.parse().expect("value"));
+        }
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        tokio_tungstenite::client_async(request, stream).await.map(|(ws, _)| ws)
+    };
+    for origin in ["https://evil.example", "https://app.example.com.evil.example", "null"] {
+        match from(guarded, Some(origin)).await {
+            Err(WsError::Http(response)) => assert_eq!(response.status(), 403, "{origin}"),
+            other => panic!("{origin}: {:?}", other.map(|_| "upgraded")),
+        }
+        assert!(from(open, Some(origin)).await.is_ok(), "{origin}: any origin without the list");
+    }
+    for origin in [Some("https://app.example.com"), Some("HTTPS://App.Example.com"), None] {
+        let mut ws = from(guarded, origin).await.unwrap_or_else(|e| panic!("{origin:?}: {e}"));
+        send(&mut ws, &connect_packet(Protocol::V5, "allowed")).await;
+        assert_eq!(receive(&mut ws, 5).await, V5_OK, "{origin:?}");
+    }
+    let refused = "[[listener]]\naddr = \"127.0.0.1:0\"\nwebsocket_origins = [\"https://a.example\"]\n\
+                   [[route]]\nupstreams = [\"127.0.0.1:1883\"]";
+    let e = Config::parse(refused).expect_err("origins without websocket");
+    assert!(e.contains("websocket_origins without websocket"), "{e}");
+}
+
 #[tokio::test]
 async fn sticky_ids_place_the_reconnect_on_the_broker_that_holds_the_session() {
     let brokers = [Broker::start().await, Broker::start().await, Broker::start().await];

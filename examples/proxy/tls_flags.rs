@@ -26,6 +26,10 @@ pub struct Flags {
     /// The path WebSocket clients connect to; needs --ws-listen or --wss-listen.
     #[arg(long, value_name = "PATH", default_value_t = default_ws_path(), requires = "ws_listeners")]
     pub ws_path: String,
+    /// Let browsers open a WebSocket only from pages of this origin, such as
+    /// https://app.example.com; repeat for several. Any by default.
+    #[arg(long, value_name = "ORIGIN", requires = "ws_listeners")]
+    pub ws_origin: Vec<String>,
     /// PEM file: the server certificate, then its chain. This and the other --tls-* flags need
     /// --tls-listen or --wss-listen.
     #[arg(long, value_name = "FILE", requires = "tls_listeners")]
@@ -45,8 +49,8 @@ pub struct Flags {
     /// PEM file: certificate revocation list for client certificates; repeat for several.
     #[arg(long, value_name = "FILE", requires = "tls_client_ca")]
     pub tls_crl: Vec<PathBuf>,
-    /// Accept a PROXY protocol v1 or v2 header on every listener from this network only;
-    /// repeat for several. A header from anywhere else is refused.
+    /// Accept a PROXY protocol v1 or v2 header on every listener from this network only, and
+    /// require one of it; repeat for several. A header from anywhere else is refused.
     #[arg(long, value_name = "CIDR")]
     pub proxy_protocol_from: Vec<Network>,
 }
@@ -71,6 +75,7 @@ impl Flags {
             tls: tls.cloned(),
             proxy_protocol_from: self.proxy_protocol_from.clone(),
             websocket: websocket.then(|| self.ws_path.clone()),
+            websocket_origins: if websocket { self.ws_origin.clone() } else { Vec::new() },
         };
         let proxied = !self.proxy_protocol_from.is_empty();
         let plain = plain.iter().filter(|_| proxied).map(|&addr| listener(addr, None, false));

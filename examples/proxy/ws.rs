@@ -47,11 +47,16 @@ const READ_BUFFER: usize = 4 * 1024;
 pub struct Refused(pub String);
 
 /// Answers the HTTP upgrade on `stream` within `deadline`: the request must be for `path` (404
-/// otherwise) and offer the subprotocol `mqtt` or `mqttv3.1` (400 otherwise), which the answer
-/// then names. A
-/// request for no upgrade, or another version of it, gets 426, and one a WebSocket server
-/// cannot take 400 ([`unanswered`]).
-pub async fn upgrade<S>(mut stream: S, path: &str, deadline: Duration) -> Result<WsStream<S>, Refused>
+/// otherwise), come from one of `origins` if it names an origin and they are not empty (403
+/// otherwise), and offer the subprotocol `mqtt` or `mqttv3.1` (400 otherwise), which the
+/// answer then names. A request for no upgrade, or another version of it, gets 426, and one a
+/// WebSocket server cannot take 400 ([`unanswered`]).
+pub async fn upgrade<S>(
+    mut stream: S,
+    path: &str,
+    origins: &[String],
+    deadline: Duration,
+) -> Result<WsStream<S>, Refused>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -60,6 +65,9 @@ where
     let check = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         if request.uri().path() != path {
             return Err(error(StatusCode::NOT_FOUND, format!("MQTT over WebSocket is at {path}\n")));
+        }
+        if foreign(request, origins) {
+            return Err(error(StatusCode::FORBIDDEN, "pages of this origin may not connect here\n".into()));
         }
         let Some(chosen) = subprotocol(request) else {
             let text = "the WebSocket subprotocol must be \"mqtt\" (or \"mqttv3.1\" for MQTT 3.1)\n".into();
@@ -125,6 +133,14 @@ fn unanswered(e: &WsError) -> Option<StatusCode> {
         WsError::Protocol(_) | WsError::HttpFormat(_) | WsError::Capacity(_) => Some(StatusCode::BAD_REQUEST),
         _ => None,
     }
+}
+
+/// Whether `origins` are given and the request's `Origin` is none of them; origins compare
+/// without regard to case, as their scheme and host do (RFC 6454 4). A request with no `Origin`
+/// is not from a browser, which always sends one (RFC 6455 4.1), and passes.
+fn foreign(request: &Request, origins: &[String]) -> bool {
+    let Some(origin) = request.headers().get(header::ORIGIN) else { return false };
+    !origins.is_empty() && !origins.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes()))
 }
 
 /// The first of [`SUBPROTOCOLS`] that `Sec-WebSocket-Protocol` lists, in any of its headers.
