@@ -57,7 +57,9 @@ pub fn next(start: &[u8]) -> Result<Next, &'static str> {
     if start.get(..known) != V1_PREFIX.get(..known) {
         return Err("not a PROXY header");
     }
-    if let Some(end) = start.windows(2).position(|w| w == b"\r\n") {
+    // Within the longest line only: a look ahead may see more than a header's bytes.
+    let line = start.get(..V1_MAX).unwrap_or(start);
+    if let Some(end) = line.windows(2).position(|w| w == b"\r\n") {
         return Ok(Next::Whole(end + 2));
     }
     // The text header's end can only be found a byte at a time without reading past it.

@@ -809,6 +809,10 @@ fn proxy_header_lengths_are_known_without_reading_past_the_header() {
     assert!(next(b"PROXX").is_err());
     assert!(next(&[b'P'; 200][..]).is_err());
     assert!(next(&[b"PROXY ".as_slice(), &[b'1'; 101]].concat()).is_err(), "v1 ends within 107 bytes");
+    // Seen at once, as a look ahead sees it, a longer line is no more a header.
+    let long = [b"PROXY ".as_slice(), &[b'1'; 101], b"\r\n"].concat();
+    assert!(next(&long).is_err(), "a CRLF past 107 bytes ends no header");
+    assert_eq!(next(&[&long[..100], b"\r\n"].concat()), Ok(Next::Whole(102)));
     assert_eq!(proxy_header::parse(b"PROXY UNKNOWN\r\n"), Ok(None));
     assert!(proxy_header::parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nextra").is_err(), "length must agree");
 }
