@@ -221,12 +221,10 @@ async fn read_header(tcp: &mut TcpStream) -> Result<Option<(SocketAddr, SocketAd
     let came = tcp.peek(&mut header).await.map_err(Refused::Failed)?;
     header.truncate(came);
     match proxy_header::next(&header) {
+        // Read whole, which the loop then finds whole and parses.
         Ok(Next::Whole(len)) if len <= came => {
             header.truncate(len);
-            return match tcp.read_exact(&mut header).await {
-                Ok(_) => proxy_header::parse(&header).map_err(Refused::Header),
-                Err(e) => Err(Refused::Failed(e)),
-            };
+            tcp.read_exact(&mut header).await.map_err(Refused::Failed)?;
         }
         _ => header.clear(),
     }
