@@ -161,9 +161,10 @@ pub async fn arrive(
                 (false, false) => {}
                 (false, true) => return Err(Refused::Untrusted),
                 // A trusted balancer's connections all carry a header: the specification
-                // (section 2) forbids guessing whether one is there, and HAProxy's
+                // (sections 2 and 5) forbids guessing whether one is there, and HAProxy's
                 // `accept-proxy` and NGINX's `proxy_protocol` refuse a connection without one,
-                // lest a balancer that sent none pass as the client.
+                // lest a balancer that sent none pass as the client. Which sources send one is
+                // configured, as section 5 allows; section 2 would give them a port of their own.
                 (true, false) => return Err(Refused::Missing(first)),
                 (true, true) => {
                     if let Some((source, destination)) = read_header(&mut tcp).await? {
