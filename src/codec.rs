@@ -45,11 +45,11 @@ use bytes::BytesMut;
 use crate::connack::Connack;
 use crate::decode::{Decoder, Needed, Status};
 use crate::encode::EncodeError;
-use crate::error::Error;
+use crate::error::{Error, ReasonCode};
 use crate::owned::{OwnedConnack, OwnedConnect};
 use crate::packet::{ConnackPacket, Connect};
 use crate::rules;
-use crate::spec::{CONNACK_BYTE, CONNECT_BYTE, Protocol};
+use crate::spec::{AUTH_BYTE, CONNACK_BYTE, CONNECT_BYTE, Protocol};
 
 /// What can go wrong in a codec: the socket, or the packet.
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +75,23 @@ pub enum CodecError {
     /// server sends one [MQTT-3.2.0-2].
     #[error("a second CONNACK on the connection")]
     SecondConnack,
+    /// An AUTH packet before the CONNACK: the server carries on the enhanced authentication
+    /// that the 5.0 CONNECT began with its Authentication Method (MQTT 5.0 section 4.12). The
+    /// [`ConnackCodec`] reads no AUTH: the packet stays in the read buffer, whole or not, for
+    /// the caller to take with `into_parts()` and answer, then read the CONNACK with a new
+    /// codec.
+    #[error("an AUTH packet before the CONNACK: enhanced authentication is the caller's")]
+    Auth,
     /// The CONNACK could not be decoded.
     #[error("invalid CONNACK: {0}")]
     Connack(Error),
+    /// A CONNACK to write, by a [`ConnectCodec`], in another version than the CONNECT it
+    /// yielded, which its client would misread.
+    #[error("a CONNACK in another version than the CONNECT's, {connect}")]
+    ConnackVersion {
+        /// The CONNECT's version.
+        connect: Protocol,
+    },
     /// The CONNECT (by a [`ConnackCodec`]) or the CONNACK (by a [`ConnectCodec`]) could not
     /// be encoded; the inner error names the field.
     #[error("packet not encoded: {0}")]
@@ -123,12 +137,13 @@ fn reserve(src: &mut BytesMut, needed: Needed) {
 /// the read buffer and validated once; encodes the CONNACK.
 ///
 /// Once it has yielded a CONNECT, it refuses another as [`CodecError::SecondConnect`]
-/// [MQTT-3.1.0-2].
+/// [MQTT-3.1.0-2], and a CONNACK to write in another version as
+/// [`CodecError::ConnackVersion`].
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectCodec {
     decoder: Decoder,
-    /// Whether it has yielded the connection's CONNECT.
-    connected: bool,
+    /// The version of the connection's CONNECT, once it has yielded it.
+    connected: Option<Protocol>,
 }
 
 impl Default for ConnectCodec {
@@ -144,7 +159,24 @@ impl Default for ConnectCodec {
 impl ConnectCodec {
     /// A codec that decodes with `decoder`, with its cap and options.
     pub const fn new(decoder: Decoder) -> Self {
-        Self { decoder, connected: false }
+        Self { decoder, connected: None }
+    }
+
+    /// Refuses a CONNACK that `same` says is in another version than the CONNECT it yielded:
+    /// the client reads the answer in the version it sent. A refusal with Unsupported Protocol
+    /// Version may come in either, as a 5.0 server MAY answer an older CONNECT with 0x84
+    /// [MQTT-3.1.2-2]; and before a CONNECT, a refusal's version is the caller's to pick.
+    fn answers_in_version(
+        &self,
+        same: impl FnOnce(Protocol) -> bool,
+        code: ReasonCode,
+    ) -> Result<(), CodecError> {
+        match self.connected {
+            Some(connect) if code != ReasonCode::UnsupportedProtocolVersion && !same(connect) => {
+                Err(CodecError::ConnackVersion { connect })
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -169,12 +201,12 @@ impl tokio_util::codec::Decoder for ConnectCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnect>, CodecError> {
-        if self.connected {
+        if self.connected.is_some() {
             no_second_connect(src)?;
         }
         match OwnedConnect::split_from(&self.decoder, src) {
             Ok(Status::Complete { packet, .. }) => {
-                self.connected = true;
+                self.connected = Some(packet.protocol());
                 Ok(Some(packet))
             }
             Ok(Status::Incomplete(needed)) => {
@@ -191,6 +223,7 @@ impl tokio_util::codec::Encoder<ConnackPacket<'_>> for ConnectCodec {
     type Error = CodecError;
 
     fn encode(&mut self, ack: ConnackPacket<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.answers_in_version(|connect| connect == ack.protocol, ack.reason_code)?;
         ack.encode_to(dst)?;
         Ok(())
     }
@@ -200,6 +233,8 @@ impl tokio_util::codec::Encoder<Connack> for ConnectCodec {
     type Error = CodecError;
 
     fn encode(&mut self, ack: Connack, dst: &mut BytesMut) -> Result<(), CodecError> {
+        // 3.1's and 3.1.1's refusals are the same bytes: without Session Present, only 5.0's differ.
+        self.answers_in_version(|connect| connect.is_v5() == ack.is_v5(), ack.reason_code())?;
         dst.extend_from_slice(ack.as_bytes());
         Ok(())
     }
@@ -211,6 +246,7 @@ impl tokio_util::codec::Encoder<&OwnedConnack> for ConnectCodec {
     /// Forwards a CONNACK as it was received (a broker's, read by a [`ConnackCodec`]), byte
     /// for byte.
     fn encode(&mut self, ack: &OwnedConnack, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.answers_in_version(|connect| connect == ack.protocol(), ack.reason_code())?;
         dst.extend_from_slice(ack.frame());
         Ok(())
     }
@@ -239,6 +275,11 @@ impl tokio_util::codec::Encoder<OwnedConnack> for ConnectCodec {
 /// Present an error, [`Error::SessionPresentAfterCleanStart`], taken off the buffer
 /// [MQTT-3.2.2-2].
 ///
+/// A 5.0 server may answer with AUTH packets before its CONNACK, when the CONNECT named an
+/// Authentication Method: the codec stops at the first with [`CodecError::Auth`] and leaves it
+/// in the buffer. After a CONNECT it encodes without one, an AUTH, or an Authentication Method
+/// in the CONNACK, is [`Error::UnaskedAuthentication`] [MQTT-4.12.0-6].
+///
 /// Once it has yielded a CONNACK, it refuses another as [`CodecError::SecondConnack`]
 /// [MQTT-3.2.0-2].
 #[derive(Clone, Copy, Debug)]
@@ -247,6 +288,9 @@ pub struct ConnackCodec {
     max_packet_size: u32,
     /// Whether the CONNECT it wrote asked for a clean start; `false` before it wrote one.
     clean_start: bool,
+    /// Whether the server may authenticate the client with AUTH packets: the CONNECT it wrote
+    /// named an Authentication Method, or it wrote none and cannot tell.
+    authentication_asked: bool,
     /// Whether it has yielded the connection's CONNACK.
     acknowledged: bool,
 }
@@ -261,7 +305,13 @@ impl ConnackCodec {
     /// [`max_packet_size`](Self::max_packet_size), or by encoding a 5.0 CONNECT that
     /// announces a Maximum Packet Size.
     pub const fn new(protocol: Protocol) -> Self {
-        Self { protocol, max_packet_size: u32::MAX, clean_start: false, acknowledged: false }
+        Self {
+            protocol,
+            max_packet_size: u32::MAX,
+            clean_start: false,
+            authentication_asked: true,
+            acknowledged: false,
+        }
     }
 
     /// Cap on the CONNACK, fixed header included. Decided from the Remaining Length alone: a
@@ -285,11 +335,12 @@ impl ConnackCodec {
         Self { max_packet_size: bytes, ..self }
     }
 
-    /// Takes the version and the clean start of a CONNECT it wrote, and the Maximum Packet Size
-    /// it announced as the cap, unless the cap is lower.
-    fn adopt(&mut self, protocol: Protocol, clean_start: bool, announced: Option<u32>) {
+    /// Takes the version, the clean start and the Authentication Method of a CONNECT it wrote,
+    /// and the Maximum Packet Size it announced as the cap, unless the cap is lower.
+    fn adopt(&mut self, protocol: Protocol, clean_start: bool, method: bool, announced: Option<u32>) {
         self.protocol = protocol;
         self.clean_start = clean_start;
+        self.authentication_asked = method;
         if let Some(announced) = announced {
             self.max_packet_size = self.max_packet_size.min(announced);
         }
@@ -303,6 +354,9 @@ impl tokio_util::codec::Decoder for ConnackCodec {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnack>, CodecError> {
         if self.acknowledged {
             no_second_connack(src)?;
+        } else if self.protocol.is_v5() && starts(src, AUTH_BYTE) {
+            rules::no_authentication_unasked(self.authentication_asked, true).map_err(CodecError::Connack)?;
+            return Err(CodecError::Auth);
         }
         match OwnedConnack::split_within(self.protocol, src, self.max_packet_size)
             .map_err(CodecError::Connack)?
@@ -310,6 +364,11 @@ impl tokio_util::codec::Decoder for ConnackCodec {
             Status::Complete { packet, .. } => {
                 rules::no_session_after_clean_start(self.clean_start, packet.session_present())
                     .map_err(CodecError::Connack)?;
+                rules::no_authentication_unasked(
+                    self.authentication_asked,
+                    packet.has_authentication_method(),
+                )
+                .map_err(CodecError::Connack)?;
                 self.acknowledged = true;
                 Ok(Some(packet))
             }
@@ -328,7 +387,13 @@ impl tokio_util::codec::Encoder<Connect<'_>> for ConnackCodec {
     /// caps the CONNACK (see [`ConnackCodec`]).
     fn encode(&mut self, connect: Connect<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
         connect.encode_to(dst)?;
-        self.adopt(connect.protocol, connect.clean_start, connect.properties.maximum_packet_size);
+        let p = &connect.properties;
+        self.adopt(
+            connect.protocol,
+            connect.clean_start,
+            p.authentication_method.is_some(),
+            p.maximum_packet_size,
+        );
         Ok(())
     }
 }
@@ -340,7 +405,8 @@ impl tokio_util::codec::Encoder<&OwnedConnect> for ConnackCodec {
     /// version, and a Maximum Packet Size in it caps the CONNACK (see [`ConnackCodec`]).
     fn encode(&mut self, connect: &OwnedConnect, dst: &mut BytesMut) -> Result<(), CodecError> {
         dst.extend_from_slice(connect.frame());
-        self.adopt(connect.protocol(), connect.clean_start(), connect.maximum_packet_size());
+        let method = connect.authentication_method().is_some();
+        self.adopt(connect.protocol(), connect.clean_start(), method, connect.maximum_packet_size());
         Ok(())
     }
 }

@@ -45,6 +45,12 @@ impl Connack {
     pub const fn reason_code(&self) -> ReasonCode {
         self.code
     }
+
+    /// Whether it is in 5.0's form, which has a property block.
+    #[cfg(feature = "tokio-util")]
+    pub(crate) const fn is_v5(&self) -> bool {
+        self.len == 5
+    }
 }
 
 impl Protocol {

@@ -252,6 +252,11 @@ pub enum Error {
     /// [MQTT-3.2.2-2 / 3.1.1 MQTT-3.2.2-1]; only a reader that knows the CONNECT can tell.
     #[error("Session Present answers a clean start")]
     SessionPresentAfterCleanStart,
+    /// CONNACK: the server began enhanced authentication, with an AUTH packet or an
+    /// Authentication Method in its CONNACK, that the 5.0 CONNECT did not ask for with an
+    /// Authentication Method [MQTT-4.12.0-6]; only a reader that knows the CONNECT can tell.
+    #[error("the server began an enhanced authentication the CONNECT did not ask for")]
+    UnaskedAuthentication,
     /// CONNACK: a reason code (5.0) or return code (3.x) that a CONNACK of this version
     /// cannot carry.
     #[error("{code:#04x} is not a CONNACK code of this version")]
@@ -287,6 +292,7 @@ impl Error {
             Self::DuplicateProperty { .. }
             | Self::SessionPresentWithError { .. }
             | Self::SessionPresentAfterCleanStart
+            | Self::UnaskedAuthentication
             | Self::InvalidPropertyValue { .. }
             | Self::AuthenticationDataWithoutMethod
             | Self::EmptyTopic { .. }

@@ -694,9 +694,54 @@ impl OwnedConnack {
         Ok(Status::Complete { packet, len })
     }
 
+    /// Decodes the CONNACK at the front of `bytes`, answering a CONNECT of `protocol`, and
+    /// keeps its frame, a view of `bytes` that copies nothing; the `len` of `Complete` is the
+    /// frame's length. For a CONNACK that arrived whole, as in a WebSocket message.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use mqtt_connect::{OwnedConnack, Protocol, ReasonCode, Status};
+    ///
+    /// let bytes = Bytes::from_static(b"\x20\x03\x00\x00\x00\x30");
+    /// let Status::Complete { packet: ack, len } = OwnedConnack::decode(Protocol::V5, &bytes)? else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!((ack.reason_code(), len), (ReasonCode::Success, 5));
+    /// assert_eq!(ack.into_frame(), bytes.slice(..5));
+    /// # Ok::<(), mqtt_connect::Error>(())
+    /// ```
+    pub fn decode(protocol: Protocol, bytes: &Bytes) -> Result<Status<Self>, Error> {
+        match ConnackPacket::decode(protocol, bytes)? {
+            Status::Complete { packet, len } => {
+                let properties = ConnackLayout::of(bytes, &packet.properties);
+                let (session_present, reason_code) = (packet.session_present, packet.reason_code);
+                let frame = bytes.slice(..len);
+                let packet = Self { protocol, frame, session_present, reason_code, properties };
+                Ok(Status::Complete { packet, len })
+            }
+            Status::Incomplete(needed) => Ok(Status::Incomplete(needed)),
+        }
+    }
+
     /// The packet as received.
     pub fn frame(&self) -> &Bytes {
         &self.frame
+    }
+
+    /// The frame, dropping the rest.
+    pub fn into_frame(self) -> Bytes {
+        self.frame
+    }
+
+    /// The version of the CONNECT it answers, which it was decoded in.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Whether it carries an Authentication Method, read without a UTF-8 check.
+    #[cfg(feature = "tokio-util")]
+    pub(crate) fn has_authentication_method(&self) -> bool {
+        self.properties.authentication_method.is_some()
     }
 
     /// Session Present.

@@ -227,3 +227,14 @@ pub(crate) const fn no_session_after_clean_start(
     }
     Ok(())
 }
+
+/// [MQTT-4.12.0-6] A server begins enhanced authentication only when the CONNECT named an
+/// Authentication Method: without one it sends no AUTH packet, and no Authentication Method in
+/// its CONNACK. Only the `ConnackCodec` knows the CONNECT a CONNACK answers.
+#[cfg(feature = "tokio-util")]
+pub(crate) const fn no_authentication_unasked(asked: bool, begun: bool) -> Result<(), Error> {
+    if begun && !asked {
+        return Err(Error::UnaskedAuthentication);
+    }
+    Ok(())
+}

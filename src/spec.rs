@@ -9,6 +9,10 @@ pub(crate) const CONNECT_BYTE: u8 = 0x10;
 /// The fixed header's first byte: type 2 (CONNACK), flags 0.
 pub(crate) const CONNACK_BYTE: u8 = 0x20;
 
+/// The fixed header's first byte: type 15 (AUTH, 5.0 only), flags 0.
+#[cfg(feature = "tokio-util")]
+pub(crate) const AUTH_BYTE: u8 = 0xF0;
+
 /// The bridge bit mosquitto's 3.1 and 3.1.1 bridges set on the level byte.
 pub(crate) const BRIDGE_BIT: u8 = 0x80;
 

@@ -451,3 +451,142 @@ fn mqtt_3_2_0_2_a_second_connack_is_refused() {
     // A fresh codec takes it: the refusal is the connection's, not the packet's.
     assert!(ConnackCodec::new(Protocol::V5).decode(&mut BytesMut::from(&connack[..])).unwrap().is_some());
 }
+
+/// An Authentication Method property, "SCRAM-SHA-1", as a 5.0 property block holds it.
+const SCRAM: &[u8] = b"\x15\x00\x0bSCRAM-SHA-1";
+
+/// A 5.0 packet: `first`, the Remaining Length, `head`, then the property block `props`.
+fn v5_packet(first: u8, head: &[u8], props: &[u8]) -> Vec<u8> {
+    let body = [head, &[props.len() as u8], props].concat();
+    [&[first, body.len() as u8][..], &body].concat()
+}
+
+/// A `ConnackCodec` that has written a 5.0 CONNECT, with `SCRAM` as its Authentication Method
+/// or with none.
+fn wrote_connect(method: bool) -> ConnackCodec {
+    use tokio_util::codec::Encoder;
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.properties.authentication_method = method.then_some("SCRAM-SHA-1");
+    let mut codec = ConnackCodec::new(Protocol::V5);
+    codec.encode(connect, &mut BytesMut::new()).unwrap();
+    codec
+}
+
+/// [MQTT-4.12.0-6] A server that was sent no Authentication Method begins no enhanced
+/// authentication: it sends no AUTH packet, and no Authentication Method in its CONNACK. The
+/// `ConnackCodec` that wrote such a CONNECT refuses either, a Protocol Error, the AUTH from its
+/// first byte with nothing consumed; after a CONNECT with a method, both are the server's to
+/// send. In 3.x, type 15 is no packet at all.
+#[test]
+fn mqtt_4_12_0_6_no_authentication_the_connect_did_not_ask_for() {
+    let auth = v5_packet(0xF0, &[0x18], SCRAM);
+    for bytes in [&auth[..], &auth[..1]] {
+        let mut buf = BytesMut::from(bytes);
+        let err = wrote_connect(false).decode(&mut buf).unwrap_err();
+        assert!(matches!(err, CodecError::Connack(Error::UnaskedAuthentication)), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "invalid CONNACK: the server began an enhanced authentication the CONNECT did not ask for"
+        );
+        assert_eq!(&buf[..], bytes);
+    }
+    assert_eq!(Error::UnaskedAuthentication.reason_code(), ReasonCode::ProtocolError);
+
+    let ack = v5_packet(0x20, &[0x00, 0x00], SCRAM);
+    let err = wrote_connect(false).decode(&mut BytesMut::from(&ack[..])).unwrap_err();
+    assert!(matches!(err, CodecError::Connack(Error::UnaskedAuthentication)), "{err}");
+    let taken = wrote_connect(true).decode(&mut BytesMut::from(&ack[..])).unwrap().expect("whole");
+    assert_eq!(taken.packet().properties.authentication_method, Some("SCRAM-SHA-1"));
+    // A CONNACK without a method is the answer to either CONNECT.
+    for method in [false, true] {
+        let plain = v5_packet(0x20, &[0x00, 0x00], &[]);
+        assert!(wrote_connect(method).decode(&mut BytesMut::from(&plain[..])).unwrap().is_some());
+    }
+
+    let err = ConnackCodec::new(Protocol::V3_1_1).decode(&mut BytesMut::from(&auth[..])).unwrap_err();
+    assert!(matches!(err, CodecError::Connack(Error::NotConnack { byte: 0xF0 })), "{err}");
+}
+
+/// An AUTH before the CONNACK, after a CONNECT that named an Authentication Method (or from a
+/// codec that wrote no CONNECT, and cannot tell), is `CodecError::Auth` from its first byte,
+/// and stays whole in the read buffer: the caller answers it and reads the CONNACK with a new
+/// codec, here over loopback TCP.
+#[tokio::test]
+async fn an_auth_before_the_connack_is_left_in_the_buffer_for_the_caller() {
+    let auth = v5_packet(0xF0, &[0x18], SCRAM);
+    let mut buf = BytesMut::from(&auth[..1]);
+    assert!(matches!(ConnackCodec::new(Protocol::V5).decode(&mut buf), Err(CodecError::Auth)));
+    assert_eq!(&buf[..], &auth[..1]);
+
+    let (client, mut server) = pair().await;
+    let mut framed = Framed::new(client, ConnackCodec::new(Protocol::V5));
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.properties.authentication_method = Some("SCRAM-SHA-1");
+    framed.send(connect).await.unwrap();
+    let ack = v5_packet(0x20, &[0x00, 0x00], SCRAM);
+    let mut got = BytesMut::new();
+    let connect = loop {
+        server.read_buf(&mut got).await.unwrap();
+        if let mqtt_connect::Status::Complete { packet, .. } = mqtt_connect::decode(&got).unwrap() {
+            break packet;
+        }
+    };
+    assert_eq!(connect.properties.authentication_method, Some("SCRAM-SHA-1"));
+    server.write_all(&auth).await.unwrap();
+
+    let err = framed.next().await.unwrap().unwrap_err();
+    assert!(matches!(err, CodecError::Auth), "{err}");
+    assert_eq!(err.to_string(), "an AUTH packet before the CONNACK: enhanced authentication is the caller's");
+    let parts = framed.into_parts();
+    let (mut client, mut read) = (parts.io, parts.read_buf);
+    while read.len() < auth.len() {
+        client.read_buf(&mut read).await.unwrap();
+    }
+    assert_eq!(&read.split_to(auth.len())[..], &auth[..]);
+
+    // The caller answers the AUTH, the server accepts: the CONNACK, read by a new codec.
+    client.write_all(&auth).await.unwrap();
+    server.write_all(&ack).await.unwrap();
+    let mut framed = FramedRead::new(client, ConnackCodec::new(Protocol::V5));
+    let connack = framed.next().await.unwrap().unwrap();
+    assert_eq!(connack.packet().properties.authentication_method, Some("SCRAM-SHA-1"));
+}
+
+/// Once the `ConnectCodec` has yielded a CONNECT, it writes the CONNACK only in that CONNECT's
+/// version, which its client reads it in, whatever form the CONNACK takes: a packet, a refusal,
+/// a broker's owned answer. Unsupported Protocol Version may come in 5.0's form too
+/// [MQTT-3.1.2-2]; before a CONNECT, any refusal goes.
+#[test]
+fn the_connect_codec_writes_the_connack_in_the_version_of_the_connect() {
+    use tokio_util::codec::Encoder;
+    let v311 = b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02c1";
+    let mut codec = ConnectCodec::default();
+    assert!(codec.decode(&mut BytesMut::from(&v311[..])).unwrap().is_some());
+    let mut out = BytesMut::new();
+
+    let v5_ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    let err = codec.encode(v5_ack, &mut out).unwrap_err();
+    assert!(matches!(err, CodecError::ConnackVersion { connect: Protocol::V3_1_1 }), "{err}");
+    assert_eq!(err.to_string(), "a CONNACK in another version than the CONNECT's, 3.1.1");
+    let err = codec.encode(ConnackPacket::new(Protocol::V3_1, ReasonCode::Success), &mut out).unwrap_err();
+    assert!(matches!(err, CodecError::ConnackVersion { .. }), "{err}");
+    let err = codec.encode(Protocol::V5.connack(ReasonCode::NotAuthorized).unwrap(), &mut out).unwrap_err();
+    assert!(matches!(err, CodecError::ConnackVersion { .. }), "{err}");
+    let Ok(mqtt_connect::Status::Complete { packet: owned, .. }) = mqtt_connect::OwnedConnack::split_from(
+        Protocol::V5,
+        &mut BytesMut::from(&b"\x20\x03\x00\x00\x00"[..]),
+    ) else {
+        panic!("the CONNACK decodes")
+    };
+    assert!(matches!(codec.encode(&owned, &mut out), Err(CodecError::ConnackVersion { .. })));
+    assert!(out.is_empty(), "a refused CONNACK was written");
+
+    codec.encode(ConnackPacket::new(Protocol::V3_1_1, ReasonCode::Success), &mut out).unwrap();
+    codec.encode(Protocol::V3_1.connack(ReasonCode::NotAuthorized).unwrap(), &mut out).unwrap();
+    codec.encode(Protocol::V5.connack(ReasonCode::UnsupportedProtocolVersion).unwrap(), &mut out).unwrap();
+    assert_eq!(&out[..], b"\x20\x02\x00\x00\x20\x02\x00\x05\x20\x03\x00\x84\x00");
+
+    let mut fresh = ConnectCodec::default();
+    fresh.encode(Protocol::V5.connack(ReasonCode::MalformedPacket).unwrap(), &mut out).unwrap();
+    fresh.encode(&owned, &mut out).unwrap();
+}

@@ -724,3 +724,48 @@ fn an_owned_connack_gives_back_the_whole_packet() {
     assert_eq!(p.user_properties.iter().collect::<Vec<_>>(), PAIRS);
     assert_eq!(owned.clone(), owned);
 }
+
+/// `OwnedConnack::decode` reads a CONNACK that arrived whole in a `Bytes`: the same packet as a
+/// split off a `BytesMut`, its frame a view of the bytes given, in the version it was decoded
+/// in; a CONNACK cut short is `Incomplete` with what is missing, and a fault the decoder's.
+#[cfg(feature = "bytes")]
+#[test]
+fn an_owned_connack_decodes_from_bytes_without_a_copy() {
+    use bytes::{Bytes, BytesMut};
+    use mqtt_connect::OwnedConnack;
+
+    let mut stream = full_connack();
+    let len = stream.len();
+    stream.extend_from_slice(b"\x30\x00");
+    let bytes = Bytes::from(stream.clone());
+    let Ok(Status::Complete { packet: owned, len: decoded_len }) = OwnedConnack::decode(Protocol::V5, &bytes)
+    else {
+        panic!("the CONNACK decodes")
+    };
+    assert_eq!(decoded_len, len);
+    assert_eq!(owned.protocol(), Protocol::V5);
+    assert!(bytes.as_ptr_range().contains(&owned.frame().as_ptr()), "the frame is a copy");
+    let Ok(Status::Complete { packet: split, .. }) =
+        OwnedConnack::split_from(Protocol::V5, &mut BytesMut::from(&stream[..]))
+    else {
+        panic!("the CONNACK decodes")
+    };
+    assert_eq!(owned, split);
+    assert_eq!(owned.packet(), split.packet());
+    assert_eq!(owned.clone().into_frame(), bytes.slice(..len));
+
+    let v3 = Bytes::from_static(b"\x20\x02\x00\x05");
+    let Ok(Status::Complete { packet: refused, .. }) = OwnedConnack::decode(Protocol::V3_1, &v3) else {
+        panic!("the CONNACK decodes")
+    };
+    assert_eq!((refused.protocol(), refused.reason_code()), (Protocol::V3_1, ReasonCode::NotAuthorized));
+
+    assert_eq!(
+        OwnedConnack::decode(Protocol::V5, &bytes.slice(..len - 3)),
+        Ok(Status::Incomplete(Needed::Size(3.try_into().unwrap())))
+    );
+    assert_eq!(
+        OwnedConnack::decode(Protocol::V5, &Bytes::from_static(b"\x30\x00")),
+        Err(Error::NotConnack { byte: 0x30 })
+    );
+}

@@ -133,14 +133,17 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     .map(|(n, bytes)| (name(n), bytes))
     .collect::<BTreeMap<_, _>>();
     // The codec's first byte seeds its chunk sizes; the stream follows: the CONNECTs, the
-    // CONNACKs, and a 5.0 CONNACK of 88 bytes, over the capped CONNACK codec's 64.
+    // CONNACKs, a 5.0 CONNACK of 88 bytes, over the capped CONNACK codec's 64, and an AUTH
+    // (Continue authentication, SCRAM-SHA-1) followed by a CONNACK with the same method.
     let long_reason = cat(&[&[0x1f], &s(&[b'r'; 80])]);
     let over_cap = cat(&[&[0x20, 0x56, 0x00, 0x00, 0x53], &long_reason]);
+    let scram = cat(&[&[0x15], &s(b"SCRAM-SHA-1")]);
+    let auth = cat(&[&[0xf0, 0x10, 0x18, 0x0e], &scram, &[0x20, 0x11, 0x00, 0x00, 0x0e], &scram]);
     let codec = packets
         .iter()
         .map(|(n, p)| (name(n), p.clone()))
         .chain(connack.iter().map(|(n, p)| (format!("{n}-connack"), p.clone())))
-        .chain([(name("connack_over_cap"), over_cap)])
+        .chain([(name("connack_over_cap"), over_cap), (name("auth_then_connack"), auth)])
         .enumerate()
         .map(|(i, (n, p))| (n, cat(&[&[i as u8], &p])))
         .collect();

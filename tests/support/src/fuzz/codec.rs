@@ -53,8 +53,11 @@ fn connect_codec(seed: u8, stream: &[u8]) {
 /// Fed chunk by chunk, the `ConnackCodec` yields what one `OwnedConnack::split_from` of the
 /// whole stream yields, as the `ConnectCodec` does. Capped at [`CONNACK_CAP`], it refuses a
 /// CONNACK over the cap from its fixed header, with the packet's whole size, and otherwise
-/// answers exactly as without the cap.
+/// answers exactly as without the cap. A 5.0 AUTH is [`auth`]'s.
 fn connack_codec(seed: u8, stream: &[u8], protocol: Protocol) {
+    if protocol == Protocol::V5 && stream.first().is_some_and(|byte| byte >> 4 == 0xF) {
+        return auth(seed, stream);
+    }
     let mut whole = BytesMut::from(stream);
     let expected = OwnedConnack::split_from(protocol, &mut whole);
 
@@ -117,9 +120,33 @@ fn connack_codec(seed: u8, stream: &[u8], protocol: Protocol) {
     clean_start(seed, stream, protocol, &outcome, fed);
 }
 
-/// After a CONNECT with Clean Start, the `ConnackCodec` answers as one that wrote none, but
-/// refuses a whole CONNACK with Session Present [MQTT-3.2.2-2]; and once it has yielded a
-/// CONNACK, it refuses the next from its first byte [MQTT-3.2.0-2].
+/// A 5.0 stream that starts with an AUTH: from its first chunk, with nothing consumed, every
+/// `ConnackCodec` leaves it to the caller, capped or not, unless the CONNECT it wrote named no
+/// Authentication Method, when the AUTH is refused [MQTT-4.12.0-6].
+fn auth(seed: u8, stream: &[u8]) {
+    let mut unasked = ConnackCodec::new(Protocol::V5);
+    unasked.encode(Connect::new(Protocol::V5, "fuzz"), &mut BytesMut::new()).expect("the CONNECT is written");
+    let mut codecs = [
+        ConnackCodec::new(Protocol::V5),
+        ConnackCodec::new(Protocol::V5).max_packet_size(CONNACK_CAP),
+        unasked,
+    ];
+    for (i, codec) in codecs.iter_mut().enumerate() {
+        let (outcome, fed, buf) = feed(seed, stream, |buf| codec.decode(buf));
+        assert!(fed <= 16, "an AUTH taken as one after {fed} bytes, not from its first");
+        assert_eq!(&buf[..], &stream[..fed], "an AUTH consumed bytes");
+        match outcome {
+            Err(CodecError::Auth) if i < 2 => {}
+            Err(CodecError::Connack(Error::UnaskedAuthentication)) if i == 2 => {}
+            outcome => panic!("an AUTH to codec {i}: {outcome:?}"),
+        }
+    }
+}
+
+/// After a CONNECT with Clean Start and no Authentication Method, the `ConnackCodec` answers as
+/// one that wrote none, but refuses a whole CONNACK with Session Present [MQTT-3.2.2-2], or with
+/// an Authentication Method [MQTT-4.12.0-6]; and once it has yielded a CONNACK, it refuses the
+/// next from its first byte [MQTT-3.2.0-2].
 fn clean_start(
     seed: u8,
     stream: &[u8],
@@ -137,8 +164,13 @@ fn clean_start(
         (Ok(Some(ack)), Err(CodecError::Connack(Error::SessionPresentAfterCleanStart))) => {
             assert!(ack.session_present(), "{protocol}: refused a CONNACK without Session Present");
         }
+        (Ok(Some(ack)), Err(CodecError::Connack(Error::UnaskedAuthentication))) => {
+            assert!(!ack.session_present(), "{protocol}: refused Session Present as authentication");
+            assert!(method(ack), "{protocol}: refused a CONNACK without an Authentication Method");
+        }
         (Ok(Some(ack)), Ok(Some(got))) => {
             assert!(!ack.session_present(), "{protocol}: took Session Present after a clean start");
+            assert!(!method(ack), "{protocol}: took an Authentication Method it did not ask for");
             assert_eq!(&got, ack);
             if buf.first().is_some_and(|byte| byte >> 4 == 2) {
                 let next = codec.decode(&mut buf);
@@ -156,6 +188,11 @@ fn clean_start(
         }
         (_, Err(e)) => panic!("{protocol}: a CONNACK decode failed with {e}"),
     }
+}
+
+/// Whether the CONNACK carries an Authentication Method.
+fn method(ack: &OwnedConnack) -> bool {
+    ack.packet().properties.authentication_method.is_some()
 }
 
 /// Feeds `stream` to `decode` 1 to 16 bytes at a time, the sizes drawn from `seed`, until it
