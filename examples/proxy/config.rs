@@ -162,6 +162,12 @@ impl Limits {
     pub fn decoder(&self) -> Decoder {
         Decoder::new().max_packet_size(self.max_connect_size)
     }
+
+    /// The most a client's CONNECT takes in the proxy's buffer: the cap, and what the decoder
+    /// reads of a packet over it, its fixed header, to refuse it.
+    pub fn connect_buffer(&self) -> usize {
+        usize::try_from(self.max_connect_size).unwrap_or(usize::MAX).saturating_add(5)
+    }
 }
 
 /// Where one class of clients goes, and what places them among its upstreams.

@@ -7,14 +7,13 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::Listener;
+use crate::config::{Limits, Listener};
 use crate::proxy_header::{self, Next};
 use crate::tls::{Client, Hello};
 use crate::{logfmt, ws};
@@ -142,14 +141,15 @@ impl fmt::Display for Refused {
 }
 
 /// Takes the PROXY header if the listener trusts the client for one, tells TLS from plain text
-/// and shakes hands, then answers the WebSocket upgrade on a WebSocket listener; within
-/// `deadline` for all of it.
+/// and shakes hands, then answers the WebSocket upgrade on a WebSocket listener; within the
+/// handshake deadline for all of it.
 pub async fn arrive(
     mut tcp: TcpStream,
     peer: SocketAddr,
     listener: Option<&Listener>,
-    deadline: Duration,
+    limits: &Limits,
 ) -> Result<(Client, Arrival), Refused> {
+    let deadline = limits.handshake_deadline();
     let mut arrival = Arrival { peer, local: None, via: None, tls: None, websocket: false };
     let proxied = listener.filter(|l| !l.proxy_protocol_from.is_empty());
     let tls = listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone());
@@ -193,7 +193,9 @@ pub async fn arrive(
         arrival.websocket = true;
         // Boxed like the TLS handshake, so that a session that never upgrades carries none of it.
         let origins = listener.map_or(&[][..], |l| &l.websocket_origins[..]);
-        let ws = Box::pin(ws::upgrade(client, path, origins, deadline)).await.map_err(Refused::WebSocket)?;
+        let before_connect = limits.connect_buffer().saturating_add(ws::FRAMING);
+        let upgrading = ws::upgrade(client, path, origins, deadline, before_connect);
+        let ws = Box::pin(upgrading).await.map_err(Refused::WebSocket)?;
         Ok(Client::Ws(Box::new(ws)))
     };
     let client = timeout(deadline, steps).await.unwrap_or(Err(Refused::Deadline))?;

@@ -71,9 +71,8 @@ pub fn serve<'a>(
 ) -> impl Future<Output = ()> + 'a {
     let started = Instant::now();
     let Accepted { mut peer, listen, rate_after_edge } = accepted;
-    let deadline = config.limits.handshake_deadline();
     let listener = config.listener(listen);
-    let arriving = Box::pin(edge::arrive(client, peer, listener, deadline));
+    let arriving = Box::pin(edge::arrive(client, peer, listener, &config.limits));
     async move {
         let mut log = Log::new(listener);
         let steps = async {
@@ -169,7 +168,7 @@ pub async fn refuse_early(
     let started = Instant::now();
     let mut peer = peer;
     let mut log = Log::new(listener);
-    let end = match edge::arrive(client, peer, listener, limits.handshake_deadline()).await {
+    let end = match edge::arrive(client, peer, listener, limits).await {
         Ok((mut client, arrival)) => {
             (peer, log.transport) = (arrival.peer, arrival.transport());
             let end = refuse_version(&mut client, limits, early).await;
@@ -240,6 +239,7 @@ async fn open<'c>(
     let limits = &config.limits;
     let metrics = &guards.metrics;
     let (connect, pipelined, charge) = read_connect(client, limits, guards, log).await?;
+    client.connect_read();
     // The CONNECT as the proxy places and forwards it: as received, unless the identity or
     // sticky step below re-encodes it. `connect()` reads the stored fields; nothing decodes
     // the packet again.
@@ -348,7 +348,7 @@ async fn read_connect(
     let started = Instant::now();
     let budget = &guards.budget;
     let decoder = limits.decoder();
-    let cap = usize::try_from(limits.max_connect_size).unwrap_or(usize::MAX).saturating_add(5);
+    let cap = limits.connect_buffer();
     let Some((mut buf, mut charge)) = budget.buffer() else {
         let busy = read_version(client, limits).await?.and_then(|p| p.connack(ReasonCode::ServerBusy));
         return Err(refuse(client, busy, Why::BufferBudget).await);

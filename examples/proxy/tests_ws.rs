@@ -640,3 +640,38 @@ async fn a_request_that_is_no_upgrade_is_answered_426_and_a_malformed_one_400() 
     }
     assert!(broker.client_ids().is_empty(), "nothing reached a broker");
 }
+
+/// tungstenite holds a frame whole before it hands it on. Before its CONNECT is whole, a
+/// WebSocket client may send the CONNECT cap and room for framing, no more, as a TCP client's
+/// CONNECT is buffered up to the cap: one that starts a frame far past it is cut as soon as it
+/// has sent that much, not kept until the CONNECT deadline while tungstenite buffers the frame.
+/// After the CONNECT, a frame of 100 KiB passes.
+#[tokio::test]
+async fn before_its_connect_a_websocket_client_sends_no_more_than_the_cap_and_its_framing() {
+    let broker = Broker::start().await;
+    let (_, proxy) =
+        start(&[&broker], "[limits]\nconnect_deadline_ms = 600000\nhandshake_deadline_ms = 600000").await;
+    let mut ws = mqtt_ws(proxy).await;
+    // A masked binary frame of 1 MiB - 1 (the mask is zero, so the bytes are as sent) that
+    // starts a CONNECT, and 64 KiB of it: past the default cap of 16 KiB and its 8 KiB of
+    // framing, short of the frame's end.
+    let mut raw = vec![0x82, 0xff, 0, 0, 0, 0, 0, 0x0f, 0xff, 0xff, 0, 0, 0, 0];
+    raw.extend_from_slice(&[0x10, 0xfa, 0xff, 0x3f]);
+    raw.resize(64 << 10, 0);
+    // The proxy may cut it before it has all been written.
+    ws.get_mut().write_all(&raw).await.ok();
+    let next = timeout(PATIENCE, ws.next()).await.expect("cut before the CONNECT deadline");
+    assert!(matches!(next, None | Some(Err(_))), "{next:?}");
+    assert!(broker.client_ids().is_empty(), "nothing reached the broker");
+
+    let mut ws = mqtt_ws(proxy).await;
+    send(&mut ws, &connect_packet(Protocol::V3_1_1, "big-publisher")).await;
+    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    let payload = vec![b'p'; 100 << 10];
+    // Remaining Length 102,403: the topic "t" and the payload.
+    let mut publish = vec![0x30, 0x83, 0xa0, 0x06, 0x00, 0x01, b't'];
+    publish.extend_from_slice(&payload);
+    send(&mut ws, &publish).await;
+    // The fake broker echoes what follows the CONNECT.
+    assert_eq!(receive(&mut ws, publish.len()).await, publish);
+}

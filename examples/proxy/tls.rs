@@ -269,6 +269,14 @@ pub enum Client {
 }
 
 impl Client {
+    /// The client's CONNECT is whole: a WebSocket's frames are no longer counted
+    /// ([`WsStream::connect_read`]).
+    pub fn connect_read(&mut self) {
+        if let Self::Ws(ws) = self {
+            ws.connect_read();
+        }
+    }
+
     /// The address the client connected to, as the socket has it.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         match self {

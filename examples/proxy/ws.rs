@@ -33,14 +33,19 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 
 /// The largest frame or message a client may send. tungstenite holds a frame whole before it
-/// hands it on, so this bounds what one connection can make the proxy buffer, before and after
-/// the CONNECT; an MQTT client sends a packet per frame, so it is also the largest packet a
-/// WebSocket client can publish through the proxy.
+/// hands it on, so this bounds what one connection can make the proxy buffer once its CONNECT
+/// is read ([`Metered`] bounds it before); an MQTT client sends a packet per frame, so it is
+/// also the largest packet a WebSocket client can publish through the proxy.
 const MAX_MESSAGE: usize = 1 << 20;
 
 /// tungstenite reads into a buffer of 128 KiB per connection by default, taken at the upgrade
 /// and held while the connection lives; MQTT connections mostly idle between small packets.
 const READ_BUFFER: usize = 4 * 1024;
+
+/// What a client may send before its CONNECT is whole, past the CONNECT's own bytes: the headers
+/// of the frames it comes in (6 to 14 bytes each), and what tungstenite reads past the frame
+/// that ends it, at most one read of [`READ_BUFFER`], from the frames pipelined behind it.
+pub const FRAMING: usize = 2 * READ_BUFFER;
 
 /// The upgrade refused, and the HTTP status the client was given.
 #[derive(Debug)]
@@ -50,12 +55,14 @@ pub struct Refused(pub String);
 /// otherwise), come from one of `origins` if it names an origin and they are not empty (403
 /// otherwise), and offer the subprotocol `mqtt` or `mqttv3.1` (400 otherwise), which the
 /// answer then names. A request for no upgrade, or another version of it, gets 426, and one a
-/// WebSocket server cannot take 400 ([`unanswered`]).
+/// WebSocket server cannot take 400 ([`unanswered`]). Until [`WsStream::connect_read`], the
+/// client may send `before_connect` bytes of frames.
 pub async fn upgrade<S>(
     mut stream: S,
     path: &str,
     origins: &[String],
     deadline: Duration,
+    before_connect: usize,
 ) -> Result<WsStream<S>, Refused>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -86,8 +93,9 @@ where
     let accepting = tokio_tungstenite::accept_hdr_async_with_config(&mut stream, check, Some(config));
     let e = match timeout(deadline, accepting).await {
         Ok(Ok(_)) => {
+            let metered = Metered { inner: stream, left: Some(before_connect), limit: before_connect };
             return Ok(WsStream::new(
-                WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await,
+                WebSocketStream::from_raw_socket(metered, Role::Server, Some(config)).await,
             ));
         }
         Ok(Err(WsError::Http(response))) => {
@@ -163,11 +171,70 @@ fn error(status: StatusCode, text: String) -> ErrorResponse {
     response
 }
 
+/// The client's bytes on their way to tungstenite, counted until its CONNECT is whole. tungstenite
+/// holds a frame whole before it hands it on, up to [`MAX_MESSAGE`], so a client could make the
+/// proxy buffer that much before its CONNECT, where a TCP client's is buffered up to the CONNECT
+/// cap, charged to the CONNECT buffer budget. Past `limit`, reads fail.
+struct Metered<S> {
+    inner: S,
+    /// What the client may still send before its CONNECT is whole; `None` once it is.
+    left: Option<usize>,
+    limit: usize,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let Some(left) = this.left else {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        if left == 0 {
+            let why = format!("WebSocket: over {} bytes of frames before a whole CONNECT", this.limit);
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, why)));
+        }
+        // A read of at most `left` bytes, into what `buf` has initialized: no `unsafe` to hand
+        // the rest of it down.
+        let room = buf.remaining().min(left);
+        let mut part = ReadBuf::new(buf.initialize_unfilled_to(room));
+        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut part))?;
+        let n = part.filled().len();
+        buf.advance(n);
+        this.left = Some(left - n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// A WebSocket as a byte stream: reads give the payloads of binary frames in order, writes go
 /// out as binary frames, shutting down sends a close frame, and a close frame from the client
 /// reads as end of file.
 pub struct WsStream<S> {
-    ws: WebSocketStream<S>,
+    ws: WebSocketStream<Metered<S>>,
     /// What is left of the last binary frame.
     unread: Bytes,
     /// A text frame came: the close that refuses it, until it is sent.
@@ -181,7 +248,7 @@ pub struct WsStream<S> {
 }
 
 impl<S> WsStream<S> {
-    fn new(ws: WebSocketStream<S>) -> Self {
+    fn new(ws: WebSocketStream<Metered<S>>) -> Self {
         Self { ws, unread: Bytes::new(), refusing: None, queued: None, client_closed: false, closing: false }
     }
 }
@@ -203,7 +270,12 @@ fn io_error(e: WsError) -> io::Error {
 impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// The stream the WebSocket runs over.
     pub fn get_ref(&self) -> &S {
-        self.ws.get_ref()
+        &self.ws.get_ref().inner
+    }
+
+    /// The client's CONNECT is whole: its frames are no longer counted.
+    pub fn connect_read(&mut self) {
+        self.ws.get_mut().left = None;
     }
 
     /// Sends the close frame that refuses a text frame, then fails the read.
