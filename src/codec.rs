@@ -4,7 +4,9 @@
 //!
 //! A codec yields the one packet of the handshake, then steps aside: take the stream and
 //! whatever was read past the packet out of the framed stream with `into_parts()`, and relay
-//! or speak the rest of MQTT from there. The bytes after the packet are never looked at.
+//! or speak the rest of MQTT from there. The bytes after the packet are never looked at. A
+//! 5.0 server's AUTH before its CONNACK stops the [`ConnackCodec`] short of it, with the AUTH
+//! left for the caller ([`CodecError::Auth`]).
 //!
 //! A proxy's whole CONNECT read:
 //!
@@ -77,16 +79,18 @@ pub enum CodecError {
     SecondConnack,
     /// An AUTH packet before the CONNACK: the server carries on the enhanced authentication
     /// that the 5.0 CONNECT began with its Authentication Method (MQTT 5.0 section 4.12). The
-    /// [`ConnackCodec`] reads no AUTH: the packet stays in the read buffer, whole or not, for
-    /// the caller to take with `into_parts()` and answer, then read the CONNACK with a new
-    /// codec.
+    /// [`ConnackCodec`] reads no AUTH, checks none of it (its flags, its size against the
+    /// cap) and is left as it was: the packet stays at the front of the read buffer, whole or
+    /// not. Take the parts with `into_parts()`, read the AUTH off `read_buf` and answer it,
+    /// then go on with `FramedRead::from_parts(parts)` (or `Framed`), which keeps the codec's
+    /// cap and what it holds the CONNACK to, and the bytes read after the AUTH.
     #[error("an AUTH packet before the CONNACK: enhanced authentication is the caller's")]
     Auth,
     /// The CONNACK could not be decoded.
     #[error("invalid CONNACK: {0}")]
     Connack(Error),
     /// A CONNACK to write, by a [`ConnectCodec`], in another version than the CONNECT it
-    /// yielded, which its client would misread.
+    /// yielded: its client reads the answer in the version it sent.
     #[error("a CONNACK in another version than the CONNECT's, {connect}")]
     ConnackVersion {
         /// The CONNECT's version.
@@ -163,20 +167,19 @@ impl ConnectCodec {
     }
 
     /// Refuses a CONNACK that `same` says is in another version than the CONNECT it yielded:
-    /// the client reads the answer in the version it sent. A refusal with Unsupported Protocol
-    /// Version may come in either, as a 5.0 server MAY answer an older CONNECT with 0x84
-    /// [MQTT-3.1.2-2]; and before a CONNECT, a refusal's version is the caller's to pick.
+    /// the client reads the answer in the version it sent. One exception: a 5.0 server MAY
+    /// answer an older CONNECT with Unsupported Protocol Version (0x84) in 5.0's form
+    /// [MQTT-3.1.2-2]; `v5` says whether the CONNACK is in that form. Before a CONNECT, a
+    /// refusal's version is the caller's to pick.
     fn answers_in_version(
         &self,
         same: impl FnOnce(Protocol) -> bool,
+        v5: bool,
         code: ReasonCode,
     ) -> Result<(), CodecError> {
-        match self.connected {
-            Some(connect) if code != ReasonCode::UnsupportedProtocolVersion && !same(connect) => {
-                Err(CodecError::ConnackVersion { connect })
-            }
-            _ => Ok(()),
-        }
+        let Some(connect) = self.connected else { return Ok(()) };
+        let unsupported = v5 && !connect.is_v5() && code == ReasonCode::UnsupportedProtocolVersion;
+        if unsupported || same(connect) { Ok(()) } else { Err(CodecError::ConnackVersion { connect }) }
     }
 }
 
@@ -223,7 +226,7 @@ impl tokio_util::codec::Encoder<ConnackPacket<'_>> for ConnectCodec {
     type Error = CodecError;
 
     fn encode(&mut self, ack: ConnackPacket<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.answers_in_version(|connect| connect == ack.protocol, ack.reason_code)?;
+        self.answers_in_version(|connect| connect == ack.protocol, ack.protocol.is_v5(), ack.reason_code)?;
         ack.encode_to(dst)?;
         Ok(())
     }
@@ -234,7 +237,7 @@ impl tokio_util::codec::Encoder<Connack> for ConnectCodec {
 
     fn encode(&mut self, ack: Connack, dst: &mut BytesMut) -> Result<(), CodecError> {
         // 3.1's and 3.1.1's refusals are the same bytes: without Session Present, only 5.0's differ.
-        self.answers_in_version(|connect| connect.is_v5() == ack.is_v5(), ack.reason_code())?;
+        self.answers_in_version(|connect| connect.is_v5() == ack.is_v5(), ack.is_v5(), ack.reason_code())?;
         dst.extend_from_slice(ack.as_bytes());
         Ok(())
     }
@@ -246,7 +249,11 @@ impl tokio_util::codec::Encoder<&OwnedConnack> for ConnectCodec {
     /// Forwards a CONNACK as it was received (a broker's, read by a [`ConnackCodec`]), byte
     /// for byte.
     fn encode(&mut self, ack: &OwnedConnack, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.answers_in_version(|connect| connect == ack.protocol(), ack.reason_code())?;
+        self.answers_in_version(
+            |connect| connect == ack.protocol(),
+            ack.protocol().is_v5(),
+            ack.reason_code(),
+        )?;
         dst.extend_from_slice(ack.frame());
         Ok(())
     }
@@ -277,8 +284,9 @@ impl tokio_util::codec::Encoder<OwnedConnack> for ConnectCodec {
 ///
 /// A 5.0 server may answer with AUTH packets before its CONNACK, when the CONNECT named an
 /// Authentication Method: the codec stops at the first with [`CodecError::Auth`] and leaves it
-/// in the buffer. After a CONNECT it encodes without one, an AUTH, or an Authentication Method
-/// in the CONNACK, is [`Error::UnaskedAuthentication`] [MQTT-4.12.0-6].
+/// in the buffer. After a CONNECT it encodes without one, an AUTH is
+/// [`Error::UnaskedAuthentication`] [MQTT-4.12.0-6], left in the buffer, and so is a CONNACK
+/// with an Authentication Method, taken off it.
 ///
 /// Once it has yielded a CONNACK, it refuses another as [`CodecError::SecondConnack`]
 /// [MQTT-3.2.0-2].

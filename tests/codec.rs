@@ -493,8 +493,14 @@ fn mqtt_4_12_0_6_no_authentication_the_connect_did_not_ask_for() {
     assert_eq!(Error::UnaskedAuthentication.reason_code(), ReasonCode::ProtocolError);
 
     let ack = v5_packet(0x20, &[0x00, 0x00], SCRAM);
-    let err = wrote_connect(false).decode(&mut BytesMut::from(&ack[..])).unwrap_err();
+    let mut buf = BytesMut::from(&[&ack[..], b"\x30"].concat()[..]);
+    let err = wrote_connect(false).decode(&mut buf).unwrap_err();
     assert!(matches!(err, CodecError::Connack(Error::UnaskedAuthentication)), "{err}");
+    assert_eq!(&buf[..], b"\x30", "a whole CONNACK refused is taken off the buffer");
+    // Asked for, the AUTH is the caller's, left in the buffer.
+    let mut buf = BytesMut::from(&auth[..]);
+    assert!(matches!(wrote_connect(true).decode(&mut buf), Err(CodecError::Auth)));
+    assert_eq!(&buf[..], &auth[..]);
     let taken = wrote_connect(true).decode(&mut BytesMut::from(&ack[..])).unwrap().expect("whole");
     assert_eq!(taken.packet().properties.authentication_method, Some("SCRAM-SHA-1"));
     // A CONNACK without a method is the answer to either CONNECT.
@@ -537,19 +543,33 @@ async fn an_auth_before_the_connack_is_left_in_the_buffer_for_the_caller() {
     let err = framed.next().await.unwrap().unwrap_err();
     assert!(matches!(err, CodecError::Auth), "{err}");
     assert_eq!(err.to_string(), "an AUTH packet before the CONNACK: enhanced authentication is the caller's");
-    let parts = framed.into_parts();
-    let (mut client, mut read) = (parts.io, parts.read_buf);
-    while read.len() < auth.len() {
-        client.read_buf(&mut read).await.unwrap();
+    let mut parts = framed.into_parts();
+    while parts.read_buf.len() < auth.len() {
+        parts.io.read_buf(&mut parts.read_buf).await.unwrap();
     }
-    assert_eq!(&read.split_to(auth.len())[..], &auth[..]);
+    assert_eq!(&parts.read_buf.split_to(auth.len())[..], &auth[..]);
 
-    // The caller answers the AUTH, the server accepts: the CONNACK, read by a new codec.
-    client.write_all(&auth).await.unwrap();
+    // The caller answers the AUTH, the server accepts: the CONNACK, read by the codec resumed
+    // from its parts.
+    parts.io.write_all(&auth).await.unwrap();
     server.write_all(&ack).await.unwrap();
-    let mut framed = FramedRead::new(client, ConnackCodec::new(Protocol::V5));
+    let mut framed = Framed::from_parts(parts);
     let connack = framed.next().await.unwrap().unwrap();
     assert_eq!(connack.packet().properties.authentication_method, Some("SCRAM-SHA-1"));
+}
+
+/// The codec an AUTH stopped is as it was: resumed once the caller has taken the AUTH off the
+/// buffer, it still holds the CONNACK to the CONNECT it wrote, here its Clean Start.
+#[test]
+fn a_codec_resumed_after_an_auth_still_holds_the_connack_to_its_connect() {
+    let auth = v5_packet(0xF0, &[0x18], SCRAM);
+    let present = v5_packet(0x20, &[0x01, 0x00], SCRAM);
+    let mut codec = wrote_connect(true);
+    let mut buf = BytesMut::from(&[&auth[..], &present[..]].concat()[..]);
+    assert!(matches!(codec.decode(&mut buf), Err(CodecError::Auth)));
+    let _ = buf.split_to(auth.len());
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::Connack(Error::SessionPresentAfterCleanStart)), "{err}");
 }
 
 /// Once the `ConnectCodec` has yielded a CONNECT, it writes the CONNACK only in that CONNECT's
@@ -585,6 +605,14 @@ fn the_connect_codec_writes_the_connack_in_the_version_of_the_connect() {
     codec.encode(Protocol::V3_1.connack(ReasonCode::NotAuthorized).unwrap(), &mut out).unwrap();
     codec.encode(Protocol::V5.connack(ReasonCode::UnsupportedProtocolVersion).unwrap(), &mut out).unwrap();
     assert_eq!(&out[..], b"\x20\x02\x00\x00\x20\x02\x00\x05\x20\x03\x00\x84\x00");
+
+    // The exception runs one way: a 5.0 client gets no 3.x refusal, whatever its code.
+    let v5 = b"\x10\x0d\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x00";
+    let mut codec = ConnectCodec::default();
+    assert!(codec.decode(&mut BytesMut::from(&v5[..])).unwrap().is_some());
+    let unsupported_v3 = Protocol::V3_1_1.connack(ReasonCode::UnsupportedProtocolVersion).unwrap();
+    let err = codec.encode(unsupported_v3, &mut BytesMut::new()).unwrap_err();
+    assert!(matches!(err, CodecError::ConnackVersion { connect: Protocol::V5 }), "{err}");
 
     let mut fresh = ConnectCodec::default();
     fresh.encode(Protocol::V5.connack(ReasonCode::MalformedPacket).unwrap(), &mut out).unwrap();
