@@ -681,17 +681,24 @@ impl OwnedConnack {
         buf: &mut BytesMut,
         max_packet_size: u32,
     ) -> Result<Status<Self>, Error> {
-        let (len, session_present, reason_code, properties) =
-            match ConnackPacket::decode_within(protocol, buf, max_packet_size)? {
-                Status::Complete { packet, len } => {
-                    let properties = ConnackLayout::of(&buf[..], &packet.properties);
-                    (len, packet.session_present, packet.reason_code, properties)
-                }
-                Status::Incomplete(needed) => return Ok(Status::Incomplete(needed)),
-            };
-        let frame = buf.split_to(len).freeze();
-        let packet = Self { protocol, frame, session_present, reason_code, properties };
+        let (len, mut packet) = match ConnackPacket::decode_within(protocol, buf, max_packet_size)? {
+            Status::Complete { packet, len } => (len, Self::unframed(&packet, buf)),
+            Status::Incomplete(needed) => return Ok(Status::Incomplete(needed)),
+        };
+        packet.frame = buf.split_to(len).freeze();
         Ok(Status::Complete { packet, len })
+    }
+
+    /// What it keeps of `packet`, decoded from the front of `source`, but the frame, which the
+    /// caller sets once `packet`'s borrow of `source` has ended.
+    fn unframed(packet: &ConnackPacket<'_>, source: &[u8]) -> Self {
+        Self {
+            protocol: packet.protocol,
+            frame: Bytes::new(),
+            session_present: packet.session_present,
+            reason_code: packet.reason_code,
+            properties: ConnackLayout::of(source, &packet.properties),
+        }
     }
 
     /// Decodes the CONNACK at the front of `bytes`, answering a CONNECT of `protocol`, and
@@ -713,10 +720,7 @@ impl OwnedConnack {
     pub fn decode(protocol: Protocol, bytes: &Bytes) -> Result<Status<Self>, Error> {
         match ConnackPacket::decode(protocol, bytes)? {
             Status::Complete { packet, len } => {
-                let properties = ConnackLayout::of(bytes, &packet.properties);
-                let (session_present, reason_code) = (packet.session_present, packet.reason_code);
-                let frame = bytes.slice(..len);
-                let packet = Self { protocol, frame, session_present, reason_code, properties };
+                let packet = Self { frame: bytes.slice(..len), ..Self::unframed(&packet, bytes) };
                 Ok(Status::Complete { packet, len })
             }
             Status::Incomplete(needed) => Ok(Status::Incomplete(needed)),
