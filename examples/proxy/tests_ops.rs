@@ -529,20 +529,60 @@ pub(crate) async fn scrape(served: SocketAddr, patience: Duration) -> String {
     response
 }
 
+thread_local! {
+    /// The capture in force on this thread, if any.
+    static CAPTURING: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
 impl Captured {
     /// Captures this thread's log lines, as text without colours, while the guard lives.
-    pub(crate) fn in_force() -> (Self, tracing::subscriber::DefaultGuard) {
+    ///
+    /// One subscriber serves the whole test binary and writes each line to the capture of the
+    /// thread that logged it. A subscriber per test (`set_default`) lost lines: while only one
+    /// is set, tracing takes a callsite's interest from the thread that logs there first, so a
+    /// test without a capture could switch the callsite off for the test with one.
+    pub(crate) fn in_force() -> (Self, InForce) {
+        static SUBSCRIBER: std::sync::Once = std::sync::Once::new();
+        SUBSCRIBER.call_once(|| tracing_subscriber::fmt().with_writer(ThisThread).with_ansi(false).init());
         let logs = Self::default();
-        let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish();
-        (logs, tracing::subscriber::set_default(subscriber))
+        CAPTURING.with(|capturing| capturing.replace(Some(logs.clone())));
+        (logs, InForce)
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Self;
+/// Ends this thread's capture when dropped.
+pub(crate) struct InForce;
 
-    fn make_writer(&'a self) -> Self {
-        self.clone()
+impl Drop for InForce {
+    fn drop(&mut self) {
+        CAPTURING.with(|capturing| capturing.take());
+    }
+}
+
+/// The writer of the test binary's subscriber: the logging thread's capture, or nowhere.
+struct ThisThread;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThisThread {
+    type Writer = ThisThreads;
+
+    fn make_writer(&'a self) -> ThisThreads {
+        ThisThreads(CAPTURING.with(|capturing| capturing.borrow().clone()))
+    }
+}
+
+/// One log line's way to the capture of the thread that logged it, if it has one.
+struct ThisThreads(Option<Captured>);
+
+impl std::io::Write for ThisThreads {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            Some(captured) => captured.write(bytes),
+            None => Ok(bytes.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
