@@ -339,6 +339,18 @@ def mode_garbage(port):
     print(" ".join(p if isinstance(p, str) else p.hex() for p in packets(sock, 1)))
 
 
+def mode_broken(port, how):
+    """A frame no client may send, once the CONNECT is through: unmasked, or announcing 2 MiB."""
+    _, sock = ws_open(port)
+    send_frame(sock, 2, connect_packet(f"broken-{uuid.uuid4().hex[:8]}"))
+    packets(sock, 1)
+    if how == "unmasked":
+        sock.sendall(b"\x82\x02\xc0\x00")
+    else:
+        sock.sendall(b"\x82\xff" + struct.pack("!Q", 2 << 20) + os.urandom(4))
+    print(close_code(sock))
+
+
 def mode_upgrade(port, path, protocol):
     status, _ = ws_open(port, path, protocol)
     print(status)

@@ -3,9 +3,9 @@
 # brokers on loopback, the proxy example in front of them with a TCP and a WebSocket listener,
 # and real clients: paho-mqtt (transport="websockets"), mqtt.js from npm, and a raw WebSocket
 # client (tests/interop_ws.py) for what no library sends: a CONNECT split over three frames,
-# a CONNECT sharing a frame with a SUBSCRIBE, text frames and garbage. Each broker holds a
-# retained message on `whoami` naming it, so subscribing to `whoami` says which broker a client
-# reached.
+# a CONNECT sharing a frame with a SUBSCRIBE, text frames, garbage, an unmasked frame and one
+# over the cap. Each broker holds a retained message on `whoami` naming it, so subscribing to
+# `whoami` says which broker a client reached.
 #
 #   bash tests/interop_ws.sh      # from the repository root; installs what is missing
 #
@@ -116,6 +116,8 @@ check "a text frame after the CONNECT: close 1003" "close 1003" "$(py text "$ws_
 check "a 5.0 CONNECT with the reserved flag: CONNACK 0x81 in a binary frame, then a close" "2003008100 close" \
     "$(py refused "$ws_port")"
 check "garbage in a binary frame: closed without a CONNACK" "close" "$(py garbage "$ws_port")"
+check "an unmasked frame after the CONNECT: close 1002" "close 1002" "$(py broken "$ws_port" unmasked)"
+check "a frame of 2 MiB after the CONNECT: close 1009" "close 1009" "$(py broken "$ws_port" big)"
 check "no subprotocol mqtt: HTTP 400" "400" "$(py upgrade "$ws_port" /mqtt none)"
 check "another path: HTTP 404" "404" "$(py upgrade "$ws_port" /other mqtt)"
 head -c 100000 /dev/urandom >"$work/noise"

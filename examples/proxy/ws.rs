@@ -5,7 +5,9 @@
 //! Frame boundaries carry no meaning [MQTT-6.0.0-2]: one binary frame may hold part of a
 //! packet or several, so the client's frames are read as one run of bytes, and the broker's
 //! bytes go back in binary frames as they come. A text frame is not MQTT [MQTT-6.0.0-1]: the
-//! connection is closed with 1003. Ping is answered with pong by tungstenite as it reads.
+//! connection is closed with 1003. A frame over the cap is closed with 1009, and one that breaks
+//! the WebSocket protocol with 1002 (RFC 6455 7.4.1), so that the client learns why it was cut.
+//! Ping is answered with pong by tungstenite as it reads.
 //!
 //! [`upgrade`] and [`WsStream`] take any `AsyncRead + AsyncWrite` below them, so `wss://` is
 //! this over a TLS stream.
@@ -237,8 +239,8 @@ pub struct WsStream<S> {
     ws: WebSocketStream<Metered<S>>,
     /// What is left of the last binary frame.
     unread: Bytes,
-    /// A text frame came: the close that refuses it, until it is sent.
-    refusing: Option<CloseFrame>,
+    /// The client broke a rule, and is being told so.
+    refusing: Option<Refusing>,
     /// The length of the write queued in `ws` and not yet flushed.
     queued: Option<usize>,
     /// The client sent a close frame (or vanished): reads end, writes are dropped.
@@ -253,9 +255,39 @@ impl<S> WsStream<S> {
     }
 }
 
-/// A text frame, refused with close code 1003.
-fn text_refused() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "WebSocket text frame: MQTT is sent in binary frames")
+/// A client cut for what it sent: the close frame that says why, until it is sent, and the
+/// error the read then fails with, which the session logs.
+struct Refusing {
+    close: Option<CloseFrame>,
+    why: io::Error,
+}
+
+impl Refusing {
+    fn new(code: CloseCode, reason: &'static str, why: io::Error) -> Self {
+        Self { close: Some(CloseFrame { code, reason: reason.into() }), why }
+    }
+
+    /// A text frame, which is not MQTT [MQTT-6.0.0-1].
+    fn text() -> Self {
+        let why =
+            io::Error::new(io::ErrorKind::InvalidData, "WebSocket text frame: MQTT is sent in binary frames");
+        Self::new(CloseCode::Unsupported, "MQTT is sent in binary frames", why)
+    }
+
+    /// A read that failed for what the client sent: a frame or message over [`MAX_MESSAGE`], or
+    /// over what [`Metered`] lets through before the CONNECT (`over_budget`), is too big (1009);
+    /// a frame that breaks the protocol, unmasked or of an unknown type, is a protocol error
+    /// (1002). Any other failure, of the socket below, is no fault to tell the client of.
+    fn read_failed(e: WsError, over_budget: bool) -> Result<Self, io::Error> {
+        let code = match &e {
+            WsError::Io(_) if over_budget => CloseCode::Size,
+            WsError::Capacity(_) => CloseCode::Size,
+            WsError::Protocol(_) => CloseCode::Protocol,
+            _ => return Err(io_error(e)),
+        };
+        let reason = if code == CloseCode::Size { "message too big" } else { "WebSocket protocol error" };
+        Ok(Self::new(code, reason, io_error(e)))
+    }
 }
 
 /// tungstenite's errors as I/O errors; a connection already closed is just closed.
@@ -278,24 +310,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         self.ws.get_mut().left = None;
     }
 
-    /// Sends the close frame that refuses a text frame, then fails the read.
-    fn poll_refuse(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(close) = self.refusing.take() {
-            let mut ws = Pin::new(&mut self.ws);
+    /// Sends the close frame that tells the client why it is cut, then fails the read.
+    fn poll_refuse(&mut self, cx: &mut Context<'_>, mut refusing: Refusing) -> Poll<io::Result<()>> {
+        let mut ws = Pin::new(&mut self.ws);
+        if let Some(close) = refusing.close.take() {
             match ws.as_mut().poll_ready(cx) {
                 Poll::Ready(Ok(())) => {
                     // Best effort: the client may be gone already.
                     ws.as_mut().start_send(Message::Close(Some(close))).ok();
                 }
-                Poll::Ready(Err(_)) => return Poll::Ready(Err(text_refused())),
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(refusing.why)),
                 Poll::Pending => {
-                    self.refusing = Some(close);
+                    refusing.close = Some(close);
+                    self.refusing = Some(refusing);
                     return Poll::Pending;
                 }
             }
         }
-        ready!(Pin::new(&mut self.ws).poll_flush(cx)).ok();
-        Poll::Ready(Err(text_refused()))
+        if ws.poll_flush(cx).is_pending() {
+            self.refusing = Some(refusing);
+            return Poll::Pending;
+        }
+        Poll::Ready(Err(refusing.why))
     }
 }
 
@@ -303,8 +339,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
-            if this.refusing.is_some() {
-                return this.poll_refuse(cx);
+            if let Some(refusing) = this.refusing.take() {
+                return this.poll_refuse(cx, refusing);
             }
             if !this.unread.is_empty() {
                 let n = this.unread.len().min(buf.remaining());
@@ -318,10 +354,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
             }
             match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
                 Some(Ok(Message::Binary(bytes))) => this.unread = bytes,
-                Some(Ok(Message::Text(_))) => {
-                    let reason = "MQTT is sent in binary frames".into();
-                    this.refusing = Some(CloseFrame { code: CloseCode::Unsupported, reason });
-                }
+                Some(Ok(Message::Text(_))) => this.refusing = Some(Refusing::text()),
                 // Many clients close the socket after their DISCONNECT without a close frame: an
                 // end like any other.
                 Some(
@@ -335,7 +368,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                 | None => this.client_closed = true,
                 // tungstenite answers a ping with a pong as it reads.
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
+                Some(Err(e)) => {
+                    // Past its budget, `Metered` fails every read: the error is its own.
+                    let over_budget = this.ws.get_ref().left == Some(0);
+                    this.refusing = Some(Refusing::read_failed(e, over_budget)?);
+                }
             }
         }
     }
