@@ -31,6 +31,8 @@ pub struct Guards {
     /// Descriptors left for sessions and health checks.
     free: u64,
     refusing: Arc<Semaphore>,
+    /// The places among the refusals in progress, all free when none is.
+    refusals: u32,
     spare: Spare,
     /// Set at the drain deadline, to cut the connections still live.
     drained: Arc<Drained>,
@@ -46,10 +48,13 @@ impl Guards {
         let free = free_descriptors(descriptors, open, refusals);
         let cap = descriptor_cap(free, 0);
         tracing::info!(descriptors, open, max_connections = cap, max_refusals = refusals, "descriptors");
+        // Within what a semaphore holds, and what it can be asked for at once.
+        let refusals = u32::try_from(refusals.min(Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
         Self {
             budget: Budget::new(limits.connect_buffer_budget),
             free,
-            refusing: Arc::new(Semaphore::new(refusals.min(Semaphore::MAX_PERMITS))),
+            refusing: Arc::new(Semaphore::new(usize::try_from(refusals).unwrap_or(Semaphore::MAX_PERMITS))),
+            refusals,
             spare: Spare::open(),
             drained: Arc::default(),
             rate: RateLimit::new(limits).map(Arc::new),
@@ -95,6 +100,18 @@ impl Guards {
     /// `None` when they are all taken, and the client is closed at once.
     pub fn refusal(&self) -> Option<OwnedSemaphorePermit> {
         self.refusing.clone().try_acquire_owned().ok()
+    }
+
+    /// Ready when no refusal is in progress: for the drain, once accepting has stopped, so that
+    /// none starts meanwhile.
+    pub async fn refusals_ended(&self) {
+        // Never closed: the wait ends as the last place comes back.
+        self.refusing.acquire_many(self.refusals).await.ok();
+    }
+
+    /// The refusals in progress now.
+    pub fn refusing(&self) -> usize {
+        usize::try_from(self.refusals).unwrap_or(usize::MAX).saturating_sub(self.refusing.available_permits())
     }
 
     /// Closes the spare descriptor, so that one more client can be accepted and told "busy";

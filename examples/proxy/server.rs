@@ -96,20 +96,27 @@ impl Proxy {
         Handle(self.shared.clone())
     }
 
-    /// Serves until [`Handle::shutdown`], then waits for live connections to end, up to the
-    /// drain deadline; there it cuts those left, relaying or still on their way to the relay.
+    /// Serves until [`Handle::shutdown`], then waits for live connections and refusals in
+    /// progress to end, up to the drain deadline; there it cuts the connections left, relaying
+    /// or still on their way to the relay. A refusal is bounded by its own deadlines, and one
+    /// still going is closed at exit.
     pub async fn run(self) {
         self.shared.stop.subscribe().wait_for(|&stop| stop).await.ok();
         self.shared.stop_accepting(|_| true);
 
         let drain = self.shared.config.borrow().limits.drain();
-        let live = &self.shared.live;
-        tracing::info!(live = live.now(), "stopped accepting; draining");
-        if tokio::time::timeout(drain, live.none_left()).await.is_ok() {
+        let (live, guards) = (&self.shared.live, &self.shared.guards);
+        tracing::info!(live = live.now(), refusing = guards.refusing(), "stopped accepting; draining");
+        let ended = async {
+            live.none_left().await;
+            guards.refusals_ended().await;
+        };
+        if tokio::time::timeout(drain, ended).await.is_ok() {
             tracing::info!("drained");
         } else {
-            tracing::warn!(live = live.now(), "drain deadline passed; cutting the rest");
-            self.shared.guards.cut_all();
+            let refusing = guards.refusing();
+            tracing::warn!(live = live.now(), refusing, "drain deadline passed; cutting the rest");
+            guards.cut_all();
             // A moment for each to write its log line.
             tokio::time::timeout(CUT_LOGS, live.none_left()).await.ok();
         }

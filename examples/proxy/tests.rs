@@ -505,6 +505,44 @@ async fn shutdown_stops_accepting_and_drains_live_connections() {
     tokio::time::timeout(PATIENCE, proxy.task).await.expect("drained in time").expect("ran");
 }
 
+/// A client refused at accept, over the cap, is still waited for at shutdown, as a live one is:
+/// the drain ended with the last live connection, and the refusal in progress was dropped at
+/// exit without its answer, its log line or its count.
+#[tokio::test]
+async fn shutdown_waits_for_a_refusal_in_progress() {
+    let broker = Broker::start().await;
+    let proxy = start(&config(
+        &[&broker],
+        "max_connections = 1
+drain_ms = 5000
+busy_deadline_ms = 5000",
+    ))
+    .await;
+    let (mut live, ack) = mqtt_connect(proxy.addr, Protocol::V3_1_1, "live").await;
+    assert_eq!(ack, V311_OK);
+    // Refused at accept, the proxy waits for its CONNECT to answer it in its version.
+    let mut refused = TcpStream::connect(proxy.addr).await.expect("connect");
+    // Accepted, and so refused, before accepting stops; not left in the listen queue.
+    let deadline = Instant::now() + PATIENCE;
+    while !proxy.handle.metrics().encode().contains("connections_accepted_total 2\n") {
+        assert!(Instant::now() < deadline, "accepted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    proxy.handle.shutdown();
+    live.shutdown().await.expect("half-close");
+    assert_eq!(read_to_close(&mut live).await, BYE);
+    let mut task = proxy.task;
+    let waited = tokio::time::timeout(Duration::from_millis(300), &mut task).await;
+    assert!(waited.is_err(), "no live connection left, but a refusal in progress: {waited:?}");
+
+    refused.write_all(&connect_packet(Protocol::V5, "refused")).await.expect("send");
+    assert_eq!(read_to_close(&mut refused).await, [0x20, 3, 0, 0x89, 0]);
+    drop(refused);
+    tokio::time::timeout(PATIENCE, task).await.expect("drained in time").expect("ran");
+    let counted = "{how=\"refused\",why=\"busy\",code=\"0x89\"} 1\n";
+    assert!(proxy.handle.metrics().encode().contains(counted));
+}
+
 /// Two worker threads, each accepting on its own socket of the address: every client is served
 /// and counted, and shutdown waits for the connections on both.
 #[tokio::test]
