@@ -98,12 +98,7 @@ fn parse_v1(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
 fn parse_v2(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
     let h = ppp::v2::Header::try_from(header).map_err(|e| format!("bad PROXY v2 header: {e}"))?;
     whole(h.header.len(), header)?;
-    // The TLVs are not used, but must fill the header exactly, as HAProxy has them: `ppp`
-    // frames them only when asked.
-    if let Some(Err(e)) = h.tlvs().find(Result::is_err) {
-        return Err(format!("bad PROXY v2 header: {e}"));
-    }
-    checksum(header, &h)?;
+    tlvs(header, &h)?;
     Ok(match (h.command, h.addresses) {
         (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => Some((
             (a.source_address, a.source_port).into(),
@@ -120,12 +115,14 @@ fn parse_v2(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
 /// CRC-32C (Castagnoli), as `PP2_TYPE_CRC32C` carries it.
 const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
-/// A v2 header with a `PP2_TYPE_CRC32C` TLV must match it: the specification has a receiver
-/// that can check it do so, over the whole header with the TLV's value taken as zero, as
-/// HAProxy does. A header without one is taken as it is.
-fn checksum(header: &[u8], h: &ppp::v2::Header) -> Result<(), String> {
+/// The TLVs, in one walk. They are not used, but must fill the header exactly, as HAProxy has
+/// them: `ppp` frames them only when asked. And a `PP2_TYPE_CRC32C` TLV must match the header:
+/// the specification has a receiver that can check it do so, over the whole header with the
+/// TLV's value taken as zero, as HAProxy does. A header without one is taken as it is.
+fn tlvs(header: &[u8], h: &ppp::v2::Header) -> Result<(), String> {
     let mut at = header.len().saturating_sub(h.tlv_bytes().len());
-    for tlv in h.tlvs().flatten() {
+    for tlv in h.tlvs() {
+        let tlv = tlv.map_err(|e| format!("bad PROXY v2 header: {e}"))?;
         let value_at = at + 3;
         at = value_at + tlv.value.len();
         if tlv.kind != ppp::v2::Type::CRC32C as u8 {
