@@ -95,6 +95,11 @@ pub struct Limits {
     /// upgrade.
     #[arg(long, value_name = "MS", default_value_t = LIMITS.handshake_deadline_ms)]
     pub handshake_deadline_ms: u64,
+    /// Largest WebSocket frame or message a client may send, and so the largest packet it can
+    /// publish through the proxy: each is held whole before it is passed on. Past it the
+    /// client is closed with 1009.
+    #[arg(long, value_name = "BYTES", default_value_t = LIMITS.max_ws_message)]
+    pub max_ws_message: usize,
 }
 
 /// The smallest CONNECT, in bytes: 3.1.1 with an empty client id (a 5.0 one has a byte more,
@@ -117,6 +122,7 @@ const LIMITS: Limits = Limits {
     max_connects_per_s: None,
     connect_burst: None,
     handshake_deadline_ms: 5_000,
+    max_ws_message: 1 << 20,
 };
 
 impl Default for Limits {
@@ -350,6 +356,7 @@ impl Config {
                 ("half_closed_timeout_ms", limits.half_closed_timeout_ms == 0),
                 ("upstream_timeout_ms", limits.upstream_timeout_ms == 0),
                 ("handshake_deadline_ms", limits.handshake_deadline_ms == 0),
+                ("max_ws_message", limits.max_ws_message == 0),
                 ("busy_deadline_ms", limits.busy_deadline_ms == 0),
                 ("max_connects_per_s", limits.max_connects_per_s == Some(0)),
                 ("connect_burst", limits.connect_burst == Some(0)),

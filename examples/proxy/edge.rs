@@ -194,7 +194,8 @@ pub async fn arrive(
         // Boxed like the TLS handshake, so that a session that never upgrades carries none of it.
         let origins = listener.map_or(&[][..], |l| &l.websocket_origins[..]);
         let before_connect = limits.connect_buffer().saturating_add(ws::FRAMING);
-        let upgrading = ws::upgrade(client, path, origins, deadline, before_connect);
+        let caps = ws::Caps { message: limits.max_ws_message, before_connect };
+        let upgrading = ws::upgrade(client, path, origins, deadline, caps);
         let ws = Box::pin(upgrading).await.map_err(Refused::WebSocket)?;
         Ok(Client::Ws(Box::new(ws)))
     };

@@ -113,7 +113,7 @@ struct Args {
 
 /// The flags for what a `--config` file holds, refused beside it rather than ignored: all but
 /// `--metrics` (which overrides the file's), `--workers` and the log flags.
-const REPLACED_BY_CONFIG: [&str; 36] = [
+const REPLACED_BY_CONFIG: [&str; 37] = [
     "listen",
     "upstreams",
     "key",
@@ -139,6 +139,7 @@ const REPLACED_BY_CONFIG: [&str; 36] = [
     "max_connects_per_s",
     "connect_burst",
     "handshake_deadline_ms",
+    "max_ws_message",
     // `tls_flags::Flags`
     "tls_listen",
     "ws_listen",

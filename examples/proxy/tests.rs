@@ -666,8 +666,9 @@ fn flags_the_config_file_replaces_are_refused_beside_it() {
         let args = ["proxy", "--config", "proxy.toml"].iter().chain(flag).copied().collect::<Vec<_>>();
         crate::Args::try_parse_from(args)
     };
-    let replaced: [&[&str]; 10] = [
+    let replaced: [&[&str]; 11] = [
         &["--drain-ms", "60000"],
+        &["--max-ws-message", "65536"],
         &["--max-connections", "5"],
         &["--connect-deadline-ms", "1000"],
         &["--handshake-deadline-ms", "1000"],
@@ -705,12 +706,13 @@ fn limits_that_fail_every_client_are_refused_by_name() {
         ("busy_deadline_ms = 0", "busy_deadline_ms"),
         ("max_connect_size = 13", "max_connect_size"),
         ("connect_buffer_budget = 255", "connect_buffer_budget"),
+        ("max_ws_message = 0", "max_ws_message"),
     ] {
         let error = Config::parse(&format!("[limits]\n{limit}\n{route}")).expect_err(limit);
         assert!(error.contains(key), "{limit}: {error}");
     }
     let least = "upstream_timeout_ms = 1\nhandshake_deadline_ms = 1\nbusy_deadline_ms = 1\n\
-                 max_connect_size = 14\nconnect_buffer_budget = 256";
+                 max_connect_size = 14\nconnect_buffer_budget = 256\nmax_ws_message = 1";
     let least = Config::parse(&format!("[limits]\n{least}\n{route}")).expect("the least of each");
     let smallest = connect_packet(Protocol::V3_1_1, "");
     assert_eq!(smallest.len(), 14);

@@ -474,6 +474,7 @@ fn websocket_and_sticky_config_defaults_and_what_is_refused() {
     assert_eq!(config.addrs().len(), 2, "the default TCP listener and the WebSocket one");
     assert!(config.routes[0].assign_client_id);
     assert_eq!(config.routes[0].client_id_prefix, "proxy-");
+    assert_eq!(config.limits.max_ws_message, 1 << 20);
 
     let refused = [
         ("listen = [\"127.0.0.1:9101\"]\n[[listener]]\naddr = \"127.0.0.1:9101\"", "given twice"),
@@ -708,4 +709,38 @@ async fn a_frame_too_big_is_closed_with_1009_and_a_broken_one_with_1002() {
         assert_eq!(closed(&mut ws).await, (Vec::new(), Some(code)), "after the CONNECT");
     }
     assert_eq!(broker.client_ids(), ["framer", "framer"]);
+}
+
+/// A PUBLISH of `len` bytes in all, on topic `t`.
+fn publish_of(len: usize) -> Vec<u8> {
+    // The fixed header is 4 bytes (a Remaining Length of 3) from 16 KiB to 2 MiB.
+    let mut remaining = len - 4;
+    let mut packet = vec![0x30];
+    for _ in 0..3 {
+        packet.push(u8::try_from(remaining % 128).expect("7 bits") | 0x80);
+        remaining /= 128;
+    }
+    packet[3] &= 0x7f;
+    assert_eq!(remaining, 0, "{len} bytes take a Remaining Length of 3");
+    packet.extend_from_slice(&[0x00, 0x01, b't']);
+    packet.resize(len, b'p');
+    packet
+}
+
+/// `max_ws_message` caps a WebSocket client's frames and messages, and so its packets: a
+/// publish of 64 KiB passes a cap of 64 KiB, and one a byte longer is closed with 1009 without
+/// reaching the broker.
+#[tokio::test]
+async fn max_ws_message_caps_a_websocket_clients_packets() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "[limits]\nmax_ws_message = 65536").await;
+    let mut ws = mqtt_ws(proxy).await;
+    send(&mut ws, &connect_packet(Protocol::V3_1_1, "capped")).await;
+    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    let fits = publish_of(64 << 10);
+    send(&mut ws, &fits).await;
+    // The fake broker echoes what follows the CONNECT.
+    assert_eq!(receive(&mut ws, fits.len()).await, fits);
+    send(&mut ws, &publish_of((64 << 10) + 1)).await;
+    assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Size)));
 }

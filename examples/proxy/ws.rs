@@ -34,12 +34,6 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 /// client, for one), which mosquitto takes too.
 const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 
-/// The largest frame or message a client may send. tungstenite holds a frame whole before it
-/// hands it on, so this bounds what one connection can make the proxy buffer once its CONNECT
-/// is read ([`Metered`] bounds it before); an MQTT client sends a packet per frame, so it is
-/// also the largest packet a WebSocket client can publish through the proxy.
-const MAX_MESSAGE: usize = 1 << 20;
-
 /// tungstenite reads into a buffer of 128 KiB per connection by default, taken at the upgrade
 /// and held while the connection lives; MQTT connections mostly idle between small packets.
 const READ_BUFFER: usize = 4 * 1024;
@@ -49,6 +43,18 @@ const READ_BUFFER: usize = 4 * 1024;
 /// that ends it, at most one read of [`READ_BUFFER`], from the frames pipelined behind it.
 pub const FRAMING: usize = 2 * READ_BUFFER;
 
+/// What a client may send.
+#[derive(Clone, Copy, Debug)]
+pub struct Caps {
+    /// The largest frame or message. tungstenite holds a frame whole before it hands it on, so
+    /// this bounds what one connection can make the proxy buffer once its CONNECT is read
+    /// ([`Metered`] bounds it before); an MQTT client sends a packet per frame, so it is also
+    /// the largest packet a WebSocket client can publish through the proxy.
+    pub message: usize,
+    /// Bytes of frames before its CONNECT is whole, until [`WsStream::connect_read`].
+    pub before_connect: usize,
+}
+
 /// The upgrade refused, and the HTTP status the client was given.
 #[derive(Debug)]
 pub struct Refused(pub String);
@@ -57,14 +63,13 @@ pub struct Refused(pub String);
 /// otherwise), come from one of `origins` if it names an origin and they are not empty (403
 /// otherwise), and offer the subprotocol `mqtt` or `mqttv3.1` (400 otherwise), which the
 /// answer then names. A request for no upgrade, or another version of it, gets 426, and one a
-/// WebSocket server cannot take 400 ([`unanswered`]). Until [`WsStream::connect_read`], the
-/// client may send `before_connect` bytes of frames.
+/// WebSocket server cannot take 400 ([`unanswered`]). The client is then held to `caps`.
 pub async fn upgrade<S>(
     mut stream: S,
     path: &str,
     origins: &[String],
     deadline: Duration,
-    before_connect: usize,
+    caps: Caps,
 ) -> Result<WsStream<S>, Refused>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -87,15 +92,16 @@ where
     };
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
+        .max_message_size(Some(caps.message))
+        .max_frame_size(Some(caps.message));
     // On a borrow, so that the stream is still here to answer what tungstenite refuses without
     // a word; once upgraded, it is the WebSocket's own. tungstenite refuses any byte after the
     // request, before the upgrade, so none is left behind in the handshake.
     let accepting = tokio_tungstenite::accept_hdr_async_with_config(&mut stream, check, Some(config));
     let e = match timeout(deadline, accepting).await {
         Ok(Ok(_)) => {
-            let metered = Metered { inner: stream, left: Some(before_connect), limit: before_connect };
+            let metered =
+                Metered { inner: stream, left: Some(caps.before_connect), limit: caps.before_connect };
             return Ok(WsStream::new(
                 WebSocketStream::from_raw_socket(metered, Role::Server, Some(config)).await,
             ));
@@ -174,7 +180,7 @@ fn error(status: StatusCode, text: String) -> ErrorResponse {
 }
 
 /// The client's bytes on their way to tungstenite, counted until its CONNECT is whole. tungstenite
-/// holds a frame whole before it hands it on, up to [`MAX_MESSAGE`], so a client could make the
+/// holds a frame whole before it hands it on, up to [`Caps::message`], so a client could make the
 /// proxy buffer that much before its CONNECT, where a TCP client's is buffered up to the CONNECT
 /// cap, charged to the CONNECT buffer budget. Past `limit`, reads fail.
 struct Metered<S> {
@@ -274,7 +280,7 @@ impl Refusing {
         Self::new(CloseCode::Unsupported, "MQTT is sent in binary frames", why)
     }
 
-    /// A read that failed for what the client sent: a frame or message over [`MAX_MESSAGE`], or
+    /// A read that failed for what the client sent: a frame or message over [`Caps::message`], or
     /// over what [`Metered`] lets through before the CONNECT (`over_budget`), is too big (1009);
     /// a frame that breaks the protocol, unmasked or of an unknown type, is a protocol error
     /// (1002). Any other failure, of the socket below, is no fault to tell the client of.
