@@ -285,7 +285,11 @@ fn on_signals(proxy: Handle, file: Option<PathBuf>) -> std::io::Result<()> {
             _ = terminate.recv() => {}
             _ = interrupt.recv() => {}
         }
-        tracing::warn!(live = proxy.live(), "second signal during the drain; exiting now");
+        tracing::warn!(
+            live = proxy.live(),
+            refusing = proxy.refusing(),
+            "second signal during the drain; exiting now"
+        );
         std::process::exit(1);
     });
     Ok(())

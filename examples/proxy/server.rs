@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ReadAtStart};
 use crate::health::Health;
 use crate::healthcheck;
-use crate::limits::{Guards, SpareInUse, out_of_descriptors};
+use crate::limits::{Count, Guards, SpareInUse, out_of_descriptors};
 use crate::listener::listen;
 use crate::metrics::{EndLabels, Metrics};
 use crate::session::{self, Early};
@@ -38,7 +38,7 @@ pub struct Handle(Arc<Shared>);
 struct Shared {
     config: watch::Sender<Arc<Config>>,
     /// Connections being proxied; refused ones don't count.
-    live: Live,
+    live: Count,
     health: Health,
     stop: watch::Sender<bool>,
     /// The accept loops, one for each worker, by the configured address they serve.
@@ -69,7 +69,7 @@ impl Proxy {
         let read_at_start = ReadAtStart::of(&config);
         let shared = Arc::new(Shared {
             config: watch::Sender::new(Arc::new(config)),
-            live: Live::default(),
+            live: Count::default(),
             health: Health::default(),
             stop: watch::Sender::new(false),
             accepting: Mutex::default(),
@@ -163,6 +163,11 @@ impl Handle {
     /// Connections being proxied now.
     pub fn live(&self) -> usize {
         self.0.live.now()
+    }
+
+    /// Clients refused at accept whose refusal is in progress now.
+    pub fn refusing(&self) -> usize {
+        self.0.guards.refusing()
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
@@ -313,47 +318,6 @@ async fn accept_with_spare(addr: SocketAddr, listener: &TcpListener, shared: &Sh
     }
 }
 
-/// The count of connections being proxied, which the cap bounds and the drain waits on. A
-/// `watch` channel held it before: each connection's take and give-back took the channel's
-/// write lock, shared by all workers, and woke its eight notifiers, 850 of the 28,000
-/// instructions a connection cost in user space (callgrind, `benches/README.md`).
-#[derive(Default)]
-struct Live {
-    count: AtomicUsize,
-    /// Woken when the count falls to zero.
-    none: Notify,
-}
-
-impl Live {
-    /// One more, if that keeps it within `cap`.
-    fn take(&self, cap: usize) -> bool {
-        self.count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1)).is_ok()
-    }
-
-    fn give_back(&self) {
-        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.none.notify_waiters();
-        }
-    }
-
-    fn now(&self) -> usize {
-        self.count.load(Ordering::Acquire)
-    }
-
-    /// Returns once no connection is left.
-    async fn none_left(&self) {
-        loop {
-            // Registered before the count is read, so that a fall to zero between the two wakes it.
-            let mut woken = std::pin::pin!(self.none.notified());
-            woken.as_mut().enable();
-            if self.now() == 0 {
-                return;
-            }
-            woken.await;
-        }
-    }
-}
-
 /// One place under the connection cap, given back on drop.
 struct Slot(Arc<Shared>);
 
@@ -375,27 +339,6 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The cap holds, and the drain's wait ends when the last place is given back, not before.
-    #[tokio::test]
-    async fn the_live_count_holds_the_cap_and_wakes_the_drain_at_zero() {
-        let live = Arc::new(Live::default());
-        assert!(live.take(2) && live.take(2));
-        assert!(!live.take(2), "past the cap");
-        let waiting = tokio::spawn({
-            let live = live.clone();
-            async move { live.none_left().await }
-        });
-        live.give_back();
-        // On this current-thread runtime the waiter runs here, and must find one left.
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished(), "one is still live");
-        assert!(live.take(2), "a place given back is free again");
-        live.give_back();
-        live.give_back();
-        tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken at zero").expect("joined");
-        assert_eq!(live.now(), 0);
-    }
 
     /// Each worker's socket of an address shares the port the first bind picked, and the kernel
     /// hands new clients to all of them.

@@ -534,6 +534,7 @@ busy_deadline_ms = 5000",
     let mut task = proxy.task;
     let waited = tokio::time::timeout(Duration::from_millis(300), &mut task).await;
     assert!(waited.is_err(), "no live connection left, but a refusal in progress: {waited:?}");
+    assert_eq!((proxy.handle.live(), proxy.handle.refusing()), (0, 1));
 
     refused.write_all(&connect_packet(Protocol::V5, "refused")).await.expect("send");
     assert_eq!(read_to_close(&mut refused).await, [0x20, 3, 0, 0x89, 0]);
