@@ -686,18 +686,22 @@ async fn before_its_connect_a_websocket_client_sends_no_more_than_the_cap_and_it
     assert_eq!(receive(&mut ws, publish.len()).await, publish);
 }
 
-/// A client cut for a frame over the cap of 1 MiB, or one that breaks the WebSocket protocol,
-/// is told why (RFC 6455 7.4.1) before and after its CONNECT: 1009 and 1002, where a close
-/// without a code would leave it to guess.
+/// A client cut for a frame over the cap of 1 MiB, one that breaks the WebSocket protocol, or
+/// text that is not UTF-8, is told why (RFC 6455 7.4.1) before and after its CONNECT: 1009,
+/// 1002 and 1007, where a close without a code would leave it to guess.
 #[tokio::test]
-async fn a_frame_too_big_is_closed_with_1009_and_a_broken_one_with_1002() {
+async fn a_frame_too_big_is_closed_with_1009_a_broken_one_with_1002_bad_text_with_1007() {
     let broker = Broker::start().await;
     let (_, proxy) = start(&[&broker], "").await;
-    // The header of a masked binary frame of 2 MiB, refused from its length, and an unmasked
-    // binary frame, which a client must never send (RFC 6455 5.1).
+    // The header of a masked binary frame of 2 MiB, refused from its length; an unmasked
+    // binary frame, which a client must never send (RFC 6455 5.1); a text frame (masked with
+    // zeros) of bytes that are not UTF-8.
     let too_big: &[u8] = &[0x82, 0xff, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0];
     let unmasked: &[u8] = &[0x82, 0x02, 0xc0, 0x00];
-    for (frame, code) in [(too_big, CloseCode::Size), (unmasked, CloseCode::Protocol)] {
+    let not_utf8: &[u8] = &[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe];
+    for (frame, code) in
+        [(too_big, CloseCode::Size), (unmasked, CloseCode::Protocol), (not_utf8, CloseCode::Invalid)]
+    {
         let mut ws = mqtt_ws(proxy).await;
         ws.get_mut().write_all(frame).await.expect("write");
         assert_eq!(closed(&mut ws).await, (Vec::new(), Some(code)), "before the CONNECT");
@@ -708,7 +712,7 @@ async fn a_frame_too_big_is_closed_with_1009_and_a_broken_one_with_1002() {
         ws.get_mut().write_all(frame).await.expect("write");
         assert_eq!(closed(&mut ws).await, (Vec::new(), Some(code)), "after the CONNECT");
     }
-    assert_eq!(broker.client_ids(), ["framer", "framer"]);
+    assert_eq!(broker.client_ids(), ["framer", "framer", "framer"]);
 }
 
 /// A PUBLISH of `len` bytes in all, on topic `t`.

@@ -197,8 +197,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         };
         if left == 0 {
-            let why = format!("WebSocket: over {} bytes of frames before a whole CONNECT", this.limit);
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, why)));
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, OverBudget(this.limit))));
         }
         // A read of at most `left` bytes, into what `buf` has initialized: no `unsafe` to hand
         // the rest of it down.
@@ -211,6 +210,19 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         Poll::Ready(Ok(()))
     }
 }
+
+/// [`Metered`]'s error, told apart from the socket's: the client sent more than its limit
+/// before its CONNECT was whole.
+#[derive(Debug)]
+struct OverBudget(usize);
+
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WebSocket: over {} bytes of frames before a whole CONNECT", self.0)
+    }
+}
+
+impl std::error::Error for OverBudget {}
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -245,8 +257,6 @@ pub struct WsStream<S> {
     ws: WebSocketStream<Metered<S>>,
     /// What is left of the last binary frame.
     unread: Bytes,
-    /// The client broke a rule, and is being told so.
-    refusing: Option<Refusing>,
     /// The length of the write queued in `ws` and not yet flushed.
     queued: Option<usize>,
     /// The client sent a close frame (or vanished): reads end, writes are dropped.
@@ -257,20 +267,20 @@ pub struct WsStream<S> {
 
 impl<S> WsStream<S> {
     fn new(ws: WebSocketStream<Metered<S>>) -> Self {
-        Self { ws, unread: Bytes::new(), refusing: None, queued: None, client_closed: false, closing: false }
+        Self { ws, unread: Bytes::new(), queued: None, client_closed: false, closing: false }
     }
 }
 
-/// A client cut for what it sent: the close frame that says why, until it is sent, and the
-/// error the read then fails with, which the session logs.
+/// A client cut for what it sent: the close frame that says why, and the error the read fails
+/// with, which the session logs.
 struct Refusing {
-    close: Option<CloseFrame>,
+    close: CloseFrame,
     why: io::Error,
 }
 
 impl Refusing {
     fn new(code: CloseCode, reason: &'static str, why: io::Error) -> Self {
-        Self { close: Some(CloseFrame { code, reason: reason.into() }), why }
+        Self { close: CloseFrame { code, reason: reason.into() }, why }
     }
 
     /// A text frame, which is not MQTT [MQTT-6.0.0-1].
@@ -280,18 +290,22 @@ impl Refusing {
         Self::new(CloseCode::Unsupported, "MQTT is sent in binary frames", why)
     }
 
-    /// A read that failed for what the client sent: a frame or message over [`Caps::message`], or
-    /// over what [`Metered`] lets through before the CONNECT (`over_budget`), is too big (1009);
-    /// a frame that breaks the protocol, unmasked or of an unknown type, is a protocol error
-    /// (1002). Any other failure, of the socket below, is no fault to tell the client of.
-    fn read_failed(e: WsError, over_budget: bool) -> Result<Self, io::Error> {
-        let code = match &e {
-            WsError::Io(_) if over_budget => CloseCode::Size,
-            WsError::Capacity(_) => CloseCode::Size,
-            WsError::Protocol(_) => CloseCode::Protocol,
+    /// A read that failed for what the client sent (RFC 6455 7.4.1): a frame or message over
+    /// [`Caps::message`], or over what [`Metered`] lets through before the CONNECT, is too big
+    /// (1009); a frame that breaks the protocol, unmasked or of an unknown type, is a protocol
+    /// error (1002); text that is not UTF-8, in a text frame or a close frame's reason, is
+    /// invalid data (1007). Any other failure, of the socket below, is no fault to tell the
+    /// client of.
+    fn read_failed(e: WsError) -> Result<Self, io::Error> {
+        let (code, reason) = match &e {
+            WsError::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<OverBudget>()) => {
+                (CloseCode::Size, "message too big")
+            }
+            WsError::Capacity(_) => (CloseCode::Size, "message too big"),
+            WsError::Protocol(_) => (CloseCode::Protocol, "WebSocket protocol error"),
+            WsError::Utf8(_) => (CloseCode::Invalid, "text not UTF-8"),
             _ => return Err(io_error(e)),
         };
-        let reason = if code == CloseCode::Size { "message too big" } else { "WebSocket protocol error" };
         Ok(Self::new(code, reason, io_error(e)))
     }
 }
@@ -316,28 +330,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         self.ws.get_mut().left = None;
     }
 
-    /// Sends the close frame that tells the client why it is cut, then fails the read.
-    fn poll_refuse(&mut self, cx: &mut Context<'_>, mut refusing: Refusing) -> Poll<io::Result<()>> {
+    /// Sends the close frame that tells the client why it is cut, as far as its socket takes it
+    /// now, and returns the error to fail the read with. Best effort, and never waited for: a
+    /// client that has stopped reading, its socket full of the broker's bytes, would otherwise
+    /// hold its connection until the idle timeout; one that is gone is not told.
+    fn refuse(&mut self, cx: &mut Context<'_>, refusing: Refusing) -> io::Error {
         let mut ws = Pin::new(&mut self.ws);
-        if let Some(close) = refusing.close.take() {
-            match ws.as_mut().poll_ready(cx) {
-                Poll::Ready(Ok(())) => {
-                    // Best effort: the client may be gone already.
-                    ws.as_mut().start_send(Message::Close(Some(close))).ok();
-                }
-                Poll::Ready(Err(_)) => return Poll::Ready(Err(refusing.why)),
-                Poll::Pending => {
-                    refusing.close = Some(close);
-                    self.refusing = Some(refusing);
-                    return Poll::Pending;
-                }
-            }
+        if let Poll::Ready(Ok(())) = ws.as_mut().poll_ready(cx)
+            && ws.as_mut().start_send(Message::Close(Some(refusing.close))).is_ok()
+        {
+            // What the socket does not take now is dropped with the connection.
+            let _ = ws.poll_flush(cx);
         }
-        if ws.poll_flush(cx).is_pending() {
-            self.refusing = Some(refusing);
-            return Poll::Pending;
-        }
-        Poll::Ready(Err(refusing.why))
+        refusing.why
     }
 }
 
@@ -345,9 +350,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
-            if let Some(refusing) = this.refusing.take() {
-                return this.poll_refuse(cx, refusing);
-            }
             if !this.unread.is_empty() {
                 let n = this.unread.len().min(buf.remaining());
                 buf.put_slice(&this.unread.split_to(n));
@@ -360,7 +362,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
             }
             match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
                 Some(Ok(Message::Binary(bytes))) => this.unread = bytes,
-                Some(Ok(Message::Text(_))) => this.refusing = Some(Refusing::text()),
+                Some(Ok(Message::Text(_))) => return Poll::Ready(Err(this.refuse(cx, Refusing::text()))),
                 // Many clients close the socket after their DISCONNECT without a close frame: an
                 // end like any other.
                 Some(
@@ -374,11 +376,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                 | None => this.client_closed = true,
                 // tungstenite answers a ping with a pong as it reads.
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                Some(Err(e)) => {
-                    // Past its budget, `Metered` fails every read: the error is its own.
-                    let over_budget = this.ws.get_ref().left == Some(0);
-                    this.refusing = Some(Refusing::read_failed(e, over_budget)?);
-                }
+                Some(Err(e)) => return Poll::Ready(Err(this.refuse(cx, Refusing::read_failed(e)?))),
             }
         }
     }
