@@ -143,19 +143,22 @@ impl Relay<'_> {
         // once sends the same FIN, as HAProxy's does (`shutdown` calls per connection 2.0 ->
         // 1.0, `strace -c -f`). TLS still sends its close_notify and WebSocket its close frame.
         let pass_end = !down.ended();
-        let up_ended = up.poll(cx, client, upstream, pass_end, &mut sent_up, |bytes| match bytes {
-            [] => activity.half_close(),
-            _ => moved = true,
+        // An end of file is activity too: the half-closed timer starts from it, not from the
+        // last bytes before it, which may be older than the timeout.
+        let up_ended = up.poll(cx, client, upstream, pass_end, &mut sent_up, |bytes| {
+            moved = true;
+            if bytes.is_empty() {
+                activity.half_close();
+            }
         });
         let pass_end = !up.ended() || !matches!(client, Client::Plain(_));
         let client_open = up.reading();
-        let down_ended = down.poll(cx, upstream, client, pass_end, &mut sent_down, |bytes| match bytes {
-            [] => {
+        let down_ended = down.poll(cx, upstream, client, pass_end, &mut sent_down, |bytes| {
+            moved = true;
+            if bytes.is_empty() {
                 activity.half_close();
                 *upstream_first = client_open;
-            }
-            _ => {
-                moved = true;
+            } else {
                 read_connack(sniff, bytes, traffic, activity);
             }
         });
@@ -437,7 +440,16 @@ mod tests {
         upstream_side: TcpStream,
         protocol: Protocol,
     ) -> (First, Traffic) {
-        let limits = Limits::default();
+        relayed_within(client_side, upstream_side, protocol, Limits::default()).await
+    }
+
+    /// [`relayed`], within `limits`.
+    async fn relayed_within(
+        client_side: TcpStream,
+        upstream_side: TcpStream,
+        protocol: Protocol,
+        limits: Limits,
+    ) -> (First, Traffic) {
         let drained = Drained::default();
         let mut traffic = Traffic::default();
         let activity = Activity::new(Quiet::new(&limits), 60);
@@ -453,6 +465,31 @@ mod tests {
         .await
         .expect("relayed");
         (first, traffic)
+    }
+
+    /// A client's end of file after a quiet spell longer than the half-closed timeout is passed
+    /// on as a half-close, and the broker's answer comes back: the timer starts at the end of
+    /// file. It started at the last bytes, so the connection was cut in the poll that read it.
+    #[tokio::test]
+    async fn a_half_close_after_a_quiet_spell_is_passed_on_and_answered() {
+        let (mut client, client_side) = pair().await;
+        let (upstream_side, mut broker) = pair().await;
+        let limits = Limits { half_closed_timeout_ms: 300, ..Limits::default() };
+        let relaying = relayed_within(client_side, upstream_side, Protocol::V5, limits);
+        let client_closes = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            client.shutdown().await.expect("half-close");
+            let mut answer = Vec::new();
+            client.read_to_end(&mut answer).await.expect("read to the end");
+            answer
+        };
+        let broker_answers = async move {
+            let mut got = Vec::new();
+            broker.read_to_end(&mut got).await.expect("the client's end");
+            broker.write_all(b"after").await.expect("answer");
+        };
+        let ((first, _), answer, ()) = tokio::join!(relaying, client_closes, broker_answers);
+        assert_eq!((first, &answer[..]), (First::Client, &b"after"[..]));
     }
 
     #[tokio::test]
