@@ -106,10 +106,15 @@ pub fn relay<'a>(
         let relay = &mut relay;
         let mut polled = false;
         poll_fn(move |cx| {
-            if relay.drained.poll_cut(cut.as_mut(), &mut polled, cx) {
-                return Poll::Ready(Ok(First::Cut(Cut::Drained)));
+            let end = if relay.drained.poll_cut(cut.as_mut(), &mut polled, cx) {
+                Poll::Ready(Ok(First::Cut(Cut::Drained)))
+            } else {
+                relay.poll(cx, timer.as_mut())
+            };
+            if let Poll::Ready(Ok(First::Cut(_)) | Err(_)) = end {
+                relay.farewell(cx);
             }
-            relay.poll(cx, timer.as_mut())
+            end
         })
         .await
     }
@@ -133,6 +138,15 @@ struct Relay<'a> {
 }
 
 impl Relay<'_> {
+    /// Tells a TLS or WebSocket client that is cut, or whose relay failed, that it is closed:
+    /// TLS's close_notify, WebSocket's close frame (1000), as far as its socket takes them now.
+    /// Never waited for; a plain socket's close says it all.
+    fn farewell(&mut self, cx: &mut Context<'_>) {
+        if !matches!(self.client, Client::Plain(_)) {
+            let _ = Pin::new(&mut self.client).poll_shutdown(cx);
+        }
+    }
+
     /// Moves what both sides have, then looks at the deadline; ready when both directions have
     /// ended, on an error, or cut.
     fn poll(&mut self, cx: &mut Context<'_>, timer: Pin<&mut Sleep>) -> Poll<io::Result<First>> {

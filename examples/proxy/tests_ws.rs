@@ -748,3 +748,17 @@ async fn max_ws_message_caps_a_websocket_clients_packets() {
     send(&mut ws, &publish_of((64 << 10) + 1)).await;
     assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Size)));
 }
+
+/// A WebSocket client cut by the proxy, here quiet past the idle timeout, gets a close frame
+/// before the connection closes: it was dropped without one, which a client reads as an
+/// abnormal closure (1006).
+#[tokio::test]
+async fn a_websocket_client_cut_for_idling_gets_a_close_frame() {
+    let broker = Broker::start().await;
+    // Keep Alive 60, above the maximum: the idle timeout applies.
+    let (_, proxy) = start(&[&broker], "[limits]\nmax_keep_alive_s = 30\nidle_timeout_ms = 200").await;
+    let mut ws = mqtt_ws(proxy).await;
+    send(&mut ws, &connect_packet(Protocol::V3_1_1, "idler")).await;
+    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Normal)));
+}
