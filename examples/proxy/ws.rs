@@ -5,9 +5,9 @@
 //! Frame boundaries carry no meaning [MQTT-6.0.0-2]: one binary frame may hold part of a
 //! packet or several, so the client's frames are read as one run of bytes, and the broker's
 //! bytes go back in binary frames as they come. A text frame is not MQTT [MQTT-6.0.0-1]: the
-//! connection is closed with 1003. A frame over the cap is closed with 1009, and one that breaks
-//! the WebSocket protocol with 1002 (RFC 6455 7.4.1), so that the client learns why it was cut.
-//! Ping is answered with pong by tungstenite as it reads.
+//! connection is closed with 1003. A frame over the cap is closed with 1009, one that breaks the
+//! WebSocket protocol with 1002, and text that is not UTF-8 with 1007 (RFC 6455 7.4.1), so that
+//! the client learns why it was cut. Ping is answered with pong by tungstenite as it reads.
 //!
 //! [`upgrade`] and [`WsStream`] take any `AsyncRead + AsyncWrite` below them, so `wss://` is
 //! this over a TLS stream.
