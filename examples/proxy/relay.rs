@@ -103,20 +103,26 @@ pub fn relay<'a>(
             Some(deadline) => tokio::time::sleep_until(deadline.into()),
             None => tokio::time::sleep(Duration::MAX),
         });
-        let relay = &mut relay;
         let mut polled = false;
-        poll_fn(move |cx| {
-            let end = if relay.drained.poll_cut(cut.as_mut(), &mut polled, cx) {
-                Poll::Ready(Ok(First::Cut(Cut::Drained)))
-            } else {
+        let end = {
+            let relay = &mut relay;
+            poll_fn(move |cx| {
+                if relay.drained.poll_cut(cut.as_mut(), &mut polled, cx) {
+                    return Poll::Ready(Ok(First::Cut(Cut::Drained)));
+                }
                 relay.poll(cx, timer.as_mut())
-            };
-            if let Poll::Ready(Ok(First::Cut(_)) | Err(_)) = end {
+            })
+            .await
+        };
+        // Once, after the loop above, rather than checked at each of its polls.
+        if matches!(end, Ok(First::Cut(_)) | Err(_)) {
+            poll_fn(|cx| {
                 relay.farewell(cx);
-            }
-            end
-        })
-        .await
+                Poll::Ready(())
+            })
+            .await;
+        }
+        end
     }
 }
 
