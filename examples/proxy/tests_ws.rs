@@ -257,6 +257,14 @@ async fn mqtt_ws(proxy: SocketAddr) -> Ws {
     ws_connect(proxy, "/mqtt", Some("mqtt")).await.expect("upgrade")
 }
 
+/// A WebSocket client through the proxy, past its 3.1.1 CONNECT as `client_id` and the CONNACK.
+async fn connected_ws(proxy: SocketAddr, client_id: &str) -> Ws {
+    let mut ws = mqtt_ws(proxy).await;
+    send(&mut ws, &connect_packet(Protocol::V3_1_1, client_id)).await;
+    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    ws
+}
+
 async fn send(ws: &mut Ws, bytes: &[u8]) {
     ws.send(Message::Binary(Bytes::copy_from_slice(bytes))).await.expect("send");
 }
@@ -344,9 +352,7 @@ async fn mqtt_6_0_0_1_a_text_frame_is_refused_with_1003_before_or_after_the_conn
     assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Unsupported)));
     assert!(broker.client_ids().is_empty(), "nothing reached the broker");
 
-    let mut ws = mqtt_ws(proxy).await;
-    send(&mut ws, &connect_packet(Protocol::V3_1_1, "talker")).await;
-    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    let mut ws = connected_ws(proxy, "talker").await;
     ws.send(Message::text("hello")).await.expect("send");
     assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Unsupported)));
 }
@@ -674,13 +680,10 @@ async fn before_its_connect_a_websocket_client_sends_no_more_than_the_cap_and_it
     assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Size)));
     assert!(broker.client_ids().is_empty(), "nothing reached the broker");
 
-    let mut ws = mqtt_ws(proxy).await;
-    send(&mut ws, &connect_packet(Protocol::V3_1_1, "big-publisher")).await;
-    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
-    let payload = vec![b'p'; 100 << 10];
-    // Remaining Length 102,403: the topic "t" and the payload.
-    let mut publish = vec![0x30, 0x83, 0xa0, 0x06, 0x00, 0x01, b't'];
-    publish.extend_from_slice(&payload);
+    let mut ws = connected_ws(proxy, "big-publisher").await;
+    // A payload of 100 KiB after the topic "t" and the fixed header.
+    let publish = publish_of((100 << 10) + 7);
+    assert_eq!(publish[..7], [0x30, 0x83, 0xa0, 0x06, 0x00, 0x01, b't']);
     send(&mut ws, &publish).await;
     // The fake broker echoes what follows the CONNECT.
     assert_eq!(receive(&mut ws, publish.len()).await, publish);
@@ -706,9 +709,7 @@ async fn a_frame_too_big_is_closed_with_1009_a_broken_one_with_1002_bad_text_wit
         ws.get_mut().write_all(frame).await.expect("write");
         assert_eq!(closed(&mut ws).await, (Vec::new(), Some(code)), "before the CONNECT");
 
-        let mut ws = mqtt_ws(proxy).await;
-        send(&mut ws, &connect_packet(Protocol::V3_1_1, "framer")).await;
-        assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+        let mut ws = connected_ws(proxy, "framer").await;
         ws.get_mut().write_all(frame).await.expect("write");
         assert_eq!(closed(&mut ws).await, (Vec::new(), Some(code)), "after the CONNECT");
     }
@@ -738,9 +739,7 @@ fn publish_of(len: usize) -> Vec<u8> {
 async fn max_ws_message_caps_a_websocket_clients_packets() {
     let broker = Broker::start().await;
     let (_, proxy) = start(&[&broker], "[limits]\nmax_ws_message = 65536").await;
-    let mut ws = mqtt_ws(proxy).await;
-    send(&mut ws, &connect_packet(Protocol::V3_1_1, "capped")).await;
-    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    let mut ws = connected_ws(proxy, "capped").await;
     let fits = publish_of(64 << 10);
     send(&mut ws, &fits).await;
     // The fake broker echoes what follows the CONNECT.
@@ -757,8 +756,6 @@ async fn a_websocket_client_cut_for_idling_gets_a_close_frame() {
     let broker = Broker::start().await;
     // Keep Alive 60, above the maximum: the idle timeout applies.
     let (_, proxy) = start(&[&broker], "[limits]\nmax_keep_alive_s = 30\nidle_timeout_ms = 200").await;
-    let mut ws = mqtt_ws(proxy).await;
-    send(&mut ws, &connect_packet(Protocol::V3_1_1, "idler")).await;
-    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    let mut ws = connected_ws(proxy, "idler").await;
     assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Normal)));
 }
