@@ -66,12 +66,16 @@ pub enum First {
 }
 
 /// Relays until each side has closed its sending direction; an end of file is passed on as a
-/// half-close, so a side may go on sending after the other has finished. An error on either
-/// side ends both directions. So does quiet past the limit `activity` keeps, which the
-/// broker's CONNACK may change on its way through; it is read in the client's `protocol`; and
-/// so does the drain deadline. `sent_down` are the broker's bytes already passed to the client
-/// before the relay (the CONNACK a sticky id was added to), read for that CONNACK as if they
-/// had come through here.
+/// half-close, so a side may go on sending after the other has finished.
+///
+/// A failed read ends both directions: its socket is gone both ways. A failed write ends only
+/// its own, and the other goes on to read what the gone socket still holds, such as the
+/// DISCONNECT a client sent just before its reset; the error is returned once that has ended
+/// too. Quiet past the limit `activity` keeps ends both, as does the drain deadline. The
+/// broker's CONNACK may change that limit on its way through; it is read in the client's
+/// `protocol`. `sent_down` are the broker's bytes already passed to the client before the
+/// relay (the CONNACK a sticky id was added to), read for that CONNACK as if they had come
+/// through here.
 pub fn relay<'a>(
     client: Client,
     upstream: TcpStream,
@@ -186,6 +190,9 @@ impl Relay<'_> {
         traffic.add(sent_up, sent_down);
         let (up_ended, down_ended) = (ended(up_ended)?, ended(down_ended)?);
         if up_ended && down_ended {
+            if let Some(failed) = up.failure().or_else(|| down.failure()) {
+                return Poll::Ready(Err(failed));
+            }
             return Poll::Ready(Ok(if *upstream_first { First::Upstream } else { First::Client }));
         }
         if moved {
@@ -249,6 +256,14 @@ enum Pump {
     /// The reader's end of file read, and being passed on.
     Ending,
     Ended,
+    /// Ended by a failed write, whose error waits for the other direction to end.
+    Failed(io::Error),
+}
+
+/// How a direction failed, and so whose socket is gone.
+enum Failure {
+    Read(io::Error),
+    Write(io::Error),
 }
 
 /// Bytes the writer has not taken all of yet.
@@ -259,7 +274,15 @@ struct Held {
 
 impl Pump {
     fn ended(&self) -> bool {
-        matches!(self, Self::Ended)
+        matches!(self, Self::Ended | Self::Failed(_))
+    }
+
+    /// The error of a failed write, taken.
+    fn failure(&mut self) -> Option<io::Error> {
+        match std::mem::replace(self, Self::Ended) {
+            Self::Failed(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// Its end of file not read yet.
@@ -268,8 +291,9 @@ impl Pump {
     }
 
     /// Copies from `from` to `to` until one of them would block; ready once `from` has ended
-    /// and the end has been passed on by shutting `to` down (unless `pass_end` is false).
-    /// `seen` looks at each burst on its way, and at the end of file as an empty one.
+    /// and the end has been passed on by shutting `to` down (unless `pass_end` is false), or
+    /// once a write has failed, as `Failed`. An error is a failed read. `seen` looks at each
+    /// burst on its way, and at the end of file, or a failed write, as an empty one.
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -279,22 +303,43 @@ impl Pump {
         count: &mut u64,
         mut seen: impl FnMut(&[u8]),
     ) -> Poll<io::Result<()>> {
+        match ready!(self.pump(cx, from, to, pass_end, count, &mut seen)) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(Failure::Read(e)) => Poll::Ready(Err(e)),
+            Err(Failure::Write(e)) => {
+                seen(&[]);
+                *self = Self::Failed(e);
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+
+    /// [`Pump::poll`]'s loop, its failures told apart.
+    fn pump(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: &mut impl Source,
+        to: &mut impl Sink,
+        pass_end: bool,
+        count: &mut u64,
+        seen: &mut impl FnMut(&[u8]),
+    ) -> Poll<Result<(), Failure>> {
         loop {
             match self {
-                Self::Ended => return Poll::Ready(Ok(())),
+                Self::Ended | Self::Failed(_) => return Poll::Ready(Ok(())),
                 Self::Ending => {
                     if pass_end {
-                        ready!(Pin::new(&mut *to).poll_shutdown(cx))?;
+                        ready!(Pin::new(&mut *to).poll_shutdown(cx)).map_err(Failure::Write)?;
                     }
                     *self = Self::Ended;
                 }
                 Self::Flushing => {
-                    ready!(Pin::new(&mut *to).poll_flush(cx))?;
+                    ready!(Pin::new(&mut *to).poll_flush(cx)).map_err(Failure::Write)?;
                     *self = Self::Reading;
                 }
                 Self::Writing(held) => {
                     let rest = held.bytes.get(held.written..).unwrap_or_default();
-                    let n = ready!(write(cx, to, rest, false))?;
+                    let n = ready!(write(cx, to, rest, false)).map_err(Failure::Write)?;
                     *count += n as u64;
                     held.written += n;
                     if held.written >= held.bytes.len() {
@@ -302,7 +347,7 @@ impl Pump {
                     }
                 }
                 Self::Reading => {
-                    if ready!(from.poll_finished(cx))? {
+                    if ready!(from.poll_finished(cx)).map_err(Failure::Read)? {
                         seen(&[]);
                         *self = Self::Ending;
                         continue;
@@ -315,7 +360,7 @@ impl Pump {
                         // do. MQTT frames its own packets, so a cut is no more than the close
                         // it would be over TCP.
                         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
-                        Err(e) => return Poll::Ready(Err(e)),
+                        Err(e) => return Poll::Ready(Err(Failure::Read(e))),
                     }
                     let bytes = buf.filled();
                     seen(bytes);
@@ -331,7 +376,11 @@ impl Pump {
                     let mut sent = 0;
                     while let Some(rest) = bytes.get(sent..).filter(|rest| !rest.is_empty()) {
                         match write(cx, to, rest, last) {
-                            Poll::Ready(n) => sent += n?,
+                            Poll::Ready(Ok(n)) => sent += n,
+                            Poll::Ready(Err(e)) => {
+                                *count += sent as u64;
+                                return Poll::Ready(Err(Failure::Write(e)));
+                            }
                             Poll::Pending => break,
                         }
                     }
@@ -437,7 +486,7 @@ mod tests {
 
     use mqtt_connect::Protocol;
     use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
     use super::{First, Pump, Sink, Traffic, relay};
     use crate::config::Limits;
@@ -447,8 +496,15 @@ mod tests {
 
     /// Both ends of a loopback connection.
     async fn pair() -> (TcpStream, TcpStream) {
+        pair_with(|_| {}).await
+    }
+
+    /// [`pair`], its near end `set` before it connects.
+    async fn pair_with(set: impl FnOnce(&TcpSocket)) -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let near = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let socket = TcpSocket::new_v4().expect("socket");
+        set(&socket);
+        let near = socket.connect(listener.local_addr().expect("address")).await.expect("connect");
         let (far, _) = listener.accept().await.expect("accept");
         (near, far)
     }
@@ -470,21 +526,23 @@ mod tests {
         protocol: Protocol,
         limits: Limits,
     ) -> (First, Traffic) {
+        ended_within(client_side, upstream_side, protocol, limits).await.expect("relayed")
+    }
+
+    /// How [`relayed_within`] ended, an error too.
+    async fn ended_within(
+        client_side: TcpStream,
+        upstream_side: TcpStream,
+        protocol: Protocol,
+        limits: Limits,
+    ) -> io::Result<(First, Traffic)> {
         let drained = Drained::default();
         let mut traffic = Traffic::default();
         let activity = Activity::new(Quiet::new(&limits), 60);
-        let first = relay(
-            Client::Plain(client_side),
-            upstream_side,
-            protocol,
-            Vec::new(),
-            &mut traffic,
-            activity,
-            &drained,
-        )
-        .await
-        .expect("relayed");
-        (first, traffic)
+        let client = Client::Plain(client_side);
+        let first =
+            relay(client, upstream_side, protocol, Vec::new(), &mut traffic, activity, &drained).await?;
+        Ok((first, traffic))
     }
 
     /// A client's end of file after a quiet spell longer than the half-closed timeout is passed
@@ -545,6 +603,86 @@ mod tests {
         assert_eq!(answer, b"after", "the other direction still open after the first end");
         assert_eq!(first, First::Client);
         assert_eq!((traffic.up, traffic.down), (sent.len() as u64, 5));
+    }
+
+    /// Bytes `socket` has sent that its peer has not yet acknowledged, from `/proc/net/tcp`:
+    /// none once every byte is in the peer's receive queue.
+    fn unacknowledged(socket: &TcpStream) -> u64 {
+        let port = socket.local_addr().expect("address").port();
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        let line = table
+            .lines()
+            .find(|line| line.split_whitespace().nth(1) == Some(&format!("0100007F:{port:04X}")))
+            .expect("the socket in /proc/net/tcp");
+        let queues = line.split_whitespace().nth(4).expect("tx_queue:rx_queue");
+        let (tx, _) = queues.split_once(':').expect("tx_queue:rx_queue");
+        u64::from_str_radix(tx, 16).expect("tx_queue")
+    }
+
+    /// A receive buffer small enough that the relay soon holds what it reads for this socket.
+    fn small_window(socket: &TcpSocket) {
+        socket.set_recv_buffer_size(4096).expect("receive buffer");
+    }
+
+    /// `sender` sends `bytes`, and resets its connection once the proxy has them all; `reader`,
+    /// which has read none of them yet, then sends `nudge`, whose write the reset fails, and
+    /// reads to the end: what it got.
+    async fn reset_after_sending(
+        mut sender: TcpStream,
+        mut reader: TcpStream,
+        bytes: &[u8],
+        nudge: &[u8],
+    ) -> Vec<u8> {
+        sender.write_all(bytes).await.expect("send");
+        while unacknowledged(&sender) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        sender.set_linger(Some(Duration::ZERO)).expect("linger");
+        drop(sender);
+        reader.write_all(nudge).await.expect("send");
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).await.expect("read to the end");
+        got
+    }
+
+    /// Relays while the client (`client_sends`) or the broker sends 64 KiB, far more than the
+    /// other's small window takes, then a DISCONNECT, and resets once the proxy has them all;
+    /// the other reads them only after. Asserts that it got every byte, and that the relay
+    /// ended with the reset.
+    async fn every_byte_sent_before_a_reset_arrives(client_sends: bool) {
+        let (client, client_side) = if client_sends { pair().await } else { pair_with(small_window).await };
+        let (broker, upstream_side) = if client_sends { pair_with(small_window).await } else { pair().await };
+        let toward_reader = if client_sends { &upstream_side } else { &client_side };
+        socket2::SockRef::from(toward_reader).set_send_buffer_size(4096).expect("send buffer");
+        let mut sent: Vec<u8> = (0..64 << 10).map(|i: u32| (i % 251) as u8).collect();
+        sent.extend([0xe0, 0x00]);
+        let relaying = ended_within(client_side, upstream_side, Protocol::V5, Limits::default());
+        let resetting = match client_sends {
+            true => reset_after_sending(client, broker, &sent, &[0xd0, 0x00]),
+            false => reset_after_sending(broker, client, &sent, &[0xc0, 0x00]),
+        };
+        let (ended, got) =
+            tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(relaying, resetting) })
+                .await
+                .expect("in time");
+        assert!(got == sent, "every byte sent, in order: {} of {}", got.len(), sent.len());
+        assert_eq!(ended.map(|(first, _)| first).map_err(|e| e.kind()), Err(io::ErrorKind::ConnectionReset));
+    }
+
+    /// A broker that resets its connection after sending fails the relay's write to it; its
+    /// bytes that the proxy holds, and those in the proxy's receive queue, still reach the
+    /// client. An error ended both directions at once, and they were lost.
+    #[tokio::test]
+    async fn a_failed_write_upstream_loses_none_of_the_brokers_bytes_on_their_way_down() {
+        every_byte_sent_before_a_reset_arrives(false).await;
+    }
+
+    /// A client's DISCONNECT sent just before its reset still reaches the broker, though the
+    /// relay's write of the broker's next packet to the client fails first: the broker would
+    /// otherwise publish the client's Will.
+    #[tokio::test]
+    async fn a_clients_disconnect_sent_before_its_reset_reaches_the_broker() {
+        every_byte_sent_before_a_reset_arrives(true).await;
     }
 
     /// The end of file taken from read-closed readiness, with no read for it, comes after
