@@ -637,7 +637,7 @@ mod tests {
         while unacknowledged(&sender) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        sender.set_linger(Some(Duration::ZERO)).expect("linger");
+        sender.set_zero_linger().expect("linger");
         drop(sender);
         reader.write_all(nudge).await.expect("send");
         let mut got = Vec::new();
