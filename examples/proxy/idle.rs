@@ -5,6 +5,8 @@
 //!   broker's 5.0 CONNACK carries a Server Keep Alive, that is the Keep Alive in force.
 //! - A Keep Alive of 0 (none), or one above `max_keep_alive_s`, gets the idle cap instead: many
 //!   connections holding huge keep-alives is the SlowITe attack (CVE-2020-13849).
+//! - Activity is bytes the relay reads or writes. A slow reader still taking bytes the kernel
+//!   buffers after the relay's last write is out of its sight, as it is out of HAProxy's.
 //! - Once one side has closed its sending direction, the other has `half_closed_timeout_ms` of
 //!   quiet to finish, as HAProxy's `timeout client-fin` / `server-fin`: a peer that left while
 //!   the other went silent would otherwise hold both sockets for good.

@@ -195,7 +195,9 @@ impl Relay<'_> {
             }
             return Poll::Ready(Ok(if *upstream_first { First::Upstream } else { First::Client }));
         }
-        if moved {
+        // A write is activity too: a reader slower than its sender leaves bytes held, and no
+        // read, for longer than a limit while it still takes them.
+        if moved || sent_up != 0 || sent_down != 0 {
             activity.touch(Instant::now());
         }
         self.expired(cx, timer).map(|cut| Ok(First::Cut(cut)))
@@ -617,6 +619,45 @@ mod tests {
         let queues = line.split_whitespace().nth(4).expect("tx_queue:rx_queue");
         let (tx, _) = queues.split_once(':').expect("tx_queue:rx_queue");
         u64::from_str_radix(tx, 16).expect("tx_queue")
+    }
+
+    /// A client reading more slowly than the broker sends is not cut as idle while the relay's
+    /// writes to it go on: a write is activity too. Only reads were, and the 32 KiB the relay
+    /// held took the client longer than the idle limit to take, so it was cut in the middle.
+    #[tokio::test]
+    async fn a_slow_reader_is_not_cut_as_idle_while_its_bytes_still_move() {
+        let (mut client, client_side) = pair_with(small_window).await;
+        let (upstream_side, mut broker) = pair().await;
+        socket2::SockRef::from(&client_side).set_send_buffer_size(4096).expect("send buffer");
+        // The client's Keep Alive (60 s) above the longest honoured, so the idle cap is the limit.
+        let limits = Limits { idle_timeout_ms: 500, max_keep_alive_s: 59, ..Limits::default() };
+        let sent: Vec<u8> = (0..64 << 10).map(|i: u32| (i % 251) as u8).collect();
+        let relaying = relayed_within(client_side, upstream_side, Protocol::V5, limits);
+        let broker_sends = async {
+            broker.write_all(&sent).await.expect("send");
+            broker.shutdown().await.expect("half-close");
+            broker.read_to_end(&mut Vec::new()).await.expect("the client's end")
+        };
+        // 512 bytes every 20 ms for the first 24 KiB, 0.94 s, while the relay still writes; the
+        // rest, the last of which the kernel holds out of the relay's sight, at once.
+        let client_reads = async {
+            let (mut got, mut chunk) = (Vec::new(), [0; 512]);
+            while got.len() < 24 << 10 {
+                let n = client.read(&mut chunk).await.expect("read");
+                got.extend_from_slice(chunk.get(..n).expect("read into the chunk"));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            client.read_to_end(&mut got).await.expect("read to the end");
+            client.shutdown().await.expect("half-close");
+            got
+        };
+        let ((first, _), _, got) = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::join!(relaying, broker_sends, client_reads)
+        })
+        .await
+        .expect("in time");
+        assert!(got == sent, "every byte, in order: {} of {}", got.len(), sent.len());
+        assert_eq!(first, First::Upstream);
     }
 
     /// A receive buffer small enough that the relay soon holds what it reads for this socket.
