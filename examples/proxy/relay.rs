@@ -188,7 +188,7 @@ impl Relay<'_> {
         });
         // Counted before an error can return, so that what moved is counted.
         traffic.add(sent_up, sent_down);
-        let (up_ended, down_ended) = (ended(up_ended)?, ended(down_ended)?);
+        let (up_ended, down_ended) = (up.settle(up_ended, activity)?, down.settle(down_ended, activity)?);
         if up_ended && down_ended {
             if let Some(failed) = up.failure().or_else(|| down.failure()) {
                 return Poll::Ready(Err(failed));
@@ -237,14 +237,6 @@ fn read_connack(sniff: &mut Sniff, bytes: &[u8], traffic: &mut Traffic, activity
     }
 }
 
-/// Whether a direction has ended, or its error.
-fn ended(poll: Poll<io::Result<()>>) -> io::Result<bool> {
-    match poll {
-        Poll::Ready(result) => result.map(|()| true),
-        Poll::Pending => Ok(false),
-    }
-}
-
 /// One direction, in 16 bytes.
 #[derive(Default)]
 enum Pump {
@@ -263,6 +255,7 @@ enum Pump {
 }
 
 /// How a direction failed, and so whose socket is gone.
+#[derive(Debug)]
 enum Failure {
     Read(io::Error),
     Write(io::Error),
@@ -279,6 +272,22 @@ impl Pump {
         matches!(self, Self::Ended | Self::Failed(_))
     }
 
+    /// Whether the direction has ended, from its poll. A failed read is returned, to end both
+    /// directions; a failed write ends this one alone, as `Failed`, and starts the half-closed
+    /// timer for the other.
+    fn settle(&mut self, polled: Poll<Result<(), Failure>>, activity: &mut Activity) -> io::Result<bool> {
+        match polled {
+            Poll::Pending => Ok(false),
+            Poll::Ready(Ok(())) => Ok(true),
+            Poll::Ready(Err(Failure::Read(e))) => Err(e),
+            Poll::Ready(Err(Failure::Write(e))) => {
+                activity.half_close();
+                *self = Self::Failed(e);
+                Ok(true)
+            }
+        }
+    }
+
     /// The error of a failed write, taken.
     fn failure(&mut self) -> Option<io::Error> {
         match std::mem::replace(self, Self::Ended) {
@@ -293,9 +302,9 @@ impl Pump {
     }
 
     /// Copies from `from` to `to` until one of them would block; ready once `from` has ended
-    /// and the end has been passed on by shutting `to` down (unless `pass_end` is false), or
-    /// once a write has failed, as `Failed`. An error is a failed read. `seen` looks at each
-    /// burst on its way, and at the end of file, or a failed write, as an empty one.
+    /// and the end has been passed on by shutting `to` down (unless `pass_end` is false); a
+    /// failure says whether it was `from`'s read or `to`'s write. `seen` looks at each burst on
+    /// its way, and at the end of file as an empty one.
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -304,27 +313,6 @@ impl Pump {
         pass_end: bool,
         count: &mut u64,
         mut seen: impl FnMut(&[u8]),
-    ) -> Poll<io::Result<()>> {
-        match ready!(self.pump(cx, from, to, pass_end, count, &mut seen)) {
-            Ok(()) => Poll::Ready(Ok(())),
-            Err(Failure::Read(e)) => Poll::Ready(Err(e)),
-            Err(Failure::Write(e)) => {
-                seen(&[]);
-                *self = Self::Failed(e);
-                Poll::Ready(Ok(()))
-            }
-        }
-    }
-
-    /// [`Pump::poll`]'s loop, its failures told apart.
-    fn pump(
-        &mut self,
-        cx: &mut Context<'_>,
-        from: &mut impl Source,
-        to: &mut impl Sink,
-        pass_end: bool,
-        count: &mut u64,
-        seen: &mut impl FnMut(&[u8]),
     ) -> Poll<Result<(), Failure>> {
         loop {
             match self {
