@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use mqtt_connect::{ConnackPacket, Connect, EncodeError, Protocol, Status};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout_at};
 
 use crate::config::Route;
 
@@ -85,7 +85,8 @@ pub fn with_client_id(connect: &Connect<'_>, id: &str) -> Result<Bytes, EncodeEr
 /// Identifier where [`add_assigned_id`] adds it, and whatever came after it untouched; returns
 /// the bytes sent, for the relay to read the CONNACK from. Bytes that are no whole CONNACK
 /// within `deadline` or [`MAX_CONNACK`] go on as they came, as do those before the broker
-/// closes.
+/// closes. A client that has not taken them within the same deadline is given up on
+/// (`TimedOut`).
 pub async fn pass_connack(
     upstream: &mut (impl AsyncRead + Unpin),
     client: &mut (impl AsyncWrite + Unpin),
@@ -105,7 +106,8 @@ pub async fn pass_connack(
             }
         }
     };
-    let whole = timeout(deadline, reading).await.unwrap_or(Ok(None))?;
+    let deadline = Instant::now() + deadline;
+    let whole = timeout_at(deadline, reading).await.unwrap_or(Ok(None))?;
     let rewritten = whole.and_then(|len| {
         let (frame, rest) = buf.split_at_checked(len)?;
         let mut out = add_assigned_id(frame, id)?;
@@ -113,8 +115,13 @@ pub async fn pass_connack(
         Some(out)
     });
     let out = rewritten.unwrap_or_else(|| buf.into());
-    client.write_all(&out).await?;
-    // TLS and WebSocket streams may hold written bytes until flushed.
-    client.flush().await?;
-    Ok(out)
+    let writing = async {
+        client.write_all(&out).await?;
+        // TLS and WebSocket streams may hold written bytes until flushed.
+        client.flush().await
+    };
+    match timeout_at(deadline, writing).await {
+        Ok(written) => written.map(|()| out),
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the client did not take its CONNACK in time")),
+    }
 }

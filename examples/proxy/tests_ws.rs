@@ -225,6 +225,19 @@ async fn pass_connack_forwards_what_is_not_a_connack_and_an_early_close_as_they_
     }
 }
 
+/// A client that does not take its CONNACK within the deadline is given up on, as one whose
+/// broker sends none in time is: the write of it waited for good.
+#[tokio::test]
+async fn pass_connack_gives_up_on_a_client_that_does_not_take_it_in_time() {
+    let (mut broker, mut upstream) = tokio::io::duplex(1024);
+    broker.write_all(BROKER_ORDER).await.expect("write");
+    // Four bytes of room, and nobody reading them.
+    let (mut client, _unread) = tokio::io::duplex(4);
+    let passing = pass_connack(&mut upstream, &mut client, "px-1", std::time::Duration::from_millis(100));
+    let passed = timeout(PATIENCE, passing).await.expect("given up within the deadline");
+    assert_eq!(passed.map_err(|e| e.kind()), Err(std::io::ErrorKind::TimedOut));
+}
+
 // --- the proxy over WebSocket ---------------------------------------------------------------
 
 type Ws = WebSocketStream<TcpStream>;
