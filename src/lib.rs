@@ -84,6 +84,8 @@ pub use packet::{
 pub use spec::{PayloadFormat, Property, Protocol, QoS};
 
 /// The README's examples, compiled and run as doc tests so that the README stays true.
-#[cfg(all(doctest, feature = "routing"))] // its routing section needs the feature
+// Its routing section needs `routing`, and its codec section `tokio-util`: without them, the
+// package's own `cargo test` failed.
+#[cfg(all(doctest, feature = "routing", feature = "tokio-util"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;
