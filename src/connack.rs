@@ -56,6 +56,7 @@ impl Connack {
 impl Protocol {
     /// The CONNACK a server of this version sends for `code`; `None` where 3.x has no return
     /// code for it and the server closes instead.
+    #[must_use = "the client is told why only if this CONNACK is written"]
     pub const fn connack(self, code: ReasonCode) -> Option<Connack> {
         if self.is_v5() {
             return Some(Connack { bytes: [0x20, 0x03, 0x00, code as u8, 0x00], len: 5, code });
@@ -98,6 +99,7 @@ impl Error {
     /// let ack = err.connack(bad).unwrap();
     /// assert_eq!(ack.as_bytes(), [0x20, 0x03, 0x00, 0x81, 0x00]);
     /// ```
+    #[must_use = "the client is told why only if this CONNACK is written"]
     pub fn connack(&self, buf: &[u8]) -> Option<Connack> {
         let code = self.reason_code();
         match protocol_of(buf) {
@@ -107,3 +109,20 @@ impl Error {
         }
     }
 }
+
+/// What `#[must_use]` refuses: a refusal's CONNACK made and dropped, so the client is never
+/// told why.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn refuse(e: &mqtt_connect::Error, buf: &[u8]) {
+///     e.connack(buf);
+/// }
+/// ```
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// mqtt_connect::Protocol::V5.connack(mqtt_connect::ReasonCode::ServerBusy);
+/// ```
+#[cfg(doctest)]
+struct MustUse;

@@ -148,6 +148,7 @@ impl<'a> Connect<'a> {
     ///     r#"MQTT 3.1.1 client_id="sensor-17" clean_start keep_alive=60 username="alice" password will="status/17" will_qos=0"#
     /// );
     /// ```
+    #[must_use = "a summary shows nothing until it is displayed"]
     pub const fn summary(&self) -> Summary<'_, 'a> {
         Summary(self)
     }

@@ -14,6 +14,7 @@ pub trait RoutingKey {
     fn routing_key<'a>(&self, connect: &Connect<'a>) -> Option<&'a [u8]>;
 
     /// Fallback combinator: `ClientId.or(Username)`.
+    #[must_use = "returns the combined key, leaving this one as it was"]
     fn or<K: RoutingKey>(self, other: K) -> Or<Self, K>
     where
         Self: Sized,

@@ -64,6 +64,7 @@ pub fn pick<N: Node>(key: &[u8], nodes: &[N]) -> Option<usize> {
 ///
 /// Each step scans all nodes, so it allocates nothing; with tens of nodes that costs less than
 /// sorting into a buffer would.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub fn rank<'a, N: Node>(key: &'a [u8], nodes: &'a [N]) -> Rank<'a, N> {
     Rank { key, nodes, last: None }
 }
@@ -91,6 +92,7 @@ fn unit(hash: u64) -> f64 {
 
 /// The nodes of [`rank`], best first.
 #[derive(Clone, Debug)]
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Rank<'a, N> {
     key: &'a [u8],
     nodes: &'a [N],
