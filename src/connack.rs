@@ -7,7 +7,9 @@ use crate::decode::{FixedHeader, protocol};
 use crate::error::{Error, ReasonCode};
 use crate::spec::Protocol;
 
-/// A CONNACK packet, ready to write to the socket; no session present, no properties.
+/// A CONNACK packet, ready to write to the socket; no session present, no properties: the
+/// answer to a refused CONNECT, made without a buffer. [`ConnackPacket`](crate::ConnackPacket)
+/// is the whole CONNACK, with Session Present and properties, both ways.
 ///
 /// ```
 /// use mqtt_connect::{Protocol, ReasonCode};

@@ -9,7 +9,7 @@ use crate::spec::{BRIDGE_BIT, CONNECT_BYTE, ConnectFlags, Property};
 use crate::values::{self, Value};
 use crate::wire::{Writer, vbi};
 
-/// Why a [`Connect`] could not be encoded.
+/// Why a [`Connect`] or a [`ConnackPacket`](crate::ConnackPacket) could not be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
@@ -27,7 +27,8 @@ pub enum EncodeError {
         /// The field.
         field: Field,
     },
-    /// A field this version cannot carry: properties in a 3.x packet.
+    /// A field this version cannot carry: properties in a 3.x packet, a 5.0 reason code with
+    /// no 3.x return code, or Session Present in a 3.1 CONNACK.
     #[error("{field}: not in this protocol version")]
     NotInVersion {
         /// The field.

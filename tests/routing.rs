@@ -55,6 +55,17 @@ fn username_when_present_and_not_empty() {
     assert_eq!(Username.routing_key(&connect), Some(&b"bob"[..]));
 }
 
+/// A closure's empty key is absent too, as the trait promises: hashed, it would pile every
+/// client whose key is empty onto one node.
+#[test]
+fn a_closures_empty_key_is_none_and_falls_back() {
+    let site = routing::from_fn(|c| c.client_id.split('/').next().map(str::as_bytes));
+    let mut connect = Connect::new(Protocol::V5, "");
+    assert_eq!(site.routing_key(&connect), None);
+    connect.username = Some("bob");
+    assert_eq!(site.or(Username).routing_key(&connect), Some(&b"bob"[..]));
+}
+
 #[test]
 fn user_property_takes_the_first_match_from_the_wire() {
     let pairs = [("region", "eu"), ("tenant", "acme"), ("tenant", "other")];

@@ -72,8 +72,9 @@ impl<F> RoutingKey for F
 where
     F: for<'a> Fn(&Connect<'a>) -> Option<&'a [u8]>,
 {
+    /// The closure's key; an empty one is `None`, as for the keys above.
     fn routing_key<'a>(&self, connect: &Connect<'a>) -> Option<&'a [u8]> {
-        self(connect)
+        self(connect).filter(|key| !key.is_empty())
     }
 }
 
