@@ -38,6 +38,9 @@ pub struct Arrival {
     pub tls: Option<Box<Hello>>,
     /// MQTT over WebSocket, upgraded on a WebSocket listener.
     pub websocket: bool,
+    /// A plain listener takes PROXY headers, but not from this client, whose first byte was not
+    /// looked at: a header it sends is refused when its CONNECT is read.
+    pub header_untrusted: bool,
 }
 
 /// The name of a transport: `tcp`, `tls`, `ws` or `wss`.
@@ -150,12 +153,18 @@ pub async fn arrive(
     limits: &Limits,
 ) -> Result<(Client, Arrival), Refused> {
     let deadline = limits.handshake_deadline();
-    let mut arrival = Arrival { peer, local: None, via: None, tls: None, websocket: false };
+    let mut arrival =
+        Arrival { peer, local: None, via: None, tls: None, websocket: false, header_untrusted: false };
     let proxied = listener.filter(|l| !l.proxy_protocol_from.is_empty());
     let tls = listener.and_then(|l| l.tls.as_ref()).and_then(|tls| tls.server.clone());
     let websocket = listener.and_then(|l| l.websocket.as_deref());
     let steps = async {
-        if let Some(listener) = proxied {
+        // A direct client of a plain listener owes no handshake: its first byte is its
+        // CONNECT's, not waited for here, under the handshake deadline, but under the connect
+        // deadline, as on a listener that takes no headers.
+        let direct = proxied.is_some_and(|l| !l.trusts(peer.ip())) && tls.is_none() && websocket.is_none();
+        arrival.header_untrusted = direct;
+        if let Some(listener) = proxied.filter(|_| !direct) {
             let first = first_byte(&tcp).await?;
             match (listener.trusts(peer.ip()), proxy_header::may_start(first)) {
                 (false, false) => {}

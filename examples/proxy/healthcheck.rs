@@ -62,7 +62,7 @@ impl HealthCheck {
             ],
         )?;
         if self.client_id.is_empty() || self.client_id.len() > 23 {
-            return Err("health_check: client_id must be 1 to 23 characters".into());
+            return Err("health_check: client_id must be 1 to 23 bytes of UTF-8".into());
         }
         // One no CONNECT can carry (U+0000) would fail every check.
         self.connect().map(drop).map_err(|e| format!("health_check: client_id: {e}"))

@@ -24,12 +24,13 @@ use tokio::time::timeout;
 
 use crate::config::{Config, Identity, Limits, Listener, Miss, Route, Upstream, Without};
 use crate::dial::dial;
-use crate::edge::{self, Arrival};
+use crate::edge::{self, Arrival, Refused};
 use crate::health::{Health, Verdict};
 use crate::idle::{Activity, Cut, Quiet};
 use crate::limits::{Charge, Guards, is_local};
 use crate::logfmt;
 use crate::metrics::{EndLabels, Metrics};
+use crate::proxy_header;
 use crate::relay::{self, First, Traffic};
 use crate::sticky;
 use crate::tls::Client;
@@ -182,7 +183,7 @@ pub async fn refuse_early(
 
 /// Reads the first bytes of the CONNECT for its version, answers `early` in it, and closes.
 async fn refuse_version(client: &mut Client, limits: &Limits, early: Early) -> End {
-    let protocol = match read_version(client, limits).await {
+    let protocol = match read_version(client, limits, &[]).await {
         Ok(protocol) => protocol,
         Err(end) => return end,
     };
@@ -201,10 +202,12 @@ async fn refuse_version(client: &mut Client, limits: &Limits, early: Early) -> E
 /// A fixed header, a protocol name of up to six bytes with its length, and the level byte.
 const VERSION_BYTES: usize = 5 + 2 + 6 + 1;
 
-/// The version the CONNECT announces, from its first bytes; `None` if they give none.
-async fn read_version(client: &mut Client, limits: &Limits) -> Result<Option<Protocol>, End> {
+/// The version the CONNECT announces, from its first bytes, of which `head` has come; `None` if
+/// they give none.
+async fn read_version(client: &mut Client, limits: &Limits, head: &[u8]) -> Result<Option<Protocol>, End> {
     let mut buf = [0; VERSION_BYTES];
-    let mut len = 0;
+    let mut len = head.len().min(VERSION_BYTES);
+    buf.get_mut(..len).unwrap_or_default().copy_from_slice(head.get(..len).unwrap_or_default());
     let reading = async {
         while let Some(free) = buf.get_mut(len..).filter(|free| !free.is_empty()) {
             match client.read(free).await? {
@@ -238,7 +241,7 @@ async fn open<'c>(
 ) -> Result<(TcpStream, Protocol, Vec<u8>, u16), End> {
     let limits = &config.limits;
     let metrics = &guards.metrics;
-    let (connect, pipelined, charge) = read_connect(client, limits, guards, log).await?;
+    let (connect, pipelined, charge) = read_connect(client, arrival, limits, guards, log).await?;
     client.connect_read();
     // The CONNECT as the proxy places and forwards it: as received, unless the identity or
     // sticky step below re-encodes it. `connect()` reads the stored fields; nothing decodes
@@ -341,6 +344,7 @@ enum Read {
 /// [`Decoder::frame`]: mqtt_connect::Decoder::frame
 async fn read_connect(
     client: &mut Client,
+    arrival: &Arrival,
     limits: &Limits,
     guards: &Guards,
     log: &mut Log<'_>,
@@ -350,7 +354,7 @@ async fn read_connect(
     let decoder = limits.decoder();
     let cap = limits.connect_buffer();
     let Some((mut buf, mut charge)) = budget.buffer() else {
-        let busy = read_version(client, limits).await?.and_then(|p| p.connack(ReasonCode::ServerBusy));
+        let busy = read_version(client, limits, &[]).await?.and_then(|p| p.connack(ReasonCode::ServerBusy));
         return Err(refuse(client, busy, Why::BufferBudget).await);
     };
     let reading = async {
@@ -381,9 +385,22 @@ async fn read_connect(
         Ok(Ok(Read::Invalid(_))) if buf.first() == Some(&edge::TLS_HANDSHAKE) => {
             Err(refuse(client, None, Why::TlsOnPlain).await)
         }
+        Ok(Ok(Read::Invalid(_)))
+            if arrival.header_untrusted
+                && buf.first().is_some_and(|&first| proxy_header::may_start(first)) =>
+        {
+            Err(End::Edge(Refused::Untrusted))
+        }
         Ok(Ok(Read::Invalid(e))) => {
             log.version = protocol_of(&buf);
-            let ack = e.connack(&buf);
+            let mut ack = e.connack(&buf);
+            // Refused from its fixed header alone, a CONNECT over the cap may have come without
+            // its version yet: it is read on for that, as an early refusal is, so that a 5.0
+            // client is told 0x95 however its bytes were split.
+            if log.version.is_none() && matches!(e, Error::PacketTooLarge { .. }) {
+                log.version = read_version(client, limits, &buf).await.ok().flatten();
+                ack = log.version.and_then(|protocol| protocol.connack(e.reason_code()));
+            }
             drop((buf, charge));
             Err(refuse(client, ack, Why::Invalid(e)).await)
         }

@@ -307,6 +307,13 @@ async fn a_connect_over_the_size_cap_is_refused_from_its_length() {
     // Remaining Length 200, and the start of a variable header: the rest never comes.
     assert_eq!(answer(proxy.addr, b"\x10\xc8\x01\x00\x04MQTT\x05").await, [0x20, 3, 0, 0x95, 0]);
     assert_eq!(answer(proxy.addr, b"\x10\xc8\x01\x00\x04MQTT\x04").await, b"", "3.1.1 has no code: closed");
+    // Its fixed header alone first: refused from it, and the version read on for. It was
+    // closed without a word.
+    let mut split = TcpStream::connect(proxy.addr).await.expect("connect to proxy");
+    split.write_all(b"\x10\xc8\x01").await.expect("send");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    split.write_all(b"\x00\x04MQTT\x05").await.expect("send");
+    assert_eq!(read_to_close(&mut split).await, [0x20, 3, 0, 0x95, 0], "told in 5.0");
     assert_eq!(broker.accepted(), 0);
     let (_, ack) = mqtt_connect(proxy.addr, Protocol::V5, "small").await;
     assert_eq!(ack, V5_OK, "under the cap goes through");

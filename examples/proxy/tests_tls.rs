@@ -704,6 +704,39 @@ async fn a_trusted_address_that_sends_no_proxy_header_is_refused() {
     assert_eq!(&far.next().await, &connect);
 }
 
+/// A direct client of a plain listener that takes PROXY headers from others has the connect
+/// deadline for its first byte, as on any listener: it was held to the handshake deadline, and
+/// cut as a late handshake it never owed. A header it sends is still refused as untrusted.
+#[tokio::test]
+async fn a_direct_client_of_a_proxy_listener_has_the_connect_deadline_for_its_first_byte() {
+    let mut far = Recorder::start().await;
+    let proxy = start(&format!(
+        "listen = []\n\
+         [[listener]]\naddr = \"127.0.0.2:0\"\nproxy_protocol_from = [\"192.0.2.0/24\"]\n\
+         [[route]]\nupstreams = [{}]\n[limits]\nhandshake_deadline_ms = 200",
+        far.upstream()
+    ))
+    .await;
+    let connect = packet(&Connect::new(Protocol::V5, "late"));
+    let mut late = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    late.write_all(&connect).await.expect("send");
+    assert_eq!(read_answer(&mut late, &mut Vec::new()).await, V5_OK, "served after the handshake deadline");
+    drop(late);
+    assert_eq!(&far.next().await, &connect);
+
+    let mut header = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
+    header.write_all(b"PROXY TCP4 203.0.113.9 198.51.100.1 40001 1883\r\n").await.expect("send");
+    assert_eq!(read_answer(&mut header, &mut Vec::new()).await, b"", "closed without a word");
+    let counted = r#"why="proxy_header_untrusted""#;
+    let deadline = Instant::now() + PATIENCE;
+    while !proxy.handle.metrics().encode().contains(counted) {
+        assert!(Instant::now() < deadline, "counted as {counted}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(far.nothing(), "nothing went upstream");
+}
+
 /// A header that has not all come when the proxy looks is read to its end as it comes, and not
 /// a byte past it; one that has is read in one call. Both name the client.
 #[tokio::test]
