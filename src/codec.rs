@@ -4,9 +4,11 @@
 //!
 //! A codec yields the one packet of the handshake, then steps aside: take the stream and
 //! whatever was read past the packet out of the framed stream with `into_parts()`, and relay
-//! or speak the rest of MQTT from there. The bytes after the packet are never looked at. A
-//! 5.0 server's AUTH before its CONNACK stops the [`ConnackCodec`] short of it, with the AUTH
-//! left for the caller ([`CodecError::Auth`]).
+//! or speak the rest of MQTT from there. The bytes after the packet are not decoded: polled
+//! again, a codec refuses them, as [`CodecError::AfterHandshake`] (or as the second CONNECT or
+//! CONNACK the standard forbids), and leaves them in the buffer. A 5.0 server's AUTH before its
+//! CONNACK stops the [`ConnackCodec`] short of it, with the AUTH left for the caller
+//! ([`CodecError::Auth`]).
 //!
 //! A proxy's whole CONNECT read:
 //!
@@ -77,6 +79,11 @@ pub enum CodecError {
     /// server sends one [MQTT-3.2.0-2].
     #[error("a second CONNACK on the connection")]
     SecondConnack,
+    /// A codec polled again after it yielded its packet, with the bytes of another kind of
+    /// packet in the buffer: it reads the handshake's one packet, and leaves them there. Take
+    /// them, and the stream, with `into_parts()`.
+    #[error("a packet after the handshake's: take the rest of the stream with into_parts()")]
+    AfterHandshake,
     /// An AUTH packet before the CONNACK: the server carries on the enhanced authentication
     /// that the 5.0 CONNECT began with its Authentication Method (MQTT 5.0 section 4.12). The
     /// [`ConnackCodec`] reads no AUTH, checks none of it (its flags, its size against the
@@ -199,6 +206,12 @@ fn no_second_connack(src: &BytesMut) -> Result<(), CodecError> {
     if starts(src, CONNACK_BYTE) { Err(CodecError::SecondConnack) } else { Ok(()) }
 }
 
+/// Refuses what follows the handshake's packet, which the codec does not decode: a PUBLISH
+/// would otherwise be refused as an invalid CONNECT or CONNACK.
+fn handshake_only(src: &BytesMut) -> Result<(), CodecError> {
+    if src.is_empty() { Ok(()) } else { Err(CodecError::AfterHandshake) }
+}
+
 impl tokio_util::codec::Decoder for ConnectCodec {
     type Item = OwnedConnect;
     type Error = CodecError;
@@ -206,6 +219,7 @@ impl tokio_util::codec::Decoder for ConnectCodec {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnect>, CodecError> {
         if self.connected.is_some() {
             no_second_connect(src)?;
+            handshake_only(src)?;
         }
         match OwnedConnect::split_from(&self.decoder, src) {
             Ok(Status::Complete { packet, .. }) => {
@@ -362,6 +376,7 @@ impl tokio_util::codec::Decoder for ConnackCodec {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnack>, CodecError> {
         if self.acknowledged {
             no_second_connack(src)?;
+            handshake_only(src)?;
         } else if self.protocol.is_v5() && starts(src, AUTH_BYTE) {
             rules::no_authentication_unasked(self.authentication_asked, true).map_err(CodecError::Connack)?;
             return Err(CodecError::Auth);

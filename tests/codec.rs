@@ -434,6 +434,26 @@ fn mqtt_3_2_2_2_session_present_answering_a_clean_start_is_refused() {
     }
 }
 
+/// Polled again after its packet, a codec leaves the next packet to the caller, and says so:
+/// a client's PUBLISH was refused as an invalid CONNECT, a server's as an invalid CONNACK.
+#[test]
+fn a_codec_polled_past_its_packet_refuses_the_next_and_leaves_it() {
+    let publish = b"\x30\x05\x00\x01tab";
+    let mut buf = BytesMut::from(&[&connect_bytes("eager")[..], &publish[..]].concat()[..]);
+    let mut codec = ConnectCodec::default();
+    assert!(codec.decode(&mut buf).unwrap().is_some());
+    let err = codec.decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::AfterHandshake), "{err}");
+    assert_eq!((err.connack(), &buf[..]), (None, &publish[..]), "nothing to answer, nothing taken");
+    let mut buf = BytesMut::from(&[&b"\x20\x03\x00\x00\x00"[..], &publish[..]].concat()[..]);
+    let mut codec = ConnackCodec::new(Protocol::V5);
+    assert!(codec.decode(&mut buf).unwrap().is_some());
+    assert!(matches!(codec.decode(&mut buf), Err(CodecError::AfterHandshake)));
+    assert_eq!(&buf[..], &publish[..]);
+    // An empty buffer waits, as before a packet.
+    assert!(codec.decode(&mut BytesMut::new()).unwrap().is_none());
+}
+
 /// [MQTT-3.2.0-2] A server sends one CONNACK on a connection: the `ConnackCodec` that yielded
 /// one refuses the next, from its first byte, with nothing consumed.
 #[test]

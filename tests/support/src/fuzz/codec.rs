@@ -21,7 +21,7 @@ pub fn codec(data: &[u8]) {
 
 /// Fed chunk by chunk, the `ConnectCodec` yields what one `split_from` of the whole stream
 /// yields, as soon as the packet is whole and not before, with the same error, and leaves the
-/// same rest. A refusal is answered in the version the bytes read so far show: none yet when
+/// same rest, which it refuses when polled again ([`after_handshake`]). A refusal is answered in the version the bytes read so far show: none yet when
 /// the fault shows before the level byte (a packet over the cap, from its Remaining Length
 /// alone).
 fn connect_codec(seed: u8, stream: &[u8]) {
@@ -36,6 +36,8 @@ fn connect_codec(seed: u8, stream: &[u8]) {
             assert_eq!(got, packet);
             assert!(fed >= len && fed - len <= 16, "yielded {} bytes after the frame was whole", fed - len);
             assert_eq!(&buf[..], &stream[len..fed], "the bytes after the CONNECT changed");
+            let mut rest = buf.clone();
+            after_handshake(&mut rest, 1, |buf| codec.decode(buf));
         }
         (Ok(Status::Incomplete(_)), Ok(None)) => assert_eq!(&buf[..], stream),
         (Err(e), Err(CodecError::Connect { error, connack })) => {
@@ -146,7 +148,7 @@ fn auth(seed: u8, stream: &[u8]) {
 /// After a CONNECT with Clean Start and no Authentication Method, the `ConnackCodec` answers as
 /// one that wrote none, but refuses a whole CONNACK with Session Present [MQTT-3.2.2-2], or with
 /// an Authentication Method [MQTT-4.12.0-6]; and once it has yielded a CONNACK, it refuses the
-/// next from its first byte [MQTT-3.2.0-2].
+/// next from its first byte [MQTT-3.2.0-2], and any other packet after it.
 fn clean_start(
     seed: u8,
     stream: &[u8],
@@ -172,13 +174,7 @@ fn clean_start(
             assert!(!ack.session_present(), "{protocol}: took Session Present after a clean start");
             assert!(!method(ack), "{protocol}: took an Authentication Method it did not ask for");
             assert_eq!(&got, ack);
-            if buf.first().is_some_and(|byte| byte >> 4 == 2) {
-                let next = codec.decode(&mut buf);
-                assert!(
-                    matches!(next, Err(CodecError::SecondConnack)),
-                    "{protocol}: a second CONNACK: {next:?}"
-                );
-            }
+            after_handshake(&mut buf, 2, |buf| codec.decode(buf));
         }
         (plain, Ok(outcome)) => {
             assert_eq!(plain, &Ok(outcome), "{protocol}: a clean start changed the answer")
@@ -188,6 +184,25 @@ fn clean_start(
         }
         (_, Err(e)) => panic!("{protocol}: a CONNACK decode failed with {e}"),
     }
+}
+
+/// A codec polled again after its packet, with `buf` what followed it: a second packet of its
+/// `kind` is refused as the standard says, any other as past the handshake, both with nothing
+/// taken; nothing waits.
+fn after_handshake<T: std::fmt::Debug>(
+    buf: &mut BytesMut,
+    kind: u8,
+    mut decode: impl FnMut(&mut BytesMut) -> Result<Option<T>, CodecError>,
+) {
+    let before = buf.clone();
+    let next = decode(buf);
+    match buf.first().map(|byte| byte >> 4) {
+        None => assert!(matches!(next, Ok(None)), "nothing after the packet: {next:?}"),
+        Some(1) if kind == 1 => assert!(matches!(next, Err(CodecError::SecondConnect)), "{next:?}"),
+        Some(2) if kind == 2 => assert!(matches!(next, Err(CodecError::SecondConnack)), "{next:?}"),
+        Some(_) => assert!(matches!(next, Err(CodecError::AfterHandshake)), "{next:?}"),
+    }
+    assert_eq!(buf, &before, "a packet after the handshake's was taken");
 }
 
 /// Whether the CONNACK carries an Authentication Method.
