@@ -26,6 +26,18 @@
 //! }
 //! ```
 //!
+//! # Features
+//!
+//! - `routing` (default): the `routing` module, routing keys and weighted rendezvous hashing.
+//! - `bytes`: `OwnedConnect` and `OwnedConnack` over `Bytes`, and `encode_to` a `BytesMut`;
+//!   uses `alloc`.
+//! - `tokio-util`: the `codec` module, `tokio_util` codecs for both sides of the handshake;
+//!   implies `bytes`, uses `std`.
+//! - `nom`: the `nom` module, a nom parser for the CONNECT to embed in larger ones.
+//!
+//! With `default-features = false` the crate depends on `thiserror` only. The decoder, encoder
+//! and routing allocate nothing whatever the features.
+//!
 //! # Layout
 //!
 //! Each module uses only those below it, so the crate reads bottom-up:

@@ -675,8 +675,8 @@ impl OwnedConnack {
     }
 
     /// [`split_from`](Self::split_from), refusing a CONNACK over `max_packet_size` bytes from
-    /// its fixed header; for the CONNACK codec.
-    pub(crate) fn split_within(
+    /// its fixed header, as [`ConnackPacket::decode_within`] does.
+    pub fn split_within(
         protocol: Protocol,
         buf: &mut BytesMut,
         max_packet_size: u32,

@@ -725,6 +725,32 @@ fn an_owned_connack_gives_back_the_whole_packet() {
     assert_eq!(owned.clone(), owned);
 }
 
+/// A cap on the CONNACK refuses one over it from its fixed header, before its body is buffered,
+/// with its size, and takes one within it as the uncapped decode does; a refusal leaves the
+/// buffer as it was.
+#[test]
+fn a_capped_connack_decode_refuses_from_the_fixed_header() {
+    let bytes = full_connack();
+    let size = bytes.len() as u32;
+    let over = ConnackPacket::decode_within(Protocol::V5, &bytes[..2], size - 1);
+    assert_eq!(over, Err(Error::PacketTooLarge { size, limit: size - 1 }));
+    assert_eq!(
+        ConnackPacket::decode_within(Protocol::V5, &bytes, size),
+        ConnackPacket::decode(Protocol::V5, &bytes)
+    );
+    #[cfg(feature = "bytes")]
+    {
+        use mqtt_connect::OwnedConnack;
+        let mut buf = bytes::BytesMut::from(&bytes[..]);
+        let over = OwnedConnack::split_within(Protocol::V5, &mut buf, size - 1);
+        assert_eq!(over, Err(Error::PacketTooLarge { size, limit: size - 1 }));
+        assert_eq!(&buf[..], &bytes[..], "nothing taken");
+        let within = OwnedConnack::split_within(Protocol::V5, &mut buf, size);
+        assert!(matches!(within, Ok(Status::Complete { len, .. }) if len == bytes.len()), "{within:?}");
+        assert!(buf.is_empty());
+    }
+}
+
 /// `OwnedConnack::decode` reads a CONNACK that arrived whole in a `Bytes`: the same packet as a
 /// split off a `BytesMut`, its frame a view of the bytes given, in the version it was decoded
 /// in; a CONNACK cut short is `Incomplete` with what is missing, and a fault the decoder's.

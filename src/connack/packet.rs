@@ -67,16 +67,29 @@ impl<'a> ConnackPacket<'a> {
     /// As the CONNECT decoder does, it reports a fault as soon as the bytes show it, and
     /// `Incomplete` with exactly how many bytes are missing; inside a complete frame a field
     /// cut short is an error. 3.x CONNACKs are 4 bytes (more only with a Remaining Length
-    /// padded, which 3.x allows); a 5.0 one is as long as its properties, so cap what you
-    /// buffer for it.
+    /// padded, which 3.x allows); a 5.0 one is as long as its properties, up to 256 MiB, so
+    /// cap what you buffer for it with [`decode_within`](Self::decode_within).
     pub fn decode(protocol: Protocol, buf: &'a [u8]) -> Result<Status<Self>, Error> {
         Self::decode_within(protocol, buf, u32::MAX)
     }
 
     /// [`decode`](Self::decode), with a cap on the whole packet, fixed header included: a
     /// CONNACK over `max_packet_size` bytes is [`Error::PacketTooLarge`] from its fixed header
-    /// alone, as the CONNECT decoder refuses one over its cap.
-    pub(crate) fn decode_within(
+    /// alone, as the CONNECT decoder refuses one over its cap. A 5.0 client that announced a
+    /// Maximum Packet Size caps the CONNACK at it [MQTT-3.1.2-24].
+    ///
+    /// ```
+    /// use mqtt_connect::{ConnackPacket, Error, Protocol, ReasonCode, Status};
+    ///
+    /// // A Remaining Length of 268,435,455: refused before any of it is buffered.
+    /// let huge = ConnackPacket::decode_within(Protocol::V5, b"\x20\xff\xff\xff\x7f", 1024);
+    /// assert!(matches!(huge, Err(Error::PacketTooLarge { limit: 1024, .. })));
+    /// let Ok(Status::Complete { packet, .. }) = ConnackPacket::decode_within(Protocol::V5, b"\x20\x03\x00\x00\x00", 1024) else {
+    ///     panic!("a small CONNACK is decoded");
+    /// };
+    /// assert_eq!(packet.reason_code, ReasonCode::Success);
+    /// ```
+    pub fn decode_within(
         protocol: Protocol,
         buf: &'a [u8],
         max_packet_size: u32,
