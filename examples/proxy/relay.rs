@@ -618,7 +618,7 @@ mod tests {
         let (upstream_side, mut broker) = pair().await;
         socket2::SockRef::from(&client_side).set_send_buffer_size(4096).expect("send buffer");
         // The client's Keep Alive (60 s) above the longest honoured, so the idle cap is the limit.
-        let limits = Limits { idle_timeout_ms: 500, max_keep_alive_s: 59, ..Limits::default() };
+        let limits = Limits { idle_timeout_ms: 1000, max_keep_alive_s: 59, ..Limits::default() };
         let sent: Vec<u8> = (0..64 << 10).map(|i: u32| (i % 251) as u8).collect();
         let relaying = relayed_within(client_side, upstream_side, Protocol::V5, limits);
         let broker_sends = async {
@@ -626,10 +626,10 @@ mod tests {
             broker.shutdown().await.expect("half-close");
             broker.read_to_end(&mut Vec::new()).await.expect("the client's end")
         };
-        // 512 bytes every 20 ms for the first 24 KiB, 0.94 s, while the relay still writes; the
+        // 256 bytes every 20 ms for the first 24 KiB, 1.9 s, while the relay still writes; the
         // rest, the last of which the kernel holds out of the relay's sight, at once.
         let client_reads = async {
-            let (mut got, mut chunk) = (Vec::new(), [0; 512]);
+            let (mut got, mut chunk) = (Vec::new(), [0; 256]);
             while got.len() < 24 << 10 {
                 let n = client.read(&mut chunk).await.expect("read");
                 got.extend_from_slice(chunk.get(..n).expect("read into the chunk"));
