@@ -21,7 +21,7 @@ use crate::spec::Protocol;
 /// // 3.x has no code for a malformed packet: the server just closes.
 /// assert!(Protocol::V3_1_1.connack(ReasonCode::MalformedPacket).is_none());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Connack {
     bytes: [u8; 5],
     len: u8,

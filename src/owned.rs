@@ -439,6 +439,13 @@ impl PartialEq for OwnedConnect {
 
 impl Eq for OwnedConnect {}
 
+/// Hashes the frame, as equality compares it.
+impl core::hash::Hash for OwnedConnect {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.frame.hash(state);
+    }
+}
+
 /// The will of an [`OwnedConnect`], read from its frame.
 #[derive(Clone, Copy)]
 pub struct OwnedWill<'a> {
@@ -789,6 +796,14 @@ impl PartialEq for OwnedConnack {
 }
 
 impl Eq for OwnedConnack {}
+
+/// Hashes the version and the frame, as equality compares them.
+impl core::hash::Hash for OwnedConnack {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.protocol.hash(state);
+        self.frame.hash(state);
+    }
+}
 
 impl core::fmt::Debug for OwnedConnack {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

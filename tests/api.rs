@@ -5,16 +5,18 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 
-use mqtt_connect::{Decoder, EncodeError, Error, Needed, Status};
+use mqtt_connect::{Connack, Decoder, EncodeError, Error, Needed, Status};
 
 fn value<T: Copy + Eq + Hash + Debug + Send + Sync + 'static>() {}
 
 #[test]
-fn statuses_and_errors_are_plain_values() {
+fn statuses_errors_the_decoder_and_a_connack_are_plain_values() {
     value::<Status<usize>>();
     value::<Needed>();
     value::<Error>();
     value::<EncodeError>();
+    value::<Decoder>();
+    value::<Connack>();
 }
 
 /// A server that reads many connections counts how far each partial read got, keyed by the

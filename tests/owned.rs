@@ -219,7 +219,7 @@ fn a_3_1_1_connect_has_no_properties() {
 
 #[test]
 fn owned_is_static_send_sync_and_clones_share_the_frame() {
-    fn assert_traits<T: Send + Sync + Clone + Eq + std::fmt::Debug + 'static>() {}
+    fn assert_traits<T: Send + Sync + Clone + Eq + std::hash::Hash + std::fmt::Debug + 'static>() {}
     assert_traits::<OwnedConnect>();
     assert_traits::<mqtt_connect::OwnedConnack>();
     let (owned, _) = split(&full());

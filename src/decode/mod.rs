@@ -57,7 +57,7 @@ pub enum Needed {
 /// assert_eq!(u8::from(err.reason_code()), 0x95);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Decoder {
     max_packet_size: u32,
     allow_bridge_bit: bool,
