@@ -670,6 +670,16 @@ async fn a_v1_header_from_a_trusted_address_names_the_client_on_a_plain_listener
     assert_eq!(&got[header.len()..], connect);
 }
 
+/// Waits until the proxy's metrics hold `series`, which its connection's end counts just after
+/// the client has read it.
+async fn until_counted(handle: &Handle, series: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while !handle.metrics().encode().contains(series) {
+        assert!(Instant::now() < deadline, "counted as {series}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A connection from an address trusted for PROXY headers must start with one: the
 /// specification forbids guessing whether a header is there, and a balancer that sent none
 /// would pass as the client, its address routed, rate-limited and logged as the client's. It
@@ -689,12 +699,7 @@ async fn a_trusted_address_that_sends_no_proxy_header_is_refused() {
     let mut trusted = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
     trusted.write_all(&connect).await.expect("send");
     assert_eq!(read_answer(&mut trusted, &mut Vec::new()).await, b"", "closed without a word");
-    let counted = r#"why="proxy_header_missing""#;
-    let deadline = Instant::now() + PATIENCE;
-    while !proxy.handle.metrics().encode().contains(counted) {
-        assert!(Instant::now() < deadline, "counted as {counted}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_counted(&proxy.handle, r#"why="proxy_header_missing""#).await;
     assert!(far.nothing(), "nothing went upstream");
 
     let mut untrusted = TcpStream::connect(proxy.addrs[1]).await.expect("connect");
@@ -728,12 +733,7 @@ async fn a_direct_client_of_a_proxy_listener_has_the_connect_deadline_for_its_fi
     let mut header = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
     header.write_all(b"PROXY TCP4 203.0.113.9 198.51.100.1 40001 1883\r\n").await.expect("send");
     assert_eq!(read_answer(&mut header, &mut Vec::new()).await, b"", "closed without a word");
-    let counted = r#"why="proxy_header_untrusted""#;
-    let deadline = Instant::now() + PATIENCE;
-    while !proxy.handle.metrics().encode().contains(counted) {
-        assert!(Instant::now() < deadline, "counted as {counted}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_counted(&proxy.handle, r#"why="proxy_header_untrusted""#).await;
     assert!(far.nothing(), "nothing went upstream");
 }
 
