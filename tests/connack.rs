@@ -663,7 +663,6 @@ proptest! {
 }
 
 /// A 5.0 CONNACK with every property set, and Session Present.
-#[cfg(feature = "bytes")]
 fn full_connack() -> Vec<u8> {
     let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
     ack.session_present = true;
