@@ -286,8 +286,14 @@ impl Metrics {
         self.accepted.inc();
     }
 
-    pub fn active(&self, live: usize) {
-        self.active.set(i64::try_from(live).unwrap_or(i64::MAX));
+    /// A connection has taken a place under the cap.
+    pub fn opened(&self) {
+        self.active.inc();
+    }
+
+    /// A connection has given its place back.
+    pub fn closed(&self) {
+        self.active.dec();
     }
 
     pub fn ended(&self, labels: &EndLabels) {

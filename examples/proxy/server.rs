@@ -311,6 +311,7 @@ async fn accept_with_spare(addr: SocketAddr, listener: &TcpListener, shared: &Sh
     // later, when there may be descriptors again.
     match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
         Ok(Ok((client, peer))) => {
+            shared.guards.metrics.accepted();
             refuse_early(client, peer, addr, shared, Some(spare), Early::Busy);
             true
         }
@@ -322,17 +323,21 @@ async fn accept_with_spare(addr: SocketAddr, listener: &TcpListener, shared: &Sh
 struct Slot(Arc<Shared>);
 
 impl Slot {
+    /// The gauge moves by one with each place, not set from the count: workers that read the
+    /// count and then set it could leave it at a stale value.
     fn take(shared: &Arc<Shared>, cap: usize) -> Option<Self> {
         let taken = shared.live.take(cap);
-        shared.guards.metrics.active(shared.live.now());
-        taken.then(|| Self(shared.clone()))
+        taken.then(|| {
+            shared.guards.metrics.opened();
+            Self(shared.clone())
+        })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.live.give_back();
-        self.0.guards.metrics.active(self.0.live.now());
+        self.0.guards.metrics.closed();
     }
 }
 
