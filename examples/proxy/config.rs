@@ -88,7 +88,7 @@ pub struct Limits {
     #[arg(long, value_name = "N")]
     pub max_connects_per_s: Option<u32>,
     /// Connections one address may open at once before its rate applies; the rate when unset;
-    /// 0 is refused.
+    /// 0 is refused, and so is a burst without `max_connects_per_s`.
     #[arg(long, value_name = "N")]
     pub connect_burst: Option<u32>,
     /// Time a client has, from its accept, for a PROXY header, a TLS handshake and a WebSocket
@@ -206,13 +206,15 @@ pub struct Route {
     /// `"username"` replaces the CONNECT's User Name with a name from the client's
     /// certificate, and re-encodes the packet.
     pub identity: Option<Identity>,
-    /// Which name of the certificate: `cn` (the default), `san-dns`, `san-email` or `san-uri`.
+    /// With `identity`, which name of the certificate: `cn` (the default), `san-dns`,
+    /// `san-email` or `san-uri`. Refused without `identity`, where it would do nothing.
     #[serde(default)]
-    pub identity_source: Source,
+    pub identity_source: Option<Source>,
     /// With `identity`, what a client without a certificate (or without that name) gets:
     /// `refuse` (CONNACK "not authorized", the default) or `pass` (forwarded unchanged).
+    /// Refused without `identity`: a route meant to refuse such clients would let them through.
     #[serde(default)]
-    pub without_certificate: Without,
+    pub without_certificate: Option<Without>,
     /// Give a 5.0 client that sends an empty client id one of the proxy's, and place it by that
     /// id; see `sticky.rs`.
     #[serde(default = "default_assign_client_id")]
@@ -306,6 +308,17 @@ impl Config {
         self.listeners.iter().find(|l| l.addr == addr)
     }
 
+    /// Refuses a metrics address that a listener has: the listeners bind first, and the proxy
+    /// would exit once it had begun to take clients.
+    pub fn metrics_apart(&self, metrics: Option<SocketAddr>) -> Result<(), String> {
+        match metrics {
+            Some(addr) if addr.port() != 0 && self.addrs().contains(&addr) => {
+                Err(format!("metrics address {addr} is also a listen address"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Rules serde cannot express.
     pub fn check(&self) -> Result<(), String> {
         let addrs = self.addrs();
@@ -317,6 +330,7 @@ impl Config {
         {
             return Err(format!("listen address {twice} given twice"));
         }
+        self.metrics_apart(self.metrics)?;
         if let Some(l) =
             self.listeners.iter().find(|l| l.websocket.as_ref().is_some_and(|p| !p.starts_with('/')))
         {
@@ -362,6 +376,10 @@ impl Config {
                 ("connect_burst", limits.connect_burst == Some(0)),
             ],
         )?;
+        // A burst is of a rate: alone it would be taken and do nothing.
+        if limits.connect_burst.is_some() && limits.max_connects_per_s.is_none() {
+            return Err("limits: connect_burst needs max_connects_per_s".into());
+        }
         if self.limits.max_connect_size < SMALLEST_CONNECT {
             return Err(format!(
                 "limits: max_connect_size must be at least {SMALLEST_CONNECT}, the smallest CONNECT"
@@ -407,6 +425,14 @@ impl Config {
 impl Route {
     /// The error names the key; [`Config::check`] names the route.
     fn check(&self) -> Result<(), String> {
+        if self.identity.is_none() {
+            if self.identity_source.is_some() {
+                return Err("identity_source without identity".into());
+            }
+            if self.without_certificate.is_some() {
+                return Err("without_certificate without identity".into());
+            }
+        }
         if let Some(level) = self.protocol_level
             && !(3..=5).contains(&level)
         {

@@ -173,8 +173,8 @@ impl Args {
             health_check: None,
             sni: None,
             identity: self.identity,
-            identity_source: self.identity_source,
-            without_certificate: self.without_certificate,
+            identity_source: self.identity.and(Some(self.identity_source)),
+            without_certificate: self.identity.and(Some(self.without_certificate)),
             assign_client_id: !self.no_assign_client_id,
             client_id_prefix: self.client_id_prefix.clone(),
         };
@@ -235,6 +235,10 @@ async fn main() -> ExitCode {
         Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
     }
     let metrics_addr = args.metrics.or(config.metrics);
+    if let Err(e) = config.metrics_apart(metrics_addr) {
+        tracing::error!(error = %e, "bad configuration");
+        return ExitCode::FAILURE;
+    }
     let workers = args.workers.unwrap_or_else(Workers::per_cpu);
     let started = Workers::threads(workers).and_then(|threads| Proxy::start(config, threads));
     let proxy = match started {

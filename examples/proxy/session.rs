@@ -444,10 +444,14 @@ async fn identify(
 ) -> Result<Option<(String, Bytes)>, End> {
     let Some(Identity::Username) = route.identity else { return Ok(None) };
     let not_authorized = connect.protocol.connack(ReasonCode::NotAuthorized);
-    let name = match arrival.tls.as_ref().map_or(Ok(None), |tls| tls.identity(route.identity_source)) {
+    let name = match arrival
+        .tls
+        .as_ref()
+        .map_or(Ok(None), |tls| tls.identity(route.identity_source.unwrap_or_default()))
+    {
         Ok(Some(name)) => name,
         Ok(None) => {
-            return match route.without_certificate {
+            return match route.without_certificate.unwrap_or_default() {
                 Without::Pass => Ok(None),
                 Without::Refuse => Err(refuse(client, not_authorized, Why::NoCertificate).await),
             };

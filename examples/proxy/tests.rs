@@ -444,6 +444,7 @@ async fn a_bad_config_is_refused_and_the_old_one_stays() {
         String::new(),
         format!("[limits]\nmax_connections = 0\n{}", route(&upstream)),
         format!("surprise = 1\n{}", route(&upstream)),
+        format!("[limits]\nconnect_burst = 5\n{}", route(&upstream)),
         route("upstreams = []"),
         route("upstreams = [\"127.0.0.1:1883=0\"]"),
         route("upstreams = [\"no-port\"]"),
@@ -452,6 +453,10 @@ async fn a_bad_config_is_refused_and_the_old_one_stays() {
         route(&format!("remote_addr = \"300.0.0.1\"\n{upstream}")),
         route(&format!("protocol_level = 6\n{upstream}")),
         route(&format!("protocol_name = \"HTTP\"\n{upstream}")),
+        // Without `identity` they would do nothing: a route meant to refuse clients without a
+        // certificate let them through.
+        route(&format!("without_certificate = \"refuse\"\n{upstream}")),
+        route(&format!("identity_source = \"san-email\"\n{upstream}")),
     ];
     for text in bad {
         assert!(Config::parse(&text).is_err(), "refused: {text}");
@@ -586,7 +591,20 @@ fn the_sample_config_is_valid() {
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy.toml");
     let config = Config::load(&sample).expect("examples/proxy.toml parses and checks");
     assert_eq!(config.routes.len(), 2);
-    assert_eq!(config.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9101))));
+    assert_eq!(config.metrics, Some(SocketAddr::from(([127, 0, 0, 1], 9102))));
+}
+
+/// Metrics on an address a listener has are refused when the config is read: the listeners
+/// bound first, and the proxy exited on the metrics' bind once it had begun to take clients.
+/// The sample config did so.
+#[test]
+fn a_metrics_address_that_a_listener_has_is_refused() {
+    let text = "metrics = \"127.0.0.1:9101\"\n[[listener]]\naddr = \"127.0.0.1:9101\"\nwebsocket = \"/mqtt\"\n\
+                [[route]]\nupstreams = [\"127.0.0.1:1883\"]";
+    let refused = Config::parse(text).map(drop).expect_err("refused");
+    assert!(refused.contains("metrics address 127.0.0.1:9101 is also a listen address"), "{refused}");
+    let apart = text.replacen("9101", "9102", 1);
+    assert!(Config::parse(&apart).is_ok(), "metrics apart from the listeners");
 }
 
 /// More than the socket takes at once: the first write goes straight after `connect(2)`, and
