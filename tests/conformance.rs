@@ -121,6 +121,10 @@ fn mqtt_2_2_2_2_fixed_header_flags_must_be_zero() {
         bad[0] = 0x10 | flags;
         assert_eq!(err(&bad, MALFORMED), Error::FixedHeaderFlags { flags });
         assert_eq!(err(&bad[..1], MALFORMED), Error::FixedHeaderFlags { flags }, "fails at once");
+        // 3.1.1 has no return code for it: the server closes, sending nothing; from the first
+        // byte alone, no version is known to answer in.
+        let e = Error::FixedHeaderFlags { flags };
+        assert_eq!((e.connack(&bad), e.connack(&bad[..1])), (None, None));
     }
 }
 

@@ -649,16 +649,40 @@ proptest! {
         }
     }
 
+    /// A valid 5.0 CONNACK with one byte changed, or none: random bytes almost never decode
+    /// (a run of 256 cases reached the round trip none of the time), these mostly do. Random
+    /// bytes are the `connack` fuzz target's.
     #[test]
-    fn decode_never_panics_and_what_decodes_encodes_back(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+    fn a_changed_connack_never_panics_and_what_decodes_encodes_back(
+        (owned, users) in properties(),
+        at in any::<proptest::sample::Index>(),
+        byte in any::<u8>(),
+        change: bool,
+    ) {
+        let pairs: Vec<(&str, &str)> = users.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+        ack.properties = borrow(&owned, &pairs);
+        let mut bytes = encode(&ack).unwrap();
+        if change {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let mut decoded = 0;
         for protocol in [Protocol::V3_1, Protocol::V3_1_1, Protocol::V5] {
             if let Ok(Status::Complete { packet, len }) = ConnackPacket::decode(protocol, &bytes) {
                 let again = encode(&packet).unwrap();
                 prop_assert_eq!(decode(protocol, &again).unwrap(), packet);
-                // Re-encoding reorders properties but never changes their count or sizes.
-                prop_assert_eq!(again.len(), len);
+                // Re-encoding reorders properties but never changes their count or sizes; only a
+                // 3.x Remaining Length may have been padded, which the encoder does not do.
+                if protocol == Protocol::V5 {
+                    prop_assert_eq!(again.len(), len);
+                } else {
+                    prop_assert!(again.len() <= len);
+                }
+                decoded += 1;
             }
         }
+        prop_assert!(change || decoded == 1, "the CONNACK as encoded decodes in 5.0");
     }
 }
 
