@@ -144,8 +144,9 @@ check "after the flood a client reaches its broker" "broker" "${after:0:6}"
 echo "# Logs: RUST_LOG and --log-level are honoured, JSON on request, client ids escaped"
 logs_port=$((base + 15))
 RUST_LOG=warn start_proxy rustlog "$logs_port" "$proxy_bin" "${upstreams[@]}"
-mosquitto_sub -p "$logs_port" -i quiet-please -t whoami -C 1 -W 5 >/dev/null 2>&1 || true
+quiet=$(mosquitto_sub -p "$logs_port" -i quiet-please -t whoami -C 1 -W 5 2>/dev/null || true)
 kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
+check "RUST_LOG=warn: the client served" "broker" "${quiet:0:6}"
 check "RUST_LOG=warn: no connection line" "0" "$(grep -c 'quiet-please' "$work/rustlog.log" || true)"
 RUST_LOG=warn start_proxy loglevel "$logs_port" "$proxy_bin" "${upstreams[@]}" --log-level info --log-format json \
     --max-connect-size 70000
@@ -315,9 +316,17 @@ until_gauge() { # until_gauge METRICS_PORT BROKER_N VALUE: waits up to 5 s; prin
     echo "$v"
 }
 check "broker1 checked up" "1" "$(until_gauge "$hc_metrics" 1 1)"
+home1=""
+for i in $(seq 30); do
+    if [[ $(mosquitto_sub -p "$hc_port" -i "dn$i" -t whoami -C 1 -W 5 2>/dev/null) == broker1 ]]; then home1="dn$i"; break; fi
+done
 kill "${broker_pid[1]}"; wait "${broker_pid[1]}" 2>/dev/null || true
 check "broker1 stopped: marked down by the check" "0" "$(until_gauge "$hc_metrics" 1 0)"
-check "no client was sent to broker1" "0" "$(grep -c "client_id=.*upstream=127.0.0.1:$((base + 1))" "$work/hc.log" || true)"
+served=$(mosquitto_sub -p "$hc_port" -i "$home1" -t whoami -C 1 -W 5 2>/dev/null || true)
+check "checked: ${home1:-no id} of broker1 is served by another meanwhile" "yes" \
+    "$([[ -n $home1 && ( $served == broker2 || $served == broker3 ) ]] && echo yes || echo "no: '$served'")"
+check "no client was sent to broker1" "0" \
+    "$(grep -c "upstream connect failed.*upstream=127.0.0.1:$((base + 1))" "$work/hc.log" || true)"
 "$mosquitto" -c "$work/broker1.conf" >>"$work/broker1.log" 2>&1 &
 broker_pid[1]=$!
 pids+=("$!")
