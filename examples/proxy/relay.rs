@@ -499,6 +499,20 @@ mod tests {
         (near, far)
     }
 
+    /// [`pair`] with small buffers toward the near end, a peer that reads late: the relay, at
+    /// the far end, soon holds what it reads for it.
+    async fn narrow_pair() -> (TcpStream, TcpStream) {
+        let (near, far) =
+            pair_with(|socket| socket.set_recv_buffer_size(4096).expect("receive buffer")).await;
+        socket2::SockRef::from(&far).set_send_buffer_size(4096).expect("send buffer");
+        (near, far)
+    }
+
+    /// `len` bytes that are not all alike, so that one out of place shows.
+    fn pattern(len: u32) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
     /// Relays between the proxy's ends of a client's and a broker's connection, with the
     /// default limits, until both directions end; how it ended, and what it counted.
     async fn relayed(
@@ -566,7 +580,7 @@ mod tests {
         let (upstream_side, mut broker) = pair().await;
         // Far more than the socket buffers hold, so that writes block and the relay holds the
         // rest on the heap until the broker reads.
-        let sent: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let sent = pattern(8 << 20);
         let relaying = relayed(client_side, upstream_side, Protocol::V5);
         let client_sends = async {
             client.write_all(&sent).await.expect("send");
@@ -614,12 +628,11 @@ mod tests {
     /// held took the client longer than the idle limit to take, so it was cut in the middle.
     #[tokio::test]
     async fn a_slow_reader_is_not_cut_as_idle_while_its_bytes_still_move() {
-        let (mut client, client_side) = pair_with(small_window).await;
+        let (mut client, client_side) = narrow_pair().await;
         let (upstream_side, mut broker) = pair().await;
-        socket2::SockRef::from(&client_side).set_send_buffer_size(4096).expect("send buffer");
         // The client's Keep Alive (60 s) above the longest honoured, so the idle cap is the limit.
         let limits = Limits { idle_timeout_ms: 1000, max_keep_alive_s: 59, ..Limits::default() };
-        let sent: Vec<u8> = (0..64 << 10).map(|i: u32| (i % 251) as u8).collect();
+        let sent = pattern(64 << 10);
         let relaying = relayed_within(client_side, upstream_side, Protocol::V5, limits);
         let broker_sends = async {
             broker.write_all(&sent).await.expect("send");
@@ -648,11 +661,6 @@ mod tests {
         assert_eq!(first, First::Upstream);
     }
 
-    /// A receive buffer small enough that the relay soon holds what it reads for this socket.
-    fn small_window(socket: &TcpSocket) {
-        socket.set_recv_buffer_size(4096).expect("receive buffer");
-    }
-
     /// `sender` sends `bytes`, and resets its connection once the proxy has them all; `reader`,
     /// which has read none of them yet, then sends `nudge`, whose write the reset fails, and
     /// reads to the end: what it got.
@@ -679,11 +687,9 @@ mod tests {
     /// the other reads them only after. Asserts that it got every byte, and that the relay
     /// ended with the reset.
     async fn every_byte_sent_before_a_reset_arrives(client_sends: bool) {
-        let (client, client_side) = if client_sends { pair().await } else { pair_with(small_window).await };
-        let (broker, upstream_side) = if client_sends { pair_with(small_window).await } else { pair().await };
-        let toward_reader = if client_sends { &upstream_side } else { &client_side };
-        socket2::SockRef::from(toward_reader).set_send_buffer_size(4096).expect("send buffer");
-        let mut sent: Vec<u8> = (0..64 << 10).map(|i: u32| (i % 251) as u8).collect();
+        let (client, client_side) = if client_sends { pair().await } else { narrow_pair().await };
+        let (broker, upstream_side) = if client_sends { narrow_pair().await } else { pair().await };
+        let mut sent = pattern(64 << 10);
         sent.extend([0xe0, 0x00]);
         let relaying = ended_within(client_side, upstream_side, Protocol::V5, Limits::default());
         let resetting = match client_sends {
