@@ -162,11 +162,12 @@ pub async fn arrive(
         // A direct client of a plain listener owes no handshake: its first byte is its
         // CONNECT's, not waited for here, under the handshake deadline, but under the connect
         // deadline, as on a listener that takes no headers.
-        let direct = proxied.is_some_and(|l| !l.trusts(peer.ip())) && tls.is_none() && websocket.is_none();
+        let trusted = proxied.map(|l| l.trusts(peer.ip()));
+        let direct = trusted == Some(false) && tls.is_none() && websocket.is_none();
         arrival.header_untrusted = direct;
-        if let Some(listener) = proxied.filter(|_| !direct) {
+        if let Some(trusted) = trusted.filter(|_| !direct) {
             let first = first_byte(&tcp).await?;
-            match (listener.trusts(peer.ip()), proxy_header::may_start(first)) {
+            match (trusted, proxy_header::may_start(first)) {
                 (false, false) => {}
                 (false, true) => return Err(Refused::Untrusted),
                 // A trusted balancer's connections all carry a header: the specification

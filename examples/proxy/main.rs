@@ -234,11 +234,12 @@ async fn main() -> ExitCode {
         Ok(descriptors) => tracing::info!(descriptors, "descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
     }
-    let metrics_addr = args.metrics.or(config.metrics);
-    if let Err(e) = config.metrics_apart(metrics_addr) {
+    // The file's address was checked with the rest of it.
+    if let Err(e) = config.metrics_apart(args.metrics) {
         tracing::error!(error = %e, "bad configuration");
         return ExitCode::FAILURE;
     }
+    let metrics_addr = args.metrics.or(config.metrics);
     let workers = args.workers.unwrap_or_else(Workers::per_cpu);
     let started = Workers::threads(workers).and_then(|threads| Proxy::start(config, threads));
     let proxy = match started {
