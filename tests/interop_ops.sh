@@ -172,11 +172,13 @@ evil=$(python3 - "$work/loglevel.log" <<'EOF'
 import json, sys
 lines = [l for l in open(sys.argv[1], encoding="utf-8") if "evil" in l]
 fields = json.loads(lines[0])["fields"]
-print(len(lines), "\x1b" in lines[0], len(lines[0]) < 1024, fields["client_id"][:41])
+sent = "evil\n2099-01-01 INFO peer=6.6.6.6\x1b[2J" + "A" * 60000
+# JSON escapes the id itself: its first 128 characters come back as sent, then the cut.
+print(len(lines), "\x1b" in lines[0], len(lines[0]) < 1024, fields["client_id"] == sent[:128] + "…(+59909 bytes)")
 EOF
 )
-check "--log-level info over RUST_LOG=warn, JSON: one line, no ESC, short, escaped" \
-    '1 False True evil\n2099-01-01 INFO peer=6.6.6.6\u{1b}[' "$evil"
+check "--log-level info over RUST_LOG=warn, JSON: one line, no ESC, short, the id as sent and cut" \
+    '1 False True True' "$evil"
 
 echo "# Connection rate: a burst from one address gets 0x9F past its limit, another address is served"
 rate_port=$((base + 16))

@@ -201,17 +201,39 @@ enum LogFormat {
 
 /// Logs to standard error at the level `--log-level`, else RUST_LOG, else `info` sets.
 fn init_logs(args: &Args) -> Result<(), String> {
-    let filter = match &args.log_level {
-        Some(filter) => EnvFilter::try_new(filter).map_err(|e| format!("--log-level {filter:?}: {e}"))?,
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    let env = std::env::var("RUST_LOG").ok().filter(|filter| !filter.is_empty());
+    let filter = match (&args.log_level, &env) {
+        (Some(filter), _) => log_filter(filter).map_err(|e| format!("--log-level {filter:?}: {e}"))?,
+        (None, Some(filter)) => log_filter(filter).map_err(|e| format!("RUST_LOG {filter:?}: {e}"))?,
+        (None, None) => EnvFilter::new("info"),
     };
     let logs =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     match args.log_format {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => logs.json().init(),
+        LogFormat::Json => {
+            logfmt::leave_escaping_to_json();
+            logs.json().init();
+        }
     }
     Ok(())
+}
+
+/// A filter as RUST_LOG takes it, but for a word alone that is not a level: `EnvFilter` takes
+/// `warning` for a target, so that the filter lets through nothing, fatal errors included.
+fn log_filter(filter: &str) -> Result<EnvFilter, String> {
+    let target_alone = filter.split(',').map(str::trim).find(|directive| {
+        !directive.is_empty()
+            && !directive.contains(['=', '[', ':'])
+            && directive.parse::<tracing_subscriber::filter::LevelFilter>().is_err()
+    });
+    if let Some(word) = target_alone {
+        return Err(format!(
+            "{word:?} is not a level (error, warn, info, debug, trace, off); a target alone is \
+             written with its level, as {word}=trace"
+        ));
+    }
+    EnvFilter::try_new(filter).map_err(|e| e.to_string())
 }
 
 // Connections are served on the workers' runtimes; this one takes signals, serves metrics and

@@ -621,6 +621,20 @@ fn a_logged_field_is_escaped_and_cut_with_a_marker() {
     assert_eq!(cut, format!("{}…(+{} bytes)", "é".repeat(logfmt::MAX_CHARS), 2 * (200 - logfmt::MAX_CHARS)));
 }
 
+/// `EnvFilter` takes a word alone for a target: `--log-level warning` let through nothing, the
+/// error that the proxy could not listen included. A level, a filter and a target with its
+/// level are taken.
+#[test]
+fn a_log_level_that_is_no_level_is_refused_not_taken_for_a_target() {
+    for wrong in ["warning", "warnn", "info,warning", "proxy"] {
+        let refused = crate::log_filter(wrong).expect_err(wrong);
+        assert!(refused.contains("is not a level"), "{wrong}: {refused}");
+    }
+    for right in ["warn", "WARN", "2", "info,proxy::session=warn", "rustls=trace", "proxy::relay", "off"] {
+        crate::log_filter(right).unwrap_or_else(|e| panic!("{right}: {e}"));
+    }
+}
+
 // Defect 5.6: sessions cut at the drain deadline went unlogged.
 
 #[tokio::test]
