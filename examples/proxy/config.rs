@@ -647,7 +647,7 @@ impl fmt::Display for Upstream {
     }
 }
 
-fn default_listen() -> Vec<SocketAddr> {
+pub fn default_listen() -> Vec<SocketAddr> {
     vec![SocketAddr::from(([127, 0, 0, 1], 9100))]
 }
 

@@ -58,8 +58,9 @@ use workers::Workers;
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Address to accept clients on; repeat for several.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+    /// Address to accept clients on; repeat for several. 127.0.0.1:9100 when none is given,
+    /// unless another listener flag takes that address.
+    #[arg(long, value_name = "ADDR")]
     listen: Vec<SocketAddr>,
     /// Broker to forward to; repeat for several. WEIGHT (default 1) sets its share.
     #[arg(long = "upstream", value_name = "HOST:PORT[=WEIGHT]", default_value = "127.0.0.1:1883")]
@@ -178,8 +179,15 @@ impl Args {
             assign_client_id: !self.no_assign_client_id,
             client_id_prefix: self.client_id_prefix.clone(),
         };
-        let listeners = self.listeners.listeners(&self.listen);
-        let listen = self.listen.iter().copied().filter(|a| listeners.iter().all(|l| l.addr != *a)).collect();
+        // An address typed twice is refused by `check`, as in a file; the default one is left
+        // to the listener that takes it.
+        let plain = if self.listen.is_empty() {
+            let taken = self.listeners.addrs();
+            config::default_listen().into_iter().filter(|a| !taken.contains(a)).collect()
+        } else {
+            self.listen.clone()
+        };
+        let (listen, listeners) = self.listeners.listeners(plain);
         let mut config = Config {
             listen,
             limits: self.limits.clone(),

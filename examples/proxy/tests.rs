@@ -968,6 +968,25 @@ fn listener_options_without_their_listener_are_refused() {
     assert!(parse(&[]).is_ok(), "no flag at all");
 }
 
+/// `--listen X --ws-listen X` dropped the plain listener without a word, where a file with both
+/// is refused: an address typed twice is refused from the flags too. The default address is
+/// left to a listener flag that takes it, and stays beside one that does not.
+#[test]
+fn a_listen_address_given_to_two_listener_flags_is_refused() {
+    use clap::Parser;
+    let config = |flags: &[&str]| {
+        crate::Args::try_parse_from(["proxy"].iter().chain(flags)).expect("flags parse").config()
+    };
+    let error = config(&["--listen", "127.0.0.1:26011", "--ws-listen", "127.0.0.1:26011"]).err();
+    assert_eq!(error.as_deref(), Some("listen address 127.0.0.1:26011 given twice"));
+    let default = SocketAddr::from(([127, 0, 0, 1], 9100));
+    let taken = config(&["--ws-listen", "127.0.0.1:9100"]).expect("the default address taken");
+    assert_eq!((taken.addrs(), taken.listen), (vec![default], vec![]));
+    let beside = config(&["--ws-listen", "127.0.0.1:26012"]).expect("another address");
+    assert_eq!(beside.listen, vec![default]);
+    assert_eq!(config(&[]).expect("no flag").listen, vec![default]);
+}
+
 /// An upstream given twice in one route would silently take twice its share, and two routes of
 /// one name would count into one series of the metrics: both are refused, the route named by
 /// place and name as other check errors name it. Routes left unnamed share `default`, as

@@ -56,8 +56,14 @@ pub struct Flags {
 }
 
 impl Flags {
-    /// The listeners these flags describe, besides the plain `--listen` ones.
-    pub fn listeners(&self, plain: &[SocketAddr]) -> Vec<Listener> {
+    /// The addresses of the listeners these flags add to the plain ones.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        [&self.tls_listen, &self.ws_listen, &self.wss_listen].into_iter().flatten().copied().collect()
+    }
+
+    /// The plain addresses left plain, and the listeners: these flags', and the plain
+    /// addresses' when they take PROXY headers.
+    pub fn listeners(&self, plain: Vec<SocketAddr>) -> (Vec<SocketAddr>, Vec<Listener>) {
         let settings = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(Settings {
                 cert: cert.clone(),
@@ -77,11 +83,12 @@ impl Flags {
             websocket: websocket.then(|| self.ws_path.clone()),
             websocket_origins: if websocket { self.ws_origin.clone() } else { Vec::new() },
         };
-        let proxied = !self.proxy_protocol_from.is_empty();
-        let plain = plain.iter().filter(|_| proxied).map(|&addr| listener(addr, None, false));
+        let (plain, proxied) =
+            if self.proxy_protocol_from.is_empty() { (plain, Vec::new()) } else { (Vec::new(), plain) };
+        let proxied = proxied.into_iter().map(|addr| listener(addr, None, false));
         let tls = self.tls_listen.iter().map(|&addr| listener(addr, settings.as_ref(), false));
         let ws = self.ws_listen.iter().map(|&addr| listener(addr, None, true));
         let wss = self.wss_listen.iter().map(|&addr| listener(addr, settings.as_ref(), true));
-        plain.chain(tls).chain(ws).chain(wss).collect()
+        (plain, proxied.chain(tls).chain(ws).chain(wss).collect())
     }
 }
