@@ -105,8 +105,8 @@ echo "# Descriptors: the default cap is sized from the limit, and clients past i
 # 64 descriptors: the default cap is (64 - open - 16 - 8) / 2 sessions, with about 21 open at
 # start on 2 CPUs (listeners, the runtimes' event loops, stdio), so 9; the log line names it.
 start_proxy cap $((base + 12)) prlimit --nofile=64:64 "$proxy_bin" "${upstreams[@]}"
-cap=$(grep -m1 -o ' descriptors=64 open=[0-9]* max_connections=[0-9]*' "$work/cap.log" | sed 's/.*max_connections=//')
-echo "  $(grep -m1 ' descriptors=64 open=' "$work/cap.log" | sed 's/.*INFO //')"
+cap=$(grep -m1 -o 'connection cap max_connections=[0-9]*' "$work/cap.log" | sed 's/.*max_connections=//')
+echo "  $(grep -m1 ' descriptors=64 open=' "$work/cap.log" | sed 's/.*INFO //') max_connections=$cap"
 client_pids=()
 clients() { # clients PORT N PREFIX: N clients that hold on; their outputs in $work/PREFIX*
     for i in $(seq "$2"); do

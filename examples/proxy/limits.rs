@@ -46,8 +46,15 @@ impl Guards {
         let open = open_descriptors();
         let refusals = limits.max_refusals.unwrap_or_else(|| default_refusals(descriptors));
         let free = free_descriptors(descriptors, open, refusals);
-        let cap = descriptor_cap(free, 0);
-        tracing::info!(descriptors, open, max_connections = cap, max_refusals = refusals, "descriptors");
+        // The cap in force is logged with the config, which may lower it.
+        tracing::info!(descriptors, open, max_refusals = refusals, "descriptors");
+        if free < 2 {
+            tracing::warn!(
+                max_refusals = refusals,
+                "the refusals take every descriptor the limit leaves: one connection is served at \
+                 a time; lower max_refusals or raise the descriptor limit"
+            );
+        }
         Self {
             budget: Budget::new(limits.connect_buffer_budget),
             free,

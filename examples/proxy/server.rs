@@ -208,8 +208,8 @@ impl Shared {
 }
 
 /// The connection cap in force for `config`, with one descriptor set aside for each upstream
-/// under active health checks; tells the operator when the configured cap is more than the
-/// descriptors allow, and which cap is in force instead.
+/// under active health checks, and logged; tells the operator when the configured cap is more
+/// than the descriptors allow.
 fn cap_for(guards: &Guards, config: &Config) -> usize {
     let checked = healthcheck::checked(config).len();
     if let Some((configured, in_force)) = guards.lowered_cap(&config.limits, checked) {
@@ -219,13 +219,15 @@ fn cap_for(guards: &Guards, config: &Config) -> usize {
             "max_connections needs more descriptors than the limit allows; lowered to fit it"
         );
     }
-    guards.max_connections(&config.limits, checked)
+    let cap = guards.max_connections(&config.limits, checked);
+    tracing::info!(max_connections = cap, "connection cap");
+    cap
 }
 
 /// Binds all of `addrs`, each `count` times, or none.
 fn bind(addrs: &[SocketAddr], count: usize) -> io::Result<Vec<Bound>> {
     let bind_one = |&addr: &SocketAddr| {
-        let first = listen(addr)?;
+        let first = listen(addr).map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
         // The first bind picks a port for port 0; the others share the one it picked.
         let picked = first.local_addr()?;
         let rest = (1..count).map(|_| listen(picked));

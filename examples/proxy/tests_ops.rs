@@ -475,6 +475,35 @@ fn a_configured_cap_past_the_descriptors_is_lowered_to_fit_them() {
     assert_eq!(guards.max_connections(&below, 0), 1);
 }
 
+/// The start's log named the cap the descriptors allow as `max_connections`, not the one in
+/// force: a configured cap of 1 was logged as thousands. The cap in force is logged, and
+/// refusals that leave no descriptor for a connection are warned of.
+#[tokio::test]
+async fn the_cap_logged_is_the_cap_in_force() {
+    let (logs, _in_force) = Captured::in_force();
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let _proxy = start(&broker, "max_connections = 1").await;
+    let all = Limits { max_refusals: Some(usize::MAX), ..Limits::default() };
+    let _guards = limits::Guards::new(&all);
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    let caps: Vec<&str> = text.lines().filter(|line| line.contains("max_connections=")).collect();
+    assert_eq!(caps.len(), 1, "{text}");
+    assert!(caps[0].ends_with("connection cap max_connections=1"), "{text}");
+    let warned = text.lines().filter(|line| line.contains("WARN") && line.contains("lower max_refusals"));
+    assert_eq!(warned.count(), 1, "{text}");
+}
+
+/// A bind that fails names the address, so that the operator knows which of several is taken.
+#[tokio::test]
+async fn a_listen_address_that_cannot_be_bound_is_named() {
+    let taken = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = taken.local_addr().expect("its address");
+    let text = format!("listen = [\"127.0.0.1:0\", \"{addr}\"]\n[[route]]\nupstreams = [\"127.0.0.1:1\"]");
+    // `SO_REUSEPORT` lets the proxy share a port only with sockets that set it too.
+    let error = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).err().expect("taken");
+    assert_eq!(error.to_string(), format!("{addr}: Address already in use (os error 98)"));
+}
+
 #[test]
 fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
     let raised = limits::raise_descriptor_limit().expect("raised");
