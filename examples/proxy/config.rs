@@ -219,9 +219,10 @@ pub struct Route {
     /// id; see `sticky.rs`.
     #[serde(default = "default_assign_client_id")]
     pub assign_client_id: bool,
-    /// What each assigned client id starts with, before its 32 random hex digits.
-    #[serde(default = "default_client_id_prefix")]
-    pub client_id_prefix: String,
+    /// What each assigned client id starts with, before its 32 random hex digits;
+    /// `proxy-` unless set. Refused with `assign_client_id = false`, where it would do nothing.
+    #[serde(default)]
+    pub client_id_prefix: Option<String>,
 }
 
 /// The settings read only at start, which a reload cannot change.
@@ -308,14 +309,25 @@ impl Config {
         self.listeners.iter().find(|l| l.addr == addr)
     }
 
-    /// Refuses a metrics address that a listener has: the listeners bind first, and the proxy
-    /// would exit once it had begun to take clients.
+    /// Refuses a metrics address that a listener has, or shares a port with on an address
+    /// that takes it too (`0.0.0.0:P` and `127.0.0.1:P`): the listeners bind first, and the
+    /// proxy would exit once it had begun to take clients.
     pub fn metrics_apart(&self, metrics: Option<SocketAddr>) -> Result<(), String> {
-        match metrics {
-            Some(addr) if addr.port() != 0 && self.addrs().contains(&addr) => {
-                Err(format!("metrics address {addr} is also a listen address"))
+        let Some(metrics) = metrics.filter(|addr| addr.port() != 0) else { return Ok(()) };
+        // A socket on `[::]` takes IPv4 clients too, unless it is IPv6 only.
+        let covers = |a: SocketAddr, b: SocketAddr| a.ip().is_unspecified() && (a.is_ipv6() || b.is_ipv4());
+        let shared = |addr: &SocketAddr| {
+            addr.port() == metrics.port()
+                && (*addr == metrics || covers(*addr, metrics) || covers(metrics, *addr))
+        };
+        match self.addrs().into_iter().find(shared) {
+            Some(addr) if addr == metrics => {
+                Err(format!("metrics address {metrics} is also a listen address"))
             }
-            _ => Ok(()),
+            Some(addr) => {
+                Err(format!("metrics address {metrics} shares its port with listen address {addr}"))
+            }
+            None => Ok(()),
         }
     }
 
@@ -391,9 +403,11 @@ impl Config {
                 limits::FIRST
             ));
         }
+        let tls = self.listeners.iter().any(|l| l.tls.is_some());
         self.routes.iter().zip(1..).try_for_each(|(route, place)| {
-            route.check().map_err(|e| format!("route {place} ({}): {e}", route.name))
+            route.check(tls).map_err(|e| format!("route {place} ({}): {e}", route.name))
         })?;
+        self.one_check_an_upstream()?;
         // One name is one series in the metrics; routes left unnamed share the default one.
         let unnamed = default_route_name();
         match first_repeat(&self.routes, |route| (route.name != unnamed).then_some(&route.name)) {
@@ -403,6 +417,29 @@ impl Config {
             }
             None => Ok(()),
         }
+    }
+
+    /// An upstream's health is one, whichever routes name it, and so is its check: two routes
+    /// that check it otherwise would have one of theirs ignored.
+    fn one_check_an_upstream(&self) -> Result<(), String> {
+        let mut seen: Vec<(&str, &HealthCheck, usize)> = Vec::new();
+        for (route, place) in self.routes.iter().zip(1..) {
+            let Some(check) = &route.health_check else { continue };
+            for upstream in &route.upstreams {
+                match seen.iter().find(|(addr, ..)| *addr == upstream.addr) {
+                    Some(&(_, first, at)) if first != check => {
+                        let (name, addr) = (&route.name, &upstream.addr);
+                        return Err(format!(
+                            "route {place} ({name}): health_check of upstream {addr} is not route {at}'s, \
+                             and an upstream has one"
+                        ));
+                    }
+                    Some(_) => {}
+                    None => seen.push((&upstream.addr, check, place)),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The first route for this client, TLS server name and version.
@@ -423,8 +460,15 @@ impl Config {
 }
 
 impl Route {
-    /// The error names the key; [`Config::check`] names the route.
-    fn check(&self) -> Result<(), String> {
+    /// The error names the key; [`Config::check`] names the route. `tls`: some listener takes
+    /// TLS clients, the only ones with a server name or a certificate.
+    fn check(&self, tls: bool) -> Result<(), String> {
+        if !tls && self.identity.is_some() {
+            return Err("identity without a TLS listener: no client has a certificate".into());
+        }
+        if !tls && self.sni.is_some() {
+            return Err("sni without a TLS listener: no client sends a server name".into());
+        }
         if self.identity.is_none() {
             if self.identity_source.is_some() {
                 return Err("identity_source without identity".into());
@@ -444,6 +488,13 @@ impl Route {
         {
             return Err(format!("protocol_name {protocol:?} is not MQTT or MQIsdp"));
         }
+        // MQIsdp is 3.1's name, level 3; MQTT is 3.1.1's and 5.0's. The crate takes no other
+        // pair, so a route with one would match no client.
+        if let (Some(name), Some(level)) = (&self.protocol_name, self.protocol_level)
+            && (name == "MQIsdp") != (level == 3)
+        {
+            return Err(format!("protocol_name {name:?} is never of protocol_level {level}"));
+        }
         if self.upstreams.iter().all(|u| u.weight == 0) {
             return Err("upstreams: none with a weight above 0".into());
         }
@@ -454,12 +505,17 @@ impl Route {
         if let Some(check) = &self.health_check {
             check.check()?;
         }
-        // Room for the random part in a string of at most 65,535 bytes, and no U+0000
-        // [MQTT-1.5.4-2].
-        if self.client_id_prefix.len() > 60_000 || self.client_id_prefix.contains('\0') {
-            return Err("client_id_prefix is over 60000 bytes or holds U+0000".into());
+        match &self.client_id_prefix {
+            Some(_) if !self.assign_client_id => {
+                Err("client_id_prefix with assign_client_id = false, which assigns none".into())
+            }
+            // Room for the random part in a string of at most 65,535 bytes, and no U+0000
+            // [MQTT-1.5.4-2].
+            Some(prefix) if prefix.len() > 60_000 || prefix.contains('\0') => {
+                Err("client_id_prefix is over 60000 bytes or holds U+0000".into())
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Address and protocol name match.
@@ -589,7 +645,7 @@ impl FromStr for Upstream {
             None => (text, 1),
         };
         match addr.rsplit_once(':') {
-            Some((host, port)) if is_host(host) && port.parse::<u16>().is_ok() => {
+            Some((host, port)) if is_host(host) && port.parse::<u16>().is_ok_and(|port| port != 0) => {
                 Ok(Self { addr: addr.to_owned(), weight })
             }
             _ => Err(bad()),
@@ -622,7 +678,9 @@ fn first_repeat<'a, T, K: PartialEq>(
 
 /// An IPv6 address in brackets, or an IPv4 address or a DNS name (letters, digits, `-` and `_`
 /// in dot-separated labels, a final dot allowed): what can be connected to, so that a typo is
-/// refused with the config rather than failing every connect.
+/// refused with the config rather than failing every connect. A name whose last label is all
+/// digits is an IPv4 address or nothing (no top-level domain is all digits, RFC 3696 2), so
+/// `127.0.0.300` is refused.
 fn is_host(host: &str) -> bool {
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return v6.parse::<std::net::Ipv6Addr>().is_ok();
@@ -630,7 +688,8 @@ fn is_host(host: &str) -> bool {
     let name = host.strip_suffix('.').unwrap_or(host);
     let label =
         |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    name.split('.').all(label)
+    let numeric = name.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
+    name.split('.').all(label) && (!numeric || name.parse::<std::net::Ipv4Addr>().is_ok())
 }
 
 impl TryFrom<String> for Upstream {
@@ -744,9 +803,7 @@ fn default_assign_client_id() -> bool {
     true
 }
 
-pub fn default_client_id_prefix() -> String {
-    "proxy-".into()
-}
+pub const DEFAULT_CLIENT_ID_PREFIX: &str = "proxy-";
 
 pub fn default_ws_path() -> String {
     "/mqtt".into()

@@ -77,9 +77,9 @@ struct Args {
     /// by default the proxy assigns one and places the client by it.
     #[arg(long)]
     no_assign_client_id: bool,
-    /// What each client id the proxy assigns starts with.
-    #[arg(long, value_name = "PREFIX", default_value_t = config::default_client_id_prefix())]
-    client_id_prefix: String,
+    /// What each client id the proxy assigns starts with [default: proxy-].
+    #[arg(long, value_name = "PREFIX", conflicts_with = "no_assign_client_id")]
+    client_id_prefix: Option<String>,
     #[command(flatten)]
     limits: Limits,
     /// Serve Prometheus metrics over HTTP on this address; overrides `metrics` in the file.

@@ -19,7 +19,7 @@ use mqtt_connect::{ConnackPacket, Connect, EncodeError, Protocol, Status};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
-use crate::config::Route;
+use crate::config::{DEFAULT_CLIENT_ID_PREFIX, Route};
 
 pub use connack::add_assigned_id;
 
@@ -48,7 +48,7 @@ pub fn assign(route: &Route, connect: &Connect<'_>) -> Option<Assigned> {
     if connect.properties.authentication_method.is_some() {
         return None;
     }
-    let id = new_id(&route.client_id_prefix)
+    let id = new_id(route.client_id_prefix.as_deref().unwrap_or(DEFAULT_CLIENT_ID_PREFIX))
         .inspect_err(|e| tracing::warn!(error = %e, "no random client id; the broker assigns one"))
         .ok()?;
     let packet = with_client_id(connect, &id)

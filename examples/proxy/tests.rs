@@ -605,6 +605,64 @@ fn a_metrics_address_that_a_listener_has_is_refused() {
     assert!(refused.contains("metrics address 127.0.0.1:9101 is also a listen address"), "{refused}");
     let apart = text.replacen("9101", "9102", 1);
     assert!(Config::parse(&apart).is_ok(), "metrics apart from the listeners");
+    // A listener on every address takes the metrics' port too, and the other way round.
+    for (listen, metrics) in
+        [("0.0.0.0:9103", "127.0.0.1:9103"), ("[::1]:9103", "[::]:9103"), ("127.0.0.1:9103", "[::]:9103")]
+    {
+        let text = format!(
+            "listen = [\"{listen}\"]\nmetrics = \"{metrics}\"\n[[route]]\nupstreams = [\"127.0.0.1:1883\"]"
+        );
+        let refused = Config::parse(&text).map(drop).expect_err(&text);
+        assert_eq!(
+            refused,
+            format!("metrics address {metrics} shares its port with listen address {listen}")
+        );
+    }
+    let text =
+        "listen = [\"0.0.0.0:9103\"]\nmetrics = \"[::1]:9103\"\n[[route]]\nupstreams = [\"127.0.0.1:1883\"]";
+    assert!(Config::parse(text).is_ok(), "an IPv4 socket takes no IPv6 clients");
+}
+
+/// Settings that can never take effect are refused, as `identity_source` without `identity`
+/// is: a route's certificate identity or server name without a TLS listener, a protocol name
+/// and level no client sends together, a prefix for client ids the route does not assign, and
+/// two health checks of one upstream, whose health is one (the last was kept, the first
+/// ignored without a word).
+#[test]
+fn settings_that_can_never_take_effect_are_refused() {
+    let route = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]";
+    for (setting, why) in [
+        ("identity = \"username\"", "route 1 (default): identity without a TLS listener"),
+        ("sni = \"a.example\"", "route 1 (default): sni without a TLS listener"),
+        (
+            "protocol_name = \"MQIsdp\"\nprotocol_level = 5",
+            "route 1 (default): protocol_name \"MQIsdp\" is never of protocol_level 5",
+        ),
+        (
+            "protocol_name = \"MQTT\"\nprotocol_level = 3",
+            "route 1 (default): protocol_name \"MQTT\" is never of protocol_level 3",
+        ),
+    ] {
+        let refused = Config::parse(&format!("{route}\n{setting}")).map(drop).expect_err(setting);
+        assert!(refused.starts_with(why), "{setting}: {refused}");
+    }
+    for pair in
+        ["protocol_name = \"MQIsdp\"\nprotocol_level = 3", "protocol_name = \"MQTT\"\nprotocol_level = 4"]
+    {
+        assert!(Config::parse(&format!("{route}\n{pair}")).is_ok(), "{pair}");
+    }
+    let checked = |name: &str, id: &str| {
+        format!(
+            "[[route]]\nname = \"{name}\"\nupstreams = [\"127.0.0.1:1883\"]\n[route.health_check]\nclient_id = \"{id}\"\n"
+        )
+    };
+    let refused =
+        Config::parse(&(checked("a", "check-a") + &checked("b", "check-b"))).map(drop).expect_err("two");
+    assert_eq!(
+        refused,
+        "route 2 (b): health_check of upstream 127.0.0.1:1883 is not route 1's, and an upstream has one"
+    );
+    assert!(Config::parse(&(checked("a", "check") + &checked("b", "check"))).is_ok(), "the same check twice");
 }
 
 /// More than the socket takes at once: the first write goes straight after `connect(2)`, and
@@ -901,14 +959,32 @@ async fn an_ipv4_client_of_a_dual_stack_listener_shares_its_rate_bucket() {
 }
 
 /// An upstream whose host can be neither an address nor a name (a typo: a space, a bracket
-/// left open) is refused with the config, not tried at every connect, failed, and marked down,
-/// every client of the route told "server unavailable".
+/// left open, an IPv4 address with a byte over 255) or whose port is 0 is refused with the
+/// config, not tried at every connect, failed, and marked down, every client of the route told
+/// "server unavailable".
 #[test]
 fn an_upstream_host_that_is_no_address_or_name_is_refused() {
-    for bad in ["10.0.0.1 :1883", "[::1:1883", "::1:1883", "broker..example:1883", "bro/ker:1883", ":1883"] {
+    for bad in [
+        "10.0.0.1 :1883",
+        "[::1:1883",
+        "::1:1883",
+        "broker..example:1883",
+        "bro/ker:1883",
+        ":1883",
+        "127.0.0.300:1883",
+        "10.1:1883",
+        "127.0.0.1:0",
+    ] {
         assert!(bad.parse::<crate::config::Upstream>().is_err(), "{bad:?} refused");
     }
-    for good in ["10.0.0.1:1883", "[::1]:1883", "broker-1.example:1883", "localhost:1883=2", "mqtt_b:1883"] {
+    for good in [
+        "10.0.0.1:1883",
+        "[::1]:1883",
+        "broker-1.example:1883",
+        "localhost:1883=2",
+        "mqtt_b:1883",
+        "1e100.net:1",
+    ] {
         assert!(good.parse::<crate::config::Upstream>().is_ok(), "{good:?} taken");
     }
 }

@@ -492,7 +492,7 @@ fn websocket_and_sticky_config_defaults_and_what_is_refused() {
     assert_eq!(config.listeners[0].websocket.as_deref(), Some("/mqtt"));
     assert_eq!(config.addrs().len(), 2, "the default TCP listener and the WebSocket one");
     assert!(config.routes[0].assign_client_id);
-    assert_eq!(config.routes[0].client_id_prefix, "proxy-");
+    assert_eq!(config.routes[0].client_id_prefix, None, "proxy- unless set");
     assert_eq!(config.limits.max_ws_message, 1 << 20);
 
     let refused = [
@@ -519,6 +519,14 @@ fn websocket_and_sticky_config_defaults_and_what_is_refused() {
     let e = Config::parse("[[route]]\nupstreams = [\"127.0.0.1:1883\"]\nclient_id_prefix = \"a\\u0000\"")
         .expect_err("NUL");
     assert!(e.contains("U+0000"), "{e}");
+    // A prefix for ids that are not assigned would do nothing.
+    let e = Config::parse(
+        "[[route]]\nupstreams = [\"127.0.0.1:1883\"]\nassign_client_id = false\nclient_id_prefix = \"t-\"",
+    )
+    .expect_err("a prefix for no id");
+    assert!(e.contains("client_id_prefix with assign_client_id = false"), "{e}");
+    let flags = ["proxy", "--no-assign-client-id", "--client-id-prefix", "t-"];
+    assert!(<crate::Args as clap::Parser>::try_parse_from(flags).is_err(), "the same in flags");
 }
 
 /// An AUTH packet continuing enhanced authentication by method `X`, either way.
