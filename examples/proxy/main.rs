@@ -280,6 +280,9 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(addrs = ?proxy.local_addrs(), workers = workers.get(), "listening");
+    if args.metrics.is_some() {
+        proxy.handle().metrics_by_flag();
+    }
     if let Some(addr) = metrics_addr
         && let Err(e) = metrics::serve(addr, proxy.handle().metrics()).await
     {

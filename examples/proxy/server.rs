@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -49,6 +49,8 @@ struct Shared {
     cap: AtomicUsize,
     /// What a reload cannot change, as in force since the start.
     read_at_start: ReadAtStart,
+    /// `--metrics` overrides the file's `metrics`, at start and at restart alike.
+    metrics_by_flag: AtomicBool,
     workers: Workers,
 }
 
@@ -76,6 +78,7 @@ impl Proxy {
             guards,
             cap,
             read_at_start,
+            metrics_by_flag: AtomicBool::new(false),
             workers,
         });
         shared.accept_on(listeners);
@@ -144,7 +147,10 @@ impl Handle {
                 .inspect_err(|_| metrics.reload(false))?
         };
         metrics.reload(true);
-        for setting in self.0.read_at_start.changed_by(&ReadAtStart::of(&config)) {
+        let by_flag = self.0.metrics_by_flag.load(Ordering::Relaxed);
+        let new = ReadAtStart::of(&config);
+        let changed = self.0.read_at_start.changed_by(&new);
+        for setting in changed.filter(|&setting| !(by_flag && setting == "metrics")) {
             tracing::warn!(%setting, "setting changed; read only at start, it takes effect at restart");
         }
         let listen = config.addrs();
@@ -154,6 +160,12 @@ impl Handle {
         self.0.stop_accepting(|addr| !listen.contains(addr));
         self.0.accept_on(opened);
         Ok(())
+    }
+
+    /// The metrics address is `--metrics`', not the file's: a reload that changes the file's
+    /// says nothing of it, as the flag wins at restart too.
+    pub fn metrics_by_flag(&self) {
+        self.0.metrics_by_flag.store(true, Ordering::Relaxed);
     }
 
     pub fn shutdown(&self) {

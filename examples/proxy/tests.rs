@@ -1127,4 +1127,10 @@ async fn a_reload_warns_of_each_setting_it_cannot_change() {
     file.write(&config(&[&broker], "busy_deadline_ms = 1000"));
     proxy.handle.reload(&file.0).expect("valid config reloads");
     assert_eq!(warnings(), Vec::<String>::new(), "the values in force, and a setting a reload changes");
+
+    // `--metrics` wins over the file's at restart too: its change takes effect never.
+    proxy.handle.metrics_by_flag();
+    file.write(&format!("metrics = \"127.0.0.1:1\"\n{}", config(&[&broker], "")));
+    proxy.handle.reload(&file.0).expect("valid config reloads");
+    assert_eq!(warnings(), Vec::<String>::new(), "the file's metrics, overridden by the flag");
 }
