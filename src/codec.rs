@@ -174,9 +174,9 @@ impl ConnectCodec {
     }
 
     /// Refuses a CONNACK that `same` says is in another version than the CONNECT it yielded:
-    /// the client reads the answer in the version it sent. One exception: a 5.0 server MAY
-    /// answer an older CONNECT with Unsupported Protocol Version (0x84) in 5.0's form
-    /// [MQTT-3.1.2-2]; `v5` says whether the CONNACK is in that form. Before a CONNECT, a
+    /// the client reads the answer in the version it sent. One exception: a server refuses a
+    /// version it does not support in its own, 3.1.1's to a 5.0 CONNECT, 5.0's to an older
+    /// one [MQTT-3.1.2-2]; `v5` says whether the CONNACK is in 5.0's form. Before a CONNECT, a
     /// refusal's version is the caller's to pick.
     fn answers_in_version(
         &self,
@@ -185,7 +185,7 @@ impl ConnectCodec {
         code: ReasonCode,
     ) -> Result<(), CodecError> {
         let Some(connect) = self.connected else { return Ok(()) };
-        let unsupported = v5 && !connect.is_v5() && code == ReasonCode::UnsupportedProtocolVersion;
+        let unsupported = rules::unsupported_version_in_servers_version(connect, v5, code);
         if unsupported || same(connect) { Ok(()) } else { Err(CodecError::ConnackVersion { connect }) }
     }
 }

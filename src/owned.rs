@@ -744,7 +744,8 @@ impl OwnedConnack {
         self.frame
     }
 
-    /// The version of the CONNECT it answers, which it was decoded in.
+    /// The version it was decoded in: that of the CONNECT it answers, but for a server's
+    /// refusal of a version it does not support, in its own [MQTT-3.1.2-2].
     pub fn protocol(&self) -> Protocol {
         self.protocol
     }

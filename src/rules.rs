@@ -2,7 +2,7 @@
 //! each named after it with its rule id in its doc comment. The decoder refuses a packet that
 //! breaks one; the encoder refuses to write one.
 
-use crate::error::{Error, Field};
+use crate::error::{Error, Field, ReasonCode};
 use crate::spec::{BRIDGE_BIT, ConnectFlags, PayloadFormat, Property, Protocol, QoS};
 use crate::wire::scan;
 
@@ -25,6 +25,20 @@ pub(crate) fn no_control_character(text: &str, field: Field) -> Result<(), Error
         return Err(Error::ControlCharacter { field });
     }
     Ok(())
+}
+
+/// [MQTT-3.1.2-2] (3.1.1 and 5.0) A server refuses a protocol level it does not support in its
+/// own version: a 3.1.1 server a 5.0 CONNECT with return code 0x01 in 3.1.1's form, which it
+/// must; a 5.0 server a 3.x CONNECT with 0x84 in 5.0's, which it may. Whether a CONNACK in
+/// 5.0's form (`connack_v5`) or not, with `code`, is that refusal of a CONNECT of `connect`:
+/// the one CONNACK in another version than the CONNECT it answers. (3.1's and 3.1.1's forms are
+/// the same bytes.)
+pub(crate) fn unsupported_version_in_servers_version(
+    connect: Protocol,
+    connack_v5: bool,
+    code: ReasonCode,
+) -> bool {
+    connect.is_v5() != connack_v5 && code == ReasonCode::UnsupportedProtocolVersion
 }
 
 /// [MQTT-4.7.3-1] and [MQTT-4.7.0-1] (3.1.1 [MQTT-4.7.1-1]; PUBLISH's [MQTT-3.3.2-2]) A topic

@@ -626,15 +626,40 @@ fn the_connect_codec_writes_the_connack_in_the_version_of_the_connect() {
     codec.encode(Protocol::V5.connack(ReasonCode::UnsupportedProtocolVersion).unwrap(), &mut out).unwrap();
     assert_eq!(&out[..], b"\x20\x02\x00\x00\x20\x02\x00\x05\x20\x03\x00\x84\x00");
 
-    // The exception runs one way: a 5.0 client gets no 3.x refusal, whatever its code.
+    // And the other way: a 3.1.1 server refuses a 5.0 client's version in 3.1.1's form
+    // [MQTT-3.1.2-2], and so does a proxy that forwards its answer; no other 3.x code.
     let v5 = b"\x10\x0d\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x00";
     let mut codec = ConnectCodec::default();
     assert!(codec.decode(&mut BytesMut::from(&v5[..])).unwrap().is_some());
-    let unsupported_v3 = Protocol::V3_1_1.connack(ReasonCode::UnsupportedProtocolVersion).unwrap();
-    let err = codec.encode(unsupported_v3, &mut BytesMut::new()).unwrap_err();
+    let not_authorized_v3 = Protocol::V3_1_1.connack(ReasonCode::NotAuthorized).unwrap();
+    let err = codec.encode(not_authorized_v3, &mut BytesMut::new()).unwrap_err();
     assert!(matches!(err, CodecError::ConnackVersion { connect: Protocol::V5 }), "{err}");
+    let mut refusal = BytesMut::new();
+    let unsupported_v3 = Protocol::V3_1_1.connack(ReasonCode::UnsupportedProtocolVersion).unwrap();
+    codec.encode(unsupported_v3, &mut refusal).unwrap();
+    let Ok(mqtt_connect::Status::Complete { packet: brokers, .. }) =
+        mqtt_connect::OwnedConnack::split_from(Protocol::V5, &mut BytesMut::from(&b"\x20\x02\x00\x01"[..]))
+    else {
+        panic!("a 3.1.1 broker's refusal of a 5.0 CONNECT decodes")
+    };
+    codec.encode(&brokers, &mut refusal).unwrap();
+    assert_eq!(&refusal[..], b"\x20\x02\x00\x01\x20\x02\x00\x01");
 
     let mut fresh = ConnectCodec::default();
     fresh.encode(Protocol::V5.connack(ReasonCode::MalformedPacket).unwrap(), &mut out).unwrap();
     fresh.encode(&owned, &mut out).unwrap();
+}
+
+/// [MQTT-3.1.2-2] (3.1.1) A 3.1.1 broker refuses a 5.0 CONNECT in 3.1.1's form: the client's
+/// codec yields that refusal, in 3.1.1, where it failed as malformed.
+#[test]
+fn mqtt_3_1_2_2_the_connack_codec_yields_a_3_1_1_brokers_refusal_of_a_5_0_connect() {
+    use tokio_util::codec::Encoder;
+    let mut codec = ConnackCodec::new(Protocol::V5);
+    codec.encode(mqtt_connect::Connect::new(Protocol::V5, "c1"), &mut BytesMut::new()).unwrap();
+    let ack = codec.decode(&mut BytesMut::from(&b"\x20\x02\x00\x01"[..])).unwrap().expect("whole");
+    assert_eq!(
+        (ack.protocol(), ack.reason_code()),
+        (Protocol::V3_1_1, ReasonCode::UnsupportedProtocolVersion)
+    );
 }

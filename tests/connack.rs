@@ -105,6 +105,59 @@ fn v3_remaining_length_is_exactly_2() {
     }
 }
 
+/// [MQTT-3.1.2-2] (3.1.1) A 3.1.1 server refuses a level it does not support, 5.0's too, with
+/// return code 0x01 in 3.1.1's four bytes: what a 5.0 client of such a server (or a proxy in
+/// front of one) gets, and reads as Unsupported Protocol Version in the server's version. It
+/// was refused as malformed. Any other code of that length is still no 5.0 CONNACK.
+#[test]
+fn mqtt_3_1_2_2_a_5_0_client_reads_a_3_1_1_servers_refusal_of_its_version() {
+    let ack = decode(Protocol::V5, b"\x20\x02\x00\x01").unwrap();
+    assert_eq!(ack, ConnackPacket::new(Protocol::V3_1_1, ReasonCode::UnsupportedProtocolVersion));
+    assert_eq!(encode(&ack).unwrap(), b"\x20\x02\x00\x01");
+    // The refusal the crate writes for an unsupported version is that one.
+    let connect = b"\x10\x0d\x00\x04MQTT\x06\x02\x00\x3c\x00\x00\x00";
+    let refusal = mqtt_connect::decode(connect).unwrap_err().connack(connect).unwrap();
+    assert_eq!(decode(Protocol::V5, refusal.as_bytes()).unwrap(), ack);
+    // Until the code has come, only it can tell; then exactly the rest is missing.
+    assert_eq!(
+        ConnackPacket::decode(Protocol::V5, b"\x20\x02"),
+        Ok(Status::Incomplete(Needed::Size(core::num::NonZeroUsize::new(2).unwrap())))
+    );
+    assert_eq!(err5(b"\x20\x02\x00\x00"), Error::ConnackRemainingLength { remaining: 2 });
+    assert_eq!(err5(b"\x20\x02\x00\x05"), Error::ConnackRemainingLength { remaining: 2 });
+    assert_eq!(
+        ConnackPacket::decode(Protocol::V5, b"\x20\x02\x00\x00"),
+        Err(Error::ConnackRemainingLength { remaining: 2 })
+    );
+}
+
+/// [MQTT-3.1.2-2] (5.0) A 5.0 server MAY refuse an older client's level with 0x84 in 5.0's
+/// form, as mosquitto 2 does: a 3.x client reads it as Unsupported Protocol Version in 5.0. It
+/// was refused as malformed, though the crate's own `ConnectCodec` writes it. Any other 5.0
+/// CONNACK is still no 3.x one.
+#[test]
+fn mqtt_3_1_2_2_a_3_x_client_reads_a_5_0_servers_refusal_of_its_version() {
+    for protocol in [Protocol::V3_1, Protocol::V3_1_1] {
+        let ack = decode(protocol, b"\x20\x03\x00\x84\x00").unwrap();
+        assert_eq!(ack, ConnackPacket::new(Protocol::V5, ReasonCode::UnsupportedProtocolVersion));
+        let mut with_reason = ack;
+        with_reason.properties.reason_string = Some("5.0 only");
+        let bytes = encode(&with_reason).unwrap();
+        assert_eq!(decode(protocol, &bytes).unwrap(), with_reason);
+        assert_eq!(
+            ConnackPacket::decode(protocol, &bytes[..3]),
+            Ok(Status::Incomplete(Needed::Size(core::num::NonZeroUsize::new(bytes.len() - 3).unwrap())))
+        );
+        let success_v5 = b"\x20\x03\x00\x00\x00";
+        assert_eq!(decode(protocol, success_v5), Err(Error::ConnackRemainingLength { remaining: 3 }));
+        // In 5.0's form, held to 5.0's rules: the shortest Remaining Length [MQTT-1.5.5-1].
+        assert_eq!(
+            decode(protocol, b"\x20\x83\x00\x00\x84\x00"),
+            Err(Error::VbiNotMinimal { field: Field::RemainingLength })
+        );
+    }
+}
+
 #[test]
 fn v3_remaining_length_may_come_in_a_longer_form_and_re_encodes_in_the_shortest() {
     // Only 5.0 requires the shortest form [MQTT-1.5.5-1]; the CONNECT decoder takes 3.x's too.

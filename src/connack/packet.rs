@@ -40,6 +40,14 @@ const fn reason_code_v3(code: u8) -> Option<ReasonCode> {
     })
 }
 
+/// The reason code `byte` names in `protocol`.
+fn reason_code(protocol: Protocol, byte: u8) -> Option<ReasonCode> {
+    match protocol {
+        Protocol::V5 => ReasonCode::try_from(byte).ok(),
+        _ => reason_code_v3(byte),
+    }
+}
+
 /// The code byte for `code` in `protocol`.
 const fn code_byte(protocol: Protocol, code: ReasonCode) -> Option<u8> {
     match protocol {
@@ -61,6 +69,29 @@ fn fixed_header(buf: &[u8]) -> Result<Option<(usize, vbi::Vbi)>, Error> {
     Ok(vbi::parse(rest, Field::RemainingLength)?.map(|v| (1 + v.len, v)))
 }
 
+/// The version of a CONNACK of `remaining` bytes after its fixed header, with reason code
+/// `code` (`None` until it has come), that answers a CONNECT of `connect`: the CONNECT's, of
+/// its length (3.x: 2, 5.0: at least 3), or the other's when it is the refusal of an
+/// unsupported version [MQTT-3.1.2-2]. `None` while only the code can tell.
+fn answered_in(connect: Protocol, remaining: u32, code: Option<u8>) -> Result<Option<Protocol>, Error> {
+    let length_of = |protocol: Protocol| if protocol.is_v5() { remaining >= 3 } else { remaining == 2 };
+    if length_of(connect) {
+        return Ok(Some(connect));
+    }
+    let other = if connect.is_v5() { Protocol::V3_1_1 } else { Protocol::V5 };
+    let wrong = Error::ConnackRemainingLength { remaining };
+    if !length_of(other) {
+        return Err(wrong);
+    }
+    let Some(code) = code else { return Ok(None) };
+    match reason_code(other, code) {
+        Some(code) if rules::unsupported_version_in_servers_version(connect, other.is_v5(), code) => {
+            Ok(Some(other))
+        }
+        _ => Err(wrong),
+    }
+}
+
 impl<'a> ConnackPacket<'a> {
     /// Decodes the CONNACK at the front of `buf`, answering a CONNECT of `protocol`.
     ///
@@ -69,6 +100,20 @@ impl<'a> ConnackPacket<'a> {
     /// cut short is an error. 3.x CONNACKs are 4 bytes (more only with a Remaining Length
     /// padded, which 3.x allows); a 5.0 one is as long as its properties, up to 256 MiB, so
     /// cap what you buffer for it with [`decode_within`](Self::decode_within).
+    ///
+    /// A server that does not speak the client's version refuses it in its own
+    /// [MQTT-3.1.2-2]: a 3.1.1 server a 5.0 client, a 5.0 server a 3.x client. That refusal is
+    /// decoded in the server's version, which the packet's `protocol` says:
+    ///
+    /// ```
+    /// use mqtt_connect::{ConnackPacket, Protocol, ReasonCode, Status};
+    ///
+    /// // A 3.1.1 broker's answer to a 5.0 CONNECT.
+    /// let Ok(Status::Complete { packet, .. }) = ConnackPacket::decode(Protocol::V5, b"\x20\x02\x00\x01") else {
+    ///     panic!("the refusal is read");
+    /// };
+    /// assert_eq!((packet.protocol, packet.reason_code), (Protocol::V3_1_1, ReasonCode::UnsupportedProtocolVersion));
+    /// ```
     pub fn decode(protocol: Protocol, buf: &'a [u8]) -> Result<Status<Self>, Error> {
         Self::decode_within(protocol, buf, u32::MAX)
     }
@@ -98,14 +143,14 @@ impl<'a> ConnackPacket<'a> {
             return Ok(Status::Incomplete(Needed::Unknown));
         };
         let wanted = rules::within_cap(header_len, remaining.value, max_packet_size)?;
-        let v5 = protocol.is_v5();
-        if v5 {
+        let body = buf.get(header_len..).unwrap_or_default();
+        let Some(protocol) = answered_in(protocol, remaining.value, body.get(1).copied())? else {
+            let missing = wanted.saturating_sub(body.len());
+            return Ok(Status::Incomplete(NonZeroUsize::new(missing).map_or(Needed::Unknown, Needed::Size)));
+        };
+        if protocol.is_v5() {
             vbi::shortest(remaining.minimal, Field::RemainingLength)?;
         }
-        if (!v5 && remaining.value != 2) || (v5 && remaining.value < 3) {
-            return Err(Error::ConnackRemainingLength { remaining: remaining.value });
-        }
-        let body = buf.get(header_len..).unwrap_or_default();
         match body.get(..wanted) {
             Some(frame) => {
                 let packet = Self::body(protocol, frame)?;
@@ -136,11 +181,7 @@ impl<'a> ConnackPacket<'a> {
         rules::ack_flags_reserved_bits_are_zero(protocol, flags)?;
         let session_present = flags & 1 != 0;
         let code = r.u8(Field::ReasonCode)?;
-        let reason_code = match protocol {
-            Protocol::V5 => ReasonCode::try_from(code).ok(),
-            _ => reason_code_v3(code),
-        }
-        .ok_or(Error::InvalidReasonCode { code })?;
+        let reason_code = reason_code(protocol, code).ok_or(Error::InvalidReasonCode { code })?;
         rules::session_present_needs_success(session_present, code)?;
         let mut properties = ConnackProperties::default();
         if protocol.is_v5() {

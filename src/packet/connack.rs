@@ -33,7 +33,8 @@ use crate::values::Value;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnackPacket<'a> {
-    /// The version of the CONNECT this answers.
+    /// The version it is in: that of the CONNECT it answers, but for a server's refusal of a
+    /// version it does not support, in its own [MQTT-3.1.2-2].
     pub protocol: Protocol,
     /// Session Present: the server kept a session for this client. Always `false` with a code
     /// other than success, and in 3.1, which has no such flag.
