@@ -11,7 +11,26 @@ use crate::config::Upstream;
 /// The marks on failed upstreams, by address; shared by all connections and kept across
 /// reloads.
 #[derive(Clone, Debug, Default)]
-pub struct Health(Arc<Mutex<HashMap<String, Mark>>>);
+pub struct Health(Arc<Mutex<Marks>>);
+
+#[derive(Debug, Default)]
+struct Marks {
+    marks: HashMap<String, Mark>,
+    /// When each upstream that was marked was last found up: a connect that began before
+    /// then, and fails after, is of the outage it ended, and marks nothing.
+    up_since: HashMap<String, Instant>,
+}
+
+impl Marks {
+    /// Removes the mark on `addr`, found up now; whether there was one.
+    fn clear(&mut self, addr: &str) -> bool {
+        let cleared = self.marks.remove(addr).is_some();
+        if cleared {
+            self.up_since.insert(addr.to_owned(), Instant::now());
+        }
+        cleared
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Mark {
@@ -39,7 +58,7 @@ impl Health {
     /// `probe_for` (its connect timeout), after which another may probe.
     pub fn verdict(&self, upstream: &Upstream, probe_for: Duration) -> Verdict {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(mark) = marks.get_mut(&upstream.addr) else { return Verdict::Try };
+        let Some(mark) = marks.marks.get_mut(&upstream.addr) else { return Verdict::Try };
         let now = Instant::now();
         match *mark {
             Mark::Held => Verdict::Skip,
@@ -51,26 +70,31 @@ impl Health {
         }
     }
 
-    /// Whether this is a change: the upstream was not marked before. A mark held by the
-    /// health checks stays.
-    pub fn mark_down(&self, upstream: &Upstream, down_for: Duration) -> bool {
+    /// A connect to `upstream` begun at `began` failed: `Some` if it is marked down, with
+    /// whether this is a change (it was not marked before). `None` when it was found up since
+    /// the connect began: the failure is of the outage that ended then, as a connect's timeout
+    /// can come after the broker is back. A mark held by the health checks stays.
+    pub fn mark_down(&self, upstream: &Upstream, down_for: Duration, began: Instant) -> Option<bool> {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if marks.up_since.get(&upstream.addr).is_some_and(|&up| up >= began) {
+            return None;
+        }
         let now = Instant::now();
         let down = Mark::Down(now.checked_add(down_for).unwrap_or(now));
-        match marks.insert(upstream.addr.clone(), down) {
+        Some(match marks.marks.insert(upstream.addr.clone(), down) {
             None => true,
             Some(Mark::Held) => {
-                marks.insert(upstream.addr.clone(), Mark::Held);
+                marks.marks.insert(upstream.addr.clone(), Mark::Held);
                 false
             }
             Some(_) => false,
-        }
+        })
     }
 
     /// Marks the upstream down until [`Health::lift`]; whether this is a change.
     pub fn hold_down(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        marks.insert(upstream.addr.clone(), Mark::Held).is_none()
+        marks.marks.insert(upstream.addr.clone(), Mark::Held).is_none()
     }
 
     /// Whether this is a change: the upstream was marked. Called on every connect; with no
@@ -79,15 +103,12 @@ impl Health {
     /// MQTT takes connects, and only the checks can tell it works again.
     pub fn mark_up(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if marks.is_empty() {
+        if marks.marks.is_empty() {
             return false;
         }
-        match marks.remove(&upstream.addr) {
-            Some(Mark::Held) => {
-                marks.insert(upstream.addr.clone(), Mark::Held);
-                false
-            }
-            removed => removed.is_some(),
+        match marks.marks.get(&upstream.addr) {
+            Some(Mark::Held) | None => false,
+            Some(_) => marks.clear(&upstream.addr),
         }
     }
 
@@ -95,10 +116,10 @@ impl Health {
     /// change.
     pub fn unhold(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match marks.remove(&upstream.addr) {
+        match marks.marks.remove(&upstream.addr) {
             Some(Mark::Held) => true,
             Some(passive) => {
-                marks.insert(upstream.addr.clone(), passive);
+                marks.marks.insert(upstream.addr.clone(), passive);
                 false
             }
             None => false,
@@ -108,6 +129,6 @@ impl Health {
     /// The health checks passed: any mark goes, held or passive; whether this is a change.
     pub fn lift(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        marks.remove(&upstream.addr).is_some()
+        marks.clear(&upstream.addr)
     }
 }

@@ -514,6 +514,7 @@ async fn connect_upstream<'r>(
         let failure = match timeout(limits.upstream_timeout(), pin!(dial(&upstream.addr, first))).await {
             Ok(Ok(stream)) => {
                 if health.mark_up(upstream) {
+                    tracing::info!(upstream = %upstream, "upstream connect succeeded; marked up");
                     metrics.health(&upstream.addr, true, true);
                 }
                 return Ok((stream, upstream, connecting.elapsed()));
@@ -525,8 +526,17 @@ async fn connect_upstream<'r>(
             Ok(Err(e)) => e.to_string(),
             Err(_) => "timed out".to_owned(),
         };
-        tracing::warn!(upstream = %upstream, error = %failure, "upstream connect failed; marked down");
-        metrics.health(&upstream.addr, false, health.mark_down(upstream, limits.down_for()));
+        match health.mark_down(upstream, limits.down_for(), connecting) {
+            Some(changed) => {
+                tracing::warn!(upstream = %upstream, error = %failure, "upstream connect failed; marked down");
+                metrics.health(&upstream.addr, false, changed);
+            }
+            None => tracing::warn!(
+                upstream = %upstream,
+                error = %failure,
+                "upstream connect failed, begun before the upstream was found up; not marked down"
+            ),
+        }
     }
     Err(Unreached::All)
 }

@@ -45,7 +45,10 @@ struct Scripted {
 
 impl Scripted {
     async fn start(script: Script) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+        Self::on(TcpListener::bind("127.0.0.1:0").await.expect("bind broker"), script)
+    }
+
+    fn on(listener: TcpListener, script: Script) -> Self {
         let addr = listener.local_addr().expect("broker address");
         let task = tokio::spawn(async move {
             let mut held = Vec::new();
@@ -821,6 +824,37 @@ async fn one_probe_at_a_time_tries_an_upstream_whose_down_mark_expired() {
     assert!(times[4] >= Duration::from_millis(1000), "one probed: {times:?}");
 }
 
+/// A passive mark that a client's connect cleared was not logged: the logs showed a broker go
+/// down and never come back.
+#[tokio::test]
+async fn a_broker_a_clients_connect_finds_up_again_is_logged_as_marked_up() {
+    let (logs, _in_force) = Captured::in_force();
+    let nothing = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let broker = nothing.local_addr().expect("its address");
+    drop(nothing);
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[limits]\ndown_for_ms = 1\n[[route]]\nupstreams = [\"{broker}\"]\n"
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+    assert_eq!(timed_connect(addr, "early".into()).await.0, [0x20, 0x03, 0x00, 0x88, 0x00]);
+    let _back = Scripted::on(
+        TcpListener::bind(broker).await.expect("the broker's port again"),
+        Script::Answer(V5_OK),
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(timed_connect(addr, "later".into()).await.0, V5_OK);
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    let health: Vec<&str> = text.lines().filter(|line| line.contains("upstream connect")).collect();
+    assert_eq!(health.len(), 2, "{text}");
+    assert!(health[0].contains("upstream connect failed; marked down"), "{text}");
+    assert!(
+        health[1].contains("INFO") && health[1].contains("upstream connect succeeded; marked up"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn when_every_upstream_is_down_the_client_is_answered_at_once() {
     let (hole, _listener, _filler) = black_hole().await;
@@ -1045,9 +1079,32 @@ fn a_clients_connect_does_not_lift_a_health_check_hold() {
     assert!(health.hold_down(&upstream), "held by the checks");
     assert!(!health.mark_up(&upstream), "a client's connect changes nothing");
     assert_eq!(health.verdict(&upstream, Duration::from_secs(1)), Verdict::Skip, "still skipped");
-    health.mark_down(&upstream, Duration::from_millis(1));
+    assert_eq!(health.mark_down(&upstream, Duration::from_millis(1), Instant::now()), Some(false));
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(health.verdict(&upstream, Duration::from_secs(1)), Verdict::Skip, "nor a passive mark");
+}
+
+/// A connect that began while a broker was down and timed out after it was back marked it
+/// down again, for `down_for`, while other clients were reaching it: only a connect begun
+/// after the broker was last found up marks it down.
+#[test]
+fn a_connect_begun_before_a_broker_was_found_up_does_not_mark_it_down() {
+    let health = Health::default();
+    let upstream: config::Upstream = "127.0.0.1:1".parse().expect("upstream");
+    let long = Duration::from_secs(60);
+    assert_eq!(health.mark_down(&upstream, Duration::ZERO, Instant::now()), Some(true));
+    let stale = Instant::now();
+    assert_eq!(health.verdict(&upstream, long), Verdict::Probe);
+    assert!(health.mark_up(&upstream), "the probe found it up");
+    assert_eq!(health.mark_down(&upstream, long, stale), None, "the older connect's timeout");
+    assert_eq!(health.verdict(&upstream, long), Verdict::Try);
+    let newer = Instant::now() + Duration::from_millis(1);
+    assert_eq!(health.mark_down(&upstream, long, newer), Some(true), "a newer connect's");
+    assert_eq!(health.verdict(&upstream, long), Verdict::Skip);
+    // The same after the health checks find it up.
+    let stale = Instant::now();
+    assert!(health.lift(&upstream));
+    assert_eq!(health.mark_down(&upstream, long, stale), None);
 }
 
 /// A broker that reads what it is sent and answers a 3.1.1 CONNACK only while `answering` is
