@@ -1,16 +1,20 @@
 //! Active MQTT health checks, per route, off unless a route asks for them: every interval each
-//! of the route's upstreams gets a TCP connect, a CONNECT, an expected CONNACK "accepted"
-//! within a timeout, and a DISCONNECT. `fall` failures in a row mark it down, held so until
-//! `rise` successes in a row mark it up. Passive marks go on beside them.
+//! of the route's upstreams gets a TCP connect, a CONNECT, an expected CONNACK within a
+//! timeout, and a DISCONNECT. `fall` failures in a row mark it down, held so until `rise`
+//! successes in a row mark it up. Passive marks go on beside them.
 //!
 //! A broker that accepts TCP but never answers MQTT (frozen, overloaded, black-holed behind a
 //! load balancer) passes every passive check, since the connect succeeds; only this notices it.
+//! A broker that refuses the check's client for who it is (its id, no credentials, not
+//! authorized) answers MQTT, and passes: one that takes clients only with a login would
+//! otherwise fail every check, and have every client of its route refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mqtt_connect::{ConnackPacket, Connect, EncodeError, Protocol, ReasonCode, Status};
+use ppp::v2;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -76,18 +80,31 @@ impl HealthCheck {
     }
 }
 
+/// An upstream's check, as its route asks for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    check: HealthCheck,
+    /// The route sends its brokers a PROXY header first, which they may require: the check's
+    /// connection starts with one too, of the LOCAL command, which the PROXY protocol has for
+    /// a balancer's own connections, health checks among them.
+    proxy_protocol: bool,
+}
+
 /// The upstreams under active health checks, by address, each with its check; each holds a
 /// socket at a time while its check runs.
-pub fn checked(config: &Config) -> HashMap<String, HealthCheck> {
-    let checked = config.routes.iter().filter_map(|r| Some((r.health_check.as_ref()?, &r.upstreams)));
-    checked.flat_map(|(check, ups)| ups.iter().map(|u| (u.addr.clone(), check.clone()))).collect()
+pub fn checked(config: &Config) -> HashMap<String, Checked> {
+    let checked = config.routes.iter().filter_map(|r| {
+        let check = Checked { check: r.health_check.clone()?, proxy_protocol: r.proxy_protocol };
+        Some((check, &r.upstreams))
+    });
+    checked.flat_map(|(check, ups)| ups.iter().map(move |u| (u.addr.clone(), check.clone()))).collect()
 }
 
 /// Keeps one checking task per upstream that some route checks, following the config through
 /// reloads, until the proxy ends.
 pub fn supervise(mut config: watch::Receiver<Arc<Config>>, health: Health, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
-        let mut running: HashMap<String, (HealthCheck, JoinHandle<()>)> = HashMap::new();
+        let mut running: HashMap<String, (Checked, JoinHandle<()>)> = HashMap::new();
         loop {
             let wanted = checked(&config.borrow_and_update());
             // No check left to lift its hold: the upstream would be skipped for good. A check
@@ -126,13 +143,14 @@ pub fn supervise(mut config: watch::Receiver<Arc<Config>>, health: Health, metri
 }
 
 /// Checks one upstream forever, marking it as the counts say.
-async fn watch_one(upstream: Upstream, check: HealthCheck, health: Health, metrics: Arc<Metrics>) {
+async fn watch_one(upstream: Upstream, checked: Checked, health: Health, metrics: Arc<Metrics>) {
+    let check = &checked.check;
     let mut interval = tokio::time::interval(Duration::from_millis(check.interval_ms));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut failures, mut successes) = (0u32, 0u32);
     loop {
         interval.tick().await;
-        match probe(&upstream.addr, &check).await {
+        match probe(&upstream.addr, &checked).await {
             Ok(()) => {
                 failures = 0;
                 successes = successes.saturating_add(1);
@@ -156,17 +174,41 @@ async fn watch_one(upstream: Upstream, check: HealthCheck, health: Health, metri
     }
 }
 
-/// One check: connect, CONNECT, CONNACK "accepted", DISCONNECT, all within the timeout.
-async fn probe(addr: &str, check: &HealthCheck) -> Result<(), String> {
+/// Whether a broker that answers the check's CONNECT with `code` serves MQTT: it accepts, or
+/// refuses the check's client for who it is, which says nothing of the broker's health.
+fn serves(code: ReasonCode) -> bool {
+    matches!(
+        code,
+        ReasonCode::Success
+            | ReasonCode::ClientIdentifierNotValid
+            | ReasonCode::BadUserNameOrPassword
+            | ReasonCode::NotAuthorized
+    )
+}
+
+/// One check: connect, CONNECT (after a PROXY header, where the route sends one), a CONNACK
+/// from a broker that [`serves`], DISCONNECT after an accept, all within the timeout.
+async fn probe(addr: &str, checked: &Checked) -> Result<(), String> {
+    let check = &checked.check;
     let (packet, len) = check.connect().map_err(|e| e.to_string())?;
+    let header = if checked.proxy_protocol {
+        let local = v2::Version::Two | v2::Command::Local;
+        v2::Builder::with_addresses(local, v2::Protocol::Unspecified, v2::Addresses::Unspecified)
+            .build()
+            .map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(packet.get(..len).unwrap_or_default()).await?;
+        stream.write_all(&[&header[..], packet.get(..len).unwrap_or_default()].concat()).await?;
         // A 3.1.1 CONNACK is four bytes.
         let mut ack = [0; 4];
         stream.read_exact(&mut ack).await?;
         match ConnackPacket::decode(Protocol::V3_1_1, &ack) {
             Ok(Status::Complete { packet, .. }) if packet.reason_code == ReasonCode::Success => {}
+            // The broker closes after a refusal.
+            Ok(Status::Complete { packet, .. }) if serves(packet.reason_code) => return Ok(()),
             Ok(Status::Complete { packet, .. }) => {
                 return Err(std::io::Error::other(format!("CONNACK {}", packet.reason_code)));
             }

@@ -1156,6 +1156,60 @@ async fn the_health_checks_lift_their_own_hold_once_they_pass() {
     until_verdict(&health, &upstream, Verdict::Try, "lifted once they pass").await;
 }
 
+/// A broker that takes clients only with a login refuses the check's anonymous CONNECT: the
+/// checks held it down, and every client of its route, logged in or not, was told
+/// "unavailable". A refusal of the check's client for who it is shows the broker serving
+/// MQTT, and passes; one that says the broker takes no clients fails.
+#[tokio::test]
+async fn a_broker_that_refuses_the_checks_client_for_who_it_is_passes_the_check() {
+    for (refusal, passes) in [
+        (&[0x20, 0x02, 0x00, 0x05][..], true),
+        (&[0x20, 0x02, 0x00, 0x04], true),
+        (&[0x20, 0x02, 0x00, 0x02], true),
+        (&[0x20, 0x02, 0x00, 0x03], false),
+    ] {
+        let broker = Scripted::start(Script::AnswerAndClose(refusal)).await;
+        let upstream: config::Upstream = broker.addr.to_string().parse().expect("upstream");
+        let (_config, watched) = watch::channel(checked_route(broker.addr, "fall = 1\nrise = 1"));
+        let health = Health::default();
+        if passes {
+            health.hold_down(&upstream);
+        }
+        healthcheck::supervise(watched, health.clone(), Arc::default());
+        let (verdict, what) = if passes { (Verdict::Try, "lifted") } else { (Verdict::Skip, "held down") };
+        until_verdict(&health, &upstream, verdict, &format!("{refusal:02x?}: {what}")).await;
+    }
+}
+
+/// A route that sends its brokers a PROXY header has brokers that may require one: the check
+/// sent none, was cut by each, and held every one of them down. It sends the LOCAL command,
+/// which the PROXY protocol has for a balancer's own connections.
+#[tokio::test]
+async fn the_health_check_of_a_route_that_sends_proxy_headers_sends_one_too() {
+    const LOCAL: &[u8] = b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00";
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+    let addr = listener.local_addr().expect("broker address");
+    let _broker = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut header = [0; 16];
+            if stream.read_exact(&mut header).await.is_ok() && header == LOCAL {
+                let _ = stream.read(&mut [0; 64]).await;
+                stream.write_all(V311_OK).await.ok();
+            }
+        }
+    });
+    let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
+    let text = format!(
+        "[[route]]\nupstreams = [\"{addr}\"]\nproxy_protocol = true\n\
+         [route.health_check]\ninterval_ms = 50\ntimeout_ms = 100\nfall = 1\nrise = 1\n"
+    );
+    let (_config, watched) = watch::channel(Arc::new(Config::parse(&text).expect("valid")));
+    let health = Health::default();
+    health.hold_down(&upstream);
+    healthcheck::supervise(watched, health.clone(), Arc::default());
+    until_verdict(&health, &upstream, Verdict::Try, "lifted by checks the broker answered").await;
+}
+
 /// A reload that stops an upstream's health checks (the table taken out of its route, or the
 /// upstream out of every checked route) lifts the hold they left: nothing else would, and the
 /// upstream would be skipped for good, its clients sent elsewhere or told "unavailable".
