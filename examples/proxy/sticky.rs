@@ -83,10 +83,12 @@ pub fn with_client_id(connect: &Connect<'_>, id: &str) -> Result<Bytes, EncodeEr
 
 /// Passes the broker's first packet to the client, with `id` added as Assigned Client
 /// Identifier where [`add_assigned_id`] adds it, and whatever came after it untouched; returns
-/// the bytes sent, for the relay to read the CONNACK from. Bytes that are no whole CONNACK
-/// within `deadline` or [`MAX_CONNACK`] go on as they came, as do those before the broker
-/// closes. A client that has not taken them within the same deadline is given up on
-/// (`TimedOut`).
+/// the bytes sent, for the relay to read the CONNACK from. Bytes that are no CONNACK, or none
+/// within [`MAX_CONNACK`], go on as they came, as do those before the broker closes. A broker
+/// whose CONNACK has not come within `deadline` is given up on (`TimedOut`): passed on later,
+/// it would reach the client without the id, which the client then never learns, and its
+/// session is lost to it [MQTT-3.2.2-16]. So is a client that has not taken the CONNACK
+/// within the same deadline.
 pub async fn pass_connack(
     upstream: &mut (impl AsyncRead + Unpin),
     client: &mut (impl AsyncWrite + Unpin),
@@ -107,7 +109,13 @@ pub async fn pass_connack(
         }
     };
     let deadline = Instant::now() + deadline;
-    let whole = timeout_at(deadline, reading).await.unwrap_or(Ok(None))?;
+    let Ok(whole) = timeout_at(deadline, reading).await else {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no CONNACK from the broker in time to carry the assigned id",
+        ));
+    };
+    let whole = whole?;
     let rewritten = whole.and_then(|len| {
         let (frame, rest) = buf.split_at_checked(len)?;
         let mut out = add_assigned_id(frame, id)?;

@@ -226,7 +226,9 @@ async fn pass_connack_forwards_what_is_not_a_connack_and_an_early_close_as_they_
 }
 
 /// A client that does not take its CONNACK within the deadline is given up on, as one whose
-/// broker sends none in time is: the write of it waited for good.
+/// broker sends none in time is: the write of it waited for good. And a CONNACK that had not
+/// come within the deadline was passed on when it came, without the assigned id, so that the
+/// client never learnt the id its session was under: that connection is given up on too.
 #[tokio::test]
 async fn pass_connack_gives_up_on_a_client_that_does_not_take_it_in_time() {
     let (mut broker, mut upstream) = tokio::io::duplex(1024);
@@ -236,6 +238,17 @@ async fn pass_connack_gives_up_on_a_client_that_does_not_take_it_in_time() {
     let passing = pass_connack(&mut upstream, &mut client, "px-1", std::time::Duration::from_millis(100));
     let passed = timeout(PATIENCE, passing).await.expect("given up within the deadline");
     assert_eq!(passed.map_err(|e| e.kind()), Err(std::io::ErrorKind::TimedOut));
+
+    for late in [&b""[..], &BROKER_ORDER[..3]] {
+        let (mut broker, mut upstream) = tokio::io::duplex(1024);
+        broker.write_all(late).await.expect("write");
+        let mut client = Vec::new();
+        let passing = pass_connack(&mut upstream, &mut client, "px-1", std::time::Duration::from_millis(100));
+        let passed = timeout(PATIENCE, passing).await.expect("given up within the deadline");
+        assert_eq!(passed.map_err(|e| e.kind()), Err(std::io::ErrorKind::TimedOut), "{late:x?}");
+        assert_eq!(client, b"", "nothing of a CONNACK without the id");
+        drop(broker);
+    }
 }
 
 // --- the proxy over WebSocket ---------------------------------------------------------------
