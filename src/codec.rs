@@ -149,12 +149,25 @@ fn reserve(src: &mut BytesMut, needed: Needed) {
 ///
 /// Once it has yielded a CONNECT, it refuses another as [`CodecError::SecondConnect`]
 /// [MQTT-3.1.0-2], and a CONNACK to write in another version as
-/// [`CodecError::ConnackVersion`].
+/// [`CodecError::ConnackVersion`]. It holds the CONNACK to what the CONNECT asked, as the
+/// [`ConnackCodec`] does on the other side: a CONNACK with Session Present after a Clean
+/// Start, or over the client's Maximum Packet Size, is [`CodecError::Encode`] with
+/// [`Error::SessionPresentAfterCleanStart`] [MQTT-3.2.2-2] or [`Error::PacketTooLarge`]
+/// [MQTT-3.1.2-24], and nothing is written.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectCodec {
     decoder: Decoder,
-    /// The version of the connection's CONNECT, once it has yielded it.
-    connected: Option<Protocol>,
+    /// What the connection's CONNECT asked, once it has yielded it.
+    connected: Option<Asked>,
+}
+
+/// What a CONNECT asks of the CONNACK that answers it.
+#[derive(Clone, Copy, Debug)]
+struct Asked {
+    protocol: Protocol,
+    clean_start: bool,
+    /// The Maximum Packet Size a 5.0 client announced; `u32::MAX` without one.
+    max_packet_size: u32,
 }
 
 impl Default for ConnectCodec {
@@ -173,6 +186,18 @@ impl ConnectCodec {
         Self { decoder, connected: None }
     }
 
+    /// Holds a CONNACK of `len` bytes to what the CONNECT asked: no Session Present after a
+    /// Clean Start, and within the client's Maximum Packet Size. Before a CONNECT, a refusal
+    /// asks nothing.
+    fn answers(&self, session_present: bool, len: usize) -> Result<(), CodecError> {
+        let Some(asked) = self.connected else { return Ok(()) };
+        rules::no_session_after_clean_start(asked.clean_start, session_present).map_err(EncodeError::from)?;
+        // `len` is the whole packet, fixed header included.
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        rules::within_cap(0, len, asked.max_packet_size).map_err(EncodeError::from)?;
+        Ok(())
+    }
+
     /// Refuses a CONNACK that `same` says is in another version than the CONNECT it yielded:
     /// the client reads the answer in the version it sent. One exception: a server refuses a
     /// version it does not support in its own, 3.1.1's to a 5.0 CONNECT, 5.0's to an older
@@ -184,7 +209,7 @@ impl ConnectCodec {
         v5: bool,
         code: ReasonCode,
     ) -> Result<(), CodecError> {
-        let Some(connect) = self.connected else { return Ok(()) };
+        let Some(connect) = self.connected.map(|asked| asked.protocol) else { return Ok(()) };
         let unsupported = rules::unsupported_version_in_servers_version(connect, v5, code);
         if unsupported || same(connect) { Ok(()) } else { Err(CodecError::ConnackVersion { connect }) }
     }
@@ -223,7 +248,11 @@ impl tokio_util::codec::Decoder for ConnectCodec {
         }
         match OwnedConnect::split_from(&self.decoder, src) {
             Ok(Status::Complete { packet, .. }) => {
-                self.connected = Some(packet.protocol());
+                self.connected = Some(Asked {
+                    protocol: packet.protocol(),
+                    clean_start: packet.clean_start(),
+                    max_packet_size: packet.maximum_packet_size().unwrap_or(u32::MAX),
+                });
                 Ok(Some(packet))
             }
             Ok(Status::Incomplete(needed)) => {
@@ -241,6 +270,7 @@ impl tokio_util::codec::Encoder<ConnackPacket<'_>> for ConnectCodec {
 
     fn encode(&mut self, ack: ConnackPacket<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
         self.answers_in_version(|connect| connect == ack.protocol, ack.protocol.is_v5(), ack.reason_code)?;
+        self.answers(ack.session_present, ack.encoded_len()?)?;
         ack.encode_to(dst)?;
         Ok(())
     }
@@ -252,6 +282,7 @@ impl tokio_util::codec::Encoder<Connack> for ConnectCodec {
     fn encode(&mut self, ack: Connack, dst: &mut BytesMut) -> Result<(), CodecError> {
         // 3.1's and 3.1.1's refusals are the same bytes: without Session Present, only 5.0's differ.
         self.answers_in_version(|connect| connect.is_v5() == ack.is_v5(), ack.is_v5(), ack.reason_code())?;
+        self.answers(false, ack.as_bytes().len())?;
         dst.extend_from_slice(ack.as_bytes());
         Ok(())
     }
@@ -268,6 +299,7 @@ impl tokio_util::codec::Encoder<&OwnedConnack> for ConnectCodec {
             ack.protocol().is_v5(),
             ack.reason_code(),
         )?;
+        self.answers(ack.session_present(), ack.frame().len())?;
         dst.extend_from_slice(ack.frame());
         Ok(())
     }

@@ -230,7 +230,8 @@ pub(crate) const fn session_present_needs_success(session_present: bool, code: u
 
 /// [MQTT-3.2.2-2] (3.1.1 [MQTT-3.2.2-1]) A server that accepts a Clean Start sets Session
 /// Present to 0; a client that sent one has no session to resume, and closes on a 1 (5.0
-/// [MQTT-3.2.2-4]). Only the `ConnackCodec` knows the CONNECT a CONNACK answers.
+/// [MQTT-3.2.2-4]). Only the codecs know the CONNECT a CONNACK answers: the `ConnackCodec`
+/// refuses to read such a CONNACK, the `ConnectCodec` to write one.
 #[cfg(feature = "tokio-util")]
 pub(crate) const fn no_session_after_clean_start(
     clean_start: bool,

@@ -663,3 +663,77 @@ fn mqtt_3_1_2_2_the_connack_codec_yields_a_3_1_1_brokers_refusal_of_a_5_0_connec
         (Protocol::V3_1_1, ReasonCode::UnsupportedProtocolVersion)
     );
 }
+
+/// A `ConnectCodec` that has yielded `connect`.
+fn server_after(connect: Connect<'_>) -> ConnectCodec {
+    let mut bytes = BytesMut::new();
+    connect.encode_to(&mut bytes).unwrap();
+    let mut codec = ConnectCodec::default();
+    assert!(codec.decode(&mut bytes).unwrap().is_some());
+    codec
+}
+
+/// [MQTT-3.2.2-2] (3.1.1 [MQTT-3.2.2-1]) A server that accepts a Clean Start sets Session
+/// Present to 0: the `ConnectCodec` wrote a 1, which its own `ConnackCodec` refuses on the
+/// other side; it refuses to write it, in every form.
+#[test]
+fn mqtt_3_2_2_2_the_connect_codec_writes_no_session_present_after_a_clean_start() {
+    use tokio_util::codec::Encoder;
+    for protocol in [Protocol::V3_1_1, Protocol::V5] {
+        let mut connect = Connect::new(protocol, "c1");
+        connect.clean_start = true;
+        let mut resumed = ConnackPacket::new(protocol, ReasonCode::Success);
+        resumed.session_present = true;
+        let mut out = BytesMut::new();
+        let err = server_after(connect).encode(resumed, &mut out).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CodecError::Encode(mqtt_connect::EncodeError::Invalid(Error::SessionPresentAfterCleanStart))
+            ),
+            "{protocol}: {err}"
+        );
+        let mut bytes = BytesMut::new();
+        resumed.encode_to(&mut bytes).unwrap();
+        let Ok(mqtt_connect::Status::Complete { packet: owned, .. }) =
+            mqtt_connect::OwnedConnack::split_from(protocol, &mut bytes)
+        else {
+            panic!("a broker's CONNACK with Session Present decodes");
+        };
+        assert!(server_after(connect).encode(&owned, &mut out).is_err(), "{protocol}: forwarded");
+        assert!(out.is_empty(), "nothing written");
+        // Without a Clean Start, the session may be there.
+        connect.clean_start = false;
+        server_after(connect).encode(resumed, &mut out).unwrap();
+        assert!(!out.is_empty());
+    }
+}
+
+/// [MQTT-3.1.2-24] A server sends no packet over the Maximum Packet Size the client announced:
+/// the `ConnectCodec` wrote one, which its own `ConnackCodec` refuses on the other side.
+#[test]
+fn mqtt_3_1_2_24_the_connect_codec_writes_no_connack_over_the_clients_maximum_packet_size() {
+    use tokio_util::codec::Encoder;
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.properties.maximum_packet_size = Some(16);
+    let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    ack.properties.reason_string = Some("a reason string far over sixteen bytes");
+    let mut out = BytesMut::new();
+    let err = server_after(connect).encode(ack, &mut out).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CodecError::Encode(mqtt_connect::EncodeError::Invalid(Error::PacketTooLarge {
+                size: 46,
+                limit: 16
+            }))
+        ),
+        "{err}"
+    );
+    assert!(out.is_empty(), "nothing written");
+    // Sixteen bytes fit.
+    ack.properties.reason_string = Some("8 bytes.");
+    assert_eq!(ack.encoded_len().unwrap(), 16);
+    server_after(connect).encode(ack, &mut out).unwrap();
+    assert_eq!(out.len(), 16);
+}

@@ -23,7 +23,7 @@
 //! | 3/5: 3.1.0-1 | CONNECT comes first | `mqtt_3_1_0_1_*` |
 //! | 3/5: 3.1.0-2 | a second CONNECT refused (the `ConnectCodec`) | `codec::mqtt_3_1_0_2_*` |
 //! | 3/5: 3.1.2-1 | protocol name | `mqtt_3_1_2_1_*` |
-//! | 3/5: 3.1.2-2 | unsupported level | `mqtt_3_1_2_2_*` |
+//! | 3/5: 3.1.2-2 | unsupported level; its refusal read in the server's version | `mqtt_3_1_2_2_*`, `connack::mqtt_3_1_2_2_*`, `codec::mqtt_3_1_2_2_*` |
 //! | 3/5: 3.1.2-3 | reserved Connect Flag is 0 | `mqtt_3_1_2_3_*` |
 //! | 3/5: 3.1.2-9 | will flag 1: will fields present | `mqtt_3_1_2_9_and_3_1_2_11_*` |
 //! | 3: 3.1.2-11 | will flag 0: no will bits, no fields | the same, `mqtt_3_1_2_13_*`, `mqtt_3_1_2_15_*` |
@@ -61,7 +61,7 @@
 //! |---|---|
 //! | 3: 3.1.2-4..8, -10, -12, -16, -17; 5: 3.1.2-4..8, -10, -14, -15, -23 | session and will handling |
 //! | 3: 3.1.2-23, -24; 5: 3.1.2-20..22 | Keep Alive timers |
-//! | 5: 3.1.2-24 | the server's sending (the CONNACK codec caps on it: tests/codec.rs) |
+//! | 5: 3.1.2-24 | the server's sending (the codecs hold the CONNACK to it both ways: `codec::mqtt_3_1_2_24_*`) |
 //! | 5: 3.1.2-25..30 | what each side sends later |
 //! | 3/5: 3.1.3-2, -6; 5: 3.1.3-7, -9 | session identity, id assignment, will delay |
 //! | 5: 3.1.3-8 | refusing an id is the server's choice (`Protocol::connack` writes 0x85) |
@@ -69,7 +69,7 @@
 //! | 5: 3.2.0-1 | the order of the server's packets (AUTH may come first) |
 //! | 3: 3.2.2-2, -3; 5: 3.2.2-3..5 | Session Present against session state (5.0 -4's clean start: `codec::`) |
 //! | 3: 3.2.2-5; 5: 3.2.2-7 | closing after a refusal |
-//! | 5: 3.2.2-9..22 | capabilities and their use (19, 20: the client's limit, not given to the encoder) |
+//! | 5: 3.2.2-9..22 | capabilities and their use (19, 20: the client's limit, not given to the encoder; the `ConnectCodec` holds to it) |
 //! | 3/5: 4.7.3-4 | subscription matching |
 
 use mqtt_connect::{
