@@ -192,6 +192,11 @@ impl OwnedConnect {
     /// `Incomplete` and errors leave `buf` as it was, so that
     /// [`Error::connack`](crate::Error::connack) can still read the client's version from it.
     ///
+    /// The frame shares `buf`'s allocation, as `BytesMut::split_to` does, and keeps all of it
+    /// alive while the CONNECT lives. To keep a small CONNECT for a connection's life without
+    /// the read buffer, decode a copy of its frame with [`decode`](Self::decode)
+    /// (`Bytes::copy_from_slice(connect.frame())`).
+    ///
     /// A tokio read loop, the CONNECT decoded once:
     ///
     /// ```
