@@ -397,6 +397,12 @@ impl Config {
                 "limits: max_connect_size must be at least {SMALLEST_CONNECT}, the smallest CONNECT"
             ));
         }
+        // MQTT clients send a packet a frame: one that cannot hold a CONNECT fails every one.
+        if self.limits.max_ws_message < SMALLEST_CONNECT as usize {
+            return Err(format!(
+                "limits: max_ws_message must be at least {SMALLEST_CONNECT}, the smallest CONNECT"
+            ));
+        }
         if self.limits.connect_buffer_budget < limits::FIRST {
             return Err(format!(
                 "limits: connect_buffer_budget must be at least {}, one CONNECT buffer",

@@ -779,8 +779,8 @@ fn flags_the_config_file_replaces_are_refused_beside_it() {
 
 /// Limits that would fail every client, or every one on some listener, are refused with the
 /// key named, as `connect_deadline_ms = 0` is: no time for an upstream's connect or a TLS
-/// handshake, no CONNECT small enough (the smallest, 3.1.1 with an empty id, is 14 bytes), no
-/// buffer for one.
+/// handshake, no CONNECT small enough (the smallest, 3.1.1 with an empty id, is 14 bytes), nor
+/// a WebSocket frame, no buffer for one.
 #[test]
 fn limits_that_fail_every_client_are_refused_by_name() {
     let route = "[[route]]\nupstreams = [\"127.0.0.1:1883\"]\n";
@@ -791,12 +791,13 @@ fn limits_that_fail_every_client_are_refused_by_name() {
         ("max_connect_size = 13", "max_connect_size"),
         ("connect_buffer_budget = 255", "connect_buffer_budget"),
         ("max_ws_message = 0", "max_ws_message"),
+        ("max_ws_message = 13", "max_ws_message"),
     ] {
         let error = Config::parse(&format!("[limits]\n{limit}\n{route}")).expect_err(limit);
         assert!(error.contains(key), "{limit}: {error}");
     }
     let least = "upstream_timeout_ms = 1\nhandshake_deadline_ms = 1\nbusy_deadline_ms = 1\n\
-                 max_connect_size = 14\nconnect_buffer_budget = 256\nmax_ws_message = 1";
+                 max_connect_size = 14\nconnect_buffer_budget = 256\nmax_ws_message = 14";
     let least = Config::parse(&format!("[limits]\n{least}\n{route}")).expect("the least of each");
     let smallest = connect_packet(Protocol::V3_1_1, "");
     assert_eq!(smallest.len(), 14);
