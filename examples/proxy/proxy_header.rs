@@ -57,10 +57,13 @@ pub fn next(start: &[u8]) -> Result<Next, &'static str> {
     if start.get(..known) != V1_PREFIX.get(..known) {
         return Err("not a PROXY header");
     }
-    // Within the longest line only: a look ahead may see more than a header's bytes.
+    // Within the longest line only: a look ahead may see more than a header's bytes. The
+    // first LF ends the line, which CRLF must end: a bare one is refused at once, not waited
+    // past for a CRLF that cannot come in a header.
     let line = start.get(..V1_MAX).unwrap_or(start);
-    if let Some(end) = line.windows(2).position(|w| w == b"\r\n") {
-        return Ok(Next::Whole(end + 2));
+    if let Some(lf) = line.iter().position(|&b| b == b'\n') {
+        let crlf = lf.checked_sub(1).and_then(|cr| line.get(cr)) == Some(&b'\r');
+        return if crlf { Ok(Next::Whole(lf + 1)) } else { Err("PROXY v1 header not ended by CRLF") };
     }
     // The text header's end can only be found a byte at a time without reading past it.
     if start.len() >= V1_MAX { Err("PROXY v1 header without an end") } else { Ok(Next::More(1)) }
@@ -68,7 +71,8 @@ pub fn next(start: &[u8]) -> Result<Next, &'static str> {
 
 /// What a whole header says: the client's address and the address it connected to, or `None`
 /// when the balancer speaks for itself (v2 LOCAL, v1 UNKNOWN, or an address family other than
-/// IP) and the connection's own addresses stand. The version is told by the first byte, as
+/// IP, or a v2 transport other than a stream, whose addresses the specification has a
+/// receiver ignore) and the connection's own addresses stand. The version is told by the first byte, as
 /// `next` tells it: `ppp`'s `HeaderResult::parse` tries v1 after any v2 that fails, and so
 /// names a bad v2 header as a bad v1 one.
 pub fn parse(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
@@ -99,6 +103,10 @@ fn parse_v2(header: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
     let h = ppp::v2::Header::try_from(header).map_err(|e| format!("bad PROXY v2 header: {e}"))?;
     whole(h.header.len(), header)?;
     tlvs(header, &h)?;
+    // A TCP client's addresses only: the specification's own receiver takes no others.
+    if h.protocol != ppp::v2::Protocol::Stream {
+        return Ok(None);
+    }
     Ok(match (h.command, h.addresses) {
         (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => Some((
             (a.source_address, a.source_port).into(),

@@ -851,11 +851,16 @@ fn proxy_header_lengths_are_known_without_reading_past_the_header() {
 }
 
 /// Found by the `proxy_header` fuzz target: `ppp` takes a v1 line ended by a bare LF, which the
-/// reader (rightly, by the spec) never measures as whole, so the two disagreed.
+/// reader (rightly, by the spec) never measures as whole, so the two disagreed. The reader then
+/// waited past the LF for a CRLF, until the handshake deadline; it refuses the line at the LF.
 #[test]
 fn a_proxy_v1_header_must_end_with_crlf() {
     let lf = b"PROXY TCP6 2001:db8::1 20:db8::2 50000 800 \n";
-    assert_eq!(proxy_header::next(lf), Ok(proxy_header::Next::More(1)));
+    assert_eq!(proxy_header::next(lf), Err("PROXY v1 header not ended by CRLF"));
+    assert_eq!(
+        proxy_header::next(&[&lf[..], b"\x10\x0c"].concat()),
+        Err("PROXY v1 header not ended by CRLF")
+    );
     assert_eq!(proxy_header::parse(lf), Err("PROXY v1 header not ended by CRLF".into()));
     assert!(
         proxy_header::parse(b"PROXY TCP6 2001:db8::1 20:db8::2 50000 800\r\n").is_ok_and(|a| a.is_some())
@@ -1061,6 +1066,18 @@ fn a_proxy_v2_header_with_a_tlv_past_its_end_is_refused() {
         let header = [&start[..], rest, addresses, &tlvs[..len]].concat();
         let error = proxy_header::parse(&header).expect_err(case);
         assert!(error.starts_with("bad PROXY v2 header: "), "{case}: {error}");
+    }
+}
+
+/// A v2 header of a transport other than a stream (UDP, or unspecified) carries addresses the
+/// specification has a receiver ignore, as its own does; they were taken for the client's.
+#[test]
+fn a_proxy_v2_header_of_no_stream_names_no_client() {
+    let addresses = b"\x05\x05\x05\x10\x08\x08\x08\x08\x04\x57\x08\xae";
+    for (family, client) in [(0x11, true), (0x12, false), (0x10, false)] {
+        let header = [&proxy_header::V2_SIGNATURE[..], &[0x21, family, 0x00, 0x0c], addresses].concat();
+        let parsed = proxy_header::parse(&header).expect("a header");
+        assert_eq!(parsed.is_some(), client, "family and transport {family:#04x}: {parsed:?}");
     }
 }
 
