@@ -77,7 +77,14 @@ pub fn serve<'a>(
     async move {
         let mut log = Log::new(listener);
         let steps = async {
-            let (mut client, arrival) = arriving.await.map_err(End::Edge)?;
+            let (mut client, arrival) = match arriving.await {
+                Ok(arrived) => arrived,
+                Err((refused, arrival)) => {
+                    // The listener's transport stays: the client's never came.
+                    (peer, log.edge) = (arrival.peer, arrival.describe());
+                    return Err(End::Edge(refused));
+                }
+            };
             peer = arrival.peer;
             (log.edge, log.transport) = (arrival.describe(), arrival.transport());
             let steps = proxy(&mut client, &arrival, rate_after_edge, config, health, guards, &mut log);
@@ -171,12 +178,15 @@ pub async fn refuse_early(
     let mut log = Log::new(listener);
     let end = match edge::arrive(client, peer, listener, limits).await {
         Ok((mut client, arrival)) => {
-            (peer, log.transport) = (arrival.peer, arrival.transport());
+            (peer, log.edge, log.transport) = (arrival.peer, arrival.describe(), arrival.transport());
             let end = refuse_version(&mut client, limits, early).await;
             linger(&mut client, &end).await;
             end
         }
-        Err(refused) => End::Edge(refused),
+        Err((refused, arrival)) => {
+            (peer, log.edge) = (arrival.peer, arrival.describe());
+            End::Edge(refused)
+        }
     };
     log.close(peer, started, &end, metrics);
 }

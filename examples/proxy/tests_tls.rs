@@ -670,6 +670,33 @@ async fn a_v1_header_from_a_trusted_address_names_the_client_on_a_plain_listener
     assert_eq!(&got[header.len()..], connect);
 }
 
+/// Behind a trusted balancer, a client refused before its CONNECT (here a plain CONNECT on a
+/// TLS listener) was logged under the balancer's address, though the PROXY header had named the
+/// client: its log line names the client, and the balancer as `via`.
+#[tokio::test]
+async fn a_client_refused_at_the_edge_behind_a_balancer_is_logged_as_itself() {
+    let (logs, _in_force) = crate::tests_ops::Captured::in_force();
+    let pki = Pki::new("refused-via");
+    let far = Recorder::start().await;
+    let proxy = start(&format!(
+        "listen = []\n[[listener]]\naddr = \"127.0.0.1:0\"\nproxy_protocol_from = [\"127.0.0.1\"]\n{}\n\
+         [[route]]\nupstreams = [{}]",
+        pki.tls(""),
+        far.upstream()
+    ))
+    .await;
+    let mut stream = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
+    let balancer = stream.local_addr().expect("its address");
+    stream.write_all(b"PROXY TCP4 203.0.113.9 198.51.100.1 40001 8883\r\n").await.expect("header");
+    stream.write_all(&packet(&Connect::new(Protocol::V5, "in-the-clear"))).await.expect("send");
+    assert_eq!(read_answer(&mut stream, &mut Vec::new()).await, b"", "closed");
+    until_counted(&proxy.handle, r#"why="plain_on_tls""#).await;
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    let line = text.lines().find(|line| line.contains("plain-text MQTT CONNECT")).expect("logged");
+    assert!(line.contains("peer=203.0.113.9:40001 transport=tls "), "{line}");
+    assert!(line.contains(&format!("edge=via={balancer} ")), "{line}");
+}
+
 /// Waits until the proxy's metrics hold `series`, which its connection's end counts just after
 /// the client has read it.
 async fn until_counted(handle: &Handle, series: &str) {
