@@ -983,6 +983,50 @@ fn a_crl_file_without_a_pem_crl_is_refused_not_taken_for_none() {
     }
 }
 
+/// A CRL that does not parse was blamed on the `client_ca` file: rustls parses the lists as
+/// it builds the verifier. The error names the CRL's file.
+#[test]
+fn a_crl_that_does_not_parse_is_named_not_the_ca() {
+    let pki = Pki::new("crl-garbage");
+    let garbage =
+        pki.dir.write("garbage.crl", "-----BEGIN X509 CRL-----\nAAECAwQF\n-----END X509 CRL-----\n");
+    let good = pki.dir.write("good.crl", &pki.ca.crl(&[21]));
+    let text = config(
+        &pki.mtls(&format!(", crl = [{good:?}, {garbage:?}]")),
+        "[[route]]\nupstreams = [\"127.0.0.1:1883\"]",
+    );
+    let error = Config::parse(&text).expect_err("a CRL that does not parse");
+    assert!(error.starts_with(&format!("listener 127.0.0.2:0: {garbage}: ")), "{error}");
+}
+
+/// A CRL past its next update was taken as if current, so a CRL no longer published went on
+/// letting in what it did not list, without a word. It is enforced, as NGINX, mosquitto and
+/// HAProxy (OpenSSL) enforce it: the clients it covers are refused, and a warning names the
+/// file when it is read.
+#[tokio::test]
+async fn a_crl_past_its_next_update_refuses_the_clients_it_covers() {
+    let (logs, _in_force) = crate::tests_ops::Captured::in_force();
+    let pki = Pki::new("crl-stale");
+    let mut broker = Recorder::start().await;
+    let good = pki.ca.issue("good", Vec::new(), 20);
+    let mut params = pki.ca.crl_params(&[21]);
+    params.next_update = rcgen::date_time_ymd(2024, 6, 1);
+    let stale =
+        pki.dir.write("stale.crl", &params.signed_by(&pki.ca.issuer).expect("CRL").pem().expect("PEM"));
+    let proxy = start(&config(
+        &pki.mtls(&format!(", crl = [{stale:?}]")),
+        &format!("[[route]]\nupstreams = [{}]", broker.upstream()),
+    ))
+    .await;
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    let warned = text.lines().filter(|line| line.contains("WARN") && line.contains("past its next update"));
+    assert_eq!(warned.filter(|line| line.contains(&stale)).count(), 1, "{text}");
+    let connect = packet(&Connect::new(Protocol::V5, "c"));
+    let answer = tls_exchange(proxy.addrs[1], &pki.client(Some(&good)), "proxy.test", &connect).await;
+    assert!(answer.refused(), "a certificate the stale list does not name");
+    assert!(broker.nothing());
+}
+
 /// An ALPN protocol name is 1 to 255 bytes (RFC 7301 3.1); one outside that can match no
 /// client's, and was taken, so that a listener with only such a name refused every client that
 /// offered ALPN. It is refused at start, naming its listener.

@@ -77,20 +77,31 @@ impl Settings {
                 for cert in read_certs(ca)? {
                     roots.add(cert).map_err(|e| at(ca, e))?;
                 }
+                let roots = Arc::new(roots);
                 let mut crls = Vec::new();
                 for path in &self.crl {
-                    crls.extend(read_pem::<CertificateRevocationListDer>(
-                        path,
-                        "certificate revocation list",
-                    )?);
+                    crls.push((path, read_crls(path)?));
                 }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).with_crls(crls);
-                let verifier = match self.client_auth {
-                    Some(ClientAuth::Optional) => verifier.allow_unauthenticated(),
-                    Some(ClientAuth::Required) | None => verifier,
+                // A CRL past its next update is enforced, as OpenSSL has NGINX, mosquitto and
+                // HAProxy do: the clients it covers are refused, where rustls would go on
+                // taking a list that no longer says what is revoked.
+                let verifier = |crls: Vec<CertificateRevocationListDer<'static>>| {
+                    WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+                        .with_crls(crls)
+                        .enforce_revocation_expiration()
                 };
-                builder.with_client_cert_verifier(verifier.build().map_err(|e| at(ca, e))?)
+                let all = verifier(crls.iter().flat_map(|(_, list)| list.iter().cloned()).collect());
+                let all = match self.client_auth {
+                    Some(ClientAuth::Optional) => all.allow_unauthenticated(),
+                    Some(ClientAuth::Required) | None => all,
+                };
+                let built = all.build().map_err(|e| {
+                    // CRLs are parsed here: the file of one that does not parse is named, not
+                    // the CA's.
+                    let crl = crls.iter().find(|(_, list)| verifier(list.clone()).build().is_err());
+                    at(crl.map_or(ca.as_path(), |(path, _)| path.as_path()), e)
+                })?;
+                builder.with_client_cert_verifier(built)
             }
         };
         let mut server = builder.with_single_cert(certs, key).map_err(|e| at(&self.key, e))?;
@@ -109,6 +120,22 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         X509Certificate::from_der(cert).map_err(|e| at(path, format_args!("certificate {}: {e}", n + 1)))?;
     }
     Ok(certs)
+}
+
+/// The CRLs in `path`; a warning names the file if one is past its next update, whose clients
+/// are then refused.
+fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    let crls: Vec<CertificateRevocationListDer<'static>> = read_pem(path, "certificate revocation list")?;
+    let now = x509_parser::time::ASN1Time::now();
+    let expired = crls.iter().filter_map(|crl| x509_parser::parse_x509_crl(crl).ok()?.1.next_update());
+    if let Some(next_update) = expired.filter(|next| *next < now).min() {
+        tracing::warn!(
+            crl = %path.display(),
+            %next_update,
+            "certificate revocation list past its next update: the client certificates it covers are refused"
+        );
+    }
+    Ok(crls)
 }
 
 /// Every PEM item of one kind in `path`. A file with none is refused rather than taken for an
