@@ -386,7 +386,9 @@ async fn read_connect(
     // compiler stops inlining `timeout`, the copies cost about 400 instructions a connection
     // (this and the dial's, `benches/proxy.sh instructions`: 27,062-27,117 against 26,678-26,722).
     let read = timeout(limits.connect_deadline(), pin!(reading)).await;
-    if let Ok(Ok(Read::Whole(_) | Read::Invalid(_))) = &read {
+    // A whole CONNECT's time only: what is refused may be no CONNECT at all (a port scan, TLS
+    // on a plain listener), and would pull the distribution towards 0.
+    if let Ok(Ok(Read::Whole(_))) = &read {
         guards.metrics.connect_read(started.elapsed());
     }
     match read {

@@ -962,7 +962,8 @@ async fn metrics_count_what_happened() {
     assert_eq!(series(text, &up), 2.0 * connect_packet(Protocol::V5, "storm", 60).len() as f64);
     let connacks = format!(r#"mqtt_proxy_broker_connacks_total{{upstream="{upstream}",code="0x00"}}"#);
     assert_eq!(series(text, &connacks), 2.0);
-    assert_eq!(series(text, "mqtt_proxy_connect_read_seconds_count"), 3.0);
+    // The two whole CONNECTs: what is refused may be no CONNECT at all (a port scan, say).
+    assert_eq!(series(text, "mqtt_proxy_connect_read_seconds_count"), 2.0);
     assert_eq!(
         series(text, &format!(r#"mqtt_proxy_upstream_connect_seconds_count{{upstream="{upstream}"}}"#)),
         2.0
