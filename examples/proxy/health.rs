@@ -126,6 +126,13 @@ impl Health {
         }
     }
 
+    /// No route names the upstream any more: its marks go, without a word.
+    pub fn forget(&self, addr: &str) {
+        let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        marks.marks.remove(addr);
+        marks.up_since.remove(addr);
+    }
+
     /// The health checks passed: any mark goes, held or passive; whether this is a change.
     pub fn lift(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);

@@ -9,7 +9,7 @@
 //! authorized) answers MQTT, and passes: one that takes clients only with a login would
 //! otherwise fail every check, and have every client of its route refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,19 +101,30 @@ pub fn checked(config: &Config) -> HashMap<String, Checked> {
 }
 
 /// Keeps one checking task per upstream that some route checks, following the config through
-/// reloads, until the proxy ends.
+/// reloads, until the proxy ends; and forgets the health of an upstream a reload leaves no
+/// route naming, so that its `upstream_up` does not stay, stale, until the restart.
 pub fn supervise(mut config: watch::Receiver<Arc<Config>>, health: Health, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
         let mut running: HashMap<String, (Checked, JoinHandle<()>)> = HashMap::new();
+        let mut named = HashSet::new();
         loop {
-            let wanted = checked(&config.borrow_and_update());
+            let (wanted, now_named) = {
+                let config = config.borrow_and_update();
+                let upstreams = config.routes.iter().flat_map(|r| r.upstreams.iter().map(|u| u.addr.clone()));
+                (checked(&config), upstreams.collect::<HashSet<_>>())
+            };
+            for gone in named.difference(&now_named) {
+                health.forget(gone);
+                metrics.forget_upstream(gone);
+            }
+            named = now_named;
             // No check left to lift its hold: the upstream would be skipped for good. A check
             // that only changed goes on from the hold, and lifts it when it passes. In this form
             // (and `Health::unhold`'s `remove` then `insert`) the release build's code for a
             // connection stays as it was; a `get` in `unhold`, or this in `retain`'s closure,
             // moved the compiler to stop inlining `tokio::time::timeout` into `session::open`:
             // 26,440 -> 26,830 instructions a connection (`benches/proxy.sh instructions`).
-            let stopped = running.keys().filter(|addr| !wanted.contains_key(*addr));
+            let stopped = running.keys().filter(|addr| !wanted.contains_key(*addr) && named.contains(*addr));
             let lifted = stopped.filter(|addr| health.unhold(&Upstream { addr: (*addr).clone(), weight: 1 }));
             lifted.for_each(|addr| {
                 tracing::info!(upstream = %addr, "health checks stopped; marked up");

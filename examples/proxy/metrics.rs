@@ -353,6 +353,15 @@ impl Metrics {
         self.connect_read.observe(took.as_secs_f64());
     }
 
+    /// No route names `upstream` any more: its `upstream_up` goes, as a gone target's series do,
+    /// rather than keep its last value, which an alert would go on reading. Reached again, it
+    /// is marked up again.
+    pub fn forget_upstream(&self, upstream: &str) {
+        self.upstream_up.remove(&UpstreamLabels { upstream: upstream.to_owned() });
+        let mut known = self.relayed.write().unwrap_or_else(PoisonError::into_inner);
+        known.values_mut().for_each(|upstreams| drop(upstreams.remove(upstream)));
+    }
+
     /// The upstream's health now; `changed` when this is a change.
     pub fn health(&self, upstream: &str, up: bool, changed: bool) {
         let labels = UpstreamLabels { upstream: upstream.to_owned() };

@@ -1227,6 +1227,32 @@ async fn a_reload_that_stops_the_health_checks_lifts_their_hold() {
     until_verdict(&health, &upstream, Verdict::Try, "lifted when the checks stop").await;
 }
 
+/// An upstream a reload left no route naming kept its `upstream_up` at its last value until
+/// the restart, so an alert on 0 fired on for a broker no longer configured; and one whose
+/// checks stopped that way was set to 1, counted as a change and logged as marked up. Its
+/// series goes, and its marks with it.
+#[tokio::test]
+async fn an_upstream_a_reload_drops_leaves_no_upstream_up_behind() {
+    let (addr, _never_answering, _broker) = switchable().await;
+    let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
+    let (config, watched) = watch::channel(checked_route(addr, "fall = 1"));
+    let (health, metrics) = (Health::default(), Arc::new(metrics::Metrics::default()));
+    healthcheck::supervise(watched, health.clone(), metrics.clone());
+    until_verdict(&health, &upstream, Verdict::Skip, "held down by the failing checks").await;
+    let gauge = format!(r#"mqtt_proxy_upstream_up{{upstream="{addr}"}}"#);
+    let changes = format!(r#"mqtt_proxy_upstream_health_changes_total{{upstream="{addr}"}}"#);
+    assert_eq!(series(&metrics.encode(), &gauge), 0.0);
+    let other = "[[route]]\nupstreams = [\"127.0.0.1:1\"]\n";
+    config.send_replace(Arc::new(Config::parse(other).expect("valid")));
+    let deadline = Instant::now() + PATIENCE;
+    while metrics.encode().contains(&gauge) {
+        assert!(Instant::now() < deadline, "the series of an upstream no route names is gone");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(series(&metrics.encode(), &changes), 1.0, "not counted as marked up");
+    assert_eq!(health.verdict(&upstream, Duration::from_secs(1)), Verdict::Try, "no mark left");
+}
+
 /// A health check's client id that no CONNECT can carry (U+0000 [MQTT-1.5.4-2]) failed every
 /// check, so every upstream of the route was held down and its clients told "unavailable";
 /// it is refused with the config instead.
