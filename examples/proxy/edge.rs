@@ -98,7 +98,7 @@ pub enum Refused {
     NotTls(u8),
     Handshake(io::Error),
     /// The WebSocket upgrade, refused or failed.
-    WebSocket(ws::Refused),
+    WebSocket(String),
     Deadline,
     Closed,
     Failed(io::Error),
@@ -133,7 +133,7 @@ impl fmt::Display for Refused {
             Self::PlainMqttOnTls => f.write_str("refused: plain-text MQTT CONNECT on a TLS listener"),
             Self::NotTls(byte) => write!(f, "refused: not TLS on a TLS listener (first byte {byte:#04x})"),
             Self::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
-            Self::WebSocket(ws::Refused(why)) => f.write_str(why),
+            Self::WebSocket(why) => f.write_str(why),
             Self::Deadline => f.write_str(
                 "timeout: no PROXY header or TLS handshake by the deadline, nor a WebSocket upgrade",
             ),
@@ -192,7 +192,11 @@ pub async fn arrive(
                     // otherwise sit inline in every session's future, plain ones too, for their
                     // whole life.
                     let accepting = Box::pin(TlsAcceptor::from(server).accept(tcp));
-                    let stream = accepting.await.map_err(Refused::Handshake)?;
+                    // A client gone mid-handshake (a balancer's TCP check) is no failed one.
+                    let stream = accepting.await.map_err(|e| match e.kind() {
+                        io::ErrorKind::UnexpectedEof => Refused::Closed,
+                        _ => Refused::Handshake(e),
+                    })?;
                     arrival.tls = Some(Box::new(Hello::of(&stream)));
                     Client::Tls(Box::new(stream))
                 }
@@ -207,7 +211,11 @@ pub async fn arrive(
         let before_connect = limits.connect_buffer().saturating_add(ws::FRAMING);
         let caps = ws::Caps { message: limits.max_ws_message, before_connect };
         let upgrading = ws::upgrade(client, path, origins, deadline, caps);
-        let ws = Box::pin(upgrading).await.map_err(Refused::WebSocket)?;
+        let ws = Box::pin(upgrading).await.map_err(|refused| match refused {
+            ws::Refused::Upgrade(why) => Refused::WebSocket(why),
+            ws::Refused::Closed => Refused::Closed,
+            ws::Refused::Deadline => Refused::Deadline,
+        })?;
         Ok(Client::Ws(Box::new(ws)))
     };
     match timeout(deadline, steps).await.unwrap_or(Err(Refused::Deadline)) {

@@ -793,3 +793,36 @@ async fn a_websocket_client_cut_for_idling_gets_a_close_frame() {
     let mut ws = connected_ws(proxy, "idler").await;
     assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Normal)));
 }
+
+/// A client that closed before its upgrade request was whole (a balancer's TCP check, a port
+/// scan) was counted as a refused upgrade, and one that sent nothing by the handshake deadline
+/// too: they are closed before a CONNECT, and late, as on any listener.
+#[tokio::test]
+async fn a_websocket_client_that_closes_or_stalls_before_its_upgrade_is_not_refused() {
+    let text = "[limits]\nhandshake_deadline_ms = 300\n[[listener]]\naddr = \"127.0.0.1:0\"\n\
+                websocket = \"/mqtt\"\n[[route]]\nupstreams = [\"127.0.0.1:1\"]";
+    let proxy = Proxy::start(Config::parse(text).expect("valid"), Workers::current()).expect("bind proxy");
+    let (addr, handle) = (proxy.local_addrs()[1], proxy.handle());
+    tokio::spawn(proxy.run());
+    drop(TcpStream::connect(addr).await.expect("connect"));
+    let mut half = TcpStream::connect(addr).await.expect("connect");
+    half.write_all(b"GET /mqtt HTTP/1.1\r\n").await.expect("send");
+    drop(half);
+    let _silent = TcpStream::connect(addr).await.expect("connect");
+    let ended = |how: &str, why: &str| {
+        format!(r#"mqtt_proxy_connections_ended_total{{how="{how}",why="{why}",code=""}}"#)
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let text = loop {
+        let text = handle.metrics().encode();
+        let counted = crate::tests_ops::series(&text, &ended("closed_before_connect", ""))
+            + crate::tests_ops::series(&text, &ended("deadline", "handshake"));
+        if counted >= 3.0 || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(crate::tests_ops::series(&text, &ended("closed_before_connect", "")), 2.0, "{text}");
+    assert_eq!(crate::tests_ops::series(&text, &ended("deadline", "handshake")), 1.0, "{text}");
+    assert!(!text.contains(r#"why="websocket""#), "{text}");
+}

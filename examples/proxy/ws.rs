@@ -55,9 +55,16 @@ pub struct Caps {
     pub before_connect: usize,
 }
 
-/// The upgrade refused, and the HTTP status the client was given.
+/// Why there was no upgrade.
 #[derive(Debug)]
-pub struct Refused(pub String);
+pub enum Refused {
+    /// Refused, or failed for what the client sent: why, with the HTTP status it was given.
+    Upgrade(String),
+    /// The client closed before its request was whole: a balancer's TCP check, a port scan.
+    Closed,
+    /// No whole request within the deadline.
+    Deadline,
+}
 
 /// Answers the HTTP upgrade on `stream` within `deadline`: the request must be for `path` (404
 /// otherwise), come from one of `origins` if it names an origin and they are not empty (403
@@ -107,13 +114,14 @@ where
             ));
         }
         Ok(Err(WsError::Http(response))) => {
-            return Err(Refused(format!("WebSocket upgrade refused: HTTP {}", response.status())));
+            return Err(Refused::Upgrade(format!("WebSocket upgrade refused: HTTP {}", response.status())));
         }
+        Ok(Err(WsError::Protocol(ProtocolError::HandshakeIncomplete))) => return Err(Refused::Closed),
         Ok(Err(e)) => e,
-        Err(_) => return Err(Refused("timeout: no WebSocket upgrade by the deadline".into())),
+        Err(_) => return Err(Refused::Deadline),
     };
     let Some(status) = unanswered(&e) else {
-        return Err(Refused(format!("WebSocket upgrade failed: {e}")));
+        return Err(Refused::Upgrade(format!("WebSocket upgrade failed: {e}")));
     };
     let upgrade = if status == StatusCode::UPGRADE_REQUIRED {
         "Upgrade: websocket\r\nConnection: Upgrade, close\r\nSec-WebSocket-Version: 13\r\n"
@@ -131,7 +139,7 @@ where
         stream.shutdown().await
     };
     timeout(deadline, answering).await.ok();
-    Err(Refused(format!("WebSocket upgrade refused: HTTP {status}: {e}")))
+    Err(Refused::Upgrade(format!("WebSocket upgrade refused: HTTP {status}: {e}")))
 }
 
 /// The answer to a request tungstenite refused without one: 426 Upgrade Required for an HTTP
@@ -145,7 +153,6 @@ fn unanswered(e: &WsError) -> Option<StatusCode> {
             | ProtocolError::MissingUpgradeWebSocketHeader
             | ProtocolError::MissingSecWebSocketVersionHeader,
         ) => Some(StatusCode::UPGRADE_REQUIRED),
-        WsError::Protocol(ProtocolError::HandshakeIncomplete) => None,
         WsError::Protocol(_) | WsError::HttpFormat(_) | WsError::Capacity(_) => Some(StatusCode::BAD_REQUEST),
         _ => None,
     }
