@@ -195,6 +195,8 @@ pub async fn refuse_early(
 async fn refuse_version(client: &mut Client, limits: &Limits, early: Early) -> End {
     let protocol = match read_version(client, limits, &[]).await {
         Ok(protocol) => protocol,
+        // Quiet, or gone: refused all the same, unanswered, and counted so.
+        Err(End::Deadline | End::ClosedBeforeConnect) => None,
         Err(end) => return end,
     };
     let ack = protocol.and_then(|p| match early {

@@ -434,6 +434,25 @@ async fn refusals_in_progress_are_counted_against_their_own_limit() {
     assert_eq!(got, b"");
 }
 
+/// A client refused as busy that sent nothing by the busy deadline, or closed, was counted as
+/// late or as closed before its CONNECT: the refusals went uncounted just as the cap was hit.
+/// It is refused as busy, unanswered.
+#[tokio::test]
+async fn a_busy_client_that_stays_quiet_or_leaves_is_counted_as_refused_busy() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "max_connections = 1\nbusy_deadline_ms = 200").await;
+    let mut first = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut first, 5).await, V5_OK);
+    let _silent = TcpStream::connect(proxy.addr).await.expect("connect");
+    drop(TcpStream::connect(proxy.addr).await.expect("connect"));
+    let unanswered = r#"mqtt_proxy_connections_ended_total{how="refused",why="busy",code=""}"#;
+    let deadline = Instant::now() + PATIENCE;
+    while series(&proxy.handle.metrics().encode(), unanswered) < 2.0 {
+        assert!(Instant::now() < deadline, "{}", proxy.handle.metrics().encode());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The descriptors open at start grow with the workers and with what was inherited; the cap
 /// counts them.
 #[test]
