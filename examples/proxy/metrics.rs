@@ -449,6 +449,11 @@ fn classic(open_metrics: &str) -> String {
 /// listener, see `limits.rs`) for ever. A scraper sends its request at once.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a write of a response may wait for the scraper to take it; past it the connection
+/// is closed. A client that sends requests and reads no answer held its descriptor for ever,
+/// hyper's HTTP/1 server having no timeout of its own on writes.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serves `GET /metrics` (any path, in fact) on `addr` until the process ends: OpenMetrics to
 /// scrapers that accept it, as Prometheus does, else the classic text format.
 /// Returns the address bound.
@@ -485,13 +490,20 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<S
                 let served = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
+                    .serve_connection(TokioIo::new(Box::pin(bounded(stream))), service);
                 // A scraper that hangs up early is its own business.
                 let _ = served.await;
             });
         }
     });
     Ok(addr)
+}
+
+/// `stream` with writes that fail once they have waited [`WRITE_TIMEOUT`].
+fn bounded(stream: tokio::net::TcpStream) -> tokio_io_timeout::TimeoutStream<tokio::net::TcpStream> {
+    let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+    stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    stream
 }
 
 #[cfg(test)]
@@ -526,6 +538,28 @@ mod tests {
         );
         let response = crate::tests_ops::scrape(served, HEADER_READ_TIMEOUT).await;
         assert!(response.starts_with("HTTP/1.1 200") && response.contains("mqtt_proxy_"), "{response}");
+    }
+
+    /// A client that sends requests and reads no answer was held for as long as it stayed,
+    /// its descriptor with it: hyper's server waits on a write for ever. It is closed once a
+    /// write has waited the write timeout, its last answers not sent.
+    #[tokio::test]
+    async fn a_scraper_that_reads_no_answers_is_closed_after_the_write_timeout() {
+        let served =
+            super::serve("127.0.0.1:0".parse().expect("address"), Default::default()).await.expect("serve");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("a small receive buffer");
+        let mut stream = socket.connect(served).await.expect("connect");
+        let requests = b"GET /metrics HTTP/1.1\r\nHost: proxy\r\n\r\n".repeat(2000);
+        // The server stops reading them once its answers fill the buffers.
+        tokio::time::timeout(Duration::from_secs(1), stream.write_all(&requests)).await.ok();
+        tokio::time::sleep(super::WRITE_TIMEOUT + Duration::from_secs(2)).await;
+        let mut got = Vec::new();
+        // Held, it would answer them all now, and close when the header timeout ends its idle.
+        let read = tokio::time::timeout(HEADER_READ_TIMEOUT * 3, stream.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "closed");
+        let answers = String::from_utf8_lossy(&got).matches("HTTP/1.1 200").count();
+        assert!(answers < 2000, "closed before all its answers were sent: {answers}");
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
