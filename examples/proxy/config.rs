@@ -353,6 +353,16 @@ impl Config {
         {
             return Err(format!("listener {}: websocket_origins without websocket", l.addr));
         }
+        // A browser's Origin is a scheme, a host and maybe a port, never a path, not even `/`
+        // (RFC 6454 6.2): one written with a path, as an address bar shows it, matches none.
+        for l in &self.listeners {
+            if let Some(origin) = l.websocket_origins.iter().find(|o| !is_origin(o)) {
+                return Err(format!(
+                    "listener {}: websocket origin {origin:?} is not scheme://host[:port], as browsers send it",
+                    l.addr
+                ));
+            }
+        }
         // A client that offers ALPN and finds none of its names is refused by the handshake
         // (RFC 7301 3.2), and a WebSocket client's TLS carries HTTP/1.1: browsers offer it,
         // so a wss listener offering only `mqtt` would refuse every one of them.
@@ -680,6 +690,13 @@ fn first_repeat<'a, T, K: PartialEq>(
             items.get(..again)?.iter().position(|earlier| key(earlier).is_some_and(|k| k == wanted))?;
         Some((first, again, item))
     })
+}
+
+/// Whether `origin` is one a browser can send: `http` or `https`, `://`, then a host and maybe
+/// a port, with no path.
+fn is_origin(origin: &str) -> bool {
+    let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+    host.is_some_and(|host| !host.is_empty() && !host.contains(['/', '?', '#']))
 }
 
 /// An IPv6 address in brackets, or an IPv4 address or a DNS name (letters, digits, `-` and `_`

@@ -463,6 +463,16 @@ async fn websocket_origins_keep_other_sites_pages_out() {
                    [[route]]\nupstreams = [\"127.0.0.1:1883\"]";
     let e = Config::parse(refused).expect_err("origins without websocket");
     assert!(e.contains("websocket_origins without websocket"), "{e}");
+    // A browser never sends a path, not even `/`: an origin copied from an address bar with
+    // one matched no browser, without a word.
+    for origin in ["https://app.example.com/", "app.example.com", "https://", "wss://app.example.com"] {
+        let text = format!(
+            "[[listener]]\naddr = \"127.0.0.1:0\"\nwebsocket = \"/mqtt\"\nwebsocket_origins = [{origin:?}]\n\
+             [[route]]\nupstreams = [\"127.0.0.1:1883\"]"
+        );
+        let e = Config::parse(&text).expect_err(origin);
+        assert!(e.contains("is not scheme://host[:port]"), "{origin}: {e}");
+    }
 }
 
 #[tokio::test]
