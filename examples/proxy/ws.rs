@@ -414,7 +414,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
     }
 
     /// Sends a close frame (1000): WebSocket has no half-close, so this ends the client's side
-    /// too once it answers.
+    /// too once it answers. Then shuts the stream below down, so that `wss://` sends its TLS
+    /// close_notify, which tungstenite's close does not: a strict TLS client reads the end
+    /// without it as a truncation.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let mut ws = Pin::new(&mut this.ws);
@@ -425,9 +427,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
             }
             this.closing = true;
         }
-        match ready!(ws.poll_close(cx)) {
-            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
-            Err(e) => Poll::Ready(Err(io_error(e))),
+        match ready!(ws.as_mut().poll_close(cx)) {
+            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {}
+            Err(e) => return Poll::Ready(Err(io_error(e))),
         }
+        Pin::new(&mut ws.get_mut().get_mut().inner).poll_shutdown(cx)
     }
 }
