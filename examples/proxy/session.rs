@@ -263,7 +263,7 @@ async fn open<'c>(
     let protocol = placed.protocol;
     log.client_id(placed.client_id);
     log.version = Some(protocol);
-    metrics.client_id(placed.client_id, address_key(arrival));
+    let own_id = placed.client_id;
 
     let route = route(client, config, arrival, protocol).await?;
     log.route = Some(route);
@@ -304,6 +304,8 @@ async fn open<'c>(
         }
     };
     log.upstream = Some(node);
+    // A takeover is of a connected id: a refused attempt takes over nothing.
+    metrics.client_id(own_id, address_key(arrival));
     let counted = metrics.relaying(&route.name, &node.addr);
     counted.connected(took);
     log.traffic.counted = Some(counted);

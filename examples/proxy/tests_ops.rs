@@ -933,6 +933,24 @@ pub(crate) fn series(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// An id refused from one address (no route for it) and then served from another was counted
+/// and logged as a takeover: a refused attempt takes over nothing.
+#[tokio::test]
+async fn a_refused_connection_takes_over_no_client_id() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[[route]]\nremote_addr = \"127.0.0.2\"\nupstreams = [\"{}\"]\n",
+        broker.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let (addr, handle) = (proxy.local_addrs()[0], proxy.handle());
+    tokio::spawn(proxy.run());
+    assert_eq!(connect_from("127.0.0.3", addr, Protocol::V5).await, b"", "no route: closed");
+    assert_eq!(connect_from("127.0.0.2", addr, Protocol::V5).await, V5_OK);
+    assert_eq!(connect_from("127.0.0.2", addr, Protocol::V5).await, V5_OK);
+    assert_eq!(series(&handle.metrics().encode(), "mqtt_proxy_client_id_takeovers_total"), 0.0);
+}
+
 #[tokio::test]
 async fn metrics_count_what_happened() {
     let broker = Scripted::start(Script::AnswerAndEcho(V5_OK)).await;
