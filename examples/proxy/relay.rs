@@ -120,8 +120,9 @@ pub fn relay<'a>(
         };
         // Once, after the loop above, rather than checked at each of its polls.
         if matches!(end, Ok(First::Cut(_)) | Err(_)) {
+            let going_away = matches!(end, Ok(First::Cut(Cut::Drained)));
             poll_fn(|cx| {
-                relay.farewell(cx);
+                relay.farewell(cx, going_away);
                 Poll::Ready(())
             })
             .await;
@@ -149,9 +150,13 @@ struct Relay<'a> {
 
 impl Relay<'_> {
     /// Tells a TLS or WebSocket client that is cut, or whose relay failed, that it is closed:
-    /// TLS's close_notify, WebSocket's close frame (1000), as far as its socket takes them now.
-    /// Never waited for; a plain socket's close says it all.
-    fn farewell(&mut self, cx: &mut Context<'_>) {
+    /// TLS's close_notify, WebSocket's close frame (1000; 1001, going away, when the proxy is
+    /// `going_away` at the drain deadline), as far as its socket takes them now. Never waited
+    /// for; a plain socket's close says it all.
+    fn farewell(&mut self, cx: &mut Context<'_>, going_away: bool) {
+        if let (Client::Ws(ws), true) = (&mut self.client, going_away) {
+            ws.going_away();
+        }
         if !matches!(self.client, Client::Plain(_)) {
             let _ = Pin::new(&mut self.client).poll_shutdown(cx);
         }

@@ -836,3 +836,22 @@ async fn a_websocket_client_that_closes_or_stalls_before_its_upgrade_is_not_refu
     assert_eq!(crate::tests_ops::series(&text, &ended("deadline", "handshake")), 1.0, "{text}");
     assert!(!text.contains(r#"why="websocket""#), "{text}");
 }
+
+/// At the drain deadline a WebSocket client was told 1000 (normal closure), which a web page
+/// may take as a close it need not reconnect after: it is told 1001, going away (RFC 6455
+/// 7.4.1).
+#[tokio::test]
+async fn a_websocket_client_cut_at_the_drain_deadline_is_told_the_proxy_is_going_away() {
+    let broker = Broker::start().await;
+    let text = format!(
+        "[limits]\ndrain_ms = 100\n[[listener]]\naddr = \"127.0.0.1:0\"\nwebsocket = \"/mqtt\"\n\
+         [[route]]\nupstreams = [{}]",
+        broker.upstream()
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let (addr, handle) = (proxy.local_addrs()[1], proxy.handle());
+    tokio::spawn(proxy.run());
+    let mut ws = connected_ws(addr, "draining").await;
+    handle.shutdown();
+    assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Away)));
+}

@@ -270,11 +270,20 @@ pub struct WsStream<S> {
     client_closed: bool,
     /// The proxy's close frame is queued.
     closing: bool,
+    /// The code its close frame will carry.
+    close_code: CloseCode,
 }
 
 impl<S> WsStream<S> {
     fn new(ws: WebSocketStream<Metered<S>>) -> Self {
-        Self { ws, unread: Bytes::new(), queued: None, client_closed: false, closing: false }
+        Self {
+            ws,
+            unread: Bytes::new(),
+            queued: None,
+            client_closed: false,
+            closing: false,
+            close_code: CloseCode::Normal,
+        }
     }
 }
 
@@ -330,6 +339,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// The stream the WebSocket runs over.
     pub fn get_ref(&self) -> &S {
         &self.ws.get_ref().inner
+    }
+
+    /// The proxy is going away (RFC 6455 7.4.1, 1001): its close frame says so, where a normal
+    /// close (1000) could read to a web page as one it need not reconnect after.
+    pub fn going_away(&mut self) {
+        self.close_code = CloseCode::Away;
     }
 
     /// The client's CONNECT is whole: its frames are no longer counted.
@@ -413,7 +428,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
         Pin::new(&mut self.get_mut().ws).poll_flush(cx).map_err(io_error)
     }
 
-    /// Sends a close frame (1000): WebSocket has no half-close, so this ends the client's side
+    /// Sends a close frame (1000, or 1001 when [`going_away`](Self::going_away)): WebSocket has
+    /// no half-close, so this ends the client's side
     /// too once it answers. Then shuts the stream below down, so that `wss://` sends its TLS
     /// close_notify, which tungstenite's close does not: a strict TLS client reads the end
     /// without it as a truncation.
@@ -422,8 +438,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
         let mut ws = Pin::new(&mut this.ws);
         if !this.closing && !this.client_closed {
             if ready!(ws.as_mut().poll_ready(cx)).is_ok() {
-                let normal = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-                ws.as_mut().start_send(Message::Close(Some(normal))).ok();
+                let close = CloseFrame { code: this.close_code, reason: "".into() };
+                ws.as_mut().start_send(Message::Close(Some(close))).ok();
             }
             this.closing = true;
         }
