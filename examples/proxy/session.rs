@@ -131,7 +131,7 @@ async fn proxy<'c>(
     log: &mut Log<'c>,
 ) -> Result<(TcpStream, Protocol, Vec<u8>, u16), End> {
     let opened = if rate_after_edge && !guards.admits(arrival.peer.ip()) {
-        Err(refuse_version(client, &config.limits, Early::Rate).await)
+        Err(refuse_version(client, &config.limits, Early::Rate, &mut log.version).await)
     } else {
         open(client, arrival, config, health, guards, log).await
     };
@@ -179,7 +179,7 @@ pub async fn refuse_early(
     let end = match edge::arrive(client, peer, listener, limits).await {
         Ok((mut client, arrival)) => {
             (peer, log.edge, log.transport) = (arrival.peer, arrival.describe(), arrival.transport());
-            let end = refuse_version(&mut client, limits, early).await;
+            let end = refuse_version(&mut client, limits, early, &mut log.version).await;
             linger(&mut client, &end).await;
             end
         }
@@ -191,14 +191,21 @@ pub async fn refuse_early(
     log.close(peer, started, &end, metrics);
 }
 
-/// Reads the first bytes of the CONNECT for its version, answers `early` in it, and closes.
-async fn refuse_version(client: &mut Client, limits: &Limits, early: Early) -> End {
+/// Reads the first bytes of the CONNECT for its version, which it notes for the log, answers
+/// `early` in it, and closes.
+async fn refuse_version(
+    client: &mut Client,
+    limits: &Limits,
+    early: Early,
+    version: &mut Option<Protocol>,
+) -> End {
     let protocol = match read_version(client, limits, &[]).await {
         Ok(protocol) => protocol,
         // Quiet, or gone: refused all the same, unanswered, and counted so.
         Err(End::Deadline | End::ClosedBeforeConnect) => None,
         Err(end) => return end,
     };
+    *version = protocol;
     let ack = protocol.and_then(|p| match early {
         Early::Busy => p.connack(ReasonCode::ServerBusy),
         Early::Rate if p == Protocol::V5 => p.connack(ReasonCode::ConnectionRateExceeded),

@@ -436,7 +436,8 @@ async fn refusals_in_progress_are_counted_against_their_own_limit() {
 
 /// A client refused as busy that sent nothing by the busy deadline, or closed, was counted as
 /// late or as closed before its CONNECT: the refusals went uncounted just as the cap was hit.
-/// It is refused as busy, unanswered.
+/// It is refused as busy, unanswered. And a client told busy was logged with `version=-`,
+/// though its version was read for the answer.
 #[tokio::test]
 async fn a_busy_client_that_stays_quiet_or_leaves_is_counted_as_refused_busy() {
     let broker = Scripted::start(Script::Answer(V5_OK)).await;
@@ -445,12 +446,25 @@ async fn a_busy_client_that_stays_quiet_or_leaves_is_counted_as_refused_busy() {
     assert_eq!(read_exactly(&mut first, 5).await, V5_OK);
     let _silent = TcpStream::connect(proxy.addr).await.expect("connect");
     drop(TcpStream::connect(proxy.addr).await.expect("connect"));
+    // Its version, read for the answer, is in the log line too.
+    let (logs, _in_force) = Captured::in_force();
+    let mut told = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut told, 5).await, [0x20, 0x03, 0x00, 0x89, 0x00]);
     let unanswered = r#"mqtt_proxy_connections_ended_total{how="refused",why="busy",code=""}"#;
     let deadline = Instant::now() + PATIENCE;
     while series(&proxy.handle.metrics().encode(), unanswered) < 2.0 {
         assert!(Instant::now() < deadline, "{}", proxy.handle.metrics().encode());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    drop(told);
+    let told = r#"mqtt_proxy_connections_ended_total{how="refused",why="busy",code="0x89"}"#;
+    while series(&proxy.handle.metrics().encode(), told) < 1.0 {
+        assert!(Instant::now() < deadline, "{}", proxy.handle.metrics().encode());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    let line = text.lines().find(|line| line.contains("CONNACK 0x89")).expect("logged");
+    assert!(line.contains(" version=5.0 "), "{line}");
 }
 
 /// The descriptors open at start grow with the workers and with what was inherited; the cap
