@@ -471,9 +471,8 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<S
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                     let accept = request.headers().get(hyper::header::ACCEPT);
-                    let open_metrics = accept
-                        .and_then(|accept| accept.to_str().ok())
-                        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+                    let open_metrics =
+                        accept.and_then(|accept| accept.to_str().ok()).is_some_and(accepts_open_metrics);
                     let text = metrics.encode();
                     let (body, kind) = if open_metrics {
                         (text, "application/openmetrics-text; version=1.0.0; charset=utf-8")
@@ -497,6 +496,18 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<S
         }
     });
     Ok(addr)
+}
+
+/// Whether an `Accept` header takes OpenMetrics: a range of it with a weight above 0 (RFC 9110
+/// 12.5.1), as Prometheus sends one; `q=0` says "not this".
+fn accepts_open_metrics(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let open_metrics =
+            parts.next().is_some_and(|kind| kind.eq_ignore_ascii_case("application/openmetrics-text"));
+        let weight = parts.find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")));
+        open_metrics && weight.is_none_or(|q| q.parse::<f32>().is_ok_and(|q| q > 0.0))
+    })
 }
 
 /// `stream` with writes that fail once they have waited [`WRITE_TIMEOUT`].
@@ -560,6 +571,25 @@ mod tests {
         assert!(read.is_ok(), "closed");
         let answers = String::from_utf8_lossy(&got).matches("HTTP/1.1 200").count();
         assert!(answers < 2000, "closed before all its answers were sent: {answers}");
+    }
+
+    /// `Accept: application/openmetrics-text;q=0, text/plain` was answered in OpenMetrics, as
+    /// any mention of it was: a weight of 0 is a refusal (RFC 9110 12.5.1).
+    #[test]
+    fn openmetrics_is_sent_only_to_a_scraper_that_weighs_it_above_0() {
+        let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;\
+                          version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        for (accept, open_metrics) in [
+            (prometheus, true),
+            ("application/openmetrics-text", true),
+            ("Application/OpenMetrics-Text; q=0.1", true),
+            ("application/openmetrics-text;q=0, text/plain", false),
+            ("application/openmetrics-text; q=0.0", false),
+            ("text/plain", false),
+            ("", false),
+        ] {
+            assert_eq!(super::accepts_open_metrics(accept), open_metrics, "{accept}");
+        }
     }
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
