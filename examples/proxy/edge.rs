@@ -145,14 +145,14 @@ impl fmt::Display for Refused {
 
 /// Takes the PROXY header if the listener trusts the client for one, tells TLS from plain text
 /// and shakes hands, then answers the WebSocket upgrade on a WebSocket listener; within the
-/// handshake deadline for all of it. A refusal comes with the arrival as far as it got: the
+/// handshake deadline for all of it. The arrival comes as far as it got, a refusal's too: the
 /// client a PROXY header named is the one refused, not its balancer.
 pub async fn arrive(
     mut tcp: TcpStream,
     peer: SocketAddr,
     listener: Option<&Listener>,
     limits: &Limits,
-) -> Result<(Client, Arrival), (Refused, Arrival)> {
+) -> (Result<Client, Refused>, Arrival) {
     let deadline = limits.handshake_deadline();
     let mut arrival =
         Arrival { peer, local: None, via: None, tls: None, websocket: false, header_untrusted: false };
@@ -218,10 +218,8 @@ pub async fn arrive(
         })?;
         Ok(Client::Ws(Box::new(ws)))
     };
-    match timeout(deadline, steps).await.unwrap_or(Err(Refused::Deadline)) {
-        Ok(client) => Ok((client, arrival)),
-        Err(refused) => Err((refused, arrival)),
-    }
+    let client = timeout(deadline, steps).await.unwrap_or(Err(Refused::Deadline));
+    (client, arrival)
 }
 
 /// The next byte, left in the socket.

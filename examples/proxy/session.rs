@@ -77,16 +77,11 @@ pub fn serve<'a>(
     async move {
         let mut log = Log::new(listener);
         let steps = async {
-            let (mut client, arrival) = match arriving.await {
-                Ok(arrived) => arrived,
-                Err((refused, arrival)) => {
-                    // The listener's transport stays: the client's never came.
-                    (peer, log.edge) = (arrival.peer, arrival.describe());
-                    return Err(End::Edge(refused));
-                }
-            };
-            peer = arrival.peer;
-            (log.edge, log.transport) = (arrival.describe(), arrival.transport());
+            let (arrived, arrival) = arriving.await;
+            (peer, log.edge) = (arrival.peer, arrival.describe());
+            let mut client = arrived.map_err(End::Edge)?;
+            // Only now: a refused client's transport stays the listener's, as its own never came.
+            log.transport = arrival.transport();
             let steps = proxy(&mut client, &arrival, rate_after_edge, config, health, guards, &mut log);
             let (upstream, protocol, sent_down, keep_alive) = Box::pin(steps).await?;
             Ok((client, upstream, protocol, sent_down, keep_alive))
@@ -176,17 +171,16 @@ pub async fn refuse_early(
     let started = Instant::now();
     let mut peer = peer;
     let mut log = Log::new(listener);
-    let end = match edge::arrive(client, peer, listener, limits).await {
-        Ok((mut client, arrival)) => {
-            (peer, log.edge, log.transport) = (arrival.peer, arrival.describe(), arrival.transport());
+    let (arrived, arrival) = edge::arrive(client, peer, listener, limits).await;
+    (peer, log.edge) = (arrival.peer, arrival.describe());
+    let end = match arrived {
+        Ok(mut client) => {
+            log.transport = arrival.transport();
             let end = refuse_version(&mut client, limits, early, &mut log.version).await;
             linger(&mut client, &end).await;
             end
         }
-        Err((refused, arrival)) => {
-            (peer, log.edge) = (arrival.peer, arrival.describe());
-            End::Edge(refused)
-        }
+        Err(refused) => End::Edge(refused),
     };
     log.close(peer, started, &end, metrics);
 }
