@@ -90,6 +90,24 @@ pub struct Checked {
     proxy_protocol: bool,
 }
 
+impl Checked {
+    /// What the check sends first: the PROXY header, where the route sends one, and the
+    /// CONNECT. The same at every check, so made once.
+    fn first_bytes(&self) -> Result<Vec<u8>, String> {
+        let (packet, len) = self.check.connect().map_err(|e| e.to_string())?;
+        let mut first = if self.proxy_protocol {
+            let local = v2::Version::Two | v2::Command::Local;
+            v2::Builder::with_addresses(local, v2::Protocol::Unspecified, v2::Addresses::Unspecified)
+                .build()
+                .map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
+        first.extend_from_slice(packet.get(..len).unwrap_or_default());
+        Ok(first)
+    }
+}
+
 /// The upstreams under active health checks, by address, each with its check; each holds a
 /// socket at a time while its check runs.
 pub fn checked(config: &Config) -> HashMap<String, Checked> {
@@ -156,12 +174,17 @@ pub fn supervise(mut config: watch::Receiver<Arc<Config>>, health: Health, metri
 /// Checks one upstream forever, marking it as the counts say.
 async fn watch_one(upstream: Upstream, checked: Checked, health: Health, metrics: Arc<Metrics>) {
     let check = &checked.check;
+    let first = checked.first_bytes();
     let mut interval = tokio::time::interval(Duration::from_millis(check.interval_ms));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut failures, mut successes) = (0u32, 0u32);
     loop {
         interval.tick().await;
-        match probe(&upstream.addr, &checked).await {
+        let probed = match &first {
+            Ok(first) => probe(&upstream.addr, first, Duration::from_millis(check.timeout_ms)).await,
+            Err(e) => Err(e.clone()),
+        };
+        match probed {
             Ok(()) => {
                 failures = 0;
                 successes = successes.saturating_add(1);
@@ -197,22 +220,12 @@ fn serves(code: ReasonCode) -> bool {
     )
 }
 
-/// One check: connect, CONNECT (after a PROXY header, where the route sends one), a CONNACK
-/// from a broker that [`serves`], DISCONNECT after an accept, all within the timeout.
-async fn probe(addr: &str, checked: &Checked) -> Result<(), String> {
-    let check = &checked.check;
-    let (packet, len) = check.connect().map_err(|e| e.to_string())?;
-    let header = if checked.proxy_protocol {
-        let local = v2::Version::Two | v2::Command::Local;
-        v2::Builder::with_addresses(local, v2::Protocol::Unspecified, v2::Addresses::Unspecified)
-            .build()
-            .map_err(|e| e.to_string())?
-    } else {
-        Vec::new()
-    };
+/// One check: connect, `first` ([`Checked::first_bytes`]), a CONNACK from a broker that
+/// [`serves`], DISCONNECT after an accept, all within `timeout_in`.
+async fn probe(addr: &str, first: &[u8], timeout_in: Duration) -> Result<(), String> {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(&[&header[..], packet.get(..len).unwrap_or_default()].concat()).await?;
+        stream.write_all(first).await?;
         // A 3.1.1 CONNACK is four bytes.
         let mut ack = [0; 4];
         stream.read_exact(&mut ack).await?;
@@ -229,7 +242,7 @@ async fn probe(addr: &str, checked: &Checked) -> Result<(), String> {
         stream.write_all(&[0xE0, 0x00]).await?;
         stream.shutdown().await
     };
-    match timeout(Duration::from_millis(check.timeout_ms), exchange).await {
+    match timeout(timeout_in, exchange).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no CONNACK within the timeout".into()),
