@@ -424,6 +424,7 @@ impl Config {
             route.check(tls).map_err(|e| format!("route {place} ({}): {e}", route.name))
         })?;
         self.one_check_an_upstream()?;
+        self.one_header_an_upstream()?;
         // One name is one series in the metrics; routes left unnamed share the default one.
         let unnamed = default_route_name();
         match first_repeat(&self.routes, |route| (route.name != unnamed).then_some(&route.name)) {
@@ -438,20 +439,37 @@ impl Config {
     /// An upstream's health is one, whichever routes name it, and so is its check: two routes
     /// that check it otherwise would have one of theirs ignored.
     fn one_check_an_upstream(&self) -> Result<(), String> {
-        let mut seen: Vec<(&str, &HealthCheck, usize)> = Vec::new();
+        self.one_per_upstream("health_check", |route| route.health_check.as_ref())
+    }
+
+    /// An upstream's listener either requires a PROXY header or refuses one (HAProxy's
+    /// `accept-proxy`, NGINX's `proxy_protocol`, brokers' own), so every route that names it
+    /// sends one or none does; its health check sends what its connections do.
+    fn one_header_an_upstream(&self) -> Result<(), String> {
+        self.one_per_upstream("proxy_protocol", |route| Some(route.proxy_protocol))
+    }
+
+    /// Refuses two routes that name one upstream with a different `what`; a route whose
+    /// `of` is `None` sets nothing.
+    fn one_per_upstream<'a, T: PartialEq + Copy>(
+        &'a self,
+        what: &str,
+        of: impl Fn(&'a Route) -> Option<T>,
+    ) -> Result<(), String> {
+        let mut seen: Vec<(&str, T, usize)> = Vec::new();
         for (route, place) in self.routes.iter().zip(1..) {
-            let Some(check) = &route.health_check else { continue };
+            let Some(value) = of(route) else { continue };
             for upstream in &route.upstreams {
                 match seen.iter().find(|(addr, ..)| *addr == upstream.addr) {
-                    Some(&(_, first, at)) if first != check => {
+                    Some((_, first, at)) if *first != value => {
                         let (name, addr) = (&route.name, &upstream.addr);
                         return Err(format!(
-                            "route {place} ({name}): health_check of upstream {addr} is not route {at}'s, \
+                            "route {place} ({name}): {what} of upstream {addr} is not route {at}'s, \
                              and an upstream has one"
                         ));
                     }
                     Some(_) => {}
-                    None => seen.push((&upstream.addr, check, place)),
+                    None => seen.push((&upstream.addr, value, place)),
                 }
             }
         }

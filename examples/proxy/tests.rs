@@ -663,6 +663,15 @@ fn settings_that_can_never_take_effect_are_refused() {
         "route 2 (b): health_check of upstream 127.0.0.1:1883 is not route 1's, and an upstream has one"
     );
     assert!(Config::parse(&(checked("a", "check") + &checked("b", "check"))).is_ok(), "the same check twice");
+    let headed = |name: &str, header: bool| {
+        format!("[[route]]\nname = \"{name}\"\nupstreams = [\"127.0.0.1:1883\"]\nproxy_protocol = {header}\n")
+    };
+    let refused = Config::parse(&(headed("a", true) + &headed("b", false))).map(drop).expect_err("header");
+    assert_eq!(
+        refused,
+        "route 2 (b): proxy_protocol of upstream 127.0.0.1:1883 is not route 1's, and an upstream has one"
+    );
+    assert!(Config::parse(&(headed("a", true) + &headed("b", true))).is_ok(), "a header on both");
 }
 
 /// More than the socket takes at once: the first write goes straight after `connect(2)`, and
