@@ -482,15 +482,8 @@ async fn over_the_connection_cap_clients_are_told_the_server_is_busy() {
     // Counted as each refusal ends, a moment after the client has its answer; by the reason
     // code, which 3.1.1 sends as return code 0x03.
     let counted = "{how=\"refused\",why=\"busy\",code=\"0x89\"} 2\n";
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let metrics = proxy.handle.metrics().encode();
-        if metrics.contains(counted) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "both refusals counted: {metrics}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tests_ops::metrics_when(&proxy.handle.metrics(), "both refusals counted", |text| text.contains(counted))
+        .await;
     drop(first);
     let deadline = Instant::now() + PATIENCE;
     while mqtt_connect(proxy.addr, Protocol::V5, "later").await.1 != V5_OK {
@@ -535,11 +528,10 @@ busy_deadline_ms = 5000",
     // Refused at accept, the proxy waits for its CONNECT to answer it in its version.
     let mut refused = TcpStream::connect(proxy.addr).await.expect("connect");
     // Accepted, and so refused, before accepting stops; not left in the listen queue.
-    let deadline = Instant::now() + PATIENCE;
-    while !proxy.handle.metrics().encode().contains("connections_accepted_total 2\n") {
-        assert!(Instant::now() < deadline, "accepted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tests_ops::metrics_when(&proxy.handle.metrics(), "accepted", |text| {
+        text.contains("connections_accepted_total 2\n")
+    })
+    .await;
     proxy.handle.shutdown();
     live.shutdown().await.expect("half-close");
     assert_eq!(read_to_close(&mut live).await, BYE);

@@ -451,17 +451,10 @@ async fn a_busy_client_that_stays_quiet_or_leaves_is_counted_as_refused_busy() {
     let mut told = send_connect(proxy.addr, Protocol::V5, 60).await;
     assert_eq!(read_exactly(&mut told, 5).await, [0x20, 0x03, 0x00, 0x89, 0x00]);
     let unanswered = r#"mqtt_proxy_connections_ended_total{how="refused",why="busy",code=""}"#;
-    let deadline = Instant::now() + PATIENCE;
-    while series(&proxy.handle.metrics().encode(), unanswered) < 2.0 {
-        assert!(Instant::now() < deadline, "{}", proxy.handle.metrics().encode());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    metrics_when(&proxy.handle.metrics(), "both unanswered", |text| series(text, unanswered) >= 2.0).await;
     drop(told);
     let told = r#"mqtt_proxy_connections_ended_total{how="refused",why="busy",code="0x89"}"#;
-    while series(&proxy.handle.metrics().encode(), told) < 1.0 {
-        assert!(Instant::now() < deadline, "{}", proxy.handle.metrics().encode());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    metrics_when(&proxy.handle.metrics(), "the told one", |text| series(text, told) >= 1.0).await;
     let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
     let line = text.lines().find(|line| line.contains("CONNACK 0x89")).expect("logged");
     assert!(line.contains(" version=5.0 "), "{line}");
@@ -947,6 +940,25 @@ pub(crate) fn series(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The metrics text once `done` holds of it, read again every 20 ms: a connection is counted
+/// as it ends, a moment after its client has the answer. Fails, with `what` and the last text,
+/// after [`PATIENCE`].
+pub(crate) async fn metrics_when(
+    metrics: &metrics::Metrics,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = metrics.encode();
+        if done(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{what}: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// An id refused from one address (no route for it) and then served from another was counted
 /// and logged as a takeover: a refused attempt takes over nothing.
 #[tokio::test]
@@ -981,11 +993,7 @@ async fn metrics_count_what_happened() {
     drop(client);
     until_none_live(&proxy, PATIENCE).await;
     // The refusal is counted as it ends, a moment after the client has its answer.
-    let deadline = Instant::now() + PATIENCE;
-    while !metrics.encode().contains(r#"why="invalid""#) {
-        assert!(Instant::now() < deadline, "the refusal was counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    metrics_when(&metrics, "the refusal counted", |text| text.contains(r#"why="invalid""#)).await;
 
     // Scraped as Prometheus does without OpenMetrics: the classic text format.
     let served = metrics::serve("127.0.0.1:0".parse().expect("address"), metrics).await.expect("serve");
@@ -1046,14 +1054,7 @@ async fn relayed_bytes_and_the_brokers_connack_are_counted_while_the_connection_
     let want_up = (connect.len() + 4) as f64;
     let want_down = (V5_OK.len() + 4) as f64;
     // The echo can reach the client a moment before its relay has counted it.
-    let deadline = Instant::now() + PATIENCE;
-    let text = loop {
-        let text = metrics.encode();
-        if bytes(&text, "down") == want_down || Instant::now() >= deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let text = metrics_when(&metrics, "the echo counted", |text| bytes(text, "down") == want_down).await;
     assert_eq!(bytes(&text, "up"), want_up, "{text}");
     assert_eq!(bytes(&text, "down"), want_down, "{text}");
     assert_eq!(series(&text, &connacks), 1.0, "{text}");
@@ -1082,11 +1083,8 @@ async fn a_broker_that_accepts_tcp_but_never_answers_is_marked_down_by_the_healt
         .find(|id| mqtt_connect::routing::rank(id.as_bytes(), &upstreams).next() == Some(0))
         .expect("an id placed on the silent broker");
     let silent_up = format!("mqtt_proxy_upstream_up{{upstream=\"{}\"}} 0", silent.addr);
-    let deadline = Instant::now() + PATIENCE;
-    while !handle.metrics().encode().contains(&silent_up) {
-        assert!(Instant::now() < deadline, "marked down by the health check");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    metrics_when(&handle.metrics(), "marked down by the health check", |text| text.contains(&silent_up))
+        .await;
     // Before any client was sent there: its clients now go to the next broker.
     let mut client = TcpStream::connect(addr).await.expect("connect");
     client.write_all(&connect_packet(Protocol::V3_1_1, &id, 60)).await.expect("send");
@@ -1295,11 +1293,8 @@ async fn an_upstream_a_reload_drops_leaves_no_upstream_up_behind() {
     assert_eq!(series(&metrics.encode(), &gauge), 0.0);
     let other = "[[route]]\nupstreams = [\"127.0.0.1:1\"]\n";
     config.send_replace(Arc::new(Config::parse(other).expect("valid")));
-    let deadline = Instant::now() + PATIENCE;
-    while metrics.encode().contains(&gauge) {
-        assert!(Instant::now() < deadline, "the series of an upstream no route names is gone");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    metrics_when(&metrics, "the series of an upstream no route names is gone", |text| !text.contains(&gauge))
+        .await;
     assert_eq!(series(&metrics.encode(), &changes), 1.0, "not counted as marked up");
     assert_eq!(health.verdict(&upstream, Duration::from_secs(1)), Verdict::Try, "no mark left");
 }

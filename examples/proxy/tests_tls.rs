@@ -700,11 +700,7 @@ async fn a_client_refused_at_the_edge_behind_a_balancer_is_logged_as_itself() {
 /// Waits until the proxy's metrics hold `series`, which its connection's end counts just after
 /// the client has read it.
 async fn until_counted(handle: &Handle, series: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    while !handle.metrics().encode().contains(series) {
-        assert!(Instant::now() < deadline, "counted as {series}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::tests_ops::metrics_when(&handle.metrics(), series, |text| text.contains(series)).await;
 }
 
 /// A connection from an address trusted for PROXY headers must start with one: the

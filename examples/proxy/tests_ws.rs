@@ -822,16 +822,12 @@ async fn a_websocket_client_that_closes_or_stalls_before_its_upgrade_is_not_refu
     let ended = |how: &str, why: &str| {
         format!(r#"mqtt_proxy_connections_ended_total{{how="{how}",why="{why}",code=""}}"#)
     };
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let text = loop {
-        let text = handle.metrics().encode();
-        let counted = crate::tests_ops::series(&text, &ended("closed_before_connect", ""))
-            + crate::tests_ops::series(&text, &ended("deadline", "handshake"));
-        if counted >= 3.0 || std::time::Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let text = crate::tests_ops::metrics_when(&handle.metrics(), "three counted", |text| {
+        crate::tests_ops::series(text, &ended("closed_before_connect", ""))
+            + crate::tests_ops::series(text, &ended("deadline", "handshake"))
+            >= 3.0
+    })
+    .await;
     assert_eq!(crate::tests_ops::series(&text, &ended("closed_before_connect", "")), 2.0, "{text}");
     assert_eq!(crate::tests_ops::series(&text, &ended("deadline", "handshake")), 1.0, "{text}");
     assert!(!text.contains(r#"why="websocket""#), "{text}");
