@@ -15,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Limits, Listener};
 use crate::proxy_header::{self, Next};
-use crate::tls::{Client, Hello};
+use crate::tls::{self, Client, Hello};
 use crate::{logfmt, ws};
 
 /// A TLS record's first byte when it carries a handshake message, as a ClientHello does.
@@ -132,6 +132,10 @@ impl fmt::Display for Refused {
             Self::Header(e) => write!(f, "refused: {e}"),
             Self::PlainMqttOnTls => f.write_str("refused: plain-text MQTT CONNECT on a TLS listener"),
             Self::NotTls(byte) => write!(f, "refused: not TLS on a TLS listener (first byte {byte:#04x})"),
+            Self::Handshake(e) if tls::unknown_revocation(e) => write!(
+                f,
+                "TLS handshake failed: {e} (crl has no list from a CA of the client's chain, and needs one from each)"
+            ),
             Self::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
             Self::WebSocket(why) => f.write_str(why),
             Self::Deadline => f.write_str(

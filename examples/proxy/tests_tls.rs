@@ -56,6 +56,8 @@ struct Ca {
     issuer: Issuer<'static, KeyPair>,
     der: CertificateDer<'static>,
     pem: String,
+    /// The CAs between it and its root, for an intermediate; it first.
+    chain: Vec<CertificateDer<'static>>,
 }
 
 /// A certificate it issued, with its key.
@@ -64,6 +66,8 @@ struct Issued {
     cert_pem: String,
     key: KeyPair,
     serial: u64,
+    /// The intermediates a client sends after its own certificate.
+    chain: Vec<CertificateDer<'static>>,
 }
 
 impl Ca {
@@ -74,7 +78,20 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let key = KeyPair::generate().expect("P-256 key");
         let cert = params.self_signed(&key).expect("self-signed");
-        Self { der: cert.der().clone(), pem: cert.pem(), issuer: Issuer::new(params, key) }
+        Self { der: cert.der().clone(), pem: cert.pem(), issuer: Issuer::new(params, key), chain: Vec::new() }
+    }
+
+    /// An intermediate CA under this one.
+    fn intermediate(&self, name: &str, serial: u64) -> Self {
+        let mut params = CertificateParams::new(Vec::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.serial_number = Some(SerialNumber::from(serial));
+        let key = KeyPair::generate().expect("P-256 key");
+        let cert = params.signed_by(&key, &self.issuer).expect("signed");
+        let chain = std::iter::once(cert.der().clone()).chain(self.chain.iter().cloned()).collect();
+        Self { der: cert.der().clone(), pem: cert.pem(), issuer: Issuer::new(params, key), chain }
     }
 
     /// A leaf with this subject CN and these SANs, and serial `serial`.
@@ -85,7 +102,7 @@ impl Ca {
         params.serial_number = Some(SerialNumber::from(serial));
         let key = KeyPair::generate().expect("P-256 key");
         let cert = params.signed_by(&key, &self.issuer).expect("signed");
-        Issued { der: cert.der().clone(), cert_pem: cert.pem(), key, serial }
+        Issued { der: cert.der().clone(), cert_pem: cert.pem(), key, serial, chain: self.chain.clone() }
     }
 
     /// A CRL revoking these serials.
@@ -170,7 +187,8 @@ fn client_with(ca: &Ca, cert: Option<&Issued>) -> TlsConnector {
     let config = match cert {
         Some(cert) => {
             let key = PrivateKeyDer::try_from(cert.key.serialize_der()).expect("key");
-            builder.with_client_auth_cert(vec![cert.der.clone()], key).expect("client cert")
+            let chain = std::iter::once(&cert.der).chain(&cert.chain).cloned().collect();
+            builder.with_client_auth_cert(chain, key).expect("client cert")
         }
         None => builder.with_no_client_auth(),
     };
@@ -1026,6 +1044,42 @@ async fn a_crl_past_its_next_update_refuses_the_clients_it_covers() {
     let answer = tls_exchange(proxy.addrs[1], &pki.client(Some(&good)), "proxy.test", &connect).await;
     assert!(answer.refused(), "a certificate the stale list does not name");
     assert!(broker.nothing());
+}
+
+/// rustls checks the revocation of every certificate of a client's chain but its CA's, as
+/// HAProxy and NGINX have OpenSSL do: with a root in `client_ca` and only its intermediate's
+/// list in `crl`, every client under the intermediate was refused, and nothing said why but
+/// rustls's `UnknownRevocationStatus`. A warning names the CA at start and the refusal says
+/// what is missing; with the root's list too, the client is served and nothing is warned of.
+#[tokio::test]
+async fn a_client_ca_without_a_crl_of_its_own_is_warned_of_and_its_clients_told_why() {
+    let (logs, _in_force) = crate::tests_ops::Captured::in_force();
+    let pki = Pki::new("crl-chain");
+    let mut broker = Recorder::start().await;
+    let intermediate = pki.ca.intermediate("test intermediate", 30);
+    let client = intermediate.issue("under", Vec::new(), 31);
+    let its_list = pki.dir.write("intermediate.crl", &intermediate.crl(&[]));
+    let route = format!("[[route]]\nupstreams = [{}]", broker.upstream());
+    let proxy = start(&config(&pki.mtls(&format!(", crl = [{its_list:?}]")), &route)).await;
+    let connect = packet(&Connect::new(Protocol::V5, "c"));
+    let answer = tls_exchange(proxy.addrs[1], &pki.client(Some(&client)), "proxy.test", &connect).await;
+    assert!(answer.refused(), "no list from the root for the intermediate");
+    until_counted(&proxy.handle, r#"why="tls_handshake""#).await;
+    let warned = "no revocation list in crl from this CA";
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    let warning = text.lines().find(|line| line.contains(warned)).expect("warned");
+    assert!(warning.contains("ca=CN=test CA"), "{warning}");
+    let refusal = text.lines().find(|line| line.contains("UnknownRevocationStatus (")).expect("told why");
+    assert!(refusal.contains("crl has no list from a CA of the client's chain"), "{refusal}");
+
+    let root_list = pki.dir.write("root.crl", &pki.ca.crl(&[]));
+    let proxy = start(&config(&pki.mtls(&format!(", crl = [{its_list:?}, {root_list:?}]")), &route)).await;
+    let answer = tls_exchange(proxy.addrs[1], &pki.client(Some(&client)), "proxy.test", &connect).await;
+    assert_eq!(answer.bytes(), V5_OK, "a list from each CA of the chain");
+    drop(answer);
+    assert_eq!(broker.next().await, connect);
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    assert_eq!(text.matches(warned).count(), 1, "{text}");
 }
 
 /// An ALPN protocol name is 1 to 255 bytes (RFC 7301 3.1); one outside that can match no

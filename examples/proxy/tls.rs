@@ -74,13 +74,17 @@ impl Settings {
             None => builder.with_no_client_auth(),
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
-                for cert in read_certs(ca)? {
+                let anchors = read_certs(ca)?;
+                for cert in anchors.iter().cloned() {
                     roots.add(cert).map_err(|e| at(ca, e))?;
                 }
                 let roots = Arc::new(roots);
                 let mut crls = Vec::new();
                 for path in &self.crl {
                     crls.push((path, read_crls(path)?));
+                }
+                if !crls.is_empty() {
+                    warn_of_cas_without_crl(ca, &anchors, crls.iter().flat_map(|(_, list)| list));
                 }
                 // A CRL past its next update is enforced, as OpenSSL has NGINX, mosquitto and
                 // HAProxy do: the clients it covers are refused, where rustls would go on
@@ -136,6 +140,40 @@ fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, 
         );
     }
     Ok(crls)
+}
+
+/// Warns of each CA in `client_ca` that no list in `crl` is from. rustls checks every
+/// certificate of a client's chain but the CA's own, as HAProxy and NGINX have OpenSSL do
+/// (`X509_V_FLAG_CRL_CHECK_ALL`), and refuses one whose status no list gives: with only an
+/// intermediate's list, every client under the CA would be refused, and nothing would say why
+/// until the first one was.
+fn warn_of_cas_without_crl<'a>(
+    ca: &Path,
+    anchors: &[CertificateDer<'_>],
+    crls: impl Iterator<Item = &'a CertificateRevocationListDer<'static>>,
+) {
+    let issuers = crls
+        .filter_map(|crl| Some(x509_parser::parse_x509_crl(crl).ok()?.1.tbs_cert_list.issuer.as_raw()))
+        .collect::<Vec<_>>();
+    for anchor in anchors.iter().filter_map(|der| X509Certificate::from_der(der).ok()) {
+        let subject = anchor.1.subject();
+        if !issuers.contains(&subject.as_raw()) {
+            tracing::warn!(
+                client_ca = %ca.display(),
+                ca = %subject,
+                "no revocation list in crl from this CA: every certificate of a client's chain is checked, \
+                 so the clients under it are refused (UnknownRevocationStatus)"
+            );
+        }
+    }
+}
+
+/// Whether a handshake failed for a client certificate whose revocation status no list gives.
+pub fn unknown_revocation(e: &io::Error) -> bool {
+    matches!(
+        e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownRevocationStatus))
+    )
 }
 
 /// Every PEM item of one kind in `path`. A file with none is refused rather than taken for an
