@@ -16,6 +16,14 @@ pub(crate) fn no_null_character(text: &str, field: Field) -> Result<(), Error> {
     Ok(())
 }
 
+/// [MQTT-1.5.5-1] (5.0) A Variable Byte Integer is written in the fewest bytes: the one check
+/// of it, for the Remaining Length of either packet and for every integer inside one. 3.1.1
+/// does not say so, and mosquitto accepts a longer one there.
+#[inline]
+pub(crate) const fn variable_byte_integer_is_minimal(minimal: bool, field: Field) -> Result<(), Error> {
+    if minimal { Ok(()) } else { Err(Error::VbiNotMinimal { field }) }
+}
+
 /// (5.0 section 1.5.4, 3.1.1 section 1.5.3) A string SHOULD NOT hold a control character,
 /// U+0001..U+001F or U+007F..U+009F, and a receiver MAY close the connection when one
 /// does. A policy the decoder opts in to; see

@@ -22,6 +22,15 @@ pub(crate) fn well_formed(bytes: &[u8], field: Field) -> Result<&str, Error> {
     core::str::from_utf8(bytes).map_err(|_| Error::InvalidUtf8 { field })
 }
 
+/// A 5.0 Variable Byte Integer inside a complete frame: it must be there, and minimal.
+#[inline]
+fn variable_byte_integer(r: &mut Reader<'_>, field: Field) -> Result<u32, Error> {
+    let vbi = vbi::parse(r.rest(), field)?.ok_or(Error::Truncated { field })?;
+    rules::variable_byte_integer_is_minimal(vbi.minimal, field)?;
+    r.take(vbi.len, field)?;
+    Ok(vbi.value)
+}
+
 /// One property value as it stands on the wire. A User Property's name and value are bytes
 /// here: the block's reader validates them, together when it can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +112,7 @@ impl<'a> Properties<'a> {
     #[inline(always)] // once per block on the decode path
     pub(crate) fn read_block(r: &mut Reader<'a>, block: Block) -> Result<Self, Error> {
         let field = Field::from(block);
-        let len = vbi::read_v5(r, field)?;
+        let len = variable_byte_integer(r, field)?;
         let len = usize::try_from(len).map_err(|_| Error::Truncated { field })?;
         Ok(Self::new(r.take(len, field)?, block))
     }

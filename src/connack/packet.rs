@@ -149,7 +149,7 @@ impl<'a> ConnackPacket<'a> {
             return Ok(Status::Incomplete(NonZeroUsize::new(missing).map_or(Needed::Unknown, Needed::Size)));
         };
         if protocol.is_v5() {
-            vbi::shortest(remaining.minimal, Field::RemainingLength)?;
+            rules::variable_byte_integer_is_minimal(remaining.minimal, Field::RemainingLength)?;
         }
         match body.get(..wanted) {
             Some(frame) => {

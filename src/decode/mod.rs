@@ -241,7 +241,7 @@ impl Decoder {
             _ => return Err(Error::UnsupportedProtocolLevel { level }),
         };
         if protocol.is_v5() {
-            vbi::shortest(header.minimal, Field::RemainingLength)?;
+            rules::variable_byte_integer_is_minimal(header.minimal, Field::RemainingLength)?;
         }
         let flags = ConnectFlags(r.u8(Field::ConnectFlags)?);
         rules::reserved_flag_is_zero(flags)?;

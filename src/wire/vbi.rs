@@ -1,6 +1,6 @@
 //! Variable Byte Integers: 7 bits a byte, least significant group first, at most 4 bytes.
 
-use super::{Reader, Writer};
+use super::Writer;
 use crate::error::{Error, Field};
 
 /// The largest value 4 bytes can hold, 268,435,455.
@@ -12,7 +12,8 @@ pub(crate) struct Vbi {
     pub(crate) value: u32,
     /// Bytes taken, 1 to 4.
     pub(crate) len: usize,
-    /// Written in the fewest bytes, as 5.0 requires [MQTT-1.5.5-1].
+    /// Written in the fewest bytes, which 5.0 requires [MQTT-1.5.5-1]; the rule is applied
+    /// one layer up.
     pub(crate) minimal: bool,
 }
 
@@ -33,22 +34,6 @@ pub(crate) fn parse(input: &[u8], field: Field) -> Result<Option<Vbi>, Error> {
         }
     }
     if input.len() >= 4 { Err(Error::VbiTooLong { field }) } else { Ok(None) }
-}
-
-/// [MQTT-1.5.5-1] A 5.0 integer is written in the fewest bytes: the one check of it, for the
-/// Remaining Length of either packet and for every integer inside one.
-#[inline]
-pub(crate) const fn shortest(minimal: bool, field: Field) -> Result<(), Error> {
-    if minimal { Ok(()) } else { Err(Error::VbiNotMinimal { field }) }
-}
-
-/// Reads a 5.0 integer inside a complete frame: it must be there, and minimal.
-#[inline]
-pub(crate) fn read_v5(r: &mut Reader<'_>, field: Field) -> Result<u32, Error> {
-    let vbi = parse(r.rest(), field)?.ok_or(Error::Truncated { field })?;
-    shortest(vbi.minimal, field)?;
-    r.take(vbi.len, field)?;
-    Ok(vbi.value)
 }
 
 /// How many bytes `value` takes; values over [`MAX`] are the caller's to refuse.
