@@ -3,7 +3,7 @@
 
 mod packet;
 
-use crate::decode::{FixedHeader, protocol};
+use crate::decode::{FixedHeader, protocol_in};
 use crate::error::{Error, ReasonCode};
 use crate::spec::Protocol;
 
@@ -85,7 +85,7 @@ pub fn protocol_of(buf: &[u8]) -> Option<Protocol> {
     let header = FixedHeader::parse(buf).ok()??;
     let body = buf.get(header.len..)?;
     let frame = usize::try_from(header.remaining).ok().and_then(|n| body.get(..n)).unwrap_or(body);
-    protocol(frame).ok()?.1.0
+    protocol_in(frame)
 }
 
 impl Error {

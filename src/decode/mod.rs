@@ -463,17 +463,12 @@ impl FixedHeader {
     }
 }
 
-/// Reads the protocol name and the raw level byte; the version is `None` when they do not
-/// pair, and the name must be one MQTT uses. For [`protocol_of`](crate::protocol_of).
-#[inline]
-pub(crate) fn protocol(input: &[u8]) -> Result<AfterLevel<'_>, Error> {
-    let mut r = Reader::new(input);
-    let (protocol, level) = read_protocol(&mut r)?;
-    Ok((r.rest(), (protocol.map(|(p, _)| p), level)))
+/// The version the protocol name and level at the front of `frame` announce; `None` when
+/// they are not there, fail, or do not pair. For [`protocol_of`](crate::protocol_of).
+pub(crate) fn protocol_in(frame: &[u8]) -> Option<Protocol> {
+    let (protocol, _level) = read_protocol(&mut Reader::new(frame)).ok()?;
+    protocol.map(|(protocol, _bridge)| protocol)
 }
-
-/// The bytes after the level byte, and the version and level byte read.
-pub(crate) type AfterLevel<'a> = (&'a [u8], (Option<Protocol>, u8));
 
 /// [MQTT-3.1.2-1] and [MQTT-3.1.2-2] The protocol name, then the level byte: the version
 /// and bridge bit they announce, `None` when they do not pair, and the raw level.
