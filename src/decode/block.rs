@@ -81,19 +81,19 @@ impl Users {
         }
     }
 
-    /// Validates every User Property string, then hands out their span.
+    /// Validates every User Property string in `bytes`, the block's, then hands out their span.
     ///
-    /// A span that is not `mixed` is checked whole, without a walk: one `from_utf8` call, and one count of
-    /// its zero bytes. Outside the strings it holds only the id `&` and length bytes below
-    /// 128, all ASCII, so a valid run splits into valid strings, and a zero byte the length
-    /// prefixes do not account for is a U+0000 in a string. Any other span, a span that
+    /// A span that is not `mixed` is checked whole, without a walk: one `from_utf8` call, and
+    /// one count of its zero bytes. Outside the strings it holds only the id `&` and length
+    /// bytes below 128, all ASCII, so a valid run splits into valid strings, and a zero byte
+    /// the length prefixes do not account for is a U+0000 in a string. Any other span, a span that
     /// fails, or one that must be checked for control characters is walked with the block's
     /// iterator, each string validated by itself, so that the first fault is the one named.
-    fn finish<'a>(&self, block: &'a [u8], kind: Block, control: bool) -> Result<UserProperties<'a>, Error> {
-        let Some(span) = self.start.and_then(|start| block.get(start..self.end)) else {
+    fn finish<'a>(&self, bytes: &'a [u8], block: Block, control: bool) -> Result<UserProperties<'a>, Error> {
+        let Some(span) = self.start.and_then(|start| bytes.get(start..self.end)) else {
             return Ok(UserProperties::default());
         };
-        let users = UserProperties::from_wire(span, self.len, kind);
+        let users = UserProperties::from_wire(span, self.len, block);
         if !self.mixed && !control && core::str::from_utf8(span).is_ok() {
             if scan::count_zero_bytes(span) != self.zeros {
                 return Err(Error::NullCharacter { field: Field::Property(Property::UserProperty) });
@@ -101,7 +101,7 @@ impl Users {
             return Ok(users);
         }
         let field = Field::Property(Property::UserProperty);
-        for item in Properties::new(span, kind) {
+        for item in Properties::new(span, block) {
             if let (_, Value::Pair(name, value)) = item? {
                 for text in [name, value] {
                     let text = values::well_formed(text, field)?;
