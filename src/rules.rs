@@ -104,6 +104,37 @@ pub(crate) fn within_cap(header_len: usize, remaining: u32, limit: u32) -> Resul
     }
 }
 
+/// [MQTT-3.1.2-1] The protocol name is "MQTT", or 3.1's "MQIsdp" [MQTT 3.1, 3.1]; whether it
+/// is 3.1's.
+#[inline] // once per decode: a compare of at most six bytes
+pub(crate) fn protocol_name(name: &[u8]) -> Result<bool, Error> {
+    match name {
+        b"MQTT" => Ok(false),
+        b"MQIsdp" => Ok(true),
+        _ => Err(Error::UnknownProtocolName),
+    }
+}
+
+/// [MQTT-3.1.2-2] The level byte names a version that the protocol name pairs with, 3 for
+/// "MQIsdp" and 4 or 5 for "MQTT", with the bridge bit where
+/// [`bridge_bit_on_3x_only`] and `allow_bridge` take it. The version, and whether the bridge
+/// bit is set.
+#[inline] // once per decode, on the path to every field
+pub(crate) fn protocol_level(mqisdp: bool, level: u8, allow_bridge: bool) -> Result<(Protocol, bool), Error> {
+    let protocol = match (mqisdp, level & !BRIDGE_BIT) {
+        (true, 3) => Protocol::V3_1,
+        (false, 4) => Protocol::V3_1_1,
+        (false, 5) => Protocol::V5,
+        _ => return Err(Error::UnsupportedProtocolLevel { level }),
+    };
+    let bridge = level & BRIDGE_BIT != 0;
+    if bridge && !allow_bridge {
+        return Err(Error::UnsupportedProtocolLevel { level });
+    }
+    bridge_bit_on_3x_only(protocol, bridge)?;
+    Ok((protocol, bridge))
+}
+
 /// [MQTT-3.1.2-2] The bridge bit on the level byte is mosquitto's convention for 3.1 and
 /// 3.1.1 bridges; on 5.0, level 0x85 is not 5, so it is an unsupported version.
 pub(crate) const fn bridge_bit_on_3x_only(protocol: Protocol, bridge: bool) -> Result<(), Error> {

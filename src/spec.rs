@@ -50,18 +50,6 @@ impl Protocol {
     pub(crate) const fn is_v5(self) -> bool {
         matches!(self, Self::V5)
     }
-
-    /// The version a protocol name and level byte announce together, and whether the level
-    /// carries the bridge bit; `None` when they do not pair.
-    pub(crate) const fn from_wire(mqisdp: bool, level: u8) -> Option<(Self, bool)> {
-        let protocol = match (mqisdp, level & !BRIDGE_BIT) {
-            (true, 3) => Self::V3_1,
-            (false, 4) => Self::V3_1_1,
-            (false, 5) => Self::V5,
-            _ => return None,
-        };
-        Some((protocol, level & BRIDGE_BIT != 0))
-    }
 }
 
 impl fmt::Display for Protocol {

@@ -6,9 +6,10 @@
 //! # Coverage
 //!
 //! The numbered rules of MQTT 3.1.1 sections 1.5.3, 2.2, 3.1, 3.2 and of 5.0 sections 1.5.4,
-//! 1.5.5, 1.5.7, 2.1.3, 2.2.2, 3.1, 3.2, with the topic name rules of 4.7 for the will. `3:`
-//! is a 3.1.1 id, `5:` a 5.0 one, `3/5:` the same number in both; `connack::` a test in
-//! tests/connack.rs, `codec::` one in tests/codec.rs.
+//! 1.5.5, 1.5.7, 2.1.3, 2.2.2, 3.1, 3.2, with the topic name rules of 4.7 for the will and
+//! 5.0's 4.12.0-6 on authentication, which the codecs hold to. `3:` is a 3.1.1 id, `5:` a 5.0
+//! one, `3/5:` the same number in both; `connack::` a test in tests/connack.rs, `codec::` one
+//! in tests/codec.rs.
 //!
 //! | id | rule | test |
 //! |---|---|---|
@@ -32,6 +33,7 @@
 //! | 3: 3.1.2-15, 5: 3.1.2-13 | will flag 0: will retain 0 | `mqtt_3_1_2_15_*` |
 //! | 3: 3.1.2-18..21, 5: -16..19 | user name, password as flagged | `mqtt_3_1_2_18_*` to `mqtt_3_1_2_21_*` |
 //! | 3: 3.1.2-22 | password needs a user name | `mqtt_3_1_2_22_*` |
+//! | 5: 3.1.2-24 | nothing over the client's Maximum Packet Size (the codecs, both ways) | `codec::mqtt_3_1_2_24_*` |
 //! | 3/5: 3.1.3-1 | payload field order | `mqtt_3_1_3_1_*` |
 //! | 3/5: 3.1.3-3 | client id present and first | `mqtt_3_1_3_3_*` |
 //! | 3/5: 3.1.3-4 | client id is a UTF-8 string | `mqtt_3_1_3_4_*` |
@@ -54,6 +56,7 @@
 //! | 3/5: 4.7.3-1 | topic name not empty | `mqtt_4_7_3_1_*` |
 //! | 3/5: 4.7.3-2 | no U+0000 in a topic name | `mqtt_4_7_3_2_*` |
 //! | 3/5: 4.7.3-3 | topic name at most 65,535 bytes | `mqtt_4_7_3_3_*` |
+//! | 5: 4.12.0-6 | no authentication the CONNECT did not ask for (the codecs) | `codec::mqtt_4_12_0_6_*` |
 //!
 //! Out of scope: rules that bind a client or server after the decode.
 //!
@@ -61,7 +64,6 @@
 //! |---|---|
 //! | 3: 3.1.2-4..8, -10, -12, -16, -17; 5: 3.1.2-4..8, -10, -14, -15, -23 | session and will handling |
 //! | 3: 3.1.2-23, -24; 5: 3.1.2-20..22 | Keep Alive timers |
-//! | 5: 3.1.2-24 | the server's sending (the codecs hold the CONNACK to it both ways: `codec::mqtt_3_1_2_24_*`) |
 //! | 5: 3.1.2-25..30 | what each side sends later |
 //! | 3/5: 3.1.3-2, -6; 5: 3.1.3-7, -9 | session identity, id assignment, will delay |
 //! | 5: 3.1.3-8 | refusing an id is the server's choice (`Protocol::connack` writes 0x85) |

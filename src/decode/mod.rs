@@ -235,11 +235,7 @@ impl Decoder {
     /// Protocol name and level, then the 5.0 rule on the Remaining Length, then the flags.
     #[inline(always)] // two call sites, `frame` and `decode`; inlined, each keeps its own copy
     fn preamble<'a>(&self, r: &mut Reader<'a>, header: &FixedHeader) -> Result<Preamble, Error> {
-        let (protocol, level) = read_protocol(r)?;
-        let (protocol, bridge) = match protocol {
-            Some((p, bridge)) if self.allow_bridge_bit || !bridge => (p, bridge),
-            _ => return Err(Error::UnsupportedProtocolLevel { level }),
-        };
+        let (protocol, bridge) = read_protocol(r, self.allow_bridge_bit)?;
         if protocol.is_v5() {
             rules::variable_byte_integer_is_minimal(header.minimal, Field::RemainingLength)?;
         }
@@ -268,11 +264,11 @@ impl Decoder {
         let pre = self.preamble(&mut r, header)?;
         let len = header.len + frame.len();
         // A copy of the reader per version: in the 3.x one, with no properties to fill in
-        // memory, the optimiser keeps every field in registers and writes the 280-byte
+        // memory, the optimiser keeps every field in registers and writes the 296-byte
         // `Connect` once, in place, instead of assembling it by copying from the stack.
-        // `bash benches/instructions.sh`, minimal / will+user+password / 5.0 all properties:
-        // one shared copy 529 / 830 / 5,625 instructions per decode, a copy per version
-        // 454 / 715 / 5,595.
+        // `bash benches/instructions.sh`, minimal / will+user+password / 5.0 all properties,
+        // when it was measured: one shared copy 529 / 830 / 5,625 instructions per decode, a
+        // copy per version 454 / 715 / 5,595 (457 / 722 / 5,621 now).
         if pre.protocol.is_v5() {
             self.fields::<true>(r, &pre, len)
         } else {
@@ -359,7 +355,7 @@ impl Decoder {
 
     /// A UTF-8 string of the payload, with the control character policy; `ahead` is its
     /// text when [`with_next`] validated it already.
-    #[inline(always)] // once per string on the decode path, see `values::utf8`
+    #[inline(always)] // once per string on the decode path; the UTF-8 check inside is the body
     fn string<'a>(
         &self,
         r: &mut Reader<'a>,
@@ -463,26 +459,19 @@ impl FixedHeader {
     }
 }
 
-/// The version the protocol name and level at the front of `frame` announce; `None` when
-/// they are not there, fail, or do not pair. For [`protocol_of`](crate::protocol_of).
+/// The version the protocol name and level at the front of `frame` announce, a bridge's too;
+/// `None` when they are not there, fail, or do not pair. For
+/// [`protocol_of`](crate::protocol_of).
 pub(crate) fn protocol_in(frame: &[u8]) -> Option<Protocol> {
-    let (protocol, _level) = read_protocol(&mut Reader::new(frame)).ok()?;
-    protocol.map(|(protocol, _bridge)| protocol)
+    read_protocol(&mut Reader::new(frame), true).ok().map(|(protocol, _bridge)| protocol)
 }
 
-/// [MQTT-3.1.2-1] and [MQTT-3.1.2-2] The protocol name, then the level byte: the version
-/// and bridge bit they announce, `None` when they do not pair, and the raw level.
+/// The protocol name, then the level byte: the version they announce and whether the bridge
+/// bit is set.
 #[inline]
-fn read_protocol(r: &mut Reader<'_>) -> Result<(Option<(Protocol, bool)>, u8), Error> {
-    let mqisdp = match r.binary(Field::ProtocolName)? {
-        b"MQTT" => false,
-        b"MQIsdp" => true,
-        _ => return Err(Error::UnknownProtocolName),
-    };
-    let level = r.u8(Field::ProtocolLevel)?;
-    let protocol = Protocol::from_wire(mqisdp, level)
-        .filter(|&(protocol, bridge)| rules::bridge_bit_on_3x_only(protocol, bridge).is_ok());
-    Ok((protocol, level))
+fn read_protocol(r: &mut Reader<'_>, allow_bridge: bool) -> Result<(Protocol, bool), Error> {
+    let mqisdp = rules::protocol_name(r.binary(Field::ProtocolName)?)?;
+    rules::protocol_level(mqisdp, r.u8(Field::ProtocolLevel)?, allow_bridge)
 }
 
 /// A frame cut off the input, or how much more it needs.
