@@ -3,7 +3,9 @@
 //! breaks one; the encoder refuses to write one.
 
 use crate::error::{Error, Field, ReasonCode};
-use crate::spec::{BRIDGE_BIT, ConnectFlags, PayloadFormat, Property, Protocol, QoS};
+use crate::spec::{
+    BRIDGE_BIT, CONNACK_BYTE, CONNECT_BYTE, ConnectFlags, PayloadFormat, Property, Protocol, QoS,
+};
 use crate::wire::scan;
 
 /// [MQTT-1.5.4-2] (5.0; [MQTT-1.5.3-2] in 3.1.1) A UTF-8 string must not hold U+0000; nor
@@ -80,6 +82,25 @@ pub(crate) fn client_id(
         Protocol::V3_1_1 if id.is_empty() && !clean_start => Err(Error::EmptyClientId),
         _ => Ok(()),
     }
+}
+
+/// [MQTT-3.1.0-1] The first packet a client sends is a CONNECT: the high four bits of its first
+/// byte are 1. Known from the first byte, so before the rest arrives.
+#[inline(always)] // on every first byte the CONNECT decoder sees; one test
+pub(crate) const fn connect_comes_first(first: u8) -> Result<(), Error> {
+    if first >> 4 != CONNECT_BYTE >> 4 {
+        return Err(Error::NotConnect { byte: first });
+    }
+    Ok(())
+}
+
+/// (3.1.1 [MQTT-3.2.0-1]) The first packet a server sends is a CONNACK: the high four bits of
+/// its first byte are 2. (5.0 lets AUTH come first, which the `ConnackCodec` hands back.)
+pub(crate) const fn connack_comes_first(first: u8) -> Result<(), Error> {
+    if first >> 4 != CONNACK_BYTE >> 4 {
+        return Err(Error::NotConnack { byte: first });
+    }
+    Ok(())
 }
 
 /// [MQTT-2.1.3-1] (3.1.1 [MQTT-2.2.2-1], [MQTT-2.2.2-2]) The flags of a CONNECT's or a

@@ -48,6 +48,12 @@ fn reason_code(protocol: Protocol, byte: u8) -> Option<ReasonCode> {
     }
 }
 
+/// [MQTT-3.2.2-8] (5.0; 3.1.1's return codes are 0 to 5, 6 to 255 reserved) A CONNACK's code is
+/// one of the Connect Reason Codes.
+fn connect_reason_code(protocol: Protocol, code: u8) -> Result<ReasonCode, Error> {
+    reason_code(protocol, code).ok_or(Error::InvalidReasonCode { code })
+}
+
 /// The code byte for `code` in `protocol`.
 const fn code_byte(protocol: Protocol, code: ReasonCode) -> Option<u8> {
     match protocol {
@@ -62,9 +68,7 @@ fn fixed_header(buf: &[u8]) -> Result<Option<(usize, vbi::Vbi)>, Error> {
     let Some((&first, rest)) = buf.split_first() else {
         return Ok(None);
     };
-    if first >> 4 != CONNACK_BYTE >> 4 {
-        return Err(Error::NotConnack { byte: first });
-    }
+    rules::connack_comes_first(first)?;
     rules::fixed_header_flags_are_zero(first)?;
     Ok(vbi::parse(rest, Field::RemainingLength)?.map(|v| (1 + v.len, v)))
 }
@@ -181,7 +185,7 @@ impl<'a> ConnackPacket<'a> {
         rules::ack_flags_reserved_bits_are_zero(protocol, flags)?;
         let session_present = flags & 1 != 0;
         let code = r.u8(Field::ReasonCode)?;
-        let reason_code = reason_code(protocol, code).ok_or(Error::InvalidReasonCode { code })?;
+        let reason_code = connect_reason_code(protocol, code)?;
         rules::session_present_needs_success(session_present, code)?;
         let mut properties = ConnackProperties::default();
         if protocol.is_v5() {

@@ -95,6 +95,7 @@ impl Users {
         };
         let users = UserProperties::from_wire(span, self.len, block);
         if !self.mixed && !control && core::str::from_utf8(span).is_ok() {
+            // `rules::no_null_character` [MQTT-1.5.4-2] for every string of the span at once.
             if scan::count_zero_bytes(span) != self.zeros {
                 return Err(Error::NullCharacter { field: Field::Property(Property::UserProperty) });
             }

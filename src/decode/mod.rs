@@ -8,7 +8,7 @@ use core::num::NonZeroUsize;
 use crate::error::{Error, Field};
 use crate::packet::{Connect, ConnectProperties, Will, WillProperties};
 use crate::rules;
-use crate::spec::{Block, CONNECT_BYTE, ConnectFlags, Protocol, QoS};
+use crate::spec::{Block, ConnectFlags, Protocol, QoS};
 use crate::values;
 use crate::wire::{Reader, vbi};
 
@@ -447,9 +447,7 @@ impl FixedHeader {
         let Some((&first, rest)) = buf.split_first() else {
             return Ok(None);
         };
-        if first >> 4 != CONNECT_BYTE >> 4 {
-            return Err(Error::NotConnect { byte: first });
-        }
+        rules::connect_comes_first(first)?;
         rules::fixed_header_flags_are_zero(first)?;
         Ok(vbi::parse(rest, Field::RemainingLength)?.map(|vbi| Self {
             len: 1 + vbi.len,
