@@ -50,7 +50,7 @@
 //! decode   encode           bytes to Connect, Connect to bytes
 //! packet                    Connect, Will, their properties, UserProperties, ConnackPacket
 //! values                    UTF-8 strings, property values, the property block iterator
-//! rules                     every rule both directions share, one function each
+//! rules                     the standard's rules, one function each, named for it
 //! wire                      Reader, Writer, Variable Byte Integers, scan kernels
 //! error                     Field, Error, ReasonCode
 //! spec                      Protocol, QoS, PayloadFormat, ConnectFlags, the property table

@@ -1,6 +1,6 @@
-//! The standard's rules that both the decoder and the encoder apply, one function per rule,
-//! each named after it with its rule id in its doc comment. The decoder refuses a packet that
-//! breaks one; the encoder refuses to write one.
+//! The standard's rules on CONNECT and CONNACK, one function per rule, each named after it with
+//! its rule id in its doc comment. The decoders refuse a packet that breaks one; the encoders
+//! refuse to write one; the codecs hold a handshake's two packets to those between them.
 
 use crate::error::{Error, Field, ReasonCode};
 use crate::spec::{

@@ -10,8 +10,9 @@
 #   bash tests/interop_ws.sh      # from the repository root; installs what is missing
 #
 # Ports: brokers on BASE+1..BASE+3, the proxy on BASE+10 (TCP) and BASE+11 (WebSocket), a
-# second proxy with assign_client_id = false on BASE+12 (WebSocket). BASE=18870 unless
-# PORT_BASE is set.
+# second proxy with assign_client_id = false on BASE+13 (TCP) and BASE+12 (WebSocket), a third
+# with --ws-origin on BASE+14 (TCP) and BASE+15 (WebSocket). BASE=18870 unless PORT_BASE is
+# set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -74,8 +74,8 @@ pub struct Limits {
     /// server is busy. Read at start; a reload keeps the budget in force.
     #[arg(long, value_name = "BYTES", default_value_t = LIMITS.connect_buffer_budget)]
     pub connect_buffer_budget: usize,
-    /// Time a client refused for the connection cap has to send the first bytes of its
-    /// CONNECT, which give its version and so the answer's.
+    /// Time a client refused at accept (the connection cap, or its rate) has to send the first
+    /// bytes of its CONNECT, which give its version and so the answer's.
     #[arg(long, value_name = "MS", default_value_t = LIMITS.busy_deadline_ms)]
     pub busy_deadline_ms: u64,
     /// Refusals in progress at once; past it a client is closed without an answer. By

@@ -43,7 +43,8 @@ pub struct Flags {
     /// PEM file: CAs to verify client certificates against; asks clients for one.
     #[arg(long, value_name = "FILE", requires = "tls_listeners")]
     pub tls_client_ca: Option<PathBuf>,
-    /// Whether a client certificate is required once --tls-client-ca is given.
+    /// Whether a client certificate is required once --tls-client-ca is given: required unless
+    /// optional.
     #[arg(long, value_name = "POLICY", requires = "tls_client_ca")]
     pub tls_client_auth: Option<ClientAuth>,
     /// PEM file: certificate revocation list for client certificates; repeat for several.
