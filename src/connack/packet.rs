@@ -5,13 +5,12 @@
 
 use core::num::NonZeroUsize;
 
-use crate::decode::{Needed, Status};
+use crate::decode::{self, Needed, Status};
 use crate::encode::{EncodeError, block_len, write_block};
 use crate::error::{Error, Field, ReasonCode};
-use crate::packet::{ConnackPacket, ConnackProperties, UserProperties};
+use crate::packet::{ConnackPacket, ConnackProperties};
 use crate::rules;
-use crate::spec::{Block, CONNACK_BYTE, Property, Protocol};
-use crate::values::{self, Properties, Value};
+use crate::spec::{Block, CONNACK_BYTE, Protocol};
 use crate::wire::{Reader, Writer, vbi};
 
 /// The 3.x return code for `code`; `None` where 3.x has none and the server closes instead.
@@ -249,35 +248,9 @@ impl<'a> ConnackPacket<'a> {
     }
 }
 
-/// A complete 5.0 property block, with the one block iterator: each property checked by the
-/// rules as it comes, User Properties validated string by string and kept as their span.
+/// A complete 5.0 property block, read as the CONNECT's are.
 fn read_properties<'a>(r: &mut Reader<'a>) -> Result<ConnackProperties<'a>, Error> {
-    let mut props = Properties::read_block(r, Block::Connack)?;
-    let bytes = props.bytes();
     let mut properties = ConnackProperties::default();
-    let mut seen = 0u64;
-    // The span from the first User Property to the end of the last, and how many.
-    let mut users: Option<(usize, usize)> = None;
-    let mut count = 0usize;
-    let field = Field::Property(Property::UserProperty);
-    loop {
-        let start = props.position();
-        let Some(item) = props.next() else { break };
-        let (property, value) = item?;
-        if let Value::Pair(name, value) = value {
-            for text in [name, value] {
-                rules::no_null_character(values::well_formed(text, field)?, field)?;
-            }
-            users = Some((users.map_or(start, |(first, _)| first), props.position()));
-            count = count.saturating_add(1);
-            continue;
-        }
-        rules::property_at_most_once(&mut seen, property)?;
-        value.check(property)?;
-        properties.set(property, value);
-    }
-    if let Some(span) = users.and_then(|(start, end)| bytes.get(start..end)) {
-        properties.user_properties = UserProperties::from_wire(span, count, Block::Connack);
-    }
+    properties.user_properties = decode::read_block(r, Block::Connack, false, |p, v| properties.set(p, v))?;
     Ok(properties)
 }

@@ -12,7 +12,7 @@ use crate::wire::{Reader, scan};
 /// and keeping User Properties as validated bytes. `control` refuses control characters in
 /// will property strings and in User Properties.
 #[inline(always)] // once per block per decode; its loop is the block's whole cost
-pub(super) fn read<'a>(
+pub(crate) fn read<'a>(
     r: &mut Reader<'a>,
     block: Block,
     control: bool,

@@ -3,6 +3,8 @@
 
 mod block;
 
+pub(crate) use block::read as read_block;
+
 use core::num::NonZeroUsize;
 
 use crate::error::{Error, Field};
