@@ -454,6 +454,13 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// hyper's HTTP/1 server having no timeout of its own on writes.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Scrapes served at once; a connection past them is closed at once, as HAProxy's stats
+/// `maxconn` closes it. Each holds a descriptor of the 16 kept for the metrics listener (see
+/// `limits.rs`): without a cap, anyone who reaches the metrics port could spend the
+/// descriptors the MQTT clients need, and have every one told "busy". A Prometheus server
+/// holds one connection to a target.
+pub const MAX_SCRAPES: usize = 8;
+
 /// Serves `GET /metrics` (any path, in fact) on `addr` until the process ends: OpenMetrics to
 /// scrapers that accept it, as Prometheus does, else the classic text format.
 /// Returns the address bound.
@@ -461,14 +468,20 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<S
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "metrics listening");
+    let scrapes = Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES));
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let Ok(scrape) = scrapes.clone().try_acquire_owned() else {
+                tracing::debug!(%peer, "metrics connection closed: {MAX_SCRAPES} scrapes in progress");
                 continue;
             };
             let metrics = metrics.clone();
             tokio::spawn(async move {
+                let _scrape = scrape;
                 let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                     let accept = request.headers().get(hyper::header::ACCEPT);
                     let open_metrics =
@@ -571,6 +584,40 @@ mod tests {
         assert!(read.is_ok(), "closed");
         let answers = String::from_utf8_lossy(&got).matches("HTTP/1.1 200").count();
         assert!(answers < 2000, "closed before all its answers were sent: {answers}");
+    }
+
+    /// Metrics connections had no cap: anyone who reached the metrics port could hold the
+    /// descriptors MQTT clients need (each quiet connection for the header timeout, again and
+    /// again), and have every client told "busy". Past [`MAX_SCRAPES`](super::MAX_SCRAPES) at
+    /// once, a connection is closed at once; one that ends makes room for a scrape.
+    #[tokio::test]
+    async fn metrics_connections_past_the_cap_are_closed_at_once() {
+        let served =
+            super::serve("127.0.0.1:0".parse().expect("address"), Default::default()).await.expect("serve");
+        let mut held = Vec::new();
+        for _ in 0..super::MAX_SCRAPES {
+            let mut stream = TcpStream::connect(served).await.expect("connect");
+            stream.write_all(b"G").await.expect("send");
+            held.push(stream);
+        }
+        let mut past = TcpStream::connect(served).await.expect("connect");
+        let mut rest = Vec::new();
+        // Held, it would be closed only at the header timeout.
+        let read = tokio::time::timeout(HEADER_READ_TIMEOUT / 2, past.read_to_end(&mut rest)).await;
+        assert!(matches!(read, Ok(Ok(0))), "closed at once, unanswered: {read:?} {rest:?}");
+        drop(held.pop());
+        let deadline = Instant::now() + HEADER_READ_TIMEOUT;
+        loop {
+            let mut stream = TcpStream::connect(served).await.expect("connect");
+            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n").await.ok();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.ok();
+            if response.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a place freed for a scrape: {response:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// `Accept: application/openmetrics-text;q=0, text/plain` was answered in OpenMetrics, as
