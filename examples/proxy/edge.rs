@@ -197,10 +197,9 @@ pub async fn arrive(
                     // whole life.
                     let accepting = Box::pin(TlsAcceptor::from(server).accept(tcp));
                     // A client gone mid-handshake (a balancer's TCP check) is no failed one.
-                    let stream = accepting.await.map_err(|e| match e.kind() {
-                        io::ErrorKind::UnexpectedEof => Refused::Closed,
-                        _ => Refused::Handshake(e),
-                    })?;
+                    let stream = accepting
+                        .await
+                        .map_err(|e| if gone(&e) { Refused::Closed } else { Refused::Handshake(e) })?;
                     arrival.tls = Some(Box::new(Hello::of(&stream)));
                     Client::Tls(Box::new(stream))
                 }
@@ -218,6 +217,7 @@ pub async fn arrive(
         let ws = Box::pin(upgrading).await.map_err(|refused| match refused {
             ws::Refused::Upgrade(why) => Refused::WebSocket(why),
             ws::Refused::Closed => Refused::Closed,
+            ws::Refused::Io(e) => failed(e),
             ws::Refused::Deadline => Refused::Deadline,
         })?;
         Ok(Client::Ws(Box::new(ws)))
@@ -226,13 +226,28 @@ pub async fn arrive(
     (client, arrival)
 }
 
+/// Whether `e` is the client going, by a close where more was due or by a reset, rather than
+/// a fault: a balancer's TCP check resets its connection, once a second, and HAProxy counts
+/// either as the client's abort.
+pub fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// A socket error before the CONNECT: the client gone, or a failure.
+fn failed(e: io::Error) -> Refused {
+    if gone(&e) { Refused::Closed } else { Refused::Failed(e) }
+}
+
 /// The next byte, left in the socket.
 async fn first_byte(tcp: &TcpStream) -> Result<u8, Refused> {
     let mut byte = [0];
     match tcp.peek(&mut byte).await {
         Ok(0) => Err(Refused::Closed),
         Ok(_) => Ok(byte[0]),
-        Err(e) => Err(Refused::Failed(e)),
+        Err(e) => Err(failed(e)),
     }
 }
 
@@ -245,7 +260,7 @@ async fn first_byte(tcp: &TcpStream) -> Result<u8, Refused> {
 /// taken and unused). Only a header that has not all come is read as `next` asks, in pieces.
 async fn read_header(tcp: &mut TcpStream) -> Result<Option<(SocketAddr, SocketAddr)>, Refused> {
     let mut header = vec![0; proxy_header::MAX];
-    let came = tcp.peek(&mut header).await.map_err(Refused::Failed)?;
+    let came = tcp.peek(&mut header).await.map_err(failed)?;
     header.truncate(came);
     match proxy_header::next(&header) {
         // Read whole, which the loop then finds whole and parses.
@@ -265,10 +280,6 @@ async fn read_header(tcp: &mut TcpStream) -> Result<Option<(SocketAddr, SocketAd
         };
         let start = header.len();
         header.resize(start + more, 0);
-        match tcp.read_exact(&mut header[start..]).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(Refused::Closed),
-            Err(e) => return Err(Refused::Failed(e)),
-        }
+        tcp.read_exact(&mut header[start..]).await.map_err(failed)?;
     }
 }

@@ -34,6 +34,7 @@ use crate::proxy_header;
 use crate::relay::{self, First, Traffic};
 use crate::sticky;
 use crate::tls::Client;
+use crate::ws;
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
 /// with unread input does not reset the connection and lose the CONNACK on its way.
@@ -102,7 +103,7 @@ pub fn serve<'a>(
             Ok(First::Client) => End::ClientClosed,
             Ok(First::Upstream) => End::UpstreamClosed,
             Ok(First::Cut(cut)) => End::Cut(cut),
-            Err(e) => End::Failed(e),
+            Err(e) => failed(e),
         };
         log.close(peer, started, &end, &guards.metrics);
     }
@@ -235,8 +236,8 @@ async fn read_version(client: &mut Client, limits: &Limits, head: &[u8]) -> Resu
     };
     match timeout(limits.busy_deadline(), reading).await {
         Ok(Ok(protocol)) => Ok(protocol),
-        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(End::ClosedBeforeConnect),
-        Ok(Err(e)) => Err(End::Failed(e)),
+        Ok(Err(e)) if edge::gone(&e) => Err(End::ClosedBeforeConnect),
+        Ok(Err(e)) => Err(failed(e)),
         Err(_) => Err(End::Deadline),
     }
 }
@@ -426,8 +427,8 @@ async fn read_connect(
             drop((buf, charge));
             Err(refuse(client, busy, Why::BufferBudget).await)
         }
-        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(End::ClosedBeforeConnect),
-        Ok(Err(e)) => Err(End::Failed(e)),
+        Ok(Err(e)) if edge::gone(&e) => Err(End::ClosedBeforeConnect),
+        Ok(Err(e)) => Err(failed(e)),
         Err(_) => Err(End::Deadline),
     }
 }
@@ -679,6 +680,14 @@ enum Why {
     Unfit(crate::tls::Unfit),
     /// A TLS ClientHello where a CONNECT should be.
     TlsOnPlain,
+    /// A WebSocket frame the proxy does not take, for which the client was sent a close frame.
+    WebSocket(io::Error),
+}
+
+/// A read or write that failed: a refusal when the client was cut for a WebSocket frame it sent,
+/// otherwise the socket's failure.
+fn failed(e: io::Error) -> End {
+    if ws::is_refusal(&e) { End::Refused { why: Why::WebSocket(e), answered: None } } else { End::Failed(e) }
 }
 
 impl fmt::Display for End {
@@ -716,6 +725,7 @@ impl Why {
             Self::NoCertificate => "no_certificate",
             Self::Identity(_) | Self::Unfit(_) => "identity",
             Self::TlsOnPlain => "tls_on_plain",
+            Self::WebSocket(_) => "websocket",
         }
     }
 }
@@ -735,6 +745,7 @@ impl fmt::Display for Why {
             Self::Identity(e) => write!(f, "certificate name as User Name: {e}"),
             Self::Unfit(e) => write!(f, "certificate name as User Name: {e}"),
             Self::TlsOnPlain => f.write_str("TLS ClientHello on a plain listener"),
+            Self::WebSocket(e) => write!(f, "{e}"),
         }
     }
 }

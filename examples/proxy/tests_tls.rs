@@ -1082,6 +1082,36 @@ async fn a_client_ca_without_a_crl_of_its_own_is_warned_of_and_its_clients_told_
     assert_eq!(text.matches(warned).count(), 1, "{text}");
 }
 
+/// A client that resets mid-handshake, or before the PROXY header its balancer owes (a TCP
+/// check), was counted as a failed handshake or a failure: it is closed before a CONNECT.
+#[tokio::test]
+async fn a_reset_before_the_tls_handshake_or_proxy_header_ends_is_a_close() {
+    let pki = Pki::new("reset");
+    let proxy = start(&format!(
+        "listen = []\n[[listener]]\naddr = \"127.0.0.1:0\"\n{}\n\
+         [[listener]]\naddr = \"127.0.0.2:0\"\nproxy_protocol_from = [\"127.0.0.1\"]\n\
+         [[route]]\nupstreams = [\"127.0.0.1:1\"]",
+        pki.tls("")
+    ))
+    .await;
+    let mut handshaking = TcpStream::connect(proxy.addrs[0]).await.expect("connect");
+    handshaking.write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").await.expect("send");
+    let mut heading = TcpStream::connect(proxy.addrs[1]).await.expect("connect");
+    heading.write_all(b"PROXY TCP4 203.0.113.9").await.expect("send");
+    for stream in [handshaking, heading] {
+        stream.set_zero_linger().expect("linger");
+        drop(stream);
+    }
+    let closed = r#"mqtt_proxy_connections_ended_total{how="closed_before_connect",why="",code=""}"#;
+    let ends = |text: &str| -> f64 {
+        let lines = text.lines().filter(|line| line.starts_with("mqtt_proxy_connections_ended_total{"));
+        lines.filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    };
+    let text =
+        crate::tests_ops::metrics_when(&proxy.handle.metrics(), "both ended", |text| ends(text) >= 2.0).await;
+    assert_eq!(crate::tests_ops::series(&text, closed), 2.0, "{text}");
+}
+
 /// An ALPN protocol name is 1 to 255 bytes (RFC 7301 3.1); one outside that can match no
 /// client's, and was taken, so that a listener with only such a name refused every client that
 /// offered ALPN. It is refused at start, naming its listener.

@@ -833,6 +833,61 @@ async fn a_websocket_client_that_closes_or_stalls_before_its_upgrade_is_not_refu
     assert!(!text.contains(r#"why="websocket""#), "{text}");
 }
 
+/// A client that resets before its CONNECT (as a balancer's TCP check does, once a second) was
+/// logged as an error and counted `failed`, on a plain listener and during an upgrade; and a
+/// client cut with a close frame for a frame it sent was counted `failed` too, as if the
+/// socket had broken. The first are closed before a CONNECT; the second is refused, its close
+/// code logged.
+#[tokio::test]
+async fn a_reset_before_the_connect_is_a_close_and_a_refused_frame_a_refusal() {
+    let (logs, _in_force) = crate::tests_ops::Captured::in_force();
+    let broker = Broker::start().await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n[[listener]]\naddr = \"127.0.0.2:0\"\nwebsocket = \"/mqtt\"\n\
+         [[route]]\nupstreams = [{}]",
+        broker.upstream()
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let (plain, ws_addr, handle) = (proxy.local_addrs()[0], proxy.local_addrs()[1], proxy.handle());
+    tokio::spawn(proxy.run());
+    let reset = |stream: TcpStream| {
+        stream.set_zero_linger().expect("linger");
+        drop(stream);
+    };
+    let silent = TcpStream::connect(plain).await.expect("connect");
+    let mut started = TcpStream::connect(plain).await.expect("connect");
+    started.write_all(&[0x10, 0x20, 0x00]).await.expect("send");
+    let mut upgrading = TcpStream::connect(ws_addr).await.expect("connect");
+    upgrading.write_all(b"GET /mqtt HTTP/1.1\r\n").await.expect("send");
+    // Each read by the proxy before it goes.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    for stream in [silent, started, upgrading] {
+        reset(stream);
+    }
+    let mut ws = ws_connect(ws_addr, "/mqtt", Some("mqtt")).await.expect("upgrade");
+    ws.get_mut().write_all(&[0x82, 0xff, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0]).await.expect("write");
+    assert_eq!(closed(&mut ws).await, (Vec::new(), Some(CloseCode::Size)));
+
+    let ended = |how: &str, why: &str| {
+        format!(r#"mqtt_proxy_connections_ended_total{{how="{how}",why="{why}",code=""}}"#)
+    };
+    let text = crate::tests_ops::metrics_when(&handle.metrics(), "four counted", |text| {
+        ["closed_before_connect", "failed"]
+            .iter()
+            .map(|how| crate::tests_ops::series(text, &ended(how, "")))
+            .sum::<f64>()
+            + crate::tests_ops::series(text, &ended("refused", "websocket"))
+            >= 4.0
+    })
+    .await;
+    assert_eq!(crate::tests_ops::series(&text, &ended("closed_before_connect", "")), 3.0, "{text}");
+    assert_eq!(crate::tests_ops::series(&text, &ended("refused", "websocket")), 1.0, "{text}");
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+    assert!(!text.contains("end=error"), "{text}");
+    let refused = text.lines().find(|line| line.contains("end=refused")).expect("logged");
+    assert!(refused.contains("WebSocket close 1009"), "{refused}");
+}
+
 /// At the drain deadline a WebSocket client was told 1000 (normal closure), which a web page
 /// may take as a close it need not reconnect after: it is told 1001, going away (RFC 6455
 /// 7.4.1).

@@ -12,6 +12,7 @@
 //! [`upgrade`] and [`WsStream`] take any `AsyncRead + AsyncWrite` below them, so `wss://` is
 //! this over a TLS stream.
 
+use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -62,6 +63,8 @@ pub enum Refused {
     Upgrade(String),
     /// The client closed before its request was whole: a balancer's TCP check, a port scan.
     Closed,
+    /// The socket failed, or the client reset it.
+    Io(io::Error),
     /// No whole request within the deadline.
     Deadline,
 }
@@ -117,6 +120,7 @@ where
             return Err(Refused::Upgrade(format!("WebSocket upgrade refused: HTTP {}", response.status())));
         }
         Ok(Err(WsError::Protocol(ProtocolError::HandshakeIncomplete))) => return Err(Refused::Closed),
+        Ok(Err(WsError::Io(e))) => return Err(Refused::Io(e)),
         Ok(Err(e)) => e,
         Err(_) => return Err(Refused::Deadline),
     };
@@ -287,6 +291,31 @@ impl<S> WsStream<S> {
     }
 }
 
+/// The error a read fails with when the client is cut for what it sent, under the close frame
+/// it was sent: the session counts it a refusal, not a failure of the socket.
+#[derive(Debug)]
+pub struct Refusal {
+    code: CloseCode,
+    why: io::Error,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (WebSocket close {})", self.why, u16::from(self.code))
+    }
+}
+
+impl std::error::Error for Refusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.why)
+    }
+}
+
+/// Whether a read failed for what the client sent over the WebSocket.
+pub fn is_refusal(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Refusal>())
+}
+
 /// A client cut for what it sent: the close frame that says why, and the error the read fails
 /// with, which the session logs.
 struct Refusing {
@@ -357,14 +386,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// client that has stopped reading, its socket full of the broker's bytes, would otherwise
     /// hold its connection until the idle timeout; one that is gone is not told.
     fn refuse(&mut self, cx: &mut Context<'_>, refusing: Refusing) -> io::Error {
+        let Refusing { close, why } = refusing;
+        let code = close.code;
         let mut ws = Pin::new(&mut self.ws);
         if let Poll::Ready(Ok(())) = ws.as_mut().poll_ready(cx)
-            && ws.as_mut().start_send(Message::Close(Some(refusing.close))).is_ok()
+            && ws.as_mut().start_send(Message::Close(Some(close))).is_ok()
         {
             // What the socket does not take now is dropped with the connection.
             let _ = ws.poll_flush(cx);
         }
-        refusing.why
+        io::Error::new(why.kind(), Refusal { code, why })
     }
 }
 
