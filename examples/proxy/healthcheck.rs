@@ -200,8 +200,18 @@ async fn watch_one(upstream: Upstream, checked: Checked, health: Health, metrics
                 successes = 0;
                 failures = failures.saturating_add(1);
                 if failures == check.fall {
-                    tracing::warn!(upstream = %upstream, error = %why, "health check failed; marked down");
-                    metrics.health(&upstream.addr, false, health.hold_down(&upstream));
+                    let changed = health.hold_down(&upstream);
+                    if changed {
+                        tracing::warn!(upstream = %upstream, error = %why, "health check failed; marked down");
+                    } else {
+                        // Marked by a client's failed connect, already logged and counted.
+                        tracing::info!(
+                            upstream = %upstream,
+                            error = %why,
+                            "health check failed; already marked down, now held until checks pass"
+                        );
+                    }
+                    metrics.health(&upstream.addr, false, changed);
                 }
             }
         }

@@ -1206,6 +1206,35 @@ async fn the_health_checks_lift_their_own_hold_once_they_pass() {
     until_verdict(&health, &upstream, Verdict::Try, "lifted once they pass").await;
 }
 
+/// A broker a client's failed connect had marked down (logged so, and counted) was logged
+/// "marked down" again by the health check, which changed nothing the metrics counted: one
+/// outage, two warnings. The check says it holds the mark.
+#[tokio::test]
+async fn a_health_check_that_fails_on_a_broker_already_marked_down_says_it_holds_the_mark() {
+    let (logs, _in_force) = Captured::in_force();
+    let (addr, _answering, _broker) = switchable().await;
+    let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
+    let health = Health::default();
+    assert_eq!(health.mark_down(&upstream, Duration::from_secs(60), Instant::now()), Some(true));
+    let (_config, watched) = watch::channel(checked_route(addr, "fall = 1\nrise = 1"));
+    healthcheck::supervise(watched, health.clone(), Arc::default());
+    let started = Instant::now();
+    let text = loop {
+        let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
+        if text.contains("health check failed") {
+            break text;
+        }
+        assert!(started.elapsed() < PATIENCE, "the check failed: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let line = text.lines().find(|line| line.contains("health check failed")).expect("logged");
+    assert!(
+        line.contains(" INFO ") && line.contains("already marked down, now held until checks pass"),
+        "{line}"
+    );
+    assert_eq!(health.verdict(&upstream, Duration::from_secs(1)), Verdict::Skip);
+}
+
 /// A broker that takes clients only with a login refuses the check's anonymous CONNECT: the
 /// checks held it down, and every client of its route, logged in or not, was told
 /// "unavailable". A refusal of the check's client for who it is shows the broker serving
