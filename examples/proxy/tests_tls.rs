@@ -1018,6 +1018,26 @@ fn a_crl_that_does_not_parse_is_named_not_the_ca() {
     assert!(error.starts_with(&format!("listener 127.0.0.2:0: {garbage}: ")), "{error}");
 }
 
+/// A certificate or key file cut short was refused with the marker line it lacked as a list of
+/// byte values (`missing section end marker: [67, 69, ...]`): the error says it in words.
+#[test]
+fn a_pem_file_cut_short_is_refused_in_words() {
+    let pki = Pki::new("pem-cut");
+    let cert = std::fs::read_to_string(&pki.server_cert).expect("read");
+    let key = std::fs::read_to_string(&pki.server_key).expect("read");
+    let cut_cert = pki.dir.write("cut.pem", cert.get(..100).expect("longer"));
+    let cut_key = pki.dir.write("cut.key", key.get(..60).expect("longer"));
+    for (file, tls, label) in [
+        (&cut_cert, format!("tls = {{ cert = {cut_cert:?}, key = {:?} }}", pki.server_key), "CERTIFICATE"),
+        (&cut_key, format!("tls = {{ cert = {:?}, key = {cut_key:?} }}", pki.server_cert), "PRIVATE KEY"),
+    ] {
+        let error =
+            Config::parse(&config(&tls, "[[route]]\nupstreams = [\"127.0.0.1:1883\"]")).expect_err("cut");
+        let words = format!("{file}: the file ends inside a {label} with no -----END {label}----- line");
+        assert!(error.ends_with(&words), "{error}");
+    }
+}
+
 /// A CRL past its next update was taken as if current, so a CRL no longer published went on
 /// letting in what it did not list, without a word. It is enforced, as NGINX, mosquitto and
 /// HAProxy (OpenSSL) enforce it: the clients it covers are refused, and a warning names the

@@ -14,7 +14,7 @@ use crate::ws::WsStream;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{self, ProtocolVersion, RootCertStore, ServerConfig};
@@ -63,7 +63,7 @@ impl Settings {
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certs = read_certs(&self.cert)?;
-        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| at(&self.key, e))?;
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| at(&self.key, pem_error(e)))?;
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| e.to_string())?;
@@ -180,12 +180,29 @@ pub fn unknown_revocation(e: &io::Error) -> bool {
 /// empty list, as NGINX and mosquitto refuse it: a CRL file in DER, the form CAs mostly publish,
 /// would otherwise check nothing.
 fn read_pem<T: PemObject>(path: &Path, kind: &str) -> Result<Vec<T>, String> {
-    let items =
-        T::pem_file_iter(path).and_then(Iterator::collect::<Result<Vec<_>, _>>).map_err(|e| at(path, e))?;
+    let items = T::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| at(path, pem_error(e)))?;
     if items.is_empty() {
         return Err(at(path, format_args!("no PEM {kind} in it")));
     }
     Ok(items)
+}
+
+/// A PEM reader's error in words: rustls-pki-types writes the marker line it missed, or the
+/// one it could not read, as a list of byte values.
+fn pem_error(e: pem::Error) -> String {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    match e {
+        pem::Error::MissingSectionEnd { end_marker } => {
+            let label = text(&end_marker);
+            format!("the file ends inside a {label} with no -----END {label}----- line")
+        }
+        pem::Error::IllegalSectionStart { line } => {
+            format!("a BEGIN line that cannot be read: {:?}", text(&line))
+        }
+        e => e.to_string(),
+    }
 }
 
 fn at(path: &Path, e: impl std::fmt::Display) -> String {
