@@ -356,7 +356,7 @@ check "checked: $home2 is served by another broker meanwhile" "yes" \
 kill -CONT "${broker_pid[2]}"
 check "checked: broker2 thawed, marked up" "1" "$(until_gauge "$hc_metrics" 2 1)"
 
-echo "# Shutdown: a second signal during the drain exits at once"
+echo "# Shutdown: a SIGHUP during the drain is not taken, a second SIGTERM exits at once"
 start_proxy drain $((base + 14)) "$proxy_bin" "${upstreams[@]}" --drain-ms 30000
 drain_pid=$proxy_pid
 mosquitto_sub -p $((base + 14)) -i draining -t whoami >/dev/null 2>&1 &
@@ -365,6 +365,10 @@ sleep 0.5
 kill -TERM "$drain_pid"
 sleep 0.5
 if kill -0 "$drain_pid" 2>/dev/null; then ok "the first SIGTERM drains"; else not_ok "the first SIGTERM exited"; fi
+kill -HUP "$drain_pid"
+sleep 0.3
+grep -q 'SIGHUP during the drain: not reloaded' "$work/drain.log" && ok "a SIGHUP in the drain is said to be ignored" ||
+    not_ok "no log line for a SIGHUP in the drain"
 kill -TERM "$drain_pid"
 sleep 0.5
 if kill -0 "$drain_pid" 2>/dev/null; then not_ok "the second SIGTERM did not exit"; else ok "the second SIGTERM exited at once"; fi

@@ -318,10 +318,13 @@ fn on_signals(proxy: Handle, file: Option<PathBuf>) -> std::io::Result<()> {
             }
         }
         proxy.shutdown();
-        // A second signal during the drain means now.
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
+        // A second signal during the drain means now; a reload would reopen listeners.
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => tracing::warn!("SIGHUP during the drain: not reloaded"),
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+            }
         }
         tracing::warn!(
             live = proxy.live(),
