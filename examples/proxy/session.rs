@@ -320,9 +320,15 @@ async fn open<'c>(
     // passed it.
     let sent_down = match &assigned {
         Some(assigned) => {
-            sticky::pass_connack(&mut upstream, client, &assigned.id, limits.connect_deadline())
-                .await
-                .map_err(End::Failed)?
+            match sticky::pass_connack(&mut upstream, client, &assigned.id, limits.connect_deadline()).await {
+                Ok(sent_down) => sent_down,
+                // As a broker that is not there: the client is told, and comes back.
+                Err(sticky::Unpassed::Silent) => {
+                    let ack = protocol.connack(ReasonCode::ServerUnavailable);
+                    return Err(refuse(client, ack, Why::Silent).await);
+                }
+                Err(sticky::Unpassed::Io(e)) => return Err(failed(e)),
+            }
         }
         None => Vec::new(),
     };
@@ -682,6 +688,8 @@ enum Why {
     TlsOnPlain,
     /// A WebSocket frame the proxy does not take, for which the client was sent a close frame.
     WebSocket(io::Error),
+    /// No CONNACK from the broker in time to carry the id the proxy assigned.
+    Silent,
 }
 
 /// A read or write that failed: a refusal when the client was cut for a WebSocket frame it sent,
@@ -719,7 +727,7 @@ impl Why {
             Self::Invalid(_) => "invalid",
             Self::NoRoute => "no_route",
             Self::VersionNotRouted => "version",
-            Self::Unavailable => "unavailable",
+            Self::Unavailable | Self::Silent => "unavailable",
             Self::Busy | Self::BufferBudget | Self::Local(_) => "busy",
             Self::Rate => "rate",
             Self::NoCertificate => "no_certificate",
@@ -746,6 +754,7 @@ impl fmt::Display for Why {
             Self::Unfit(e) => write!(f, "certificate name as User Name: {e}"),
             Self::TlsOnPlain => f.write_str("TLS ClientHello on a plain listener"),
             Self::WebSocket(e) => write!(f, "{e}"),
+            Self::Silent => f.write_str("no CONNACK from the broker in time to carry the assigned id"),
         }
     }
 }

@@ -81,20 +81,30 @@ pub fn with_client_id(connect: &Connect<'_>, id: &str) -> Result<Bytes, EncodeEr
     Ok(out.freeze())
 }
 
+/// Why the broker's CONNACK did not reach the client.
+#[derive(Debug)]
+pub enum Unpassed {
+    /// No CONNACK from the broker within the deadline, and nothing sent: the client can still
+    /// be told.
+    Silent,
+    /// The broker or the client failed, or the client did not take the CONNACK in time.
+    Io(io::Error),
+}
+
 /// Passes the broker's first packet to the client, with `id` added as Assigned Client
 /// Identifier where [`add_assigned_id`] adds it, and whatever came after it untouched; returns
 /// the bytes sent, for the relay to read the CONNACK from. Bytes that are no CONNACK, or none
 /// within [`MAX_CONNACK`], go on as they came, as do those before the broker closes. A broker
-/// whose CONNACK has not come within `deadline` is given up on (`TimedOut`): passed on later,
-/// it would reach the client without the id, which the client then never learns, and its
-/// session is lost to it [MQTT-3.2.2-16]. So is a client that has not taken the CONNACK
-/// within the same deadline.
+/// whose CONNACK has not come within `deadline` is given up on ([`Unpassed::Silent`]): passed
+/// on later, it would reach the client without the id, which the client then never learns,
+/// and its session is lost to it [MQTT-3.2.2-16]. So is a client that has not taken the
+/// CONNACK within the same deadline (`TimedOut`).
 pub async fn pass_connack(
     upstream: &mut (impl AsyncRead + Unpin),
     client: &mut (impl AsyncWrite + Unpin),
     id: &str,
     deadline: Duration,
-) -> io::Result<Vec<u8>> {
+) -> Result<Vec<u8>, Unpassed> {
     let mut buf = BytesMut::with_capacity(128);
     let reading = async {
         loop {
@@ -109,13 +119,8 @@ pub async fn pass_connack(
         }
     };
     let deadline = Instant::now() + deadline;
-    let Ok(whole) = timeout_at(deadline, reading).await else {
-        return Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "no CONNACK from the broker in time to carry the assigned id",
-        ));
-    };
-    let whole = whole?;
+    let Ok(whole) = timeout_at(deadline, reading).await else { return Err(Unpassed::Silent) };
+    let whole = whole.map_err(Unpassed::Io)?;
     let rewritten = whole.and_then(|len| {
         let (frame, rest) = buf.split_at_checked(len)?;
         let mut out = add_assigned_id(frame, id)?;
@@ -129,7 +134,10 @@ pub async fn pass_connack(
         client.flush().await
     };
     match timeout_at(deadline, writing).await {
-        Ok(written) => written.map(|()| out),
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the client did not take its CONNACK in time")),
+        Ok(written) => written.map(|()| out).map_err(Unpassed::Io),
+        Err(_) => Err(Unpassed::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client did not take its CONNACK in time",
+        ))),
     }
 }

@@ -959,6 +959,20 @@ pub(crate) async fn metrics_when(
     }
 }
 
+/// A 5.0 client without an id, given one by the proxy, whose broker sent no CONNACK in time to
+/// carry it, was closed unanswered and left to its own timeout: it is told "server
+/// unavailable" (0x88), as when no broker is reachable, and comes back.
+#[tokio::test]
+async fn a_client_given_an_id_whose_broker_sends_no_connack_in_time_is_told_unavailable() {
+    let broker = Scripted::start(Script::Silent).await;
+    let proxy = start(&broker, "connect_deadline_ms = 300").await;
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(&connect_packet(Protocol::V5, "", 60)).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 5).await, [0x20, 0x03, 0x00, 0x88, 0x00]);
+    let told = r#"mqtt_proxy_connections_ended_total{how="refused",why="unavailable",code="0x88"}"#;
+    metrics_when(&proxy.handle.metrics(), "counted", |text| series(text, told) == 1.0).await;
+}
+
 /// An id refused from one address (no route for it) and then served from another was counted
 /// and logged as a takeover: a refused attempt takes over nothing.
 #[tokio::test]
