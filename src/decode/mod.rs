@@ -125,6 +125,31 @@ impl Decoder {
         Self { check_payload_format: yes, ..self }
     }
 
+    /// Refuse strings that hold a control character, U+0001..U+001F or U+007F..U+009F, with
+    /// [`Error::ControlCharacter`] (reason code 0x81, Malformed Packet); off by default.
+    ///
+    /// The standard says a sender SHOULD NOT send them and a receiver MAY close the
+    /// connection (3.1.1 section 1.5.3, 5.0 section 1.5.4). Brokers differ: mosquitto (2.0)
+    /// refuses them in the client id, the user name, the will topic, the will properties and
+    /// User Properties, and this option checks those strings. It does not check the CONNECT's
+    /// Authentication Method, which mosquitto reads with the same checking string reader and
+    /// so refuses too. Other brokers are not known
+    /// to refuse them by default (not verified here): check yours before you turn this on
+    /// in front of it.
+    ///
+    /// ```
+    /// use mqtt_connect::{Decoder, Error, Field};
+    ///
+    /// let bell = b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03c\x071";
+    /// assert!(Decoder::new().decode(bell).is_ok());
+    /// let strict = Decoder::new().refuse_control_characters(true);
+    /// assert_eq!(strict.decode(bell), Err(Error::ControlCharacter { field: Field::ClientId }));
+    /// ```
+    #[must_use = "returns the changed decoder, leaving this one as it was"]
+    pub const fn refuse_control_characters(self, yes: bool) -> Self {
+        Self { refuse_control_characters: yes, ..self }
+    }
+
     /// Frames the CONNECT at the front of `buf` without decoding it: `Complete` with the
     /// frame's length (in both `packet` and `len`) once the whole frame is there,
     /// `Incomplete` before.
@@ -175,31 +200,6 @@ impl Decoder {
             }
             Framed::Partial(needed) => Ok(Status::Incomplete(needed)),
         }
-    }
-
-    /// Refuse strings that hold a control character, U+0001..U+001F or U+007F..U+009F, with
-    /// [`Error::ControlCharacter`] (reason code 0x81, Malformed Packet); off by default.
-    ///
-    /// The standard says a sender SHOULD NOT send them and a receiver MAY close the
-    /// connection (3.1.1 section 1.5.3, 5.0 section 1.5.4). Brokers differ: mosquitto (2.0)
-    /// refuses them in the client id, the user name, the will topic, the will properties and
-    /// User Properties, and this option checks those strings. It does not check the CONNECT's
-    /// Authentication Method, which mosquitto reads with the same checking string reader and
-    /// so refuses too. Other brokers are not known
-    /// to refuse them by default (not verified here): check yours before you turn this on
-    /// in front of it.
-    ///
-    /// ```
-    /// use mqtt_connect::{Decoder, Error, Field};
-    ///
-    /// let bell = b"\x10\x0f\x00\x04MQTT\x04\x02\x00\x3c\x00\x03c\x071";
-    /// assert!(Decoder::new().decode(bell).is_ok());
-    /// let strict = Decoder::new().refuse_control_characters(true);
-    /// assert_eq!(strict.decode(bell), Err(Error::ControlCharacter { field: Field::ClientId }));
-    /// ```
-    #[must_use = "returns the changed decoder, leaving this one as it was"]
-    pub const fn refuse_control_characters(self, yes: bool) -> Self {
-        Self { refuse_control_characters: yes, ..self }
     }
 
     /// Decodes the CONNECT at the front of `buf`.
