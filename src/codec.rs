@@ -231,6 +231,17 @@ fn no_second_connack(src: &BytesMut) -> Result<(), CodecError> {
     if starts(src, CONNACK_BYTE) { Err(CodecError::SecondConnack) } else { Ok(()) }
 }
 
+/// At the end of the stream, what is left of a packet not yet whole: the peer closed inside it.
+/// tokio-util's default calls it "bytes remaining on stream", of kind `Other`, which a caller
+/// cannot tell from any other failure.
+fn cut_short(src: &BytesMut, packet: &str) -> Result<(), CodecError> {
+    if src.is_empty() {
+        return Ok(());
+    }
+    let why = std::format!("the stream ended inside the {packet}, after {} bytes of it", src.len());
+    Err(CodecError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, why)))
+}
+
 /// Refuses what follows the handshake's packet, which the codec does not decode: a PUBLISH
 /// would otherwise be refused as an invalid CONNECT or CONNACK.
 fn handshake_only(src: &BytesMut) -> Result<(), CodecError> {
@@ -262,6 +273,16 @@ impl tokio_util::codec::Decoder for ConnectCodec {
             // The buffer still holds the packet, so the answer is in its version.
             Err(error) => Err(CodecError::Connect { error, connack: error.connack(src) }),
         }
+    }
+
+    /// As [`decode`](Self::decode); a CONNECT the stream ended inside is an
+    /// [`io::ErrorKind::UnexpectedEof`].
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnect>, CodecError> {
+        let decoded = self.decode(src)?;
+        if decoded.is_none() {
+            cut_short(src, "CONNECT")?;
+        }
+        Ok(decoded)
     }
 }
 
@@ -432,6 +453,16 @@ impl tokio_util::codec::Decoder for ConnackCodec {
                 Ok(None)
             }
         }
+    }
+
+    /// As [`decode`](Self::decode); a CONNACK the stream ended inside is an
+    /// [`io::ErrorKind::UnexpectedEof`].
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnack>, CodecError> {
+        let decoded = self.decode(src)?;
+        if decoded.is_none() {
+            cut_short(src, "CONNACK")?;
+        }
+        Ok(decoded)
     }
 }
 

@@ -92,8 +92,27 @@ async fn a_connection_closed_mid_connect_is_an_io_error() {
     client.write_all(&connect_bytes("c")[..5]).await.unwrap();
     client.shutdown().await.unwrap();
     let err = read_connect(server).await.unwrap_err();
-    assert!(matches!(err, CodecError::Io(_)), "{err}");
+    // tokio-util's own end-of-stream error is of kind `Other`, "bytes remaining on stream".
+    assert!(matches!(&err, CodecError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof), "{err}");
+    assert_eq!(err.to_string(), "the stream ended inside the CONNECT, after 5 bytes of it");
     assert_eq!(err.connack(), None);
+}
+
+/// A CONNACK the stream ends inside is an `UnexpectedEof` too; a stream that ends between
+/// packets, or after the CONNACK, is no error.
+#[test]
+fn a_connack_the_stream_ends_inside_is_an_unexpected_eof() {
+    let connect = Connect::new(Protocol::V3_1_1, "c");
+    let mut codec = ConnackCodec::new(Protocol::V3_1_1);
+    tokio_util::codec::Encoder::encode(&mut codec, connect, &mut BytesMut::new()).unwrap();
+    let mut cut = BytesMut::from(&b"\x20\x02\x00"[..]);
+    let err = codec.decode_eof(&mut cut).unwrap_err();
+    assert!(matches!(&err, CodecError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof), "{err}");
+    assert_eq!(err.to_string(), "the stream ended inside the CONNACK, after 3 bytes of it");
+    assert!(codec.decode_eof(&mut BytesMut::new()).unwrap().is_none(), "nothing left: the end of the stream");
+    let mut whole = BytesMut::from(&b"\x20\x02\x00\x00"[..]);
+    assert!(codec.decode_eof(&mut whole).unwrap().is_some());
+    assert!(codec.decode_eof(&mut whole).unwrap().is_none(), "after the CONNACK");
 }
 
 #[tokio::test]
