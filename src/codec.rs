@@ -275,7 +275,7 @@ impl tokio_util::codec::Decoder for ConnectCodec {
         }
     }
 
-    /// As [`decode`](Self::decode); a CONNECT the stream ended inside is an
+    /// As `decode`; a CONNECT the stream ended inside is an
     /// [`io::ErrorKind::UnexpectedEof`].
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnect>, CodecError> {
         let decoded = self.decode(src)?;
@@ -455,7 +455,7 @@ impl tokio_util::codec::Decoder for ConnackCodec {
         }
     }
 
-    /// As [`decode`](Self::decode); a CONNACK the stream ended inside is an
+    /// As `decode`; a CONNACK the stream ended inside is an
     /// [`io::ErrorKind::UnexpectedEof`].
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<OwnedConnack>, CodecError> {
         let decoded = self.decode(src)?;
