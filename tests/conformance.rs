@@ -482,6 +482,10 @@ fn mqtt_1_5_3_1_strings_must_be_well_formed_utf8() {
 fn mqtt_1_5_3_2_strings_must_not_hold_null() {
     ok(&v311(0x02, &s(b"a\x01b")));
     assert_eq!(err(&v311(0x02, &s(b"a\0b")), MALFORMED), Error::NullCharacter { field: Field::ClientId });
+    // However many there are: two in a string too short for the word test.
+    for id in [&b"\0\0"[..], b"a\0\0", b"\0a\0"] {
+        assert_eq!(err(&v311(0x02, &s(id)), MALFORMED), Error::NullCharacter { field: Field::ClientId });
+    }
     let e = err(&v311(0x06, &cat(&[&cid(), &s(b"t\0"), &s(b"")])), MALFORMED);
     assert_eq!(e, Error::NullCharacter { field: Field::WillTopic });
     let user_property = cat(&[&[0x26], &s(b"k"), &s(b"v\0")]);
