@@ -1047,6 +1047,16 @@ fn mqtt_1_5_7_1_user_property_strings_are_each_well_formed() {
     assert_eq!(e, Error::InvalidUtf8 { field });
 }
 
+/// [MQTT-1.5.7-1] A pair of long strings, whose length prefixes (0x012C, 0x012D) hold no
+/// zero byte, is read whole: a prefix is neither taken for U+0000 nor for the strings.
+#[test]
+fn mqtt_1_5_7_1_a_pair_of_long_strings_is_read() {
+    let (name, value) = ("n".repeat(300), "v".repeat(301));
+    let bytes = v5(0x02, &cat(&[&[0x26], &s(name.as_bytes()), &s(value.as_bytes())]), &cid());
+    let pairs: Vec<_> = ok(&bytes).properties.user_properties.iter().collect();
+    assert_eq!(pairs, [(&*name, &*value)]);
+}
+
 /// [MQTT-1.5.4-2] U+0000 is refused in every User Property string, however the block is laid
 /// out: short strings, empty ones, long ones, and pairs that other properties split apart.
 #[test]
