@@ -138,6 +138,28 @@ fn mqtt_2_2_3_remaining_length_at_most_four_bytes() {
     assert_eq!(e, Error::VbiTooLong { field: Field::RemainingLength });
 }
 
+/// [3.1.1 2.2.3 / 5.0 1.5.5] So the encoder writes a Remaining Length of at most 268,435,455,
+/// the most 4 bytes hold, and a property block no longer, naming the field that is over.
+/// Sized only: `encoded_len` needs no buffer of 256 MiB.
+#[test]
+fn mqtt_2_2_3_encoder_refuses_a_remaining_length_over_four_bytes() {
+    let full = "u".repeat(65_535);
+    // 16 bytes of header, property length and empty client id, then 2,048 pairs of 5 bytes
+    // plus their strings: 268,435,455 in all with a last value of 59,374 bytes.
+    let sized = |last: usize, pairs: usize| {
+        let last = "u".repeat(last);
+        let mut all = vec![(&*full, &*full); pairs - 1];
+        all.push((&*full, &*last));
+        let mut connect = Connect::new(Protocol::V5, "");
+        connect.properties.user_properties = UserProperties::new(&all);
+        connect.encoded_len()
+    };
+    assert_eq!(sized(59_374, 2_048), Ok(1 + 4 + 268_435_455));
+    let too_long = |field| Err(EncodeError::TooLong { field });
+    assert_eq!(sized(59_375, 2_048), too_long(Field::RemainingLength));
+    assert_eq!(sized(65_535, 2_049), too_long(Field::Properties));
+}
+
 /// [MQTT-1.5.5-1] 5.0 requires the shortest Variable Byte Integer; 3.1.1 does not say so and
 /// mosquitto accepts a longer one there, so this decoder does too.
 #[test]
