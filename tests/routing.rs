@@ -150,6 +150,21 @@ fn rank_is_fused() {
     assert_eq!(order.next(), None);
 }
 
+/// A slice of references ranks as the slice of nodes does: `&N` is a `Node` with `N`'s id
+/// and weight, so a caller can route over borrowed upstreams.
+#[test]
+fn references_to_nodes_rank_as_the_nodes() {
+    let ids = brokers(4);
+    let nodes = upstreams(&ids, &[1, 0, 3, 1]);
+    let refs: Vec<&Upstream<'_>> = nodes.iter().collect();
+    assert_eq!(<&Upstream<'_> as Node>::weight(&refs[2]), 3);
+    assert_eq!(<&Upstream<'_> as Node>::id(&refs[2]), ids[2].as_bytes());
+    for key in keys().take(1_000) {
+        let order: Vec<_> = routing::rank(&key, &refs).collect();
+        assert_eq!(order, routing::rank(&key, &nodes).collect::<Vec<_>>());
+    }
+}
+
 /// Pins the hash and the scoring end to end: a change here moves keys between brokers that
 /// proxies of different versions would disagree on.
 #[test]
