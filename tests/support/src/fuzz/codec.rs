@@ -2,7 +2,9 @@
 
 use bytes::BytesMut;
 use mqtt_connect::codec::{CodecError, ConnackCodec, ConnectCodec};
-use mqtt_connect::{Connect, Decoder, Error, Needed, OwnedConnack, OwnedConnect, Protocol, Status};
+use mqtt_connect::{
+    ConnackPacket, Connect, Decoder, Error, Needed, OwnedConnack, OwnedConnect, Protocol, Status,
+};
 use tokio_util::codec::{Decoder as _, Encoder as _};
 
 /// The cap of the capped `ConnackCodec`: fuzzed CONNACKs fall on both sides of it.
@@ -53,9 +55,10 @@ fn connect_codec(seed: u8, stream: &[u8]) {
 }
 
 /// Fed chunk by chunk, the `ConnackCodec` yields what one `OwnedConnack::split_from` of the
-/// whole stream yields, as the `ConnectCodec` does. Capped at [`CONNACK_CAP`], it refuses a
-/// CONNACK over the cap from its fixed header, with the packet's whole size, and otherwise
-/// answers exactly as without the cap. A 5.0 AUTH is [`auth`]'s.
+/// whole stream yields, as the `ConnectCodec` does, and both read back what one decode of the
+/// frame gives ([`reads_back`]). Capped at [`CONNACK_CAP`], it refuses a CONNACK over the cap
+/// from its fixed header, with the packet's whole size, and otherwise answers exactly as
+/// without the cap. A 5.0 AUTH is [`auth`]'s.
 fn connack_codec(seed: u8, stream: &[u8], protocol: Protocol) {
     if protocol == Protocol::V5 && stream.first().is_some_and(|byte| byte >> 4 == 0xF) {
         return auth(seed, stream);
@@ -73,6 +76,7 @@ fn connack_codec(seed: u8, stream: &[u8], protocol: Protocol) {
     match (&expected, &outcome) {
         (Ok(Status::Complete { packet, len }), Ok(Some(got))) => {
             assert_eq!(got, packet);
+            reads_back(protocol, &stream[..*len], got, packet);
             assert!(fed >= *len && fed - len <= 16, "yielded {} bytes after the frame was whole", fed - len);
             assert_eq!(&buf[..], &stream[*len..fed], "the bytes after the CONNACK changed");
         }
@@ -203,6 +207,17 @@ fn after_handshake<T: std::fmt::Debug>(
         Some(_) => assert!(matches!(next, Err(CodecError::AfterHandshake)), "{next:?}"),
     }
     assert_eq!(buf, &before, "a packet after the handshake's was taken");
+}
+
+/// An `OwnedConnack` fed in chunks (`chunked`) and one split off the whole stream (`whole`)
+/// read back from their frame what one decode of it gives, User Properties included. Their
+/// equality compares frames only; this checks the properties each keeps beside its frame.
+fn reads_back(protocol: Protocol, frame: &[u8], chunked: &OwnedConnack, whole: &OwnedConnack) {
+    let Ok(Status::Complete { packet, .. }) = ConnackPacket::decode(protocol, frame) else {
+        panic!("{protocol}: the CONNACK's frame does not decode alone")
+    };
+    assert_eq!(whole.packet(), packet, "{protocol}: split whole, the CONNACK reads back otherwise");
+    assert_eq!(chunked.packet(), packet, "{protocol}: fed in chunks, the CONNACK reads back otherwise");
 }
 
 /// Whether the CONNACK carries an Authentication Method.
