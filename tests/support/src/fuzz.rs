@@ -49,8 +49,9 @@ const MAX_APPEND: usize = 1 << 16;
 /// The `decode` target: arbitrary bytes through the default decoder and a capped one.
 ///
 /// Neither panics; a complete packet lies within the input, decodes the same without the
-/// bytes after it, and re-encodes to bytes that decode to the same packet; `Incomplete` keeps
-/// its promise; the cap changes nothing but refusing what is over it.
+/// bytes after it, announces its version to `protocol_of`, and re-encodes to bytes that decode
+/// to the same packet; `Incomplete` keeps its promise; the cap changes nothing but refusing
+/// what is over it.
 pub fn decode(data: &[u8]) {
     let plain = Decoder::new();
     let outcome = plain.decode(data);
@@ -84,6 +85,8 @@ fn check_outcome(decoder: Decoder, data: &[u8], outcome: Outcome<'_>) {
             assert!(len <= data.len(), "a packet of {len} bytes in an input of {}", data.len());
             let frame = &data[..len];
             assert_eq!(decoder.decode(frame), outcome, "the bytes after the packet changed it");
+            // The version a refusal is answered in comes from `protocol_of`.
+            assert_eq!(mqtt_connect::protocol_of(frame), Some(packet.protocol), "protocol_of");
             check_reencode(&packet, frame);
         }
         Ok(Status::Incomplete(Needed::Unknown)) => {
