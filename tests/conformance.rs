@@ -320,6 +320,8 @@ fn bridge_bit_on_the_level_byte() {
         let e = strict.decode(&bridge).unwrap_err();
         assert_eq!(e, Error::UnsupportedProtocolLevel { level });
         assert_eq!(e.connack(&bridge).unwrap().as_bytes(), [0x20, 0x02, 0x00, 0x01]);
+        // Whatever the decoder's option, a refusal is answered in the bridge's version.
+        assert_eq!(mqtt_connect::protocol_of(&bridge), Some(protocol));
     }
     assert!(!ok(&v311(0x02, &cid())).bridge);
 }
