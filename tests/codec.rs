@@ -756,3 +756,22 @@ fn mqtt_3_1_2_24_the_connect_codec_writes_no_connack_over_the_clients_maximum_pa
     server_after(connect).encode(ack, &mut out).unwrap();
     assert_eq!(out.len(), 16);
 }
+
+/// Under the bound, what a packet still needs is reserved whole, whatever its size: one read
+/// can then take it all.
+#[test]
+fn the_codecs_reserve_the_whole_of_a_packet_under_the_bound() {
+    let bytes = connect_bytes(&"c".repeat(10_000));
+    let mut buf = BytesMut::from(&bytes[..4]);
+    assert!(ConnectCodec::default().decode(&mut buf).unwrap().is_none());
+    assert!(
+        buf.capacity() >= bytes.len(),
+        "reserved {} of a CONNECT's {} bytes",
+        buf.capacity(),
+        bytes.len()
+    );
+    // A 5.0 CONNACK whose Remaining Length announces 10,000 bytes.
+    let mut buf = BytesMut::from(&b"\x20\x90\x4e"[..]);
+    assert!(ConnackCodec::new(Protocol::V5).decode(&mut buf).unwrap().is_none());
+    assert!(buf.capacity() >= 10_003, "reserved {} of a CONNACK's 10,003 bytes", buf.capacity());
+}
