@@ -871,3 +871,28 @@ fn an_owned_connack_decodes_from_bytes_without_a_copy() {
         Err(Error::NotConnack { byte: 0x30 })
     );
 }
+
+/// Two `OwnedConnack`s are equal, and hash alike, when their frames and versions are: the
+/// same bytes read as 3.1's and as 3.1.1's answer are two CONNACKs, as are two frames.
+#[cfg(feature = "bytes")]
+#[test]
+fn owned_connacks_compare_and_hash_by_version_and_frame() {
+    use bytes::Bytes;
+    use mqtt_connect::OwnedConnack;
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+
+    let hash = |ack: &OwnedConnack| BuildHasherDefault::<DefaultHasher>::default().hash_one(ack);
+    let owned =
+        |protocol, bytes: &'static [u8]| match OwnedConnack::decode(protocol, &Bytes::from_static(bytes)) {
+            Ok(Status::Complete { packet, .. }) => packet,
+            other => panic!("the CONNACK decodes: {other:?}"),
+        };
+    let accepted = owned(Protocol::V3_1_1, b"\x20\x02\x00\x00");
+    let again = owned(Protocol::V3_1_1, b"\x20\x02\x00\x00");
+    assert_eq!((&accepted, hash(&accepted)), (&again, hash(&again)));
+    let refused = owned(Protocol::V3_1_1, b"\x20\x02\x00\x05");
+    assert_ne!(accepted, refused);
+    assert_ne!(hash(&accepted), hash(&refused));
+    let in_3_1 = owned(Protocol::V3_1, b"\x20\x02\x00\x00");
+    assert_ne!(accepted, in_3_1);
+}
