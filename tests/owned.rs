@@ -257,3 +257,71 @@ fn wills_compare_by_what_they_hold() {
     assert_ne!(one.will(), qos1.will());
     assert_ne!(a.will(), one.will());
 }
+
+/// A 3.1.1 CONNECT from a bridge (level byte 0x84): the bit read, the frame handed out whole.
+#[test]
+fn a_bridges_connect_keeps_its_bit_and_gives_up_its_frame() {
+    let bytes = b"\x10\x0e\x00\x04MQTT\x84\x02\x00\x3c\x00\x02b1";
+    let (owned, _) = split(bytes);
+    assert!(owned.bridge());
+    assert_eq!(owned.into_frame(), &bytes[..]);
+}
+
+/// A 5.0 CONNECT without properties reads each as absent, not as a default value.
+#[test]
+fn a_5_0_connect_without_properties_reads_each_as_none() {
+    let mut buf = vec![0; Connect::new(Protocol::V5, "c1").encoded_len().unwrap()];
+    Connect::new(Protocol::V5, "c1").encode(&mut buf).unwrap();
+    let (owned, _) = split(&buf);
+    assert_eq!(owned.request_response_information(), None);
+    assert_eq!(owned.request_problem_information(), None);
+}
+
+/// Equality and hashing follow the frame: two copies of one CONNECT are one key in a map, two
+/// CONNECTs that differ are two.
+#[test]
+fn connects_compare_and_hash_by_their_frames() {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = |c: &OwnedConnect| BuildHasherDefault::<DefaultHasher>::default().hash_one(c);
+    let bytes = full();
+    let (a, b) = (split(&bytes).0, split(&bytes).0);
+    assert_eq!((&a, hash(&a)), (&b, hash(&b)));
+    let (other, _) = split(b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02c1");
+    assert_ne!(a, other);
+    assert_ne!(hash(&a), hash(&other));
+}
+
+/// `Debug` shows the frame's length and the packet, its password redacted.
+#[test]
+fn a_connect_debugs_as_its_length_and_packet() {
+    let (owned, _) = split(&full());
+    let shown = format!("{owned:?}");
+    assert!(
+        shown.starts_with(&format!("OwnedConnect {{ len: {}, packet: Connect {{", full().len())),
+        "{shown}"
+    );
+    assert!(shown.contains("client_id: \"sensor-17\"") && shown.contains("<redacted, 6 bytes>"), "{shown}");
+    assert!(!shown.contains("secret"), "{shown}");
+}
+
+/// A will without Retain reads as not retained.
+#[test]
+fn a_will_without_retain_is_not_retained() {
+    let mut connect = Connect::new(Protocol::V3_1_1, "c1");
+    connect.will = Some(Will::new("t", b"p"));
+    let mut buf = vec![0; connect.encoded_len().unwrap()];
+    connect.encode(&mut buf).unwrap();
+    let (owned, _) = split(&buf);
+    assert!(!owned.will().unwrap().retain());
+}
+
+/// A will's `Debug` names its QoS, Retain and topic, and the payload only by its length.
+#[test]
+fn a_will_debugs_without_its_payload() {
+    let (owned, _) = split(&full());
+    let shown = format!("{:?}", owned.will().unwrap());
+    assert_eq!(
+        shown,
+        r#"OwnedWill { qos: AtLeastOnce, retain: true, topic: "sensors/17/status", payload_len: 7, .. }"#
+    );
+}
