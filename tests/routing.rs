@@ -344,3 +344,15 @@ proptest! {
         prop_assert!(new == pick_id(&key, &after) || new == Some(after[changed].id));
     }
 }
+
+/// A rank's size hint: at most one item for each node it was given, and none once it has
+/// ended.
+#[test]
+fn rank_hints_at_most_one_item_a_node() {
+    let ids = brokers(3);
+    let nodes = upstreams(&ids, &[1, 0, 1]);
+    let mut order = routing::rank(b"c1", &nodes);
+    assert_eq!(order.size_hint(), (0, Some(3)));
+    assert_eq!(order.by_ref().count(), 2);
+    assert_eq!(order.size_hint(), (0, Some(0)));
+}
