@@ -896,3 +896,18 @@ fn owned_connacks_compare_and_hash_by_version_and_frame() {
     let in_3_1 = owned(Protocol::V3_1, b"\x20\x02\x00\x00");
     assert_ne!(accepted, in_3_1);
 }
+
+/// A CONNACK's properties print every field, Authentication Data only by its length.
+#[test]
+fn connack_properties_debug_redacts_the_authentication_data() {
+    let mut p = ConnackProperties::default();
+    p.authentication_method = Some("SCRAM-SHA-1");
+    p.authentication_data = Some(b"server-final");
+    p.server_keep_alive = Some(45);
+    let shown = format!("{p:?}");
+    assert!(shown.starts_with("ConnackProperties { session_expiry_interval: None,"), "{shown}");
+    assert!(shown.contains("server_keep_alive: Some(45)"), "{shown}");
+    assert!(shown.contains("authentication_method: Some(\"SCRAM-SHA-1\")"), "{shown}");
+    assert!(shown.contains("authentication_data: Some(<redacted, 12 bytes>)"), "{shown}");
+    assert!(!shown.contains("server-final"), "{shown}");
+}
