@@ -1328,3 +1328,25 @@ fn summary_is_one_line_without_secrets() {
     );
     assert!(!line.contains('\n'));
 }
+
+/// A summary debugs as it displays, so that `{:?}` in a log line shows the same one line.
+#[test]
+fn summary_debugs_as_it_displays() {
+    let connect = Connect::new(Protocol::V5, "c1");
+    let summary = connect.summary();
+    assert_eq!(format!("{summary:?}"), r#"MQTT 5.0 client_id="c1" clean_start keep_alive=60"#);
+    assert_eq!(format!("{summary:?}"), summary.to_string());
+}
+
+/// A 3.x CONNECT has no property blocks: the encoder refuses will properties in one, rather
+/// than drop them.
+#[test]
+fn the_encoder_refuses_will_properties_in_a_3_x_connect() {
+    let mut connect = Connect::new(Protocol::V3_1_1, "c1");
+    let mut will = Will::new("t", b"p");
+    will.properties.will_delay_interval = Some(5);
+    connect.will = Some(will);
+    let e = connect.encoded_len().unwrap_err();
+    assert_eq!(e, EncodeError::NotInVersion { field: Field::WillProperties });
+    assert_eq!(connect.encode(&mut [0; 64]), Err(e));
+}
