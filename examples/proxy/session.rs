@@ -236,8 +236,7 @@ async fn read_version(client: &mut Client, limits: &Limits, head: &[u8]) -> Resu
     };
     match timeout(limits.busy_deadline(), reading).await {
         Ok(Ok(protocol)) => Ok(protocol),
-        Ok(Err(e)) if edge::gone(&e) => Err(End::ClosedBeforeConnect),
-        Ok(Err(e)) => Err(failed(e)),
+        Ok(Err(e)) => Err(before_connect(e)),
         Err(_) => Err(End::Deadline),
     }
 }
@@ -433,8 +432,7 @@ async fn read_connect(
             drop((buf, charge));
             Err(refuse(client, busy, Why::BufferBudget).await)
         }
-        Ok(Err(e)) if edge::gone(&e) => Err(End::ClosedBeforeConnect),
-        Ok(Err(e)) => Err(failed(e)),
+        Ok(Err(e)) => Err(before_connect(e)),
         Err(_) => Err(End::Deadline),
     }
 }
@@ -696,6 +694,12 @@ enum Why {
 /// otherwise the socket's failure.
 fn failed(e: io::Error) -> End {
     if ws::is_refusal(&e) { End::Refused { why: Why::WebSocket(e), answered: None } } else { End::Failed(e) }
+}
+
+/// A read of the client that failed before its CONNECT was whole: the client gone (a close or a
+/// reset, as [`edge::gone`] tells), or [`failed`].
+fn before_connect(e: io::Error) -> End {
+    if edge::gone(&e) { End::ClosedBeforeConnect } else { failed(e) }
 }
 
 impl fmt::Display for End {

@@ -460,10 +460,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
     }
 
     /// Sends a close frame (1000, or 1001 when [`going_away`](Self::going_away)): WebSocket has
-    /// no half-close, so this ends the client's side
-    /// too once it answers. Then shuts the stream below down, so that `wss://` sends its TLS
-    /// close_notify, which tungstenite's close does not: a strict TLS client reads the end
-    /// without it as a truncation.
+    /// no half-close, so this ends the client's side too once it answers. Then shuts the stream
+    /// below down, so that `wss://` sends its TLS close_notify, which tungstenite's close does
+    /// not: a strict TLS client reads the end without it as a truncation.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let mut ws = Pin::new(&mut this.ws);
