@@ -19,6 +19,13 @@ async fn pair() -> (TcpStream, TcpStream) {
     (client, server)
 }
 
+/// Runs a loopback test to its end, or fails it after ten seconds: a packet that never comes
+/// would otherwise leave the test waiting for ever, where it should fail.
+async fn within<T>(test: impl std::future::Future<Output = T>) -> T {
+    let deadline = std::time::Duration::from_secs(10);
+    tokio::time::timeout(deadline, test).await.expect("the test hung: a packet never came")
+}
+
 /// The module docs' read, word for word.
 async fn read_connect(client: TcpStream) -> Result<(OwnedConnect, TcpStream, BytesMut), CodecError> {
     let mut framed = FramedRead::new(client, ConnectCodec::new(Decoder::new().max_packet_size(64 * 1024)));
@@ -47,55 +54,64 @@ fn connect_bytes(client_id: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_connect_in_pieces_then_pipelined_bytes_then_the_rest_of_the_stream() {
-    let (mut client, server) = pair().await;
-    let connect = connect_bytes("sensor-1");
-    let pingreq = [0xc0u8, 0x00];
-    let writer = tokio::spawn(async move {
-        // The CONNECT in three writes, the last one carrying a pipelined PINGREQ.
-        let (a, rest) = connect.split_at(3);
-        let (b, c) = rest.split_at(7);
-        for part in [a, b] {
-            client.write_all(part).await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        client.write_all(&[c, &pingreq[..]].concat()).await.unwrap();
-        client.write_all(b"later").await.unwrap();
-        client.shutdown().await.unwrap();
-        connect
-    });
-    let (owned, mut io, pipelined) = read_connect(server).await.unwrap();
-    let sent = writer.await.unwrap();
-    assert_eq!(owned.client_id(), "sensor-1");
-    assert_eq!(owned.username(), Some("alice"));
-    assert_eq!(owned.frame(), &sent[..]);
-    // Whatever the codec read past the CONNECT comes back untouched, then the socket goes on.
-    let mut rest = pipelined.to_vec();
-    io.read_to_end(&mut rest).await.unwrap();
-    assert_eq!(rest, [&pingreq[..], b"later"].concat());
+    within(async {
+        let (mut client, server) = pair().await;
+        let connect = connect_bytes("sensor-1");
+        let pingreq = [0xc0u8, 0x00];
+        let writer = tokio::spawn(async move {
+            // The CONNECT in three writes, the last one carrying a pipelined PINGREQ.
+            let (a, rest) = connect.split_at(3);
+            let (b, c) = rest.split_at(7);
+            for part in [a, b] {
+                client.write_all(part).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            client.write_all(&[c, &pingreq[..]].concat()).await.unwrap();
+            client.write_all(b"later").await.unwrap();
+            client.shutdown().await.unwrap();
+            connect
+        });
+        let (owned, mut io, pipelined) = read_connect(server).await.unwrap();
+        let sent = writer.await.unwrap();
+        assert_eq!(owned.client_id(), "sensor-1");
+        assert_eq!(owned.username(), Some("alice"));
+        assert_eq!(owned.frame(), &sent[..]);
+        // Whatever the codec read past the CONNECT comes back untouched, then the socket goes on.
+        let mut rest = pipelined.to_vec();
+        io.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, [&pingreq[..], b"later"].concat());
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_refused_connect_is_answered_in_the_clients_version() {
-    let (mut client, server) = pair().await;
-    // 5.0, reserved flag set.
-    client.write_all(b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00").await.unwrap();
-    let err = read_connect(server).await.unwrap_err();
-    assert!(matches!(err, CodecError::Connect { error: Error::ReservedFlag, .. }), "{err}");
-    let mut answer = Vec::new();
-    client.read_to_end(&mut answer).await.unwrap();
-    assert_eq!(answer, [0x20, 0x03, 0x00, 0x81, 0x00]);
+    within(async {
+        let (mut client, server) = pair().await;
+        // 5.0, reserved flag set.
+        client.write_all(b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00").await.unwrap();
+        let err = read_connect(server).await.unwrap_err();
+        assert!(matches!(err, CodecError::Connect { error: Error::ReservedFlag, .. }), "{err}");
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        assert_eq!(answer, [0x20, 0x03, 0x00, 0x81, 0x00]);
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_connection_closed_mid_connect_is_an_io_error() {
-    let (mut client, server) = pair().await;
-    client.write_all(&connect_bytes("c")[..5]).await.unwrap();
-    client.shutdown().await.unwrap();
-    let err = read_connect(server).await.unwrap_err();
-    // tokio-util's own end-of-stream error is of kind `Other`, "bytes remaining on stream".
-    assert!(matches!(&err, CodecError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof), "{err}");
-    assert_eq!(err.to_string(), "the stream ended inside the CONNECT, after 5 bytes of it");
-    assert_eq!(err.connack(), None);
+    within(async {
+        let (mut client, server) = pair().await;
+        client.write_all(&connect_bytes("c")[..5]).await.unwrap();
+        client.shutdown().await.unwrap();
+        let err = read_connect(server).await.unwrap_err();
+        // tokio-util's own end-of-stream error is of kind `Other`, "bytes remaining on stream".
+        assert!(matches!(&err, CodecError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof), "{err}");
+        assert_eq!(err.to_string(), "the stream ended inside the CONNECT, after 5 bytes of it");
+        assert_eq!(err.connack(), None);
+    })
+    .await
 }
 
 /// A CONNACK the stream ends inside is an `UnexpectedEof` too; a stream that ends between
@@ -117,32 +133,35 @@ fn a_connack_the_stream_ends_inside_is_an_unexpected_eof() {
 
 #[tokio::test]
 async fn a_proxy_forwards_the_connect_and_reads_the_brokers_connack() {
-    let (client_side, proxy_in) = pair().await;
-    let (proxy_out, broker_side) = pair().await;
-    let mut client = client_side;
-    client.write_all(&connect_bytes("c7")).await.unwrap();
+    within(async {
+        let (client_side, proxy_in) = pair().await;
+        let (proxy_out, broker_side) = pair().await;
+        let mut client = client_side;
+        client.write_all(&connect_bytes("c7")).await.unwrap();
 
-    // The broker: reads the CONNECT through its codec, accepts with a Server Keep Alive.
-    let broker = tokio::spawn(async move {
-        let mut framed = Framed::new(broker_side, ConnectCodec::default());
-        let connect = framed.next().await.unwrap().unwrap();
-        let mut ack = ConnackPacket::new(connect.protocol(), ReasonCode::Success);
-        ack.properties.server_keep_alive = Some(20);
-        ack.properties.assigned_client_identifier = Some("from-broker");
-        framed.send(ack).await.unwrap();
-        connect.client_id().to_owned()
-    });
+        // The broker: reads the CONNECT through its codec, accepts with a Server Keep Alive.
+        let broker = tokio::spawn(async move {
+            let mut framed = Framed::new(broker_side, ConnectCodec::default());
+            let connect = framed.next().await.unwrap().unwrap();
+            let mut ack = ConnackPacket::new(connect.protocol(), ReasonCode::Success);
+            ack.properties.server_keep_alive = Some(20);
+            ack.properties.assigned_client_identifier = Some("from-broker");
+            framed.send(ack).await.unwrap();
+            connect.client_id().to_owned()
+        });
 
-    // The proxy: reads the CONNECT, forwards its frame, reads the CONNACK back.
-    let (connect, _client_io, _) = read_connect(proxy_in).await.unwrap();
-    let mut upstream = Framed::new(proxy_out, ConnackCodec::new(connect.protocol()));
-    upstream.send(&connect).await.unwrap();
-    let ack = upstream.next().await.unwrap().unwrap();
-    assert_eq!(broker.await.unwrap(), "c7");
-    assert_eq!(ack.reason_code(), ReasonCode::Success);
-    assert!(!ack.session_present());
-    assert_eq!(ack.packet().properties.server_keep_alive, Some(20));
-    assert_eq!(ack.packet().properties.assigned_client_identifier, Some("from-broker"));
+        // The proxy: reads the CONNECT, forwards its frame, reads the CONNACK back.
+        let (connect, _client_io, _) = read_connect(proxy_in).await.unwrap();
+        let mut upstream = Framed::new(proxy_out, ConnackCodec::new(connect.protocol()));
+        upstream.send(&connect).await.unwrap();
+        let ack = upstream.next().await.unwrap().unwrap();
+        assert_eq!(broker.await.unwrap(), "c7");
+        assert_eq!(ack.reason_code(), ReasonCode::Success);
+        assert!(!ack.session_present());
+        assert_eq!(ack.packet().properties.server_keep_alive, Some(20));
+        assert_eq!(ack.packet().properties.assigned_client_identifier, Some("from-broker"));
+    })
+    .await
 }
 
 #[test]
@@ -558,43 +577,49 @@ fn mqtt_4_12_0_6_no_authentication_the_connect_did_not_ask_for() {
 /// codec, here over loopback TCP.
 #[tokio::test]
 async fn an_auth_before_the_connack_is_left_in_the_buffer_for_the_caller() {
-    let auth = v5_packet(0xF0, &[0x18], SCRAM);
-    let mut buf = BytesMut::from(&auth[..1]);
-    assert!(matches!(ConnackCodec::new(Protocol::V5).decode(&mut buf), Err(CodecError::Auth)));
-    assert_eq!(&buf[..], &auth[..1]);
+    within(async {
+        let auth = v5_packet(0xF0, &[0x18], SCRAM);
+        let mut buf = BytesMut::from(&auth[..1]);
+        assert!(matches!(ConnackCodec::new(Protocol::V5).decode(&mut buf), Err(CodecError::Auth)));
+        assert_eq!(&buf[..], &auth[..1]);
 
-    let (client, mut server) = pair().await;
-    let mut framed = Framed::new(client, ConnackCodec::new(Protocol::V5));
-    let mut connect = Connect::new(Protocol::V5, "c1");
-    connect.properties.authentication_method = Some("SCRAM-SHA-1");
-    framed.send(connect).await.unwrap();
-    let ack = v5_packet(0x20, &[0x00, 0x00], SCRAM);
-    let mut got = BytesMut::new();
-    let connect = loop {
-        server.read_buf(&mut got).await.unwrap();
-        if let mqtt_connect::Status::Complete { packet, .. } = mqtt_connect::decode(&got).unwrap() {
-            break packet;
+        let (client, mut server) = pair().await;
+        let mut framed = Framed::new(client, ConnackCodec::new(Protocol::V5));
+        let mut connect = Connect::new(Protocol::V5, "c1");
+        connect.properties.authentication_method = Some("SCRAM-SHA-1");
+        framed.send(connect).await.unwrap();
+        let ack = v5_packet(0x20, &[0x00, 0x00], SCRAM);
+        let mut got = BytesMut::new();
+        let connect = loop {
+            server.read_buf(&mut got).await.unwrap();
+            if let mqtt_connect::Status::Complete { packet, .. } = mqtt_connect::decode(&got).unwrap() {
+                break packet;
+            }
+        };
+        assert_eq!(connect.properties.authentication_method, Some("SCRAM-SHA-1"));
+        server.write_all(&auth).await.unwrap();
+
+        let err = framed.next().await.unwrap().unwrap_err();
+        assert!(matches!(err, CodecError::Auth), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "an AUTH packet before the CONNACK: enhanced authentication is the caller's"
+        );
+        let mut parts = framed.into_parts();
+        while parts.read_buf.len() < auth.len() {
+            parts.io.read_buf(&mut parts.read_buf).await.unwrap();
         }
-    };
-    assert_eq!(connect.properties.authentication_method, Some("SCRAM-SHA-1"));
-    server.write_all(&auth).await.unwrap();
+        assert_eq!(&parts.read_buf.split_to(auth.len())[..], &auth[..]);
 
-    let err = framed.next().await.unwrap().unwrap_err();
-    assert!(matches!(err, CodecError::Auth), "{err}");
-    assert_eq!(err.to_string(), "an AUTH packet before the CONNACK: enhanced authentication is the caller's");
-    let mut parts = framed.into_parts();
-    while parts.read_buf.len() < auth.len() {
-        parts.io.read_buf(&mut parts.read_buf).await.unwrap();
-    }
-    assert_eq!(&parts.read_buf.split_to(auth.len())[..], &auth[..]);
-
-    // The caller answers the AUTH, the server accepts: the CONNACK, read by the codec resumed
-    // from its parts.
-    parts.io.write_all(&auth).await.unwrap();
-    server.write_all(&ack).await.unwrap();
-    let mut framed = Framed::from_parts(parts);
-    let connack = framed.next().await.unwrap().unwrap();
-    assert_eq!(connack.packet().properties.authentication_method, Some("SCRAM-SHA-1"));
+        // The caller answers the AUTH, the server accepts: the CONNACK, read by the codec resumed
+        // from its parts.
+        parts.io.write_all(&auth).await.unwrap();
+        server.write_all(&ack).await.unwrap();
+        let mut framed = Framed::from_parts(parts);
+        let connack = framed.next().await.unwrap().unwrap();
+        assert_eq!(connack.packet().properties.authentication_method, Some("SCRAM-SHA-1"));
+    })
+    .await
 }
 
 /// The codec an AUTH stopped is as it was: resumed once the caller has taken the AUTH off the
