@@ -217,7 +217,7 @@ pub async fn arrive(
         let ws = Box::pin(upgrading).await.map_err(|refused| match refused {
             ws::Refused::Upgrade(why) => Refused::WebSocket(why),
             ws::Refused::Closed => Refused::Closed,
-            ws::Refused::Io(e) => failed(e),
+            ws::Refused::Io(e) => io_refusal(e),
             ws::Refused::Deadline => Refused::Deadline,
         })?;
         Ok(Client::Ws(Box::new(ws)))
@@ -237,7 +237,7 @@ pub fn gone(e: &io::Error) -> bool {
 }
 
 /// A socket error before the CONNECT: the client gone, or a failure.
-fn failed(e: io::Error) -> Refused {
+fn io_refusal(e: io::Error) -> Refused {
     if gone(&e) { Refused::Closed } else { Refused::Failed(e) }
 }
 
@@ -247,7 +247,7 @@ async fn first_byte(tcp: &TcpStream) -> Result<u8, Refused> {
     match tcp.peek(&mut byte).await {
         Ok(0) => Err(Refused::Closed),
         Ok(_) => Ok(byte[0]),
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(io_refusal(e)),
     }
 }
 
@@ -260,7 +260,7 @@ async fn first_byte(tcp: &TcpStream) -> Result<u8, Refused> {
 /// taken and unused). Only a header that has not all come is read as `next` asks, in pieces.
 async fn read_header(tcp: &mut TcpStream) -> Result<Option<(SocketAddr, SocketAddr)>, Refused> {
     let mut header = vec![0; proxy_header::MAX];
-    let came = tcp.peek(&mut header).await.map_err(failed)?;
+    let came = tcp.peek(&mut header).await.map_err(io_refusal)?;
     header.truncate(came);
     match proxy_header::next(&header) {
         // Read whole, which the loop then finds whole and parses.
@@ -280,6 +280,6 @@ async fn read_header(tcp: &mut TcpStream) -> Result<Option<(SocketAddr, SocketAd
         };
         let start = header.len();
         header.resize(start + more, 0);
-        tcp.read_exact(&mut header[start..]).await.map_err(failed)?;
+        tcp.read_exact(&mut header[start..]).await.map_err(io_refusal)?;
     }
 }

@@ -103,7 +103,7 @@ pub fn serve<'a>(
             Ok(First::Client) => End::ClientClosed,
             Ok(First::Upstream) => End::UpstreamClosed,
             Ok(First::Cut(cut)) => End::Cut(cut),
-            Err(e) => failed(e),
+            Err(e) => io_end(e),
         };
         log.close(peer, started, &end, &guards.metrics);
     }
@@ -326,7 +326,7 @@ async fn open<'c>(
                     let ack = protocol.connack(ReasonCode::ServerUnavailable);
                     return Err(refuse(client, ack, Why::Silent).await);
                 }
-                Err(sticky::Unpassed::Io(e)) => return Err(failed(e)),
+                Err(sticky::Unpassed::Io(e)) => return Err(io_end(e)),
             }
         }
         None => Vec::new(),
@@ -692,14 +692,14 @@ enum Why {
 
 /// A read or write that failed: a refusal when the client was cut for a WebSocket frame it sent,
 /// otherwise the socket's failure.
-fn failed(e: io::Error) -> End {
+fn io_end(e: io::Error) -> End {
     if ws::is_refusal(&e) { End::Refused { why: Why::WebSocket(e), answered: None } } else { End::Failed(e) }
 }
 
 /// A read of the client that failed before its CONNECT was whole: the client gone (a close or a
-/// reset, as [`edge::gone`] tells), or [`failed`].
+/// reset, as [`edge::gone`] tells), or [`io_end`].
 fn before_connect(e: io::Error) -> End {
-    if edge::gone(&e) { End::ClosedBeforeConnect } else { failed(e) }
+    if edge::gone(&e) { End::ClosedBeforeConnect } else { io_end(e) }
 }
 
 impl fmt::Display for End {
