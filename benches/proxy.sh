@@ -166,9 +166,10 @@ if [[ $section == tls ]]; then
     tls_loadgen --connections 2000 --concurrency 50 --protocol 4 --rounds 5
 fi
 # Memory first, on fresh processes: the heap that later runs leave behind would hide growth.
+# HELD: connections held open at once (3,000 by default).
 if [[ $section == all || $section == memory ]]; then
     echo "## memory per idle connection"
-    loadgen --connections 3000 --concurrency 3000 --hold-ms 2000 --protocol 4
+    loadgen --connections "${HELD:-3000}" --concurrency "${HELD:-3000}" --hold-ms 2000 --protocol 4
 fi
 if [[ $section == all || $section == rate ]]; then
     echo "## connection rate"
