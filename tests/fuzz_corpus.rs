@@ -128,6 +128,22 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
         ),
         ("v5_duplicate", vec![0x20, 0x09, 0x00, 0x00, 0x06, 0x13, 0x00, 0x01, 0x13, 0x00, 0x02]),
         ("incomplete", vec![0x20, 0x7f, 0x00]),
+        // Several faults each, the first on the wire the one to report: reserved flags before a
+        // code 5.0 lacks; a User Property whose name is not UTF-8 and whose value holds U+0000,
+        // before a duplicate Receive Maximum of 0; Session Present with a refusal before a
+        // property CONNACK does not allow; a padded Remaining Length before the flags.
+        ("v5_flags_then_code", vec![0x20, 0x03, 0x02, 0xff, 0x00]),
+        (
+            "v5_user_property_then_duplicate",
+            cat(&[
+                &[0x20, 0x12, 0x00, 0x00, 0x0f, 0x26],
+                &s(b"\xc3\x28"),
+                &s(b"a\0"),
+                &[0x21, 0, 1, 0x21, 0, 0],
+            ]),
+        ),
+        ("v5_session_present_refused_then_property", vec![0x20, 0x05, 0x01, 0x87, 0x02, 0x01, 0x01]),
+        ("v5_padded_length_then_flags", vec![0x20, 0x83, 0x00, 0xfe, 0x00, 0x00]),
     ]
     .into_iter()
     .map(|(n, bytes)| (name(n), bytes))

@@ -11,6 +11,7 @@ use crate::wire::encode;
 
 mod codec;
 mod connack;
+mod connack_faults;
 mod frame;
 mod nom;
 
