@@ -82,6 +82,7 @@ fn is_seed(file: &Path) -> bool {
 /// The seed corpus of each target, by file name.
 fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     let packets = packets();
+    let c1 = s(b"c1");
     let name = |n: &str| format!("seed-{n}");
     let decode: BTreeMap<_, _> = packets.iter().map(|(n, p)| (name(n), p.clone())).collect();
     // Whole, one byte at a time, and in uneven chunks of 4, 1 and 10 bytes.
@@ -163,6 +164,33 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
         .enumerate()
         .map(|(i, (n, p))| (n, cat(&[&[i as u8], &p])))
         .collect();
+    // A control byte (bits 0-1: the version the CONNACK's bytes are read in, 3 the
+    // CONNECT's; bit 2: Session Present flipped; bits 3-4: the packet's version, 0 kept; bits
+    // 5-6: the refusal's version, 3 the CONNECT's) and a code, then a CONNECT and the CONNACK
+    // that answers it: accepted, with Session Present after a clean start or not, over the
+    // client's Maximum Packet Size, in the wrong version, and the refusals of an unsupported
+    // version; and a CONNACK with no CONNECT before it.
+    let theirs = 0x63;
+    let accepted = [0x20, 0x02, 0x00, 0x00];
+    let session = [0x20, 0x02, 0x01, 0x00];
+    let v5_accepted = [0x20, 0x03, 0x00, 0x00, 0x00];
+    let small = v5(0x00, b"\x27\x00\x00\x00\x10", &c1);
+    let answer = [
+        ("v3_1_1_accepted", cat(&[&[theirs, 0x00], &v311(0x02, &c1), &accepted])),
+        ("v3_1_1_session_after_clean_start", cat(&[&[theirs, 0x00], &v311(0x02, &c1), &session])),
+        ("v3_1_1_session_kept", cat(&[&[theirs, 0x00], &v311(0x00, &c1), &session])),
+        ("v3_1_accepted", cat(&[&[theirs, 0x00], &packet(b"MQIsdp", 3, 0x02, None, &c1), &accepted])),
+        ("v5_accepted", cat(&[&[theirs, 0x00], &v5(0x00, &[], &c1), &v5_accepted])),
+        ("v5_session_flipped", cat(&[&[theirs | 4, 0x00], &v5(0x02, &[], &c1), &v5_accepted])),
+        ("v5_over_maximum_packet_size", cat(&[&[theirs, 0x00], &small, &connack["seed-v5_properties"]])),
+        ("v5_refused_in_3_1_1", cat(&[&[0x21, 0x84], &v5(0x02, &[], &c1), &[0x20, 0x02, 0x00, 0x01]])),
+        ("v3_1_1_refused_in_5_0", cat(&[&[0x42, 0x84], &v311(0x02, &c1), &[0x20, 0x03, 0x00, 0x84, 0x00]])),
+        ("v5_answered_in_3_1_1", cat(&[&[0x21, 0x00], &v5(0x02, &[], &c1), &accepted])),
+        ("no_connect", cat(&[&[0x01, 0x00], &session])),
+    ]
+    .into_iter()
+    .map(|(n, bytes)| (name(n), bytes))
+    .collect();
     // An id length byte, then what a broker sends first: CONNACKs in the broker's property
     // order and the encoder's, ones that take no id, and bytes that are no CONNACK.
     // PROXY headers as balancers send them, v1 and v2, cut short, and with a CONNECT behind.
@@ -197,6 +225,7 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     .map(|(n, bytes)| (name(n), bytes))
     .collect();
     BTreeMap::from([
+        ("answer", answer),
         ("codec", codec),
         ("connack", connack),
         ("connack_rewrite", connack_rewrite),

@@ -9,12 +9,14 @@ use mqtt_connect::{Connect, Decoder, EncodeError, Error, Needed, PayloadFormat, 
 use crate::owned::OwnedConnect;
 use crate::wire::encode;
 
+mod answer;
 mod codec;
 mod connack;
 mod connack_faults;
 mod frame;
 mod nom;
 
+pub use answer::answer;
 pub use codec::codec;
 pub use connack::connack;
 pub use frame::frame;
@@ -25,6 +27,7 @@ pub type Check = fn(&[u8]);
 
 /// Each fuzz target by name, with its check.
 pub const TARGETS: &[(&str, Check)] = &[
+    ("answer", answer),
     ("codec", codec),
     ("connack", connack),
     ("connack_rewrite", crate::connack_rewrite::check),
