@@ -204,9 +204,10 @@ impl Decoder {
 
     /// Decodes the CONNECT at the front of `buf`.
     ///
-    /// Errors come as soon as the bytes show them: a wrong first byte at once, a packet over
+    /// Some errors come before the packet is whole: a wrong first byte at once, a packet over
     /// the cap from its Remaining Length, a wrong protocol name or flags before the rest
-    /// arrives. Inside a complete frame a field cut short is an error, never `Incomplete`.
+    /// arrives; the others once the frame is whole. Inside a complete frame a field cut short
+    /// is an error, never `Incomplete`.
     /// Fields are read in the standard's order, and a packet with several faults reports the
     /// first on the wire.
     pub fn decode<'a>(&self, buf: &'a [u8]) -> Result<Status<Connect<'a>>, Error> {
