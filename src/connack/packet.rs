@@ -101,10 +101,11 @@ impl<'a> ConnackPacket<'a> {
     /// As the CONNECT decoder does, it checks what has come of a frame not yet whole: a fault
     /// in the fixed header, the acknowledge flags or the reason code is reported as soon as
     /// their bytes arrive, one in the 5.0 property block once the block has arrived, and at
-    /// the latest once the frame is whole (the Remaining Length bounds both). Otherwise it answers `Incomplete` with exactly how
-    /// many bytes are missing; inside a complete frame a field cut short is an error. 3.x CONNACKs are 4 bytes (more only with a Remaining Length
-    /// padded, which 3.x allows); a 5.0 one is as long as its properties, up to 256 MiB, so
-    /// cap what you buffer for it with [`decode_within`](Self::decode_within).
+    /// the latest once the frame is whole (the Remaining Length bounds both). Otherwise it
+    /// answers `Incomplete` with exactly how many bytes are missing; inside a complete frame a
+    /// field cut short is an error. 3.x CONNACKs are 4 bytes (more only with a Remaining
+    /// Length padded, which 3.x allows); a 5.0 one is as long as its properties, up to
+    /// 256 MiB, so cap what you buffer for it with [`decode_within`](Self::decode_within).
     ///
     /// A server that does not speak the client's version refuses it in its own
     /// [MQTT-3.1.2-2]: a 3.1.1 server a 5.0 client, a 5.0 server a 3.x client. That refusal is
