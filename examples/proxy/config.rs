@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use mqtt_connect::routing::{ClientId, Node, RoutingKey, UserProperty, Username};
-use mqtt_connect::{Connect, Decoder, Protocol};
+use mqtt_connect::{Connect, Decoder, EncodeError, Protocol};
 use serde::Deserialize;
 
-use crate::healthcheck::HealthCheck;
-use crate::limits;
 use crate::tls::{self, Source};
+
+/// A CONNECT buffer starts this large: most CONNECTs are a few dozen bytes. The buffer budget
+/// must hold one.
+pub const FIRST_CONNECT_BUFFER: usize = 256;
 
 /// The whole configuration; one snapshot serves a connection from accept to close.
 #[derive(Clone, Debug, Deserialize)]
@@ -413,10 +415,9 @@ impl Config {
                 "limits: max_ws_message must be at least {SMALLEST_CONNECT}, the smallest CONNECT"
             ));
         }
-        if self.limits.connect_buffer_budget < limits::FIRST {
+        if self.limits.connect_buffer_budget < FIRST_CONNECT_BUFFER {
             return Err(format!(
-                "limits: connect_buffer_budget must be at least {}, one CONNECT buffer",
-                limits::FIRST
+                "limits: connect_buffer_budget must be at least {FIRST_CONNECT_BUFFER}, one CONNECT buffer"
             ));
         }
         let tls = self.listeners.iter().any(|l| l.tls.is_some());
@@ -684,6 +685,60 @@ impl FromStr for Upstream {
             }
             _ => Err(bad()),
         }
+    }
+}
+
+/// A route's `[route.health_check]` table.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheck {
+    /// Time between checks of one upstream.
+    pub interval_ms: u64,
+    /// Time for the whole check: connect, CONNECT, CONNACK.
+    pub timeout_ms: u64,
+    /// The check's Client Identifier; a clean session, so the broker keeps nothing.
+    pub client_id: String,
+    /// Failures in a row that mark the upstream down.
+    pub fall: u32,
+    /// Successes in a row that mark it up again.
+    pub rise: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            interval_ms: 5_000,
+            timeout_ms: 2_000,
+            client_id: "mqtt-proxy-health".into(),
+            fall: 3,
+            rise: 2,
+        }
+    }
+}
+
+impl HealthCheck {
+    pub fn check(&self) -> Result<(), String> {
+        above_zero(
+            "health_check",
+            [
+                ("interval_ms", self.interval_ms == 0),
+                ("timeout_ms", self.timeout_ms == 0),
+                ("fall", self.fall == 0),
+                ("rise", self.rise == 0),
+            ],
+        )?;
+        if self.client_id.is_empty() || self.client_id.len() > 23 {
+            return Err("health_check: client_id must be 1 to 23 bytes of UTF-8".into());
+        }
+        // One no CONNECT can carry (U+0000) would fail every check.
+        self.connect().map(drop).map_err(|e| format!("health_check: client_id: {e}"))
+    }
+
+    /// The check's CONNECT: 3.1.1, a clean session, `client_id`; its bytes and their length.
+    pub fn connect(&self) -> Result<([u8; 64], usize), EncodeError> {
+        let mut packet = [0; 64];
+        let len = Connect::new(Protocol::V3_1_1, &self.client_id).encode(&mut packet)?;
+        Ok((packet, len))
     }
 }
 

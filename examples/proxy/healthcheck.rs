@@ -13,72 +13,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_connect::{ConnackPacket, Connect, EncodeError, Protocol, ReasonCode, Status};
+use mqtt_connect::{ConnackPacket, Protocol, ReasonCode, Status};
 use ppp::v2;
-use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-use crate::config::{Config, Upstream, above_zero};
+use crate::config::{Config, HealthCheck, Upstream};
 use crate::health::Health;
 use crate::metrics::Metrics;
-
-/// A route's `[route.health_check]` table.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealthCheck {
-    /// Time between checks of one upstream.
-    pub interval_ms: u64,
-    /// Time for the whole check: connect, CONNECT, CONNACK.
-    pub timeout_ms: u64,
-    /// The check's Client Identifier; a clean session, so the broker keeps nothing.
-    pub client_id: String,
-    /// Failures in a row that mark the upstream down.
-    pub fall: u32,
-    /// Successes in a row that mark it up again.
-    pub rise: u32,
-}
-
-impl Default for HealthCheck {
-    fn default() -> Self {
-        Self {
-            interval_ms: 5_000,
-            timeout_ms: 2_000,
-            client_id: "mqtt-proxy-health".into(),
-            fall: 3,
-            rise: 2,
-        }
-    }
-}
-
-impl HealthCheck {
-    pub fn check(&self) -> Result<(), String> {
-        above_zero(
-            "health_check",
-            [
-                ("interval_ms", self.interval_ms == 0),
-                ("timeout_ms", self.timeout_ms == 0),
-                ("fall", self.fall == 0),
-                ("rise", self.rise == 0),
-            ],
-        )?;
-        if self.client_id.is_empty() || self.client_id.len() > 23 {
-            return Err("health_check: client_id must be 1 to 23 bytes of UTF-8".into());
-        }
-        // One no CONNECT can carry (U+0000) would fail every check.
-        self.connect().map(drop).map_err(|e| format!("health_check: client_id: {e}"))
-    }
-
-    /// The check's CONNECT: 3.1.1, a clean session, `client_id`; its bytes and their length.
-    fn connect(&self) -> Result<([u8; 64], usize), EncodeError> {
-        let mut packet = [0; 64];
-        let len = Connect::new(Protocol::V3_1_1, &self.client_id).encode(&mut packet)?;
-        Ok((packet, len))
-    }
-}
 
 /// An upstream's check, as its route asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]

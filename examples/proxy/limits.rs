@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use tokio::sync::futures::Notified;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use crate::config::Limits;
+use crate::config::{FIRST_CONNECT_BUFFER, Limits};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimit;
 
@@ -342,9 +342,6 @@ pub struct Budget(Arc<Semaphore>);
 #[derive(Debug)]
 pub struct Charge(Option<OwnedSemaphorePermit>);
 
-/// A CONNECT buffer starts this large: most CONNECTs are a few dozen bytes.
-pub const FIRST: usize = 256;
-
 impl Budget {
     pub fn new(bytes: usize) -> Self {
         Self(Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))))
@@ -353,7 +350,7 @@ impl Budget {
     /// An empty buffer of a small first capacity, charged to the budget; `None` if spent.
     pub fn buffer(&self) -> Option<(BytesMut, Charge)> {
         let mut charge = Charge(None);
-        let buf = BytesMut::with_capacity(FIRST);
+        let buf = BytesMut::with_capacity(FIRST_CONNECT_BUFFER);
         charge.add(self, buf.capacity())?;
         Some((buf, charge))
     }

@@ -531,13 +531,29 @@ fn bounded(stream: tokio::net::TcpStream) -> tokio_io_timeout::TimeoutStream<tok
 }
 
 #[cfg(test)]
-mod tests {
-    use std::net::IpAddr;
+pub(crate) mod tests {
+    use std::net::{IpAddr, SocketAddr};
     use std::time::{Duration, Instant};
 
     use super::{HEADER_READ_TIMEOUT, RECENT_IDS_MAX, RecentIds, TAKEOVER_WINDOW};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
+
+    /// The whole response to one request for `/metrics` on `served`, asked as Prometheus asks
+    /// without OpenMetrics, within `patience`.
+    pub(crate) async fn scrape(served: SocketAddr, patience: Duration) -> String {
+        let mut scrape = TcpStream::connect(served).await.expect("connect to metrics");
+        scrape
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("ask");
+        let mut response = String::new();
+        tokio::time::timeout(patience, scrape.read_to_string(&mut response))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        response
+    }
 
     /// A client that sends no request, or part of one, is closed once the header-read timeout
     /// has passed, and not before; a whole request is still answered.
@@ -560,7 +576,7 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-        let response = crate::tests_ops::scrape(served, HEADER_READ_TIMEOUT).await;
+        let response = scrape(served, HEADER_READ_TIMEOUT).await;
         assert!(response.starts_with("HTTP/1.1 200") && response.contains("mqtt_proxy_"), "{response}");
     }
 

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Limits};
 use crate::health::{Health, Verdict};
+use crate::metrics::tests::scrape;
 use crate::server::{Handle, Proxy};
 use crate::workers::Workers;
 use crate::{config, healthcheck, idle, limits, logfmt, metrics};
@@ -571,22 +572,6 @@ impl std::io::Write for Captured {
     }
 }
 
-/// The whole response to one request for `/metrics` on `served`, asked as Prometheus asks
-/// without OpenMetrics, within `patience`.
-pub(crate) async fn scrape(served: SocketAddr, patience: Duration) -> String {
-    let mut scrape = TcpStream::connect(served).await.expect("connect to metrics");
-    scrape
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("ask");
-    let mut response = String::new();
-    tokio::time::timeout(patience, scrape.read_to_string(&mut response))
-        .await
-        .expect("answered in time")
-        .expect("read");
-    response
-}
-
 thread_local! {
     /// The capture in force on this thread, if any.
     static CAPTURING: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
@@ -1126,7 +1111,7 @@ fn a_health_check_is_off_unless_asked_for_and_checked() {
     let config = Config::parse(&route("")).expect("valid");
     assert_eq!(config.routes[0].health_check, None);
     let config = Config::parse(&route("[route.health_check]\n")).expect("valid");
-    assert_eq!(config.routes[0].health_check, Some(healthcheck::HealthCheck::default()));
+    assert_eq!(config.routes[0].health_check, Some(config::HealthCheck::default()));
     let error = Config::parse(&route("[route.health_check]\nfall = 0\n")).expect_err("refused");
     assert!(error.contains("fall"), "{error}");
 }
