@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 
-use mqtt_connect::{Connack, Decoder, EncodeError, Error, Needed, Status};
+use mqtt_connect::{Connack, Connect, Decoder, EncodeError, Error, Needed, Protocol, Status, UserProperties};
 
 fn value<T: Copy + Eq + Hash + Debug + Send + Sync + 'static>() {}
 
@@ -31,4 +31,70 @@ fn a_frame_status_keys_a_map() {
     assert_eq!(seen.get(&Status::Incomplete(Needed::Unknown)), Some(&2));
     assert_eq!(seen.get(&Status::Incomplete(Needed::Size(NonZeroUsize::new(12).unwrap()))), Some(&1));
     assert_eq!(seen.get(&Status::Incomplete(Needed::Size(NonZeroUsize::new(10).unwrap()))), Some(&1));
+}
+
+/// A CONNECT 5.0 carrying `pairs` as its User Properties, encoded: decoding it gives them back
+/// as the wire form, which reads the block's bytes.
+fn v5_with_user_properties(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.properties.session_expiry_interval = Some(5);
+    connect.properties.user_properties = UserProperties::new(pairs);
+    let mut buf = vec![0; connect.encoded_len().unwrap()];
+    connect.encode(&mut buf).unwrap();
+    buf
+}
+
+fn decoded_user_properties(bytes: &[u8]) -> UserProperties<'_> {
+    let Ok(Status::Complete { packet, .. }) = mqtt_connect::decode(bytes) else { panic!("decodes") };
+    packet.properties.user_properties
+}
+
+const PAIRS: [(&str, &str); 3] = [("tenant", "acme"), ("region", "eu"), ("tenant", "other")];
+
+#[test]
+fn user_properties_are_empty_exactly_when_they_hold_no_pair() {
+    assert!(UserProperties::new(&[]).is_empty());
+    assert!(UserProperties::default().is_empty());
+    assert!(!UserProperties::new(&PAIRS[..1]).is_empty());
+    let none = v5_with_user_properties(&[]);
+    assert!(decoded_user_properties(&none).is_empty(), "another property is not a User Property");
+    let one = v5_with_user_properties(&PAIRS[..1]);
+    assert!(!decoded_user_properties(&one).is_empty());
+}
+
+#[test]
+fn user_properties_from_a_slice_of_pairs_hold_those_pairs() {
+    let props = UserProperties::from(&PAIRS[..]);
+    assert_eq!(props.iter().collect::<Vec<_>>(), PAIRS);
+}
+
+#[test]
+fn user_properties_compare_by_their_pairs_in_order() {
+    let bytes = v5_with_user_properties(&PAIRS);
+    assert_eq!(decoded_user_properties(&bytes), UserProperties::new(&PAIRS), "wire and pairs alike");
+    let reordered = [PAIRS[1], PAIRS[0], PAIRS[2]];
+    assert_ne!(UserProperties::new(&PAIRS), UserProperties::new(&reordered), "same length, other order");
+    assert_ne!(decoded_user_properties(&bytes), UserProperties::new(&PAIRS[..2]), "a prefix");
+}
+
+#[test]
+fn user_properties_debug_as_a_list_of_pairs() {
+    let want = r#"[("tenant", "acme"), ("region", "eu"), ("tenant", "other")]"#;
+    assert_eq!(format!("{:?}", UserProperties::new(&PAIRS)), want);
+    let bytes = v5_with_user_properties(&PAIRS);
+    assert_eq!(format!("{:?}", decoded_user_properties(&bytes)), want);
+}
+
+#[test]
+fn a_user_properties_iterator_knows_how_many_pairs_are_left() {
+    let bytes = v5_with_user_properties(&PAIRS);
+    for props in [UserProperties::new(&PAIRS), decoded_user_properties(&bytes)] {
+        let mut it = props.iter();
+        assert_eq!(it.len(), 3);
+        assert_eq!(it.size_hint(), (3, Some(3)));
+        it.next();
+        assert_eq!(it.len(), 2);
+        it.by_ref().for_each(drop);
+        assert_eq!(it.size_hint(), (0, Some(0)));
+    }
 }
