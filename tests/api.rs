@@ -5,7 +5,9 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 
-use mqtt_connect::{Connack, Connect, Decoder, EncodeError, Error, Needed, Protocol, Status, UserProperties};
+use mqtt_connect::{
+    Connack, Connect, Decoder, EncodeError, Error, Needed, Property, Protocol, Status, UserProperties,
+};
 
 fn value<T: Copy + Eq + Hash + Debug + Send + Sync + 'static>() {}
 
@@ -97,4 +99,43 @@ fn a_user_properties_iterator_knows_how_many_pairs_are_left() {
         it.by_ref().for_each(drop);
         assert_eq!(it.size_hint(), (0, Some(0)));
     }
+}
+
+/// Errors and logs name a property as the MQTT 5 standard does (its table in section 2.2.2.2),
+/// with its id.
+#[test]
+fn a_property_is_named_as_the_standard_names_it() {
+    let names = [
+        (Property::PayloadFormatIndicator, 0x01, "Payload Format Indicator"),
+        (Property::MessageExpiryInterval, 0x02, "Message Expiry Interval"),
+        (Property::ContentType, 0x03, "Content Type"),
+        (Property::ResponseTopic, 0x08, "Response Topic"),
+        (Property::CorrelationData, 0x09, "Correlation Data"),
+        (Property::SessionExpiryInterval, 0x11, "Session Expiry Interval"),
+        (Property::AssignedClientIdentifier, 0x12, "Assigned Client Identifier"),
+        (Property::ServerKeepAlive, 0x13, "Server Keep Alive"),
+        (Property::AuthenticationMethod, 0x15, "Authentication Method"),
+        (Property::AuthenticationData, 0x16, "Authentication Data"),
+        (Property::RequestProblemInformation, 0x17, "Request Problem Information"),
+        (Property::WillDelayInterval, 0x18, "Will Delay Interval"),
+        (Property::RequestResponseInformation, 0x19, "Request Response Information"),
+        (Property::ResponseInformation, 0x1A, "Response Information"),
+        (Property::ServerReference, 0x1C, "Server Reference"),
+        (Property::ReasonString, 0x1F, "Reason String"),
+        (Property::ReceiveMaximum, 0x21, "Receive Maximum"),
+        (Property::TopicAliasMaximum, 0x22, "Topic Alias Maximum"),
+        (Property::MaximumQos, 0x24, "Maximum QoS"),
+        (Property::RetainAvailable, 0x25, "Retain Available"),
+        (Property::UserProperty, 0x26, "User Property"),
+        (Property::MaximumPacketSize, 0x27, "Maximum Packet Size"),
+        (Property::WildcardSubscriptionAvailable, 0x28, "Wildcard Subscription Available"),
+        (Property::SubscriptionIdentifiersAvailable, 0x29, "Subscription Identifiers Available"),
+        (Property::SharedSubscriptionAvailable, 0x2A, "Shared Subscription Available"),
+    ];
+    for (property, id, name) in names {
+        assert_eq!((property.id(), property.name()), (id, name));
+    }
+    assert_eq!(Property::ReceiveMaximum.to_string(), "Receive Maximum (0x21)");
+    let duplicate = Error::DuplicateProperty { property: Property::ReceiveMaximum };
+    assert_eq!(duplicate.to_string(), "property Receive Maximum (0x21) appears twice");
 }
