@@ -163,3 +163,16 @@ fn parse_error_serves_map_res_and_context() {
     let result = context("connect", mqtt_connect::nom::connect).parse(&bad[..]);
     assert_eq!(result.map(|_| ()), Err(Err::Failure(ParseError::Connect(Error::ReservedFlag))));
 }
+
+/// An analyser logs a failed parse in words: the CONNECT's fault as this crate says it, another
+/// parser's by its kind.
+#[test]
+fn a_parse_error_displays_the_connect_fault_or_the_nom_parser() {
+    use mqtt_connect::nom::error::ErrorKind;
+
+    let connect = ParseError::<&[u8]>::Connect(Error::ReservedFlag);
+    assert_eq!(connect.to_string(), Error::ReservedFlag.to_string());
+    assert_eq!(connect.to_string(), "Connect Flags: reserved bit is set");
+    let nom = ParseError::Nom { input: &b"\xff"[..], kind: ErrorKind::MapRes };
+    assert_eq!(nom.to_string(), "nom parser MapRes failed");
+}
