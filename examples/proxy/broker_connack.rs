@@ -4,8 +4,10 @@
 
 use mqtt_connect::{ConnackPacket, Protocol, ReasonCode, Status};
 
-/// A whole CONNACK, or the first packet is not one the proxy reads.
-pub const SNIFF_MAX: usize = 4096;
+/// The largest CONNACK the proxy reads, fixed header included, here and where it adds an
+/// assigned client id (`sticky.rs`): one declared longer is forwarded unread. A CONNACK is a few
+/// dozen bytes.
+pub const MAX_CONNACK: u32 = 64 * 1024;
 
 /// What the proxy needs from the broker's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +42,8 @@ impl Sniff {
         if self.done {
             return None;
         }
-        let take = bytes.len().min(SNIFF_MAX.saturating_sub(self.buf.len()));
-        let bytes = bytes.get(..take).unwrap_or_default();
+        // The decoder refuses a CONNACK over the cap from its fixed header, so no more than
+        // that is ever kept.
         let seen = if self.buf.is_empty() {
             bytes
         } else {
@@ -49,13 +51,13 @@ impl Sniff {
             &self.buf
         };
         // `None` while the packet is still coming; `Some` once it is read, or will not be.
-        let read = match ConnackPacket::decode(self.protocol, seen) {
-            Ok(Status::Incomplete(_)) if seen.len() < SNIFF_MAX => None,
+        let read = match ConnackPacket::decode_within(self.protocol, seen, MAX_CONNACK) {
+            Ok(Status::Incomplete(_)) => None,
             Ok(Status::Complete { packet, .. }) => Some(Some(BrokerConnack {
                 code: packet.reason_code,
                 server_keep_alive: packet.properties.server_keep_alive,
             })),
-            Ok(Status::Incomplete(_)) | Err(_) => Some(None),
+            Err(_) => Some(None),
         };
         let Some(ack) = read else {
             if self.buf.is_empty() {

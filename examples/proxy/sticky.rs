@@ -19,16 +19,13 @@ use mqtt_connect::{ConnackPacket, Connect, EncodeError, Protocol, Status};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
+use crate::broker_connack::MAX_CONNACK;
 use crate::config::{DEFAULT_CLIENT_ID_PREFIX, Route};
 
 pub use connack::add_assigned_id;
 
 /// Random bytes in an assigned id: 128 bits, beyond guessing.
 const RANDOM_BYTES: usize = 16;
-
-/// The most of the broker's first bytes held while waiting for its CONNACK to be whole. A
-/// CONNACK is a few dozen bytes; one longer than this is forwarded untouched.
-const MAX_CONNACK: usize = 64 * 1024;
 
 /// A client id the proxy assigned, and the CONNECT that carries it.
 pub struct Assigned {
@@ -93,8 +90,9 @@ pub enum Unpassed {
 
 /// Passes the broker's first packet to the client, with `id` added as Assigned Client
 /// Identifier where [`add_assigned_id`] adds it, and whatever came after it untouched; returns
-/// the bytes sent, for the relay to read the CONNACK from. Bytes that are no CONNACK, or none
-/// within [`MAX_CONNACK`], go on as they came, as do those before the broker closes. A broker
+/// the bytes sent, for the relay to read the CONNACK from. Bytes that are no CONNACK, or one
+/// over [`MAX_CONNACK`] (which the relay does not read either), go on as they came, as do those
+/// before the broker closes. A broker
 /// whose CONNACK has not come within `deadline` is given up on ([`Unpassed::Silent`]): passed
 /// on later, it would reach the client without the id, which the client then never learns,
 /// and its session is lost to it [MQTT-3.2.2-16]. So is a client that has not taken the
@@ -108,10 +106,10 @@ pub async fn pass_connack(
     let mut buf = BytesMut::with_capacity(128);
     let reading = async {
         loop {
-            match ConnackPacket::decode(Protocol::V5, &buf) {
+            match ConnackPacket::decode_within(Protocol::V5, &buf, MAX_CONNACK) {
                 Ok(Status::Complete { len, .. }) => return Ok::<_, io::Error>(Some(len)),
-                Ok(Status::Incomplete(_)) if buf.len() < MAX_CONNACK => {}
-                _ => return Ok(None),
+                Ok(Status::Incomplete(_)) => {}
+                Err(_) => return Ok(None),
             }
             if upstream.read_buf(&mut buf).await? == 0 {
                 return Ok(None);

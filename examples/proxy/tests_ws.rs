@@ -213,6 +213,43 @@ async fn pass_connack_rewrites_the_first_packet_only_however_it_arrives() {
     }
 }
 
+/// The relay reads the CONNACK the sticky step passed on (its code for the log, its Server Keep
+/// Alive for the idle limit) up to the same size as that step rewrites one: the two read the
+/// broker's first packet under one cap. A 5 KB CONNACK was given the id and then not read.
+#[tokio::test]
+async fn a_connack_given_the_assigned_id_is_read_by_the_relay_too() {
+    use crate::broker_connack::{BrokerConnack, Sniff};
+    let reason = "r".repeat(5_000);
+    let mut large = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    large.properties.reason_string = Some(&reason);
+    large.properties.server_keep_alive = Some(42);
+    let mut sent = vec![0; large.encoded_len().expect("encodable")];
+    large.encode(&mut sent).expect("encodes");
+    let (mut broker, mut upstream) = tokio::io::duplex(16 * 1024);
+    broker.write_all(&sent).await.expect("write");
+    let mut client = Vec::new();
+    let passed = pass_connack(&mut upstream, &mut client, "px-1", PATIENCE).await.expect("passed");
+    assert_ne!(passed, sent, "given the id");
+    let read = Sniff::new(Protocol::V5).feed(&passed);
+    assert_eq!(read, Some(BrokerConnack { code: ReasonCode::Success, server_keep_alive: Some(42) }));
+}
+
+/// A CONNACK declared over the cap is forwarded as it came from its fixed header, where the
+/// sticky step waited for 64 KiB of it, and a broker that sent no more had its client told
+/// "server unavailable" at the deadline.
+#[tokio::test]
+async fn a_connack_declared_over_the_cap_is_forwarded_at_once() {
+    // Remaining Length 65,536: the fixed header alone is over 64 KiB.
+    let sent = [0x20, 0x80, 0x80, 0x04, 0x00];
+    let (mut broker, mut upstream) = tokio::io::duplex(1024);
+    broker.write_all(&sent).await.expect("write");
+    let mut client = Vec::new();
+    let passing = pass_connack(&mut upstream, &mut client, "px-1", PATIENCE);
+    let passed = timeout(PATIENCE / 2, passing).await.expect("not held to the deadline").expect("passed");
+    assert_eq!((passed.as_slice(), client.as_slice()), (&sent[..], &sent[..]));
+    drop(broker);
+}
+
 #[tokio::test]
 async fn pass_connack_forwards_what_is_not_a_connack_and_an_early_close_as_they_came() {
     for sent in [&b"\x30\x02\x00\x00"[..], &V5_OK[..3], b""] {
