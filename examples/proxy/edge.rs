@@ -215,10 +215,10 @@ pub async fn arrive(
         let caps = ws::Caps { message: limits.max_ws_message, before_connect };
         let upgrading = ws::upgrade(client, path, origins, deadline, caps);
         let ws = Box::pin(upgrading).await.map_err(|refused| match refused {
-            ws::Refused::Upgrade(why) => Refused::WebSocket(why),
-            ws::Refused::Closed => Refused::Closed,
-            ws::Refused::Io(e) => io_refusal(e),
-            ws::Refused::Deadline => Refused::Deadline,
+            ws::NoUpgrade::Refused(why) => Refused::WebSocket(why),
+            ws::NoUpgrade::Closed => Refused::Closed,
+            ws::NoUpgrade::Io(e) => io_refusal(e),
+            ws::NoUpgrade::Deadline => Refused::Deadline,
         })?;
         Ok(Client::Ws(Box::new(ws)))
     };

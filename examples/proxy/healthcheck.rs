@@ -125,11 +125,11 @@ async fn watch_one(upstream: Upstream, checked: Checked, health: Health, metrics
     let (mut failures, mut successes) = (0u32, 0u32);
     loop {
         interval.tick().await;
-        let probed = match &first {
-            Ok(first) => probe(&upstream.addr, first, Duration::from_millis(check.timeout_ms)).await,
+        let outcome = match &first {
+            Ok(first) => check_once(&upstream.addr, first, Duration::from_millis(check.timeout_ms)).await,
             Err(e) => Err(e.clone()),
         };
-        match probed {
+        match outcome {
             Ok(()) => {
                 failures = 0;
                 successes = successes.saturating_add(1);
@@ -177,7 +177,7 @@ fn serves(code: ReasonCode) -> bool {
 
 /// One check: connect, `first` ([`Checked::first_bytes`]), a CONNACK from a broker that
 /// [`serves`], DISCONNECT after an accept, all within `timeout_in`.
-async fn probe(addr: &str, first: &[u8], timeout_in: Duration) -> Result<(), String> {
+async fn check_once(addr: &str, first: &[u8], timeout_in: Duration) -> Result<(), String> {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
         stream.write_all(first).await?;

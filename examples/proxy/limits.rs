@@ -103,8 +103,8 @@ impl Guards {
 
     /// A place among the refusals in progress, held until the refused client is closed;
     /// `None` when they are all taken, and the client is closed at once.
-    pub fn refusal(&self) -> Option<Refusal> {
-        self.refusing.take(self.max_refusals).then(|| Refusal(self.refusing.clone()))
+    pub fn refusal(&self) -> Option<RefusalSlot> {
+        self.refusing.take(self.max_refusals).then(|| RefusalSlot(self.refusing.clone()))
     }
 
     /// Ready when no refusal is in progress: for the drain, once accepting has stopped, so that
@@ -324,9 +324,9 @@ impl Count {
 }
 
 /// A place among the refusals in progress, given back on drop.
-pub struct Refusal(Arc<Count>);
+pub struct RefusalSlot(Arc<Count>);
 
-impl Drop for Refusal {
+impl Drop for RefusalSlot {
     fn drop(&mut self) {
         self.0.give_back();
     }

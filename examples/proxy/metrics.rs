@@ -109,7 +109,7 @@ pub struct Relayed {
     upstream: String,
     connacks: Family<ConnackLabels, Counter>,
     /// The upstream's count of CONNACK 0x00, found in `connacks` at its first count.
-    accepted: OnceLock<Counter>,
+    success: OnceLock<Counter>,
 }
 
 /// The counter of `labels` in `family`, found there once and kept in `slot`. A family lookup
@@ -150,7 +150,7 @@ impl Relayed {
         let labels =
             || ConnackLabels { upstream: self.upstream.clone(), code: format!("{:#04x}", u8::from(code)) };
         if code == ReasonCode::Success {
-            counter_in(&self.accepted, &self.connacks, labels).inc();
+            counter_in(&self.success, &self.connacks, labels).inc();
         } else {
             self.connacks.get_or_create(&labels()).inc();
         }
@@ -345,7 +345,7 @@ impl Metrics {
             connect: self.upstream_connect.get_or_create(&upstream_labels).clone(),
             upstream: upstream.to_owned(),
             connacks: self.connacks.clone(),
-            accepted: OnceLock::new(),
+            success: OnceLock::new(),
         }
     }
 

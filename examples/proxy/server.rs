@@ -272,7 +272,7 @@ async fn accept(addr: SocketAddr, listener: TcpListener, shared: Arc<Shared>) {
         // to the client's, once its PROXY header has named it.
         let rate_after_edge = config.listener(addr).is_some_and(|l| l.trusts(peer.ip()));
         if !rate_after_edge && !shared.guards.admits(peer.ip()) {
-            refuse_early(client, peer, addr, &shared, None, Early::Rate);
+            spawn_refusal(client, peer, addr, &shared, None, Early::Rate);
             continue;
         }
         match Slot::take(&shared, shared.cap.load(Ordering::Relaxed)) {
@@ -285,14 +285,14 @@ async fn accept(addr: SocketAddr, listener: TcpListener, shared: Arc<Shared>) {
                     session::serve(client, accepted, &config, &slot.0.health, &slot.0.guards).await;
                 });
             }
-            None => refuse_early(client, peer, addr, &shared, None, Early::Busy),
+            None => spawn_refusal(client, peer, addr, &shared, None, Early::Busy),
         }
     }
 }
 
-/// Refused at accept: the client is told why, if a place among the refusals in progress is
-/// free; otherwise it is closed at once.
-fn refuse_early(
+/// Refused at accept: [`session::refuse_early`] tells the client why, on a task of its own, if a
+/// place among the refusals in progress is free; otherwise the client is closed at once.
+fn spawn_refusal(
     client: TcpStream,
     peer: SocketAddr,
     listen: SocketAddr,
@@ -326,7 +326,7 @@ async fn accept_with_spare(addr: SocketAddr, listener: &TcpListener, shared: &Sh
     match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
         Ok(Ok((client, peer))) => {
             shared.guards.metrics.accepted();
-            refuse_early(client, peer, addr, shared, Some(spare), Early::Busy);
+            spawn_refusal(client, peer, addr, shared, Some(spare), Early::Busy);
             true
         }
         Ok(Err(_)) | Err(_) => false,

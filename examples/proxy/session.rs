@@ -480,8 +480,8 @@ async fn identify(
         }
         Err(unfit) => return Err(refuse(client, not_authorized, Why::Unfit(unfit)).await),
     };
-    match rewrite(connect, &name) {
-        Ok(rewritten) => Ok(Some((name, rewritten.freeze()))),
+    match with_username(connect, &name) {
+        Ok(rewritten) => Ok(Some((name, rewritten))),
         // The one rule a decoded CONNECT can break that the encoder holds to: a will announced
         // as UTF-8 that is not (a client MUST NOT send it). Its own code, as a broker that
         // checks answers.
@@ -494,14 +494,14 @@ async fn identify(
     }
 }
 
-/// The CONNECT with `name` for its User Name, encoded by the crate's encoder: canonical, so
-/// that decoding it gives back exactly this packet.
-pub fn rewrite(connect: &Connect<'_>, name: &str) -> Result<BytesMut, EncodeError> {
+/// `connect` with `name` for its User Name, encoded by the crate's encoder: canonical, so
+/// that decoding it gives back exactly this packet. The twin of [`sticky::with_client_id`].
+pub fn with_username(connect: &Connect<'_>, name: &str) -> Result<Bytes, EncodeError> {
     let mut named = *connect;
     named.username = Some(name);
     let mut out = BytesMut::new();
     named.encode_to(&mut out)?;
-    Ok(out)
+    Ok(out.freeze())
 }
 
 /// Why no upstream was reached.

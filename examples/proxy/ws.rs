@@ -58,9 +58,9 @@ pub struct Caps {
 
 /// Why there was no upgrade.
 #[derive(Debug)]
-pub enum Refused {
+pub enum NoUpgrade {
     /// Refused, or failed for what the client sent: why, with the HTTP status it was given.
-    Upgrade(String),
+    Refused(String),
     /// The client closed before its request was whole: a balancer's TCP check, a port scan.
     Closed,
     /// The socket failed, or the client reset it.
@@ -80,7 +80,7 @@ pub async fn upgrade<S>(
     origins: &[String],
     deadline: Duration,
     caps: Caps,
-) -> Result<WsStream<S>, Refused>
+) -> Result<WsStream<S>, NoUpgrade>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -117,15 +117,15 @@ where
             ));
         }
         Ok(Err(WsError::Http(response))) => {
-            return Err(Refused::Upgrade(format!("WebSocket upgrade refused: HTTP {}", response.status())));
+            return Err(NoUpgrade::Refused(format!("WebSocket upgrade refused: HTTP {}", response.status())));
         }
-        Ok(Err(WsError::Protocol(ProtocolError::HandshakeIncomplete))) => return Err(Refused::Closed),
-        Ok(Err(WsError::Io(e))) => return Err(Refused::Io(e)),
+        Ok(Err(WsError::Protocol(ProtocolError::HandshakeIncomplete))) => return Err(NoUpgrade::Closed),
+        Ok(Err(WsError::Io(e))) => return Err(NoUpgrade::Io(e)),
         Ok(Err(e)) => e,
-        Err(_) => return Err(Refused::Deadline),
+        Err(_) => return Err(NoUpgrade::Deadline),
     };
     let Some(status) = unanswered(&e) else {
-        return Err(Refused::Upgrade(format!("WebSocket upgrade failed: {e}")));
+        return Err(NoUpgrade::Refused(format!("WebSocket upgrade failed: {e}")));
     };
     let upgrade = if status == StatusCode::UPGRADE_REQUIRED {
         "Upgrade: websocket\r\nConnection: Upgrade, close\r\nSec-WebSocket-Version: 13\r\n"
@@ -143,7 +143,7 @@ where
         stream.shutdown().await
     };
     timeout(deadline, answering).await.ok();
-    Err(Refused::Upgrade(format!("WebSocket upgrade refused: HTTP {status}: {e}")))
+    Err(NoUpgrade::Refused(format!("WebSocket upgrade refused: HTTP {status}: {e}")))
 }
 
 /// The answer to a request tungstenite refused without one: 426 Upgrade Required for an HTTP
