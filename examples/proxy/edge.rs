@@ -165,8 +165,8 @@ pub async fn arrive(
     let websocket = listener.and_then(|l| l.websocket.as_deref());
     let steps = async {
         // A direct client of a plain listener owes no handshake: its first byte is its
-        // CONNECT's, not waited for here, under the handshake deadline, but under the connect
-        // deadline, as on a listener that takes no headers.
+        // CONNECT's, waited for under the connect deadline as on a listener that takes no
+        // headers, not here under the handshake deadline.
         let trusted = proxied.map(|l| l.trusts(peer.ip()));
         let direct = trusted == Some(false) && tls.is_none() && websocket.is_none();
         arrival.header_untrusted = direct;

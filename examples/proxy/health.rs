@@ -97,10 +97,11 @@ impl Health {
         marks.marks.insert(upstream.addr.clone(), Mark::Held).is_none()
     }
 
-    /// Whether this is a change: the upstream was marked. Called on every connect; with no
-    /// marks, as nearly always, the address is not hashed (`HashMap::remove` hashes first). A
-    /// mark held by the health checks stays: a broker that accepts TCP and never answers
-    /// MQTT takes connects, and only the checks can tell it works again.
+    /// A connect to `upstream` succeeded: its passive mark goes; whether it had one. Called on
+    /// every connect; with no marks, as nearly always, the address is not hashed
+    /// (`HashMap::remove` hashes first). A mark held by the health checks stays: a broker that
+    /// accepts TCP and never answers MQTT takes connects, and only the checks can tell it works
+    /// again.
     pub fn mark_up(&self, upstream: &Upstream) -> bool {
         let mut marks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if marks.marks.is_empty() {

@@ -1,7 +1,8 @@
 //! What bounds the proxy's memory and descriptors as a whole, shared by all connections: the
 //! budget for CONNECT bytes buffered at once, the default connection cap from the descriptor
-//! limit, the count of refusals in progress, and a spare descriptor for telling a client
-//! "busy" when the descriptors are gone.
+//! limit, the count of refusals in progress, a spare descriptor for telling a client "busy"
+//! when the descriptors are gone, the connection-rate limit in force, and the drain deadline's
+//! cut of the connections still live.
 
 use std::fs::File;
 use std::future::poll_fn;

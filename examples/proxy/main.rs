@@ -9,26 +9,28 @@
 //! cargo run --example proxy -- --config examples/proxy.toml   # SIGHUP reloads it
 //! ```
 //!
-//! Each module uses only those below it, so the proxy reads bottom-up, as the crate does
-//! (`module-cycles examples/proxy` prints no cycle):
+//! Each module uses only those below it, and those to its right on its own line, so the proxy
+//! reads bottom-up, as the crate does (`module-cycles examples/proxy` prints no cycle):
 //!
 //! ```text
 //! main                      flags, the config file, signals: reload and drain
 //! tls_flags                 the command line's listener flags
 //! server                    the listeners, and what every connection shares
-//! workers                   a thread and a runtime per CPU, each accepting on its own socket
+//! workers                   a thread and a runtime per CPU, for the server's accept loops
 //! session                   one client, arrival to close: CONNECT, route, dial, relay
 //! sticky                    ids for 5.0 clients that send none
 //! relay                     bytes both ways until both directions end
 //! listener                  the listening socket a worker accepts on
-//! limits  ratelimit  idle   memory, descriptors, connection rate, quiet connections
+//! limits  ratelimit  idle   memory, descriptors, the drain's cut; connection rate; quiet
+//!                           connections
 //! healthcheck  metrics      active MQTT checks; Prometheus metrics over HTTP
 //! health                    passive marks: upstreams skipped for a while
 //! edge                      accept to CONNECT: PROXY header, TLS, WebSocket upgrade
 //! proxy_header  logfmt      the PROXY protocol header; client text made safe for logs
 //! dial                      an upstream connection, its first bytes on their way
 //! config                    what the proxy is told, checked before it is put in force
-//! tls  ws                   TLS at the edge; MQTT over WebSocket
+//! tls  ws                   TLS at the edge, and the client's stream: plain, TLS or WebSocket;
+//!                           MQTT over WebSocket
 //! broker_connack            what the proxy reads of the broker's CONNACK
 //! ```
 

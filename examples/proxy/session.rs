@@ -138,109 +138,6 @@ async fn proxy<'c>(
     opened
 }
 
-/// Why a client is refused before its CONNECT is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Early {
-    /// The connection cap is reached.
-    Busy,
-    /// Its address is over the connection-rate limit.
-    Rate,
-}
-
-impl Early {
-    /// Why, for the metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Busy => "busy",
-            Self::Rate => "rate",
-        }
-    }
-}
-
-/// Refused before its CONNECT is read. The edge comes first, a PROXY header naming the client
-/// and a TLS handshake, under their own deadline; then only the first bytes of the CONNECT are
-/// read, which give the client's version, within a short deadline of their own; the answer is
-/// in that version. Busy is 0x89 in 5.0 and 0x03 in 3.x; rate is 0x9F in 5.0 and 0x03 in 3.x.
-pub async fn refuse_early(
-    client: TcpStream,
-    peer: SocketAddr,
-    listener: Option<&Listener>,
-    limits: &Limits,
-    early: Early,
-    metrics: &Metrics,
-) {
-    let started = Instant::now();
-    let mut peer = peer;
-    let mut log = Log::new(listener);
-    let (arrived, arrival) = edge::arrive(client, peer, listener, limits).await;
-    (peer, log.edge) = (arrival.peer, arrival.describe());
-    let end = match arrived {
-        Ok(mut client) => {
-            log.transport = arrival.transport();
-            let end = refuse_version(&mut client, limits, early, &mut log.version).await;
-            linger(&mut client, &end).await;
-            end
-        }
-        Err(refused) => End::Edge(refused),
-    };
-    log.close(peer, started, &end, metrics);
-}
-
-/// Reads the first bytes of the CONNECT for its version, which it notes for the log, answers
-/// `early` in it, and closes.
-async fn refuse_version(
-    client: &mut Client,
-    limits: &Limits,
-    early: Early,
-    version: &mut Option<Protocol>,
-) -> End {
-    let protocol = match read_version(client, limits, &[]).await {
-        Ok(protocol) => protocol,
-        // Quiet, or gone: refused all the same, unanswered, and counted so.
-        Err(End::Deadline | End::ClosedBeforeConnect) => None,
-        Err(end) => return end,
-    };
-    *version = protocol;
-    let ack = protocol.and_then(|p| match early {
-        Early::Busy => p.connack(ReasonCode::ServerBusy),
-        Early::Rate if p == Protocol::V5 => p.connack(ReasonCode::ConnectionRateExceeded),
-        Early::Rate => p.connack(ReasonCode::ServerUnavailable),
-    });
-    let why = match early {
-        Early::Busy => Why::Busy,
-        Early::Rate => Why::Rate,
-    };
-    refuse(client, ack, why).await
-}
-
-/// A fixed header, a protocol name of up to six bytes with its length, and the level byte.
-const VERSION_BYTES: usize = 5 + 2 + 6 + 1;
-
-/// The version the CONNECT announces, from its first bytes, of which `head` has come; `None` if
-/// they give none.
-async fn read_version(client: &mut Client, limits: &Limits, head: &[u8]) -> Result<Option<Protocol>, End> {
-    let mut buf = [0; VERSION_BYTES];
-    let mut len = head.len().min(VERSION_BYTES);
-    buf.get_mut(..len).unwrap_or_default().copy_from_slice(head.get(..len).unwrap_or_default());
-    let reading = async {
-        while let Some(free) = buf.get_mut(len..).filter(|free| !free.is_empty()) {
-            match client.read(free).await? {
-                0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                n => len += n,
-            }
-            if let Some(protocol) = protocol_of(buf.get(..len).unwrap_or_default()) {
-                return Ok(Some(protocol));
-            }
-        }
-        Ok(None)
-    };
-    match timeout(limits.busy_deadline(), reading).await {
-        Ok(Ok(protocol)) => Ok(protocol),
-        Ok(Err(e)) => Err(before_connect(e)),
-        Err(_) => Err(End::Deadline),
-    }
-}
-
 /// Up to the relay: the client's CONNECT read, checked and routed, the upstream connected and
 /// the CONNECT forwarded. The upstream, the client's version, the broker's bytes already passed
 /// down, and the client's Keep Alive.
@@ -602,6 +499,110 @@ fn one_family(source: SocketAddr, destination: SocketAddr) -> (SocketAddr, Socke
     }
 }
 
+/// Why a client is refused before its CONNECT is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Early {
+    /// The connection cap is reached.
+    Busy,
+    /// Its address is over the connection-rate limit.
+    Rate,
+}
+
+impl Early {
+    /// Why, for the metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Rate => "rate",
+        }
+    }
+}
+
+/// Refused at accept, before its CONNECT is read (the server's [`Early`] refusals, apart from
+/// the main path above). The edge comes first (a PROXY header naming the client, a TLS
+/// handshake, a WebSocket upgrade) under its own deadline; then only the first bytes of the CONNECT are
+/// read, which give the client's version, within a short deadline of their own; the answer is
+/// in that version. Busy is 0x89 in 5.0 and 0x03 in 3.x; rate is 0x9F in 5.0 and 0x03 in 3.x.
+pub async fn refuse_early(
+    client: TcpStream,
+    peer: SocketAddr,
+    listener: Option<&Listener>,
+    limits: &Limits,
+    early: Early,
+    metrics: &Metrics,
+) {
+    let started = Instant::now();
+    let mut peer = peer;
+    let mut log = Log::new(listener);
+    let (arrived, arrival) = edge::arrive(client, peer, listener, limits).await;
+    (peer, log.edge) = (arrival.peer, arrival.describe());
+    let end = match arrived {
+        Ok(mut client) => {
+            log.transport = arrival.transport();
+            let end = refuse_version(&mut client, limits, early, &mut log.version).await;
+            linger(&mut client, &end).await;
+            end
+        }
+        Err(refused) => End::Edge(refused),
+    };
+    log.close(peer, started, &end, metrics);
+}
+
+/// Reads the first bytes of the CONNECT for its version, which it notes for the log, answers
+/// `early` in it, and closes.
+async fn refuse_version(
+    client: &mut Client,
+    limits: &Limits,
+    early: Early,
+    version: &mut Option<Protocol>,
+) -> End {
+    let protocol = match read_version(client, limits, &[]).await {
+        Ok(protocol) => protocol,
+        // Quiet, or gone: refused all the same, unanswered, and counted so.
+        Err(End::Deadline | End::ClosedBeforeConnect) => None,
+        Err(end) => return end,
+    };
+    *version = protocol;
+    let ack = protocol.and_then(|p| match early {
+        Early::Busy => p.connack(ReasonCode::ServerBusy),
+        Early::Rate if p == Protocol::V5 => p.connack(ReasonCode::ConnectionRateExceeded),
+        Early::Rate => p.connack(ReasonCode::ServerUnavailable),
+    });
+    let why = match early {
+        Early::Busy => Why::Busy,
+        Early::Rate => Why::Rate,
+    };
+    refuse(client, ack, why).await
+}
+
+/// A fixed header, a protocol name of up to six bytes with its length, and the level byte.
+const VERSION_BYTES: usize = 5 + 2 + 6 + 1;
+
+/// The version the CONNECT announces, from its first bytes, of which `head` has come; `None` if
+/// they give none.
+async fn read_version(client: &mut Client, limits: &Limits, head: &[u8]) -> Result<Option<Protocol>, End> {
+    let mut buf = [0; VERSION_BYTES];
+    let mut len = head.len().min(VERSION_BYTES);
+    buf.get_mut(..len).unwrap_or_default().copy_from_slice(head.get(..len).unwrap_or_default());
+    let reading = async {
+        while let Some(free) = buf.get_mut(len..).filter(|free| !free.is_empty()) {
+            match client.read(free).await? {
+                0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                n => len += n,
+            }
+            if let Some(protocol) = protocol_of(buf.get(..len).unwrap_or_default()) {
+                return Ok(Some(protocol));
+            }
+        }
+        Ok(None)
+    };
+    match timeout(limits.busy_deadline(), reading).await {
+        Ok(Ok(protocol)) => Ok(protocol),
+        Ok(Err(e)) => Err(before_connect(e)),
+        Err(_) => Err(End::Deadline),
+    }
+}
+
 /// Answers `ack`, if there is one, and closes the sending side; [`linger`] follows.
 async fn refuse(client: &mut Client, ack: Option<Connack>, why: Why) -> End {
     let answered = ack.as_ref().map(Connack::reason_code);
@@ -663,6 +664,40 @@ impl End {
     }
 }
 
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClientClosed => f.write_str("client closed"),
+            Self::UpstreamClosed => f.write_str("upstream closed"),
+            Self::ClosedBeforeConnect => f.write_str("client closed before a whole CONNECT"),
+            Self::Deadline => f.write_str("timeout: no whole CONNECT by the deadline"),
+            Self::Refused { why, answered: Some(code) } => {
+                write!(f, "refused ({why}): CONNACK {:#04x}", u8::from(*code))
+            }
+            Self::Refused { why, answered: None } => write!(f, "refused ({why}): closed"),
+            Self::Failed(e) => write!(f, "error: {e}"),
+            Self::Cut(Cut::Idle(limit)) => write!(f, "idle: nothing either way for {limit:?}"),
+            Self::Cut(Cut::HalfClosed(limit)) => {
+                write!(f, "half-closed: one side closed, the other quiet for {limit:?}")
+            }
+            Self::Cut(Cut::Drained) => f.write_str("cut at the drain deadline"),
+            Self::Edge(refused) => write!(f, "{refused}"),
+        }
+    }
+}
+
+/// A read or write that failed: a refusal when the client was cut for a WebSocket frame it sent,
+/// otherwise the socket's failure.
+fn io_end(e: io::Error) -> End {
+    if ws::is_refusal(&e) { End::Refused { why: Why::WebSocket(e), answered: None } } else { End::Failed(e) }
+}
+
+/// A read of the client that failed before its CONNECT was whole: the client gone (a close or a
+/// reset, as [`edge::gone`] tells), or [`io_end`].
+fn before_connect(e: io::Error) -> End {
+    if edge::gone(&e) { End::ClosedBeforeConnect } else { io_end(e) }
+}
+
 /// Why a connection was refused before it reached an upstream.
 enum Why {
     Invalid(mqtt_connect::Error),
@@ -688,40 +723,6 @@ enum Why {
     WebSocket(io::Error),
     /// No CONNACK from the broker in time to carry the id the proxy assigned.
     Silent,
-}
-
-/// A read or write that failed: a refusal when the client was cut for a WebSocket frame it sent,
-/// otherwise the socket's failure.
-fn io_end(e: io::Error) -> End {
-    if ws::is_refusal(&e) { End::Refused { why: Why::WebSocket(e), answered: None } } else { End::Failed(e) }
-}
-
-/// A read of the client that failed before its CONNECT was whole: the client gone (a close or a
-/// reset, as [`edge::gone`] tells), or [`io_end`].
-fn before_connect(e: io::Error) -> End {
-    if edge::gone(&e) { End::ClosedBeforeConnect } else { io_end(e) }
-}
-
-impl fmt::Display for End {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ClientClosed => f.write_str("client closed"),
-            Self::UpstreamClosed => f.write_str("upstream closed"),
-            Self::ClosedBeforeConnect => f.write_str("client closed before a whole CONNECT"),
-            Self::Deadline => f.write_str("timeout: no whole CONNECT by the deadline"),
-            Self::Refused { why, answered: Some(code) } => {
-                write!(f, "refused ({why}): CONNACK {:#04x}", u8::from(*code))
-            }
-            Self::Refused { why, answered: None } => write!(f, "refused ({why}): closed"),
-            Self::Failed(e) => write!(f, "error: {e}"),
-            Self::Cut(Cut::Idle(limit)) => write!(f, "idle: nothing either way for {limit:?}"),
-            Self::Cut(Cut::HalfClosed(limit)) => {
-                write!(f, "half-closed: one side closed, the other quiet for {limit:?}")
-            }
-            Self::Cut(Cut::Drained) => f.write_str("cut at the drain deadline"),
-            Self::Edge(refused) => write!(f, "{refused}"),
-        }
-    }
 }
 
 impl Why {
@@ -812,9 +813,7 @@ impl Log<'_> {
             %end,
         );
     }
-}
 
-impl Log<'_> {
     /// Writes the log line and counts the connection, as it ends.
     fn close(&self, peer: SocketAddr, started: Instant, end: &End, metrics: &Metrics) {
         self.write(peer, started.elapsed(), end);
