@@ -688,6 +688,20 @@ impl FromStr for Upstream {
     }
 }
 
+impl TryFrom<String> for Upstream {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.addr)
+    }
+}
+
 /// A route's `[route.health_check]` table.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -782,24 +796,13 @@ fn is_host(host: &str) -> bool {
         return v6.parse::<std::net::Ipv6Addr>().is_ok();
     }
     let name = host.strip_suffix('.').unwrap_or(host);
-    let label =
-        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let numeric = name.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
-    name.split('.').all(label) && (!numeric || name.parse::<std::net::Ipv4Addr>().is_ok())
+    name.split('.').all(is_label) && (!numeric || name.parse::<std::net::Ipv4Addr>().is_ok())
 }
 
-impl TryFrom<String> for Upstream {
-    type Error = String;
-
-    fn try_from(text: String) -> Result<Self, String> {
-        text.parse()
-    }
-}
-
-impl fmt::Display for Upstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.addr)
-    }
+/// A DNS label as an upstream's host or a route's `sni` may have it: letters, digits, `-` and `_`.
+fn is_label(label: &str) -> bool {
+    !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub fn default_listen() -> Vec<SocketAddr> {
@@ -866,9 +869,7 @@ impl TryFrom<String> for Sni {
 
     fn try_from(text: String) -> Result<Self, String> {
         let name = text.strip_prefix("*.").unwrap_or(&text);
-        let label =
-            |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if name.split('.').all(label) {
+        if name.split('.').all(is_label) {
             Ok(Self(text))
         } else {
             Err(format!("sni {text:?} is not a host name or *.domain"))

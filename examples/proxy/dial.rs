@@ -20,7 +20,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, lookup_host};
 
 /// Connects to `addr` (`HOST:PORT`, resolved now; a literal address is not looked up) and
-/// writes `first`, all of it, trying each address the name resolves to in turn.
+/// writes `first` (the PROXY header, the CONNECT and what the client pipelined after it; any
+/// may be empty), all of it, trying each address the name resolves to in turn.
 pub async fn dial(addr: &str, first: [&[u8]; 3]) -> io::Result<TcpStream> {
     let mut failed = None;
     for addr in lookup_host(addr).await? {
