@@ -266,7 +266,7 @@ async fn read_header(tcp: &mut TcpStream) -> Result<Option<(SocketAddr, SocketAd
         // Read whole, which the loop then finds whole and parses.
         Ok(Next::Whole(len)) if len <= came => {
             header.truncate(len);
-            tcp.read_exact(&mut header).await.map_err(Refused::Failed)?;
+            tcp.read_exact(&mut header).await.map_err(io_refusal)?;
         }
         _ => header.clear(),
     }
