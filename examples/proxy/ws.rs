@@ -227,8 +227,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
 #[derive(Debug)]
 struct OverBudget(usize);
 
-impl std::fmt::Display for OverBudget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "WebSocket: over {} bytes of frames before a whole CONNECT", self.0)
     }
 }
