@@ -13,9 +13,10 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
+use crate::client::Client;
 use crate::config::{Limits, Listener};
 use crate::proxy_header::{self, Next};
-use crate::tls::{self, Client, Hello};
+use crate::tls::{self, Hello};
 use crate::{logfmt, ws};
 
 /// A TLS record's first byte when it carries a handshake message, as a ClientHello does.

@@ -26,15 +26,17 @@
 //! healthcheck  metrics      active MQTT checks; Prometheus metrics over HTTP
 //! health                    passive marks: upstreams skipped for a while
 //! edge                      accept to CONNECT: PROXY header, TLS, WebSocket upgrade
+//! client                    the client's stream from there on: plain, TLS or WebSocket
 //! proxy_header  logfmt      the PROXY protocol header; client text made safe for logs
 //! dial                      an upstream connection, its first bytes on their way
 //! config                    what the proxy is told, checked before it is put in force
-//! tls  ws                   TLS at the edge, and the client's stream: plain, TLS or WebSocket;
-//!                           MQTT over WebSocket
+//! tls                       TLS at the edge: files, policy, what a handshake says of the client
+//! ws                        MQTT over WebSocket
 //! broker_connack            what the proxy reads of the broker's CONNACK
 //! ```
 
 mod broker_connack;
+mod client;
 mod config;
 mod dial;
 mod edge;

@@ -24,10 +24,10 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use crate::broker_connack::Sniff;
+use crate::client::Client;
 use crate::idle::{Activity, Cut};
 use crate::limits::Drained;
 use crate::metrics::Relayed;
-use crate::tls::Client;
 
 /// Large enough to move a burst in few system calls; on the stack, only while a read is polled.
 const BURST: usize = 32 * 1024;
@@ -484,10 +484,10 @@ mod tests {
     use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
     use super::{First, Pump, Sink, Traffic, relay};
+    use crate::client::Client;
     use crate::config::Limits;
     use crate::idle::{Activity, Quiet};
     use crate::limits::Drained;
-    use crate::tls::Client;
 
     /// Both ends of a loopback connection.
     async fn pair() -> (TcpStream, TcpStream) {

@@ -22,6 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::client::Client;
 use crate::config::{Config, Identity, Limits, Listener, Miss, Route, Upstream, Without};
 use crate::dial::dial;
 use crate::edge::{self, Arrival, Refused};
@@ -33,7 +34,6 @@ use crate::metrics::{EndLabels, Metrics};
 use crate::proxy_header;
 use crate::relay::{self, First, Traffic};
 use crate::sticky;
-use crate::tls::Client;
 use crate::ws;
 
 /// After a refusal, how long the client's further bytes are read and dropped, so that closing
