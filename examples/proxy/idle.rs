@@ -1,4 +1,5 @@
-//! When a relayed connection has gone quiet for too long, and is cut.
+//! When a relayed connection has gone quiet for too long, and is cut; and [`Cut`], why the
+//! proxy cut one, the drain's deadline among the reasons.
 //!
 //! - A server closes a client that sends nothing for one and a half times its Keep Alive
 //!   [MQTT-3.1.2-24]. The proxy does the same, counting bytes either way as activity. When the
