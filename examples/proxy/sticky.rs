@@ -92,11 +92,10 @@ pub enum Unpassed {
 /// Identifier where [`add_assigned_id`] adds it, and whatever came after it untouched; returns
 /// the bytes sent, for the relay to read the CONNACK from. Bytes that are no CONNACK, or one
 /// over [`MAX_CONNACK`] (which the relay does not read either), go on as they came, as do those
-/// before the broker closes. A broker
-/// whose CONNACK has not come within `deadline` is given up on ([`Unpassed::Silent`]): passed
-/// on later, it would reach the client without the id, which the client then never learns,
-/// and its session is lost to it [MQTT-3.2.2-16]. So is a client that has not taken the
-/// CONNACK within the same deadline (`TimedOut`).
+/// before the broker closes. A broker whose CONNACK has not come within `deadline` is given up
+/// on ([`Unpassed::Silent`]): passed on later, it would reach the client without the id, which
+/// the client then never learns, and its session is lost to it [MQTT-3.2.2-16]. So is a client
+/// that has not taken the CONNACK within the same deadline (`TimedOut`).
 pub async fn pass_connack(
     upstream: &mut (impl AsyncRead + Unpin),
     client: &mut (impl AsyncWrite + Unpin),
