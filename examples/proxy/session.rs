@@ -520,9 +520,9 @@ impl Early {
 
 /// Refused at accept, before its CONNECT is read (the server's [`Early`] refusals, apart from
 /// the main path above). The edge comes first (a PROXY header naming the client, a TLS
-/// handshake, a WebSocket upgrade) under its own deadline; then only the first bytes of the CONNECT are
-/// read, which give the client's version, within a short deadline of their own; the answer is
-/// in that version. Busy is 0x89 in 5.0 and 0x03 in 3.x; rate is 0x9F in 5.0 and 0x03 in 3.x.
+/// handshake, a WebSocket upgrade) under its own deadline; then only the first bytes of the
+/// CONNECT are read, which give the client's version, within a short deadline of their own; the
+/// answer is in that version. Busy is 0x89 in 5.0 and 0x03 in 3.x; rate is 0x9F in 5.0 and 0x03 in 3.x.
 pub async fn refuse_early(
     client: TcpStream,
     peer: SocketAddr,
