@@ -664,6 +664,35 @@ fn a_logged_field_is_escaped_and_cut_with_a_marker() {
     assert_eq!(cut, format!("{}…(+{} bytes)", "é".repeat(logfmt::MAX_CHARS), 2 * (200 - logfmt::MAX_CHARS)));
 }
 
+/// Set when this test binary runs as the child of the test below, for that test alone.
+const JSON_LINES_CHILD: &str = "PROXY_TEST_JSON_LINES_CHILD";
+
+/// In JSON lines the writer escapes, so a field is only cut: escaped as well, it would read
+/// `a\\\"b` to a consumer. JSON is set once for the whole process, so the test runs in a child
+/// (this test binary, for this test alone), away from the tests of text lines.
+#[test]
+fn in_json_lines_a_field_is_cut_but_not_escaped() {
+    if std::env::var_os(JSON_LINES_CHILD).is_some() {
+        logfmt::leave_escaping_to_json();
+        assert_eq!(logfmt::field("a\"b\\c\nd\u{1b}\u{202E}"), "a\"b\\c\nd\u{1b}\u{202E}");
+        let long = "\n".repeat(200);
+        assert_eq!(
+            logfmt::field(&long),
+            format!("{}…(+{} bytes)", &long[..logfmt::MAX_CHARS], 200 - logfmt::MAX_CHARS)
+        );
+        return;
+    }
+    let name = "tests_ops::in_json_lines_a_field_is_cut_but_not_escaped";
+    let child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", name, "--nocapture"])
+        .env(JSON_LINES_CHILD, "1")
+        .output()
+        .expect("the child runs");
+    let out = String::from_utf8_lossy(&child.stdout);
+    assert!(child.status.success(), "{out}{}", String::from_utf8_lossy(&child.stderr));
+    assert!(out.contains("1 passed"), "the child ran the test: {out}");
+}
+
 /// `EnvFilter` takes a word alone for a target: `--log-level warning` let through nothing, the
 /// error that the proxy could not listen included. A level, a filter and a target with its
 /// level are taken.
