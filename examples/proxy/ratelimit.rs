@@ -43,3 +43,29 @@ impl RateLimit {
         self.buckets.check_key(&ip.to_canonical()).is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Duration;
+
+    use super::{RateLimit, SWEEP_EVERY};
+    use crate::config::Limits;
+
+    /// Every `SWEEP_EVERY`th check forgets the buckets that are full again, and only then: the
+    /// memory stays bounded by the addresses seen recently, not all those ever seen.
+    #[test]
+    fn every_4096th_check_forgets_the_buckets_full_again() {
+        let limits = Limits { max_connects_per_s: Some(1000), connect_burst: Some(1), ..Limits::default() };
+        let limit = RateLimit::new(&limits).expect("a limit");
+        let client = |n: u64| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + u32::try_from(n).expect("small")));
+        for n in 0..SWEEP_EVERY - 1 {
+            assert!(limit.admits(client(n)), "a first connect is admitted");
+        }
+        assert_eq!(limit.buckets.len(), 4095, "no sweep before the 4096th check");
+        // At 1000 a second, a bucket is full again 1 ms after its one connect.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(limit.admits(client(SWEEP_EVERY)));
+        assert_eq!(limit.buckets.len(), 1, "the 4096th check swept the 4095 full buckets");
+    }
+}
