@@ -891,6 +891,16 @@ fn proxy_header_lengths_are_known_without_reading_past_the_header() {
     assert!(proxy_header::parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nextra").is_err(), "length must agree");
 }
 
+/// A v2 header is buffered up to its 16 fixed bytes and 1 KiB of addresses and TLVs, and
+/// refused from the first byte past that, before it is read.
+#[test]
+fn a_proxy_v2_header_is_taken_up_to_1040_bytes_and_refused_past() {
+    use proxy_header::{Next, next};
+    let fixed = |len: u16| [&proxy_header::V2_SIGNATURE[..], b"\x21\x11", &len.to_be_bytes()].concat();
+    assert_eq!(next(&fixed(1024)), Ok(Next::Whole(1040)));
+    assert_eq!(next(&fixed(1025)), Err("PROXY v2 header too long"));
+}
+
 /// Found by the `proxy_header` fuzz target: `ppp` takes a v1 line ended by a bare LF, which the
 /// reader (rightly, by the spec) never measures as whole, so the two disagreed. The reader then
 /// waited past the LF for a CRLF, until the handshake deadline; it refuses the line at the LF.
