@@ -901,6 +901,33 @@ fn a_proxy_v2_header_is_taken_up_to_1040_bytes_and_refused_past() {
     assert_eq!(next(&fixed(1025)), Err("PROXY v2 header too long"));
 }
 
+/// A v2 PROXY header of a TCP client over IPv6 names that client and the address it reached,
+/// as one over IPv4 does.
+#[test]
+fn a_proxy_v2_header_over_ipv6_names_the_client() {
+    let client: SocketAddr = "[2001:db8::7]:40000".parse().expect("address");
+    let frontend: SocketAddr = "[2001:db8::1]:8883".parse().expect("address");
+    let command = ppp::v2::Version::Two | ppp::v2::Command::Proxy;
+    let header = ppp::v2::Builder::with_addresses(command, ppp::v2::Protocol::Stream, (client, frontend))
+        .build()
+        .expect("header");
+    assert_eq!(proxy_header::parse(&header), Ok(Some((client, frontend))));
+}
+
+/// A header is parsed only as a whole: bytes past the end of what it declares (a v2 header's
+/// length, a v1 header's first CRLF) are refused, not dropped.
+#[test]
+fn a_proxy_header_with_bytes_past_its_end_is_refused() {
+    let disagrees = Err("PROXY header length disagrees with its content".to_owned());
+    let addresses = b"\x01\x02\x03\x04\x05\x06\x07\x08\x00\x01\x00\x02";
+    let v2 = [&proxy_header::V2_SIGNATURE[..], b"\x21\x11\x00\x0c", addresses].concat();
+    assert!(proxy_header::parse(&v2).is_ok_and(|a| a.is_some()), "the header alone is taken");
+    assert_eq!(proxy_header::parse(&[&v2[..], b"\x10"].concat()), disagrees, "v2 and a byte");
+    let v1 = b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n";
+    assert!(proxy_header::parse(v1).is_ok_and(|a| a.is_some()), "the header alone is taken");
+    assert_eq!(proxy_header::parse(&[&v1[..], b"PROXY UNKNOWN\r\n"].concat()), disagrees, "v1 and a line");
+}
+
 /// Found by the `proxy_header` fuzz target: `ppp` takes a v1 line ended by a bare LF, which the
 /// reader (rightly, by the spec) never measures as whole, so the two disagreed. The reader then
 /// waited past the LF for a CRLF, until the handshake deadline; it refuses the line at the LF.
