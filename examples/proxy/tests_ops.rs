@@ -265,6 +265,28 @@ fn the_idle_limit_is_one_and_a_half_keep_alives_up_to_the_maximum() {
     assert_eq!(quiet.limit(101), Duration::from_secs(7));
 }
 
+/// Once one side has closed, the connection is cut at the shorter of its idle limit and the
+/// half-closed timeout, and named for the half-close only when that is the shorter: a long
+/// half-closed timeout does not stretch the idle limit.
+#[test]
+fn a_half_closed_connection_is_cut_at_the_shorter_of_its_limits() {
+    let idle = Duration::from_secs(3);
+    for (half_closed_timeout_ms, cut) in [
+        (5_000, idle::Cut::Idle(idle)),
+        (3_000, idle::Cut::Idle(idle)),
+        (1_000, idle::Cut::HalfClosed(Duration::from_secs(1))),
+    ] {
+        let limits = Limits { half_closed_timeout_ms, ..Limits::default() };
+        let mut activity = idle::Activity::new(idle::Quiet::new(&limits), 2);
+        let last = Instant::now();
+        activity.touch(last);
+        assert_eq!(activity.deadline(), (Some(last + idle), idle::Cut::Idle(idle)), "both open");
+        activity.half_close();
+        let limit = idle.min(Duration::from_millis(half_closed_timeout_ms));
+        assert_eq!(activity.deadline(), (Some(last + limit), cut), "{half_closed_timeout_ms} ms");
+    }
+}
+
 #[test]
 fn the_brokers_connack_is_read_across_reads_and_only_once() {
     use crate::broker_connack::{BrokerConnack, Sniff};
