@@ -9,8 +9,9 @@
 //! - Activity is bytes the relay reads or writes. A slow reader still taking bytes the kernel
 //!   buffers after the relay's last write is out of its sight, as it is out of HAProxy's.
 //! - Once one side has closed its sending direction, the other has `half_closed_timeout_ms` of
-//!   quiet to finish, as HAProxy's `timeout client-fin` / `server-fin`: a peer that left while
-//!   the other went silent would otherwise hold both sockets for good.
+//!   quiet to finish (its idle limit, if that is shorter: a half-close never buys more time), as
+//!   HAProxy's `timeout client-fin` / `server-fin`: a peer that left while the other went
+//!   silent would otherwise hold both sockets for good.
 
 use std::time::{Duration, Instant};
 
