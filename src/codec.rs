@@ -153,7 +153,10 @@ fn reserve(src: &mut BytesMut, needed: Needed) {
 /// [`ConnackCodec`] does on the other side: a CONNACK with Session Present after a Clean
 /// Start, or over the client's Maximum Packet Size, is [`CodecError::Encode`] with
 /// [`Error::SessionPresentAfterCleanStart`] [MQTT-3.2.2-2] or [`Error::PacketTooLarge`]
-/// [MQTT-3.1.2-24], and nothing is written.
+/// [MQTT-3.1.2-24], and nothing is written. So is a CONNACK with an Authentication Method
+/// after a CONNECT without one, [`Error::UnaskedAuthentication`] [MQTT-4.12.0-6], and a
+/// successful one without after a CONNECT with one, [`Error::AuthenticationMethodMissing`]
+/// [MQTT-4.12.0-5]; that it is the same method is the caller's to check.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectCodec {
     decoder: Decoder,
@@ -168,6 +171,18 @@ struct Asked {
     clean_start: bool,
     /// The Maximum Packet Size a 5.0 client announced; `u32::MAX` without one.
     max_packet_size: u32,
+    /// Whether the 5.0 CONNECT named an Authentication Method.
+    authentication_method: bool,
+}
+
+/// What a CONNACK is, for the rules that hold it to the CONNECT, whichever form it comes in.
+struct Reply {
+    session_present: bool,
+    success: bool,
+    /// Whether it carries an Authentication Method.
+    authentication_method: bool,
+    /// The whole packet's size, fixed header included.
+    len: usize,
 }
 
 impl Default for ConnectCodec {
@@ -186,14 +201,18 @@ impl ConnectCodec {
         Self { decoder, connected: None }
     }
 
-    /// Holds a CONNACK of `len` bytes to what the CONNECT asked: no Session Present after a
-    /// Clean Start, and within the client's Maximum Packet Size. Before a CONNECT, a refusal
-    /// asks nothing.
-    fn answers(&self, session_present: bool, len: usize) -> Result<(), CodecError> {
+    /// Holds a CONNACK to what the CONNECT asked: no Session Present after a Clean Start, an
+    /// Authentication Method as the CONNECT's named one or not, and within the client's
+    /// Maximum Packet Size. Before a CONNECT, a refusal asks nothing.
+    fn answers(&self, reply: Reply) -> Result<(), CodecError> {
         let Some(asked) = self.connected else { return Ok(()) };
-        rules::no_session_after_clean_start(asked.clean_start, session_present).map_err(EncodeError::from)?;
-        // `len` is the whole packet, fixed header included.
-        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        let method = asked.authentication_method;
+        rules::no_session_after_clean_start(asked.clean_start, reply.session_present)
+            .map_err(EncodeError::from)?;
+        rules::no_authentication_unasked(method, reply.authentication_method).map_err(EncodeError::from)?;
+        rules::success_carries_authentication_method(method, reply.success, reply.authentication_method)
+            .map_err(EncodeError::from)?;
+        let len = u32::try_from(reply.len).unwrap_or(u32::MAX);
         rules::within_cap(0, len, asked.max_packet_size).map_err(EncodeError::from)?;
         Ok(())
     }
@@ -263,6 +282,7 @@ impl tokio_util::codec::Decoder for ConnectCodec {
                     protocol: packet.protocol(),
                     clean_start: packet.clean_start(),
                     max_packet_size: packet.maximum_packet_size().unwrap_or(u32::MAX),
+                    authentication_method: packet.authentication_method().is_some(),
                 });
                 Ok(Some(packet))
             }
@@ -291,7 +311,12 @@ impl tokio_util::codec::Encoder<ConnackPacket<'_>> for ConnectCodec {
 
     fn encode(&mut self, ack: ConnackPacket<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
         self.answers_in_version(|connect| connect == ack.protocol, ack.protocol.is_v5(), ack.reason_code)?;
-        self.answers(ack.session_present, ack.encoded_len()?)?;
+        self.answers(Reply {
+            session_present: ack.session_present,
+            success: ack.reason_code == ReasonCode::Success,
+            authentication_method: ack.properties.authentication_method.is_some(),
+            len: ack.encoded_len()?,
+        })?;
         ack.encode_to(dst)?;
         Ok(())
     }
@@ -303,7 +328,12 @@ impl tokio_util::codec::Encoder<Connack> for ConnectCodec {
     fn encode(&mut self, ack: Connack, dst: &mut BytesMut) -> Result<(), CodecError> {
         // 3.1's and 3.1.1's refusals are the same bytes: without Session Present, only 5.0's differ.
         self.answers_in_version(|connect| connect.is_v5() == ack.is_v5(), ack.is_v5(), ack.reason_code())?;
-        self.answers(false, ack.as_bytes().len())?;
+        self.answers(Reply {
+            session_present: false,
+            success: ack.reason_code() == ReasonCode::Success,
+            authentication_method: false,
+            len: ack.as_bytes().len(),
+        })?;
         dst.extend_from_slice(ack.as_bytes());
         Ok(())
     }
@@ -320,7 +350,12 @@ impl tokio_util::codec::Encoder<&OwnedConnack> for ConnectCodec {
             ack.protocol().is_v5(),
             ack.reason_code(),
         )?;
-        self.answers(ack.session_present(), ack.frame().len())?;
+        self.answers(Reply {
+            session_present: ack.session_present(),
+            success: ack.reason_code() == ReasonCode::Success,
+            authentication_method: ack.has_authentication_method(),
+            len: ack.frame().len(),
+        })?;
         dst.extend_from_slice(ack.frame());
         Ok(())
     }
@@ -353,7 +388,9 @@ impl tokio_util::codec::Encoder<OwnedConnack> for ConnectCodec {
 /// Authentication Method: the codec stops at the first with [`CodecError::Auth`] and leaves it
 /// in the buffer. After a CONNECT it encodes without one, an AUTH is
 /// [`Error::UnaskedAuthentication`] [MQTT-4.12.0-6], left in the buffer, and so is a CONNACK
-/// with an Authentication Method, taken off it.
+/// with an Authentication Method, taken off it. After a CONNECT with one, a successful CONNACK
+/// without is [`Error::AuthenticationMethodMissing`] [MQTT-4.12.0-5], taken off the buffer;
+/// that it is the same method is the caller's to check.
 ///
 /// Once it has yielded a CONNACK, it refuses another as [`CodecError::SecondConnack`]
 /// [MQTT-3.2.0-2].
@@ -363,9 +400,8 @@ pub struct ConnackCodec {
     max_packet_size: u32,
     /// Whether the CONNECT it wrote asked for a clean start; `false` before it wrote one.
     clean_start: bool,
-    /// Whether the server may authenticate the client with AUTH packets: the CONNECT it wrote
-    /// named an Authentication Method, or it wrote none and cannot tell.
-    authentication_asked: bool,
+    /// What the CONNECT it wrote said of enhanced authentication.
+    authentication: Authentication,
     /// Whether it has yielded the connection's CONNACK.
     acknowledged: bool,
 }
@@ -384,7 +420,7 @@ impl ConnackCodec {
             protocol,
             max_packet_size: u32::MAX,
             clean_start: false,
-            authentication_asked: true,
+            authentication: Authentication::Unknown,
             acknowledged: false,
         }
     }
@@ -415,10 +451,29 @@ impl ConnackCodec {
     fn adopt(&mut self, protocol: Protocol, clean_start: bool, method: bool, announced: Option<u32>) {
         self.protocol = protocol;
         self.clean_start = clean_start;
-        self.authentication_asked = method;
+        self.authentication = if method { Authentication::Named } else { Authentication::Unnamed };
         if let Some(announced) = announced {
             self.max_packet_size = self.max_packet_size.min(announced);
         }
+    }
+}
+
+/// What the CONNECT a [`ConnackCodec`] wrote said of enhanced authentication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Authentication {
+    /// It wrote no CONNECT, and cannot tell.
+    Unknown,
+    /// The CONNECT named an Authentication Method.
+    Named,
+    /// The CONNECT named none.
+    Unnamed,
+}
+
+impl Authentication {
+    /// Whether the server may begin enhanced authentication: unless the CONNECT named no
+    /// method [MQTT-4.12.0-6].
+    fn may_begin(self) -> bool {
+        self != Self::Unnamed
     }
 }
 
@@ -431,7 +486,8 @@ impl tokio_util::codec::Decoder for ConnackCodec {
             no_second_connack(src)?;
             handshake_only(src)?;
         } else if self.protocol.is_v5() && starts(src, AUTH_BYTE) {
-            rules::no_authentication_unasked(self.authentication_asked, true).map_err(CodecError::Connack)?;
+            rules::no_authentication_unasked(self.authentication.may_begin(), true)
+                .map_err(CodecError::Connack)?;
             return Err(CodecError::Auth);
         }
         match OwnedConnack::split_within(self.protocol, src, self.max_packet_size)
@@ -440,9 +496,13 @@ impl tokio_util::codec::Decoder for ConnackCodec {
             Status::Complete { packet, .. } => {
                 rules::no_session_after_clean_start(self.clean_start, packet.session_present())
                     .map_err(CodecError::Connack)?;
-                rules::no_authentication_unasked(
-                    self.authentication_asked,
-                    packet.has_authentication_method(),
+                let method = packet.has_authentication_method();
+                rules::no_authentication_unasked(self.authentication.may_begin(), method)
+                    .map_err(CodecError::Connack)?;
+                rules::success_carries_authentication_method(
+                    self.authentication == Authentication::Named,
+                    packet.reason_code() == ReasonCode::Success,
+                    method,
                 )
                 .map_err(CodecError::Connack)?;
                 self.acknowledged = true;

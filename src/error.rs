@@ -257,6 +257,10 @@ pub enum Error {
     /// Authentication Method [MQTT-4.12.0-6]; only a reader that knows the CONNECT can tell.
     #[error("the server began an enhanced authentication the CONNECT did not ask for")]
     UnaskedAuthentication,
+    /// CONNACK: a success without the Authentication Method that the 5.0 CONNECT named
+    /// [MQTT-4.12.0-5]; only a reader that knows the CONNECT can tell.
+    #[error("a successful CONNACK without the Authentication Method the CONNECT named")]
+    AuthenticationMethodMissing,
     /// CONNACK: a reason code (5.0) or return code (3.x) that a CONNACK of this version
     /// cannot carry.
     #[error("{code:#04x} is not a CONNACK code of this version")]
@@ -293,6 +297,7 @@ impl Error {
             | Self::SessionPresentWithError { .. }
             | Self::SessionPresentAfterCleanStart
             | Self::UnaskedAuthentication
+            | Self::AuthenticationMethodMissing
             | Self::InvalidPropertyValue { .. }
             | Self::AuthenticationDataWithoutMethod
             | Self::EmptyTopic { .. }

@@ -313,3 +313,18 @@ pub(crate) const fn no_authentication_unasked(asked: bool, begun: bool) -> Resul
     }
     Ok(())
 }
+
+/// [MQTT-4.12.0-5] A successful CONNACK to a CONNECT that named an Authentication Method
+/// carries one, the same. The codecs keep no copy of the CONNECT's, so they check that there is
+/// one; that it is the same is the caller's to check.
+#[cfg(feature = "tokio-util")]
+pub(crate) const fn success_carries_authentication_method(
+    named: bool,
+    success: bool,
+    carried: bool,
+) -> Result<(), Error> {
+    if named && success && !carried {
+        return Err(Error::AuthenticationMethodMissing);
+    }
+    Ok(())
+}

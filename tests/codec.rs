@@ -561,14 +561,40 @@ fn mqtt_4_12_0_6_no_authentication_the_connect_did_not_ask_for() {
     assert_eq!(&buf[..], &auth[..]);
     let taken = wrote_connect(true).decode(&mut BytesMut::from(&ack[..])).unwrap().expect("whole");
     assert_eq!(taken.packet().properties.authentication_method, Some("SCRAM-SHA-1"));
-    // A CONNACK without a method is the answer to either CONNECT.
-    for method in [false, true] {
-        let plain = v5_packet(0x20, &[0x00, 0x00], &[]);
-        assert!(wrote_connect(method).decode(&mut BytesMut::from(&plain[..])).unwrap().is_some());
-    }
+    // A CONNACK without a method answers a CONNECT without one.
+    let plain = v5_packet(0x20, &[0x00, 0x00], &[]);
+    assert!(wrote_connect(false).decode(&mut BytesMut::from(&plain[..])).unwrap().is_some());
 
     let err = ConnackCodec::new(Protocol::V3_1_1).decode(&mut BytesMut::from(&auth[..])).unwrap_err();
     assert!(matches!(err, CodecError::Connack(Error::NotConnack { byte: 0xF0 })), "{err}");
+}
+
+/// [MQTT-4.12.0-5] A successful CONNACK to a CONNECT that named an Authentication Method
+/// carries it: the `ConnackCodec` that wrote one refuses a success without, a Protocol Error,
+/// taken off the buffer. A refusal needs none, and a codec that wrote a CONNECT without a method,
+/// or none, takes a success without.
+#[test]
+fn mqtt_4_12_0_5_a_successful_connack_carries_the_authentication_method_the_connect_named() {
+    let bare = v5_packet(0x20, &[0x00, 0x00], &[]);
+    let mut buf = BytesMut::from(&[&bare[..], b"\x30"].concat()[..]);
+    let err = wrote_connect(true).decode(&mut buf).unwrap_err();
+    assert!(matches!(err, CodecError::Connack(Error::AuthenticationMethodMissing)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "invalid CONNACK: a successful CONNACK without the Authentication Method the CONNECT named"
+    );
+    assert_eq!(&buf[..], b"\x30", "a whole CONNACK refused is taken off the buffer");
+    assert_eq!(Error::AuthenticationMethodMissing.reason_code(), ReasonCode::ProtocolError);
+
+    let with = v5_packet(0x20, &[0x00, 0x00], SCRAM);
+    assert!(wrote_connect(true).decode(&mut BytesMut::from(&with[..])).unwrap().is_some());
+    // Bad authentication method (0x8C): a refusal, which carries none.
+    let refusal = v5_packet(0x20, &[0x00, 0x8C], &[]);
+    let ack = wrote_connect(true).decode(&mut BytesMut::from(&refusal[..])).unwrap().expect("whole");
+    assert_eq!(ack.reason_code(), ReasonCode::BadAuthenticationMethod);
+    assert!(wrote_connect(false).decode(&mut BytesMut::from(&bare[..])).unwrap().is_some());
+    let unknown = ConnackCodec::new(Protocol::V5).decode(&mut BytesMut::from(&bare[..]));
+    assert!(unknown.unwrap().is_some(), "no CONNECT written, nothing to hold it to");
 }
 
 /// An AUTH before the CONNACK, after a CONNECT that named an Authentication Method (or from a
@@ -780,6 +806,73 @@ fn mqtt_3_1_2_24_the_connect_codec_writes_no_connack_over_the_clients_maximum_pa
     assert_eq!(ack.encoded_len().unwrap(), 16);
     server_after(connect).encode(ack, &mut out).unwrap();
     assert_eq!(out.len(), 16);
+}
+
+/// The CONNACK a `ConnectCodec` refuses to write after `connect`, in its three forms: the
+/// fault, the same for each, with nothing written.
+fn refused_in_every_form(connect: Connect<'_>, ack: ConnackPacket<'_>) -> Error {
+    use tokio_util::codec::Encoder;
+    let mut out = BytesMut::new();
+    let invalid = |err: CodecError| match err {
+        CodecError::Encode(mqtt_connect::EncodeError::Invalid(e)) => e,
+        err => panic!("{err}"),
+    };
+    let fault = invalid(server_after(connect).encode(ack, &mut out).unwrap_err());
+    let mut bytes = BytesMut::new();
+    ack.encode_to(&mut bytes).unwrap();
+    let Ok(mqtt_connect::Status::Complete { packet: owned, .. }) =
+        mqtt_connect::OwnedConnack::split_from(ack.protocol, &mut bytes)
+    else {
+        panic!("the CONNACK decodes");
+    };
+    assert_eq!(invalid(server_after(connect).encode(&owned, &mut out).unwrap_err()), fault, "forwarded");
+    // `Connack` has no properties: it stands for a packet that has none.
+    if let Some(refusal) = ack
+        .protocol
+        .connack(ack.reason_code)
+        .filter(|_| ack == ConnackPacket::new(ack.protocol, ack.reason_code))
+    {
+        assert_eq!(invalid(server_after(connect).encode(refusal, &mut out).unwrap_err()), fault, "refusal");
+    }
+    assert!(out.is_empty(), "nothing written");
+    fault
+}
+
+/// [MQTT-4.12.0-5] A server's successful CONNACK to a CONNECT that named an Authentication
+/// Method carries one: the `ConnectCodec` refuses to write a success without, in every form,
+/// and writes a refusal without, or a success with.
+#[test]
+fn mqtt_4_12_0_5_the_connect_codec_writes_no_success_without_the_connects_authentication_method() {
+    use tokio_util::codec::Encoder;
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.properties.authentication_method = Some("SCRAM-SHA-1");
+    let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    assert_eq!(refused_in_every_form(connect, ack), Error::AuthenticationMethodMissing);
+    let mut out = BytesMut::new();
+    let refusal = Protocol::V5.connack(ReasonCode::BadAuthenticationMethod).unwrap();
+    server_after(connect).encode(refusal, &mut out).unwrap();
+    assert_eq!(&out[..], refusal.as_bytes());
+    ack.properties.authentication_method = Some("SCRAM-SHA-1");
+    out.clear();
+    server_after(connect).encode(ack, &mut out).unwrap();
+    assert_eq!(out.len(), ack.encoded_len().unwrap());
+}
+
+/// [MQTT-4.12.0-6] A server sends no Authentication Method in its CONNACK to a CONNECT that
+/// named none: the `ConnectCodec` refuses to write one, in every form, whatever the code.
+#[test]
+fn mqtt_4_12_0_6_the_connect_codec_writes_no_authentication_method_the_connect_did_not_name() {
+    use tokio_util::codec::Encoder;
+    let connect = Connect::new(Protocol::V5, "c1");
+    for code in [ReasonCode::Success, ReasonCode::NotAuthorized] {
+        let mut ack = ConnackPacket::new(Protocol::V5, code);
+        ack.properties.authentication_method = Some("SCRAM-SHA-1");
+        assert_eq!(refused_in_every_form(connect, ack), Error::UnaskedAuthentication, "{code:?}");
+        let mut out = BytesMut::new();
+        ack.properties.authentication_method = None;
+        server_after(connect).encode(ack, &mut out).unwrap();
+        assert_eq!(out.len(), ack.encoded_len().unwrap(), "{code:?}: without one, written");
+    }
 }
 
 /// Under the bound, what a packet still needs is reserved whole, whatever its size: one read

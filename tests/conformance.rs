@@ -7,7 +7,7 @@
 //!
 //! The numbered rules of MQTT 3.1.1 sections 1.5.3, 2.2, 3.1, 3.2 and of 5.0 sections 1.5.4,
 //! 1.5.5, 1.5.7, 2.1.3, 2.2.2, 3.1, 3.2, with the topic name rules of 4.7 for the will and
-//! 5.0's 4.12.0-6 on authentication, which the codecs hold to. `3:` is a 3.1.1 id, `5:` a 5.0
+//! 5.0's 4.12.0-5 and 4.12.0-6 on authentication, which the codecs hold to. `3:` is a 3.1.1 id, `5:` a 5.0
 //! one, `3/5:` the same number in both; `connack::` a test in tests/connack.rs, `codec::` one
 //! in tests/codec.rs.
 //!
@@ -56,6 +56,7 @@
 //! | 3/5: 4.7.3-1 | topic name not empty | `mqtt_4_7_3_1_*` |
 //! | 3/5: 4.7.3-2 | no U+0000 in a topic name | `mqtt_4_7_3_2_*` |
 //! | 3/5: 4.7.3-3 | topic name at most 65,535 bytes | `mqtt_4_7_3_3_*` |
+//! | 5: 4.12.0-5 | a success carries the CONNECT's Authentication Method (the codecs: that there is one) | `codec::mqtt_4_12_0_5_*` |
 //! | 5: 4.12.0-6 | no authentication the CONNECT did not ask for (the codecs) | `codec::mqtt_4_12_0_6_*` |
 //!
 //! Out of scope: rules that bind a client or server after the decode.

@@ -168,13 +168,15 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
     // CONNECT's; bit 2: Session Present flipped; bits 3-4: the packet's version, 0 kept; bits
     // 5-6: the refusal's version, 3 the CONNECT's) and a code, then a CONNECT and the CONNACK
     // that answers it: accepted, with Session Present after a clean start or not, over the
-    // client's Maximum Packet Size, in the wrong version, and the refusals of an unsupported
-    // version; and a CONNACK with no CONNECT before it.
+    // client's Maximum Packet Size, in the wrong version, the refusals of an unsupported
+    // version, and with an Authentication Method (SCRAM-SHA-1) kept, dropped or unasked; and
+    // a CONNACK with no CONNECT before it.
     let theirs = 0x63;
     let accepted = [0x20, 0x02, 0x00, 0x00];
     let session = [0x20, 0x02, 0x01, 0x00];
     let v5_accepted = [0x20, 0x03, 0x00, 0x00, 0x00];
     let small = v5(0x00, b"\x27\x00\x00\x00\x10", &c1);
+    let with_method = cat(&[&[0x20, 0x11, 0x00, 0x00, 0x0e], &scram]);
     let answer = [
         ("v3_1_1_accepted", cat(&[&[theirs, 0x00], &v311(0x02, &c1), &accepted])),
         ("v3_1_1_session_after_clean_start", cat(&[&[theirs, 0x00], &v311(0x02, &c1), &session])),
@@ -186,6 +188,9 @@ fn seeds() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
         ("v5_refused_in_3_1_1", cat(&[&[0x21, 0x84], &v5(0x02, &[], &c1), &[0x20, 0x02, 0x00, 0x01]])),
         ("v3_1_1_refused_in_5_0", cat(&[&[0x42, 0x84], &v311(0x02, &c1), &[0x20, 0x03, 0x00, 0x84, 0x00]])),
         ("v5_answered_in_3_1_1", cat(&[&[0x21, 0x00], &v5(0x02, &[], &c1), &accepted])),
+        ("v5_method_kept", cat(&[&[theirs, 0x00], &v5(0x02, &scram, &c1), &with_method])),
+        ("v5_method_dropped", cat(&[&[theirs, 0x00], &v5(0x02, &scram, &c1), &v5_accepted])),
+        ("v5_method_unasked", cat(&[&[theirs, 0x00], &v5(0x02, &[], &c1), &with_method])),
         ("no_connect", cat(&[&[0x01, 0x00], &session])),
     ]
     .into_iter()

@@ -24,6 +24,8 @@ struct Asked {
     clean_start: bool,
     /// The Maximum Packet Size a 5.0 client announced, if any.
     max_packet_size: Option<u32>,
+    /// Whether the 5.0 CONNECT named an Authentication Method.
+    authentication_method: bool,
 }
 
 /// The input is a control byte, a reason code byte, then a stream: a CONNECT decoded by a
@@ -38,8 +40,10 @@ struct Asked {
 ///
 /// Each of the three encoders writes the CONNACK exactly when it holds to what the CONNECT
 /// asked: the CONNECT's version, or the refusal of an unsupported version in the other's
-/// [MQTT-3.1.2-2]; no Session Present after a Clean Start [MQTT-3.2.2-2]; within the client's
-/// Maximum Packet Size [MQTT-3.1.2-24]; and an encodable packet. Before a CONNECT, it writes
+/// [MQTT-3.1.2-2]; no Session Present after a Clean Start [MQTT-3.2.2-2]; an Authentication
+/// Method only when the CONNECT named one [MQTT-4.12.0-6], and in a success when it did
+/// [MQTT-4.12.0-5]; within the client's Maximum Packet Size [MQTT-3.1.2-24]; and an encodable
+/// packet. Before a CONNECT, it writes
 /// any it can encode. What it writes is the packet's bytes, which decode to the CONNACK given,
 /// in the CONNECT's version, or the refusal's; what it refuses, it refuses with a fault the
 /// CONNACK has, writing nothing.
@@ -89,6 +93,7 @@ fn asked(connect: &OwnedConnect) -> Asked {
         protocol: connect.protocol(),
         clean_start: connect.clean_start(),
         max_packet_size: connect.maximum_packet_size(),
+        authentication_method: connect.authentication_method().is_some(),
     }
 }
 
@@ -101,6 +106,8 @@ struct Ack {
     same_version: Option<bool>,
     code: ReasonCode,
     session_present: bool,
+    /// Whether it carries an Authentication Method.
+    authentication_method: bool,
     /// Its encoded size, or why it cannot be encoded.
     len: Result<usize, EncodeError>,
 }
@@ -120,6 +127,13 @@ fn faults(asked: Option<Asked>, ack: &Ack) -> Vec<CodecError> {
     }
     if asked.clean_start && ack.session_present {
         faults.push(CodecError::Encode(EncodeError::Invalid(Error::SessionPresentAfterCleanStart)));
+    }
+    if ack.authentication_method && !asked.authentication_method {
+        faults.push(CodecError::Encode(EncodeError::Invalid(Error::UnaskedAuthentication)));
+    }
+    let success = ack.code == ReasonCode::Success;
+    if asked.authentication_method && success && !ack.authentication_method {
+        faults.push(CodecError::Encode(EncodeError::Invalid(Error::AuthenticationMethodMissing)));
     }
     if let (Ok(len), Some(limit)) = (ack.len, asked.max_packet_size) {
         let size = u32::try_from(len).unwrap_or(u32::MAX);
@@ -184,6 +198,7 @@ fn connack_packet(codec: ConnectCodec, asked: Option<Asked>, ack: ConnackPacket<
         same_version: asked.map(|a| a.protocol == ack.protocol),
         code: ack.reason_code,
         session_present: ack.session_present,
+        authentication_method: ack.properties.authentication_method.is_some(),
         len: ack.encoded_len(),
     };
     let Some(written) = write(codec, ack, asked, &facts) else { return };
@@ -216,6 +231,7 @@ fn connack(codec: ConnectCodec, asked: Option<Asked>, ack: Connack) {
         same_version: asked.map(|a| (a.protocol == Protocol::V5) == v5),
         code: ack.reason_code(),
         session_present: false,
+        authentication_method: false,
         len: Ok(ack.as_bytes().len()),
     };
     let Some(written) = write(codec, ack, asked, &facts) else { return };
@@ -238,6 +254,7 @@ fn owned(codec: ConnectCodec, asked: Option<Asked>, ack: &OwnedConnack) {
         same_version: asked.map(|a| a.protocol == ack.protocol()),
         code: ack.reason_code(),
         session_present: ack.session_present(),
+        authentication_method: ack.packet().properties.authentication_method.is_some(),
         len: Ok(ack.frame().len()),
     };
     let Some(written) = write(codec, ack, asked, &facts) else { return };
