@@ -1388,3 +1388,74 @@ fn mqtt_1_5_4_2_a_health_check_client_id_with_u0000_is_refused() {
     let error = Config::parse(text).expect_err("refused");
     assert!(error.contains("client_id"), "{error}");
 }
+
+// Mutation testing of session.rs, edge.rs, sticky/connack.rs and dial.rs.
+
+/// What a client sends after its CONNECT, before any answer (here a PINGREQ in the same
+/// write), goes up with the CONNECT and is counted with it, byte for byte.
+#[tokio::test]
+async fn bytes_pipelined_after_the_connect_are_counted_up_with_it() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "").await;
+    let metrics = proxy.handle.metrics();
+    let mut sent = connect_packet(Protocol::V5, "pipelining", 60);
+    let connect_len = sent.len();
+    sent.extend_from_slice(&[0xC0, 0x00]);
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(&sent).await.expect("send CONNECT and PINGREQ at once");
+    assert_eq!(read_exactly(&mut client, 5).await, V5_OK);
+    let up = format!(
+        r#"mqtt_proxy_route_bytes_total{{route="default",upstream="{}",direction="up"}}"#,
+        broker.addr
+    );
+    // Had the PINGREQ come in a read of its own, the relay would count it, a moment later.
+    let want = (connect_len + 2) as f64;
+    metrics_when(&metrics, "the CONNECT and the PINGREQ counted", |text| series(text, &up) == want).await;
+}
+
+/// A TLS ClientHello sent to a plain listener is refused unanswered and counted as TLS on a
+/// plain port, not as a malformed CONNECT.
+#[tokio::test]
+async fn a_tls_client_hello_on_a_plain_listener_is_counted_as_tls_on_plain() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "").await;
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00]).await.expect("send");
+    until_closed(&mut client, PATIENCE).await;
+    let tls_on_plain = r#"mqtt_proxy_connections_ended_total{how="refused",why="tls_on_plain",code=""}"#;
+    let text = metrics_when(&proxy.handle.metrics(), "the refusal counted", |text| {
+        text.contains("mqtt_proxy_connections_ended_total{")
+    })
+    .await;
+    assert_eq!(series(&text, tls_on_plain), 1.0, "{text}");
+}
+
+/// A direct client of a plain listener that takes PROXY headers from other addresses is told
+/// what is wrong with a malformed CONNECT, as on any listener; and on a listener that takes no
+/// headers, a malformed CONNECT that starts as a PROXY header would is refused as malformed.
+#[tokio::test]
+async fn a_malformed_connect_is_answered_on_a_listener_that_trusts_others_for_headers() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let text = format!(
+        "listen = [\"127.0.0.1:0\"]\n\
+         [[listener]]\naddr = \"127.0.0.2:0\"\nproxy_protocol_from = [\"192.0.2.0/24\"]\n\
+         [[route]]\nupstreams = [\"{}\"]\n",
+        broker.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let (plain, trusting_others, handle) = (proxy.local_addrs()[0], proxy.local_addrs()[1], proxy.handle());
+    tokio::spawn(proxy.run());
+    // A 5.0 CONNECT with the reserved Connect Flags bit set: malformed (0x81).
+    let bad = b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00";
+    let mut client = TcpStream::connect(trusting_others).await.expect("connect");
+    client.write_all(bad).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 5).await, [0x20, 0x03, 0x00, 0x81, 0x00]);
+
+    let mut client = TcpStream::connect(plain).await.expect("connect");
+    client.write_all(b"PROXY TCP4 203.0.113.9 198.51.100.1 40001 1883\r\n").await.expect("send");
+    until_closed(&mut client, PATIENCE).await;
+    let invalid = r#"mqtt_proxy_connections_ended_total{how="refused",why="invalid",code=""}"#;
+    let text =
+        metrics_when(&handle.metrics(), "the refusal counted", |text| series(text, invalid) == 1.0).await;
+    assert!(!text.contains("proxy_header_untrusted"), "{text}");
+}
