@@ -1459,3 +1459,40 @@ async fn a_malformed_connect_is_answered_on_a_listener_that_trusts_others_for_he
         metrics_when(&handle.metrics(), "the refusal counted", |text| series(text, invalid) == 1.0).await;
     assert!(!text.contains("proxy_header_untrusted"), "{text}");
 }
+
+/// A client closed at once, because the refusals in progress are at their limit, is counted
+/// as refused busy, unanswered.
+#[tokio::test]
+async fn a_client_closed_at_once_past_the_refusal_limit_is_counted_as_refused_busy() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    // The silent one's refusal, also busy, lasts past any wait here.
+    let proxy = start(&broker, "max_connections = 1\nmax_refusals = 1\nbusy_deadline_ms = 60000").await;
+    let metrics = proxy.handle.metrics();
+    let mut first = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut first, 5).await, V5_OK);
+    // A silent client past the cap takes the one place among the refusals in progress...
+    let _silent = TcpStream::connect(proxy.addr).await.expect("connect");
+    let accepted = "mqtt_proxy_connections_accepted_total";
+    metrics_when(&metrics, "the silent one accepted", |text| series(text, accepted) == 2.0).await;
+    // ...so the next is closed at once, and counted as busy while the silent one is not yet.
+    let mut next = send_connect(proxy.addr, Protocol::V5, 60).await;
+    until_closed(&mut next, PATIENCE).await;
+    let busy = r#"mqtt_proxy_connections_ended_total{how="refused",why="busy",code=""}"#;
+    metrics_when(&metrics, "the one closed at once counted as busy", |text| series(text, busy) == 1.0).await;
+}
+
+/// A 3.1 client (protocol name `MQIsdp`) whose CONNECT announces a Remaining Length of four
+/// bytes needs all 14 of the bytes read for the version before it: refused as busy, it is
+/// told so in its version (0x03).
+#[tokio::test]
+async fn a_busy_3_1_client_with_a_four_byte_remaining_length_is_told_in_its_version() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "max_connections = 1").await;
+    let mut first = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut first, 5).await, V5_OK);
+    let head = b"\x10\x80\x80\x80\x01\x00\x06MQIsdp\x03";
+    assert_eq!(head.len(), 14);
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(head).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 4).await, [0x20, 0x02, 0x00, 0x03]);
+}
