@@ -1496,3 +1496,26 @@ async fn a_busy_3_1_client_with_a_four_byte_remaining_length_is_told_in_its_vers
     client.write_all(head).await.expect("send");
     assert_eq!(read_exactly(&mut client, 4).await, [0x20, 0x02, 0x00, 0x03]);
 }
+
+/// After a refusal the proxy reads and drops what the client still sends, for a moment, rather
+/// than close on unread input: a close then answers with a reset, which can lose the CONNACK
+/// on its way. Here the client keeps sending after it has the answer and the proxy's FIN, and
+/// is not reset.
+#[tokio::test]
+async fn after_a_refusal_the_clients_further_bytes_are_taken_not_reset() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "").await;
+    // A 5.0 CONNECT with the reserved Connect Flags bit set: malformed (0x81).
+    let bad = b"\x10\x0d\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00";
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    client.write_all(bad).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 5).await, [0x20, 0x03, 0x00, 0x81, 0x00]);
+    let mut rest = [0; 8];
+    let eof = tokio::time::timeout(PATIENCE, client.read(&mut rest)).await.expect("in time");
+    assert_eq!(eof.expect("the proxy's FIN"), 0);
+    for _ in 0..5 {
+        // Each write gives a closed socket time to answer the one before with a reset.
+        client.write_all(b"\xc0\x00").await.expect("taken, not reset");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
