@@ -1519,3 +1519,48 @@ async fn after_a_refusal_the_clients_further_bytes_are_taken_not_reset() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Set in the process that [`out_of_descriptors_at_the_upstream_connect`] runs in.
+const OUT_OF_DESCRIPTORS: &str = "PROXY_TEST_OUT_OF_DESCRIPTORS";
+
+/// A local error on the upstream connect (here EMFILE: no descriptor for the socket) is this
+/// host's, not the broker's: the client is told "server busy" (0x89), and the broker is not
+/// marked down, so the next client is served. Run in a process of its own, whose descriptor
+/// limit it lowers.
+#[test]
+fn a_local_error_on_the_upstream_connect_is_answered_busy_and_marks_no_broker_down() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "tests_ops::out_of_descriptors_at_the_upstream_connect", "--ignored"])
+        .env(OUT_OF_DESCRIPTORS, "1")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+#[tokio::test]
+#[ignore = "run in a process of its own by a_local_error_on_the_upstream_connect_is_answered_busy_and_marks_no_broker_down"]
+async fn out_of_descriptors_at_the_upstream_connect() {
+    use std::os::fd::AsRawFd;
+    // Only in the process started for it: it lowers that process's descriptor limit.
+    if std::env::var_os(OUT_OF_DESCRIPTORS).is_none() {
+        return;
+    }
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let proxy = start(&broker, "").await;
+    let metrics = proxy.handle.metrics();
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    let accepted = "mqtt_proxy_connections_accepted_total";
+    metrics_when(&metrics, "the client accepted", |text| series(text, accepted) == 1.0).await;
+    // The limit at the lowest free descriptor: the next one opened fails with EMFILE.
+    let lowest = std::fs::File::open("/dev/null").expect("open").as_raw_fd();
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("read");
+    rlimit::setrlimit(rlimit::Resource::NOFILE, lowest as u64, hard).expect("lower");
+    client.write_all(&connect_packet(Protocol::V5, "local", 60)).await.expect("send");
+    assert_eq!(read_exactly(&mut client, 5).await, [0x20, 0x03, 0x00, 0x89, 0x00], "server busy");
+    rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard).expect("restore");
+    let mut next = send_connect(proxy.addr, Protocol::V5, 60).await;
+    assert_eq!(read_exactly(&mut next, 5).await, V5_OK, "the broker was not marked down");
+}
