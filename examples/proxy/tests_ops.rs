@@ -1564,3 +1564,18 @@ async fn out_of_descriptors_at_the_upstream_connect() {
     let mut next = send_connect(proxy.addr, Protocol::V5, 60).await;
     assert_eq!(read_exactly(&mut next, 5).await, V5_OK, "the broker was not marked down");
 }
+
+/// A broker's CONNACK whose Remaining Length takes two bytes and whose Property Length one
+/// (properties of 125 bytes) keeps its properties whole when the proxy adds the id it assigned.
+#[test]
+fn a_connack_with_a_two_byte_remaining_length_keeps_its_properties_when_the_id_is_added() {
+    let reason = "r".repeat(122);
+    let mut broker = vec![0x20, 0x80, 0x01, 0x00, 0x00, 125, 0x1F, 0x00, 122];
+    broker.extend_from_slice(reason.as_bytes());
+    assert_eq!(broker.len(), 3 + 128);
+    let got = crate::sticky::add_assigned_id(&broker, "px-1").expect("rewritten");
+    let mut expected = vec![0x20, 0x88, 0x01, 0x00, 0x00, 0x84, 0x01];
+    expected.extend_from_slice(&broker[6..]);
+    expected.extend_from_slice(&[0x12, 0x00, 0x04, b'p', b'x', b'-', b'1']);
+    assert_eq!(got, expected);
+}
