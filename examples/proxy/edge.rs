@@ -284,3 +284,24 @@ async fn read_header(tcp: &mut TcpStream) -> Result<Option<(SocketAddr, SocketAd
         tcp.read_exact(&mut header[start..]).await.map_err(io_refusal)?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use tokio_rustls::rustls;
+
+    use super::Refused;
+
+    /// The note on CRLs is for a certificate whose revocation no list covers; any other failed
+    /// handshake is named as it failed, without it.
+    #[test]
+    fn a_failed_handshake_that_is_not_about_revocation_has_no_crl_note() {
+        let failed =
+            Refused::Handshake(io::Error::new(io::ErrorKind::InvalidData, "peer sent no certificates"));
+        assert_eq!(failed.to_string(), "TLS handshake failed: peer sent no certificates");
+        let bad = rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature);
+        let failed = Refused::Handshake(io::Error::new(io::ErrorKind::InvalidData, bad));
+        assert!(!failed.to_string().contains("crl"), "{failed}");
+    }
+}
