@@ -1579,3 +1579,33 @@ fn a_connack_with_a_two_byte_remaining_length_keeps_its_properties_when_the_id_i
     expected.extend_from_slice(&[0x12, 0x00, 0x04, b'p', b'x', b'-', b'1']);
     assert_eq!(got, expected);
 }
+
+/// A PROXY v2 header that has not all come when the proxy looks is read to its end as it
+/// comes, its fixed part first and then the addresses it announces, and names the client.
+#[tokio::test]
+async fn a_proxy_v2_header_in_pieces_is_read_to_its_announced_end() {
+    let broker = Scripted::start(Script::Answer(V5_OK)).await;
+    let text = format!(
+        "listen = []\n[[listener]]\naddr = \"127.0.0.1:0\"\nproxy_protocol_from = [\"127.0.0.1\"]\n\
+         [[route]]\nupstreams = [\"{}\"]\n",
+        broker.addr
+    );
+    let proxy = Proxy::start(Config::parse(&text).expect("valid"), Workers::current()).expect("bind proxy");
+    let addr = proxy.local_addrs()[0];
+    tokio::spawn(proxy.run());
+    let client: SocketAddr = "203.0.113.7:40000".parse().expect("address");
+    let frontend: SocketAddr = "198.51.100.1:1883".parse().expect("address");
+    let command = ppp::v2::Version::Two | ppp::v2::Command::Proxy;
+    let v2 = ppp::v2::Builder::with_addresses(command, ppp::v2::Protocol::Stream, (client, frontend))
+        .build()
+        .expect("header");
+    let connect = connect_packet(Protocol::V5, "in-pieces", 60);
+    // Within the fixed 16 bytes, and just past them.
+    for cut in [10, 17] {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(&v2[..cut]).await.expect("send");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.write_all(&[&v2[cut..], &connect[..]].concat()).await.expect("send");
+        assert_eq!(read_exactly(&mut stream, 5).await, V5_OK, "cut at {cut}");
+    }
+}
