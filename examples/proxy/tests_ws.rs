@@ -773,6 +773,23 @@ async fn before_its_connect_a_websocket_client_sends_no_more_than_the_cap_and_it
     assert_eq!(receive(&mut ws, publish.len()).await, publish);
 }
 
+/// What a WebSocket client may send before its CONNECT is the CONNECT cap and its framing, not
+/// the framing alone: a CONNECT of exactly the default cap of 16 KiB, twice the framing, in one
+/// frame is taken and reaches the broker.
+#[tokio::test]
+async fn a_websocket_connect_of_the_whole_size_cap_is_taken() {
+    let broker = Broker::start().await;
+    let (_, proxy) = start(&[&broker], "").await;
+    let mut ws = mqtt_ws(proxy).await;
+    let id = "i".repeat(16369);
+    let connect = connect_packet(Protocol::V3_1_1, &id);
+    assert_eq!(connect.len(), 16 << 10);
+    assert!(connect.len() > crate::ws::FRAMING + 1);
+    send(&mut ws, &connect).await;
+    assert_eq!(receive(&mut ws, V311_OK.len()).await, V311_OK);
+    assert_eq!(broker.client_ids(), [id]);
+}
+
 /// A client cut for a frame over the cap of 1 MiB, one that breaks the WebSocket protocol, or
 /// text that is not UTF-8, is told why (RFC 6455 7.4.1) before and after its CONNECT: 1009,
 /// 1002 and 1007, where a close without a code would leave it to guess.
