@@ -655,6 +655,30 @@ pub(crate) mod tests {
         }
     }
 
+    /// Each CONNACK code a broker answers with counts in a series of its own, whichever code
+    /// came first: success has a counter kept aside, the others are looked up each time.
+    #[test]
+    fn each_connack_code_of_an_upstream_counts_in_its_own_series() {
+        use mqtt_connect::ReasonCode;
+        let metrics = super::Metrics::default();
+        let relayed = metrics.relaying("default", "127.0.0.1:1883");
+        for code in [
+            ReasonCode::NotAuthorized,
+            ReasonCode::BadUserNameOrPassword,
+            ReasonCode::Success,
+            ReasonCode::NotAuthorized,
+            ReasonCode::Success,
+        ] {
+            relayed.connack(code);
+        }
+        let text = metrics.encode();
+        for (code, count) in [("0x87", 2.0), ("0x86", 1.0), ("0x00", 2.0)] {
+            let name =
+                format!(r#"mqtt_proxy_broker_connacks_total{{upstream="127.0.0.1:1883",code="{code}"}}"#);
+            assert_eq!(crate::tests_ops::series(&text, &name), count, "{code}: {text}");
+        }
+    }
+
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
 
