@@ -682,6 +682,21 @@ pub(crate) mod tests {
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
 
+    /// Each takeover is counted, and the first logged; one within the next ten seconds is
+    /// counted only, so that a client flapping between two addresses cannot flood the log.
+    #[test]
+    fn the_first_takeover_is_logged_and_the_next_within_the_interval_only_counted() {
+        let (logs, _in_force) = crate::tests_ops::Captured::in_force();
+        let metrics = super::Metrics::default();
+        for ip in [A, B, A] {
+            metrics.client_id("roamer", ip);
+        }
+        let takeovers = crate::tests_ops::series(&metrics.encode(), "mqtt_proxy_client_id_takeovers_total");
+        assert_eq!(takeovers, 2.0);
+        let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8");
+        assert_eq!(text.matches("client id takeover").count(), 1, "{text}");
+    }
+
     #[test]
     fn an_id_is_remembered_across_a_change_of_generation() {
         let t0 = Instant::now();
