@@ -905,3 +905,80 @@ pub const DEFAULT_CLIENT_ID_PREFIX: &str = "proxy-";
 pub fn default_ws_path() -> String {
     "/mqtt".into()
 }
+
+#[cfg(test)]
+mod tests {
+    use mqtt_connect::routing::rank;
+
+    use super::{Config, Key, Upstream};
+
+    /// A config of one route with `options`.
+    fn route(options: &str) -> Result<Config, String> {
+        Config::parse(&format!("[[route]]\nupstreams = [\"127.0.0.1:1883\"]\n{options}"))
+    }
+
+    /// A route's `key` is `client-id`, `username` or `user-property:NAME` with a name; anything
+    /// else is refused, with the key quoted.
+    #[test]
+    fn a_key_is_the_client_id_the_username_or_a_named_user_property() {
+        for (text, key) in [
+            ("client-id", Key::ClientId),
+            ("username", Key::Username),
+            ("user-property:tenant", Key::UserProperty("tenant".into())),
+        ] {
+            assert_eq!(text.parse::<Key>(), Ok(key.clone()), "{text}");
+            let config = route(&format!("key = \"{text}\"")).expect(text);
+            assert_eq!(config.routes[0].key, key, "{text}");
+        }
+        for text in ["user-property:", "password", "Client-Id", ""] {
+            let refused = text.parse::<Key>().expect_err(text);
+            assert_eq!(refused, format!("key {text:?} is not client-id, username or user-property:NAME"));
+        }
+    }
+
+    /// An assigned client id is the prefix and 32 hex digits, in at most 65,535 bytes: a prefix
+    /// of 60,000 bytes is taken, one a byte longer refused.
+    #[test]
+    fn a_client_id_prefix_of_60000_bytes_is_taken_and_one_longer_refused() {
+        let prefix = |len: usize| route(&format!("client_id_prefix = \"{}\"", "p".repeat(len)));
+        let taken = prefix(60_000).expect("60,000 bytes");
+        assert_eq!(taken.routes[0].client_id_prefix.as_ref().map(String::len), Some(60_000));
+        let refused = prefix(60_001).map(drop).expect_err("60,001 bytes");
+        assert_eq!(refused, "route 1 (default): client_id_prefix is over 60000 bytes or holds U+0000");
+    }
+
+    /// The health check's client id is 1 to 23 bytes, the most every 3.1.1 broker must take
+    /// [MQTT-3.1.3-5].
+    #[test]
+    fn a_health_check_client_id_is_1_to_23_bytes() {
+        let check = |id: &str| route(&format!("[route.health_check]\nclient_id = \"{id}\"")).map(drop);
+        for id in ["c", &"c".repeat(23)] {
+            assert_eq!(check(id), Ok(()), "{} bytes", id.len());
+        }
+        for id in ["", &"c".repeat(24)] {
+            assert_eq!(
+                check(id),
+                Err("route 1 (default): health_check: client_id must be 1 to 23 bytes of UTF-8".into()),
+                "{} bytes",
+                id.len()
+            );
+        }
+    }
+
+    /// An upstream's weight is its share of the keys: one of weight 0 takes none, so every key
+    /// goes to the other.
+    #[test]
+    fn an_upstream_of_weight_0_takes_no_key() {
+        let upstreams: Vec<Upstream> =
+            ["127.0.0.1:1884=0", "127.0.0.1:1885"].iter().map(|u| u.parse().expect("upstream")).collect();
+        assert_eq!(upstreams[0].weight, 0);
+        for key in 0..64 {
+            let key = format!("client-{key}");
+            let first = rank(key.as_bytes(), &upstreams)
+                .next()
+                .and_then(|i| upstreams.get(i))
+                .map(|u| u.addr.as_str());
+            assert_eq!(first, Some("127.0.0.1:1885"), "{key}");
+        }
+    }
+}
