@@ -679,6 +679,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// Each reload is counted by its result.
+    #[test]
+    fn reloads_are_counted_as_ok_or_refused() {
+        let metrics = super::Metrics::default();
+        for ok in [false, true, false] {
+            metrics.reload(ok);
+        }
+        let text = metrics.encode();
+        for (result, count) in [("ok", 1.0), ("refused", 2.0)] {
+            let name = format!(r#"mqtt_proxy_reloads_total{{result="{result}"}}"#);
+            assert_eq!(crate::tests_ops::series(&text, &name), count, "{result}: {text}");
+        }
+    }
+
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
 
