@@ -480,10 +480,10 @@ mod tests {
     use std::time::Duration;
 
     use mqtt_connect::Protocol;
-    use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
     use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-    use super::{First, Pump, Sink, Traffic, relay};
+    use super::{Failure, First, Pump, Sink, Source, Traffic, relay};
     use crate::client::Client;
     use crate::config::Limits;
     use crate::idle::{Activity, Quiet};
@@ -851,5 +851,59 @@ mod tests {
         let mut got = [0; 2];
         broker.read_exact(&mut got).await.expect("the bytes");
         assert_eq!((got, count), ([0xe0, 0x00], 2));
+    }
+
+    /// A reader whose every read fails with one kind of error, as a TLS client's does when it
+    /// closes without close_notify (`UnexpectedEof`) or a peer's reset does.
+    struct Failing(io::ErrorKind);
+
+    impl AsyncRead for Failing {
+        fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Err(self.0.into()))
+        }
+    }
+
+    impl Source for Failing {
+        fn poll_finished(&mut self, _: &mut Context<'_>) -> Poll<io::Result<bool>> {
+            Poll::Ready(Ok(false))
+        }
+    }
+
+    /// Pumps from a reader failing with `kind` to the proxy's end of a broker's connection until
+    /// ready: the outcome, the bursts seen, and what the broker then reads to its end.
+    async fn pumped_from_failing(kind: io::ErrorKind) -> (Result<(), Failure>, Vec<Vec<u8>>, Vec<u8>) {
+        let (mut upstream, mut broker) = pair().await;
+        let (mut pump, mut count, mut seen) = (Pump::default(), 0, Vec::new());
+        let pumped = poll_fn(|cx| {
+            pump.poll(cx, &mut Failing(kind), &mut upstream, true, &mut count, |bytes| {
+                seen.push(bytes.to_vec())
+            })
+        })
+        .await;
+        drop(upstream);
+        let mut got = Vec::new();
+        broker.read_to_end(&mut got).await.expect("read to the end");
+        (pumped, seen, got)
+    }
+
+    /// A TLS client that closes without close_notify, as many MQTT clients do, has ended: its
+    /// end is seen and passed on, and the direction ends without an error.
+    #[tokio::test]
+    async fn an_unexpected_end_of_file_ends_the_direction_as_an_end_of_file() {
+        let (pumped, seen, got) = pumped_from_failing(io::ErrorKind::UnexpectedEof).await;
+        assert!(pumped.is_ok(), "ended, not failed: {pumped:?}");
+        assert_eq!(seen, [Vec::<u8>::new()], "the end seen as an empty burst");
+        assert!(got.is_empty());
+    }
+
+    /// Any other failed read fails the direction as a read, whose socket is gone both ways.
+    #[tokio::test]
+    async fn a_failed_read_fails_the_direction_as_a_read() {
+        let (pumped, seen, _) = pumped_from_failing(io::ErrorKind::ConnectionReset).await;
+        assert!(
+            matches!(&pumped, Err(Failure::Read(e)) if e.kind() == io::ErrorKind::ConnectionReset),
+            "a read failure: {pumped:?}"
+        );
+        assert!(seen.is_empty(), "no end of file seen: {seen:?}");
     }
 }
