@@ -906,4 +906,49 @@ mod tests {
         );
         assert!(seen.is_empty(), "no end of file seen: {seen:?}");
     }
+
+    /// A writer that takes `takes` bytes, then fails every write, as one whose peer reset does.
+    struct Breaking {
+        takes: usize,
+    }
+
+    impl AsyncWrite for Breaking {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bytes: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = self.takes.min(bytes.len());
+            self.takes -= n;
+            match n {
+                0 => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+                n => Poll::Ready(Ok(n)),
+            }
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Sink for Breaking {}
+
+    /// The part of a burst written before a write of the rest failed is counted: it was relayed.
+    #[tokio::test]
+    async fn bytes_written_before_a_failed_write_are_counted() {
+        let (mut client, mut client_side) = pair().await;
+        client.write_all(&pattern(10)).await.expect("send");
+        client_side.readable().await.expect("readable");
+        let (mut pump, mut count, mut to) = (Pump::default(), 0, Breaking { takes: 4 });
+        let pumped = poll_fn(|cx| pump.poll(cx, &mut client_side, &mut to, true, &mut count, |_| {})).await;
+        assert!(
+            matches!(&pumped, Err(Failure::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe),
+            "{pumped:?}"
+        );
+        assert_eq!(count, 4, "the bytes the writer took");
+    }
 }
