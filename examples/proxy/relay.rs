@@ -666,6 +666,36 @@ mod tests {
         assert_eq!(first, First::Upstream);
     }
 
+    /// A client's last burst before its end of file, written to wait for the end, that the
+    /// broker's full window will not take at once is held until it does, as any other is: the
+    /// kernel's "would block" is no failure.
+    #[tokio::test]
+    async fn a_last_burst_the_broker_will_not_take_at_once_is_held_until_it_does() {
+        let (mut client, client_side) = pair().await;
+        let (mut broker, upstream_side) = narrow_pair().await;
+        let sent = pattern(256 << 10);
+        let relaying = ended_within(client_side, upstream_side, Protocol::V5, Limits::default());
+        let client_sends = async {
+            client.write_all(&sent).await.expect("send");
+            client.shutdown().await.expect("half-close");
+            client.read_to_end(&mut Vec::new()).await.expect("read to the end")
+        };
+        let broker_reads = async {
+            let mut got = Vec::new();
+            broker.read_to_end(&mut got).await.expect("read to the end");
+            drop(broker);
+            got
+        };
+        let (ended, _, got) = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::join!(relaying, client_sends, broker_reads)
+        })
+        .await
+        .expect("in time");
+        assert!(got == sent, "every byte, in order: {} of {}", got.len(), sent.len());
+        let (first, traffic) = ended.expect("relayed");
+        assert_eq!((first, traffic.up), (First::Client, sent.len() as u64));
+    }
+
     /// `sender` sends `bytes`, and resets its connection once the proxy has them all; `reader`,
     /// which has read none of them yet, then sends `nudge`, whose write the reset fails, and
     /// reads to the end: what it got.
@@ -851,6 +881,28 @@ mod tests {
         let mut got = Vec::new();
         broker.read_to_end(&mut got).await.expect("read to the end");
         assert_eq!(got, [0xe0, 0x00], "the bytes, then the end");
+    }
+
+    /// A failed write of last bytes fails the direction with its error, the broker's reset,
+    /// as any failed write does: only "would block" is waited out. Retried, the reset would be
+    /// lost, and a later write's broken pipe reported instead.
+    #[tokio::test]
+    async fn a_failed_write_of_last_bytes_fails_the_direction_with_its_error() {
+        let (mut client, mut client_side) = pair().await;
+        let (mut upstream, broker) = pair().await;
+        client.write_all(&[0xe0, 0x00]).await.expect("send");
+        client.shutdown().await.expect("half-close");
+        until_read_closed(&client_side).await;
+        broker.set_zero_linger().expect("linger");
+        drop(broker);
+        until_read_closed(&upstream).await;
+        let (mut pump, mut count) = (Pump::default(), 0);
+        let pumped =
+            poll_fn(|cx| pump.poll(cx, &mut client_side, &mut upstream, true, &mut count, |_| {})).await;
+        assert!(
+            matches!(&pumped, Err(Failure::Write(e)) if e.kind() == io::ErrorKind::ConnectionReset),
+            "the reset, as a write failure: {pumped:?}"
+        );
     }
 
     /// Bytes whose end of file has not come go out at once: written to wait for an end that
