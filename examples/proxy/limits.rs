@@ -425,4 +425,15 @@ mod tests {
         drop(lent);
         assert!(guards.release_spare().is_some(), "back when the refusal ends");
     }
+
+    /// The refusals in progress are counted from none, each while its place is held.
+    #[test]
+    fn refusing_counts_the_refusals_in_progress_from_none() {
+        let guards = Guards::new(&Limits { max_refusals: Some(2), ..Limits::default() });
+        assert_eq!(guards.refusing(), 0, "none at start");
+        let (first, second) = (guards.refusal().expect("a place"), guards.refusal().expect("a place"));
+        assert_eq!(guards.refusing(), 2);
+        drop((first, second));
+        assert_eq!(guards.refusing(), 0, "none once they end");
+    }
 }
