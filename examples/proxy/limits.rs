@@ -405,6 +405,9 @@ mod tests {
         assert!(!waiting.is_finished(), "one is still live");
         assert!(count.take(2), "a place given back is free again");
         count.give_back();
+        // Again the waiter runs, and must still wait: only the fall to zero wakes it for good.
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "one is still live");
         count.give_back();
         tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
             .await
