@@ -429,6 +429,27 @@ mod tests {
         assert!(guards.release_spare().is_some(), "back when the refusal ends");
     }
 
+    /// A CONNECT buffer grows only once full, and its growth is charged to the budget, all of
+    /// which comes back when the buffer's charge is dropped.
+    #[test]
+    fn a_buffer_grows_only_when_full_and_its_growth_is_charged() {
+        const BUDGET: usize = 1 << 20;
+        let budget = Budget::new(BUDGET);
+        let left = || budget.0.available_permits();
+        let (mut buf, mut charge) = budget.buffer().expect("room in the budget");
+        let first = buf.capacity();
+        assert_eq!(left(), BUDGET - first);
+        buf.extend_from_slice(b"\x10");
+        budget.grow(&mut buf, &mut charge, 1 << 16).expect("room in the budget");
+        assert_eq!((buf.capacity(), left()), (first, BUDGET - first), "room left: not grown");
+        buf.resize(first, 0);
+        budget.grow(&mut buf, &mut charge, 1 << 16).expect("room in the budget");
+        assert!(buf.capacity() >= 2 * first, "full: doubled, to {}", buf.capacity());
+        assert_eq!(left(), BUDGET - buf.capacity(), "the growth is charged");
+        drop(charge);
+        assert_eq!(left(), BUDGET);
+    }
+
     /// The refusals in progress are counted from none, each while its place is held.
     #[test]
     fn refusing_counts_the_refusals_in_progress_from_none() {
