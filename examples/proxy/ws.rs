@@ -480,3 +480,137 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
         Pin::new(&mut ws.get_mut().get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, BufWriter, DuplexStream};
+
+    use super::*;
+
+    fn metered<S>(inner: S, limit: usize) -> Metered<S> {
+        Metered { inner, left: Some(limit), limit }
+    }
+
+    /// A stream that writes no more than one buffer at a time.
+    struct Unvectored;
+
+    impl AsyncWrite for Unvectored {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Metering counts reads only: vectored writes, flushes and the shutdown reach the stream
+    /// below as they would without it, a TLS stream's buffered records among them.
+    #[tokio::test]
+    async fn metered_writes_flushes_and_shuts_down_its_stream_as_is() {
+        let mut stream = metered(BufWriter::new(Vec::new()), 0);
+        assert!(stream.is_write_vectored());
+        assert!(!metered(Unvectored, 0).is_write_vectored());
+        let written =
+            stream.write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")]).await.expect("write");
+        assert_eq!(written, 4);
+        assert_eq!(stream.inner.get_ref(), b"", "buffered until flushed");
+        stream.flush().await.expect("flush");
+        assert_eq!(stream.inner.get_ref(), b"abcd");
+        stream.write_all(b"ef").await.expect("write");
+        stream.shutdown().await.expect("shutdown");
+        assert_eq!(stream.inner.get_ref(), b"abcdef", "flushed by the shutdown");
+    }
+
+    /// Past its limit a read fails with an error that says so, which the log line carries.
+    #[tokio::test]
+    async fn metered_reads_fail_past_the_limit_with_the_limit_named() {
+        let mut stream = metered(&b"abcdef"[..], 4);
+        let mut buf = [0; 16];
+        assert_eq!(stream.read(&mut buf).await.expect("read"), 4);
+        assert_eq!(&buf[..4], b"abcd");
+        let e = stream.read(&mut buf).await.expect_err("over the limit");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(e.to_string(), "WebSocket: over 4 bytes of frames before a whole CONNECT");
+    }
+
+    /// Only the client's bytes make a refusal with a close code: over the limit before the
+    /// CONNECT is 1009, and a failure of the socket below, a reset, is the socket's error.
+    #[test]
+    fn a_socket_error_is_no_refusal_and_over_the_limit_is_1009() {
+        let over = io::Error::new(io::ErrorKind::InvalidData, OverBudget(4));
+        let refusing = Refusing::read_failed(WsError::Io(over)).ok().expect("a refusal");
+        assert_eq!(refusing.close.code, CloseCode::Size);
+        let reset = WsError::Io(io::ErrorKind::ConnectionReset.into());
+        let e = Refusing::read_failed(reset).err().expect("no refusal");
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+        assert!(!is_refusal(&e));
+    }
+
+    /// Both ends of a WebSocket over an in-memory pipe of `capacity` bytes each way.
+    async fn pair(capacity: usize) -> (WsStream<DuplexStream>, WebSocketStream<DuplexStream>) {
+        let (server, client) = tokio::io::duplex(capacity);
+        let server = WebSocketStream::from_raw_socket(metered(server, usize::MAX), Role::Server, None).await;
+        (WsStream::new(server), WebSocketStream::from_raw_socket(client, Role::Client, None).await)
+    }
+
+    /// Guards the tests below against a hang, which would be a failure.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    /// An empty write sends no frame, and a write after the client's close frame is taken and
+    /// dropped, not failed: nothing can carry it.
+    #[tokio::test]
+    async fn an_empty_write_sends_no_frame_and_one_after_the_clients_close_is_dropped() {
+        let (mut server, mut client) = pair(1024).await;
+        assert_eq!(server.write(b"").await.expect("write"), 0);
+        server.write_all(b"x").await.expect("write");
+        let next = timeout(PATIENCE, client.next()).await.expect("in time");
+        assert!(matches!(&next, Some(Ok(Message::Binary(b))) if b[..] == *b"x"), "{next:?}");
+        client.send(Message::Close(None)).await.expect("close");
+        assert_eq!(timeout(PATIENCE, server.read(&mut [0; 8])).await.expect("in time").expect("end"), 0);
+        assert_eq!(server.write(b"late").await.expect("dropped"), 4);
+        let next = timeout(PATIENCE, client.next()).await.expect("in time");
+        assert!(matches!(next, Some(Ok(Message::Close(_)))), "the answer to its close: {next:?}");
+    }
+
+    /// A flush sends what tungstenite still holds: here the rest of the close frame of a
+    /// refusal, which the client's full socket did not take at once.
+    #[tokio::test]
+    async fn a_flush_sends_the_rest_of_a_refusals_close_frame() {
+        let (mut server, mut client) = pair(16).await;
+        client.send(Message::Text("a".into())).await.expect("send");
+        let e = timeout(PATIENCE, server.read(&mut [0; 8])).await.expect("in time").expect_err("refused");
+        assert!(is_refusal(&e), "{e}");
+        let flushed = async move {
+            server.flush().await.expect("flush");
+            drop(server);
+        };
+        let (_, next) = tokio::join!(flushed, timeout(PATIENCE, client.next()));
+        let next = next.expect("in time");
+        assert!(
+            matches!(&next, Some(Ok(Message::Close(Some(close)))) if close.code == CloseCode::Unsupported),
+            "{next:?}"
+        );
+    }
+
+    /// A refusal is told apart from other errors, and says why and with which close code.
+    #[test]
+    fn a_refusal_is_known_as_one_and_keeps_its_cause() {
+        let why = io::Error::other("bad frame");
+        let refusal = Refusal { code: CloseCode::Protocol, why };
+        assert_eq!(refusal.to_string(), "bad frame (WebSocket close 1002)");
+        let source = std::error::Error::source(&refusal).expect("its cause");
+        assert_eq!(source.to_string(), "bad frame");
+        let e = io::Error::new(io::ErrorKind::InvalidData, refusal);
+        assert!(is_refusal(&e));
+        assert!(!is_refusal(&io::Error::new(io::ErrorKind::InvalidData, "bad frame")));
+        assert!(!is_refusal(&io::ErrorKind::ConnectionReset.into()));
+    }
+}
