@@ -1326,3 +1326,31 @@ fn a_v2_local_header_or_a_non_ip_family_leaves_the_connections_own_addresses() {
         assert_eq!(proxy_header::parse(&header), Ok(None), "{case}");
     }
 }
+
+/// A TLS 1.2 client is told apart from a TLS 1.3 one: the upstream's PROXY v2 header names its
+/// version as HAProxy does, `TLSv1.2`, and a client without a certificate has only the SSL flag.
+#[tokio::test]
+async fn a_tls_1_2_client_is_named_tlsv1_2_in_the_upstreams_proxy_header() {
+    let pki = Pki::new("tls12");
+    let mut broker = Recorder::start().await;
+    let route = format!("[[route]]\nproxy_protocol = true\nupstreams = [{}]", broker.upstream());
+    let proxy = start(&config(&pki.tls(""), &route)).await;
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca.der.clone()).expect("CA");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls12 = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("TLS 1.2")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connect = packet(&Connect::new(Protocol::V5, "old-tls"));
+    let answer =
+        tls_exchange(proxy.addrs[1], &TlsConnector::from(Arc::new(tls12)), "proxy.test", &connect).await;
+    assert_eq!(answer.bytes(), V5_OK);
+    drop(answer);
+    let got = broker.next().await;
+    let header = ppp::v2::Header::try_from(got.as_slice()).expect("a PROXY v2 header");
+    let ssl = header.tlvs().filter_map(Result::ok).find(|t| t.kind == ppp::v2::Type::SSL as u8).expect("SSL");
+    assert_eq!(&ssl.value[..], [&[0x01, 0, 0, 0, 0][..], b"\x21\x00\x07TLSv1.2"].concat(), "no certificate");
+    assert_eq!(&got[header.len()..], connect);
+}

@@ -336,3 +336,15 @@ pub enum Source {
     /// The first URI among them.
     SanUri,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Why a certificate's name cannot be the User Name, in the words the refusal is logged with.
+    #[test]
+    fn an_unfit_name_says_why_in_words() {
+        let words = [Unfit::Unreadable, Unfit::Empty, Unfit::Control].map(|unfit| unfit.to_string());
+        assert_eq!(words, ["not readable as text", "empty", "holds a control character"]);
+    }
+}
