@@ -546,7 +546,7 @@ mod tests {
     #[test]
     fn a_socket_error_is_no_refusal_and_over_the_limit_is_1009() {
         let over = io::Error::new(io::ErrorKind::InvalidData, OverBudget(4));
-        let refusing = Refusing::read_failed(WsError::Io(over)).ok().expect("a refusal");
+        let Ok(refusing) = Refusing::read_failed(WsError::Io(over)) else { panic!("a refusal") };
         assert_eq!(refusing.close.code, CloseCode::Size);
         let reset = WsError::Io(io::ErrorKind::ConnectionReset.into());
         let e = Refusing::read_failed(reset).err().expect("no refusal");
