@@ -203,3 +203,62 @@ async fn check_once(addr: &str, first: &[u8], timeout_in: Duration) -> Result<()
         Err(_) => Err("no CONNACK within the timeout".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::{Checked, check_once};
+    use crate::config::HealthCheck;
+
+    /// Guards against a hang only.
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    /// The check's first bytes, without a PROXY header.
+    fn first() -> Vec<u8> {
+        Checked { check: HealthCheck::default(), proxy_protocol: false }.first_bytes().expect("a CONNECT")
+    }
+
+    /// A broker that reads a CONNECT of `len` bytes, answers `ack`, and hands back all it is
+    /// sent after it until the check closes.
+    async fn broker(len: usize, ack: [u8; 4]) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+        let addr = listener.local_addr().expect("broker address").to_string();
+        let task = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("the check connects");
+            let mut connect = vec![0; len];
+            stream.read_exact(&mut connect).await.expect("the CONNECT");
+            stream.write_all(&ack).await.expect("answer");
+            let mut after = Vec::new();
+            stream.read_to_end(&mut after).await.ok();
+            after
+        });
+        (addr, task)
+    }
+
+    /// A check the broker accepts ends with a DISCONNECT, so that the broker logs a clean
+    /// goodbye rather than a lost client; a refusal, after which the broker closes, with none.
+    #[tokio::test]
+    async fn an_accepted_check_says_disconnect_and_a_refused_one_nothing() {
+        let first = first();
+        for (ack, after) in [([0x20, 0x02, 0x00, 0x00], &[0xE0, 0x00][..]), ([0x20, 0x02, 0x00, 0x05], &[])] {
+            let (addr, broker) = broker(first.len(), ack).await;
+            assert_eq!(check_once(&addr, &first, PATIENCE).await, Ok(()), "{ack:02x?} passes");
+            let sent = tokio::time::timeout(PATIENCE, broker).await.expect("closed").expect("broker");
+            assert_eq!(sent, after, "{ack:02x?}");
+        }
+    }
+
+    /// A broker that says it takes no clients fails the check with its CONNACK's code, which
+    /// the log line gives as the reason, not as a packet that was no CONNACK.
+    #[tokio::test]
+    async fn a_check_refused_as_unavailable_fails_naming_the_connack() {
+        let first = first();
+        let (addr, _broker) = broker(first.len(), [0x20, 0x02, 0x00, 0x03]).await;
+        let error = check_once(&addr, &first, PATIENCE).await.expect_err("fails");
+        assert_eq!(error, format!("CONNACK {}", mqtt_connect::ReasonCode::ServerUnavailable));
+    }
+}
