@@ -206,13 +206,17 @@ async fn check_once(addr: &str, first: &[u8], timeout_in: Duration) -> Result<()
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
+    use tokio::sync::watch;
 
-    use super::{Checked, check_once};
-    use crate::config::HealthCheck;
+    use super::{Checked, check_once, supervise};
+    use crate::config::{Config, HealthCheck, Upstream};
+    use crate::health::{Health, Verdict};
+    use crate::metrics::Metrics;
 
     /// Guards against a hang only.
     const PATIENCE: Duration = Duration::from_secs(5);
@@ -260,5 +264,123 @@ mod tests {
         let (addr, _broker) = broker(first.len(), [0x20, 0x02, 0x00, 0x03]).await;
         let error = check_once(&addr, &first, PATIENCE).await.expect_err("fails");
         assert_eq!(error, format!("CONNACK {}", mqtt_connect::ReasonCode::ServerUnavailable));
+    }
+
+    /// What a checked broker was sent: the first read of each connection, in order.
+    type Seen = Arc<Mutex<Vec<Vec<u8>>>>;
+
+    /// A broker that answers the `n`th connection (from 0) with a 3.1.1 CONNACK 0x00 where
+    /// `answers(n)`, and otherwise holds it, silent; it records what each connection sent first.
+    async fn scripted(answers: fn(usize) -> bool) -> (String, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+        let addr = listener.local_addr().expect("broker address").to_string();
+        let seen = Seen::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut first = [0; 64];
+                let read = stream.read(&mut first).await.unwrap_or(0);
+                let n = {
+                    let mut seen = record.lock().expect("lock");
+                    seen.push(first[..read].to_vec());
+                    seen.len() - 1
+                };
+                if answers(n) {
+                    stream.write_all(&[0x20, 0x02, 0x00, 0x00]).await.ok();
+                }
+                held.push(stream);
+            }
+        });
+        (addr, seen)
+    }
+
+    /// One route of `upstreams` whose first one is checked with `check`, fast.
+    fn config(upstreams: &[&str], check: &str) -> Arc<Config> {
+        let upstreams = upstreams.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
+        let text = format!(
+            "[[route]]\nupstreams = [{upstreams}]\n[route.health_check]\ninterval_ms = 20\ntimeout_ms = 100\n{check}\n"
+        );
+        Arc::new(Config::parse(&text).expect("valid"))
+    }
+
+    /// Waits until `done` holds of what the broker was sent.
+    async fn until_seen(seen: &Seen, what: &str, done: impl Fn(&[Vec<u8>]) -> bool) {
+        let started = Instant::now();
+        while !done(&seen.lock().expect("lock")) {
+            assert!(started.elapsed() < PATIENCE, "{what}: {:02x?}", seen.lock().expect("lock"));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn upstream(addr: &str) -> Upstream {
+        addr.parse().expect("upstream")
+    }
+
+    /// `rise = 2`: one passed check lifts no hold, however the checks go on.
+    #[tokio::test]
+    async fn one_passed_check_of_the_two_that_rise_asks_lifts_no_hold() {
+        let (addr, seen) = scripted(|n| n == 0).await;
+        let health = Health::default();
+        health.hold_down(&upstream(&addr));
+        let (_config, watched) = watch::channel(config(&[&addr], "fall = 100\nrise = 2"));
+        supervise(watched, health.clone(), Arc::default());
+        // The first check's outcome is taken before the next check connects.
+        until_seen(&seen, "a second check", |seen| seen.len() >= 2).await;
+        assert_eq!(health.verdict(&upstream(&addr), Duration::from_secs(60)), Verdict::Skip);
+    }
+
+    /// `fall = 2`: one failed check marks nothing down, however the checks go on.
+    #[tokio::test]
+    async fn one_failed_check_of_the_two_that_fall_asks_marks_nothing_down() {
+        let (addr, seen) = scripted(|n| n != 0).await;
+        let health = Health::default();
+        let (_config, watched) = watch::channel(config(&[&addr], "fall = 2\nrise = 100"));
+        supervise(watched, health.clone(), Arc::default());
+        until_seen(&seen, "a second check", |seen| seen.len() >= 2).await;
+        assert_eq!(health.verdict(&upstream(&addr), Duration::from_secs(60)), Verdict::Try);
+    }
+
+    /// A reload that changes an upstream's check puts the new one in force, and stops the old
+    /// one: the broker is sent no more of the old check's CONNECTs.
+    #[tokio::test]
+    async fn a_reload_that_changes_a_check_stops_the_old_one_and_starts_the_new() {
+        let (addr, seen) = scripted(|_| true).await;
+        let (config_in_force, watched) = watch::channel(config(&[&addr], "client_id = \"check-a\""));
+        supervise(watched, Health::default(), Arc::default());
+        let from = |id: &'static [u8]| move |first: &Vec<u8>| first.windows(id.len()).any(|w| w == id);
+        until_seen(&seen, "the first check", |seen| seen.iter().any(from(b"check-a"))).await;
+        config_in_force.send_replace(config(&[&addr], "client_id = \"check-b\""));
+        until_seen(&seen, "the new check", |seen| seen.iter().any(from(b"check-b"))).await;
+        let since = seen.lock().expect("lock").iter().position(from(b"check-b")).expect("the new check");
+        until_seen(&seen, "three more checks", |seen| seen.len() >= since + 4).await;
+        let seen = seen.lock().expect("lock");
+        assert!(!seen[since..].iter().any(from(b"check-a")), "the old check stopped: {seen:02x?}");
+    }
+
+    /// A reload that keeps an upstream's check (here, it drops another route's upstream) leaves
+    /// the hold of its failing checks: only checks that stop lift theirs.
+    #[tokio::test]
+    async fn a_reload_that_keeps_a_check_keeps_its_hold() {
+        let (addr, _seen) = scripted(|_| false).await;
+        let (health, metrics) = (Health::default(), Arc::new(Metrics::default()));
+        let other = "127.0.0.1:1";
+        let (config_in_force, watched) = watch::channel(config(&[&addr, other], "fall = 1"));
+        supervise(watched, health.clone(), metrics.clone());
+        let started = Instant::now();
+        while health.verdict(&upstream(&addr), Duration::from_secs(60)) != Verdict::Skip {
+            assert!(started.elapsed() < PATIENCE, "held down by the failing checks");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        metrics.health(other, true, false);
+        let gauge = format!(r#"mqtt_proxy_upstream_up{{upstream="{other}"}}"#);
+        assert!(metrics.encode().contains(&gauge));
+        config_in_force.send_replace(config(&[&addr], "fall = 1"));
+        // The reload is taken whole, its forgetting and its lifting, before the task waits again.
+        while metrics.encode().contains(&gauge) {
+            assert!(started.elapsed() < PATIENCE, "the reload taken");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(health.verdict(&upstream(&addr), Duration::from_secs(60)), Verdict::Skip);
     }
 }
