@@ -93,3 +93,36 @@ impl Flags {
         (plain, proxied.chain(tls).chain(ws).chain(wss).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+
+    use super::Flags;
+
+    /// The TLS and WebSocket-over-TLS listeners of the flags take the certificate and key of
+    /// `--tls-cert` and `--tls-key`, with the TLS options beside them; the plain WebSocket one
+    /// speaks no TLS.
+    #[test]
+    fn the_tls_listeners_of_the_flags_take_their_certificate_and_key() {
+        let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let flags = Flags {
+            tls_listen: vec![addr(1)],
+            ws_listen: vec![addr(2)],
+            wss_listen: vec![addr(3)],
+            tls_cert: Some("cert.pem".into()),
+            tls_key: Some("key.pem".into()),
+            tls_alpn: vec!["mqtt".into()],
+            ..Flags::default()
+        };
+        let (plain, listeners) = flags.listeners(vec![addr(4)]);
+        assert_eq!(plain, [addr(4)]);
+        let tls: Vec<_> = listeners
+            .iter()
+            .map(|l| (l.addr, l.tls.as_ref().map(|s| (s.cert.clone(), s.key.clone(), s.alpn.clone()))))
+            .collect();
+        let settings = Some((PathBuf::from("cert.pem"), PathBuf::from("key.pem"), vec!["mqtt".to_owned()]));
+        assert_eq!(tls, [(addr(1), settings.clone()), (addr(2), None), (addr(3), settings)]);
+    }
+}
