@@ -939,8 +939,10 @@ async fn an_ipv4_client_of_a_dual_stack_listener_is_placed_by_its_ipv4_address()
     assert_eq!(ack, V5_OK);
     let (_second, ack) = mqtt_connect(dual, Protocol::V5, "same-client").await;
     assert_eq!(ack, V5_OK);
-    let takeovers =
-        tests_ops::series(&proxy.handle.metrics().encode(), "mqtt_proxy_client_id_takeovers_total");
+    let takeovers = crate::metrics::tests::series(
+        &proxy.handle.metrics().encode(),
+        "mqtt_proxy_client_id_takeovers_total",
+    );
     assert_eq!(takeovers, 0.0, "one address, so no takeover");
 }
 

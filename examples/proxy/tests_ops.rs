@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Limits};
 use crate::health::{Health, Verdict};
-use crate::metrics::tests::scrape;
+use crate::metrics::tests::{scrape, series};
 use crate::server::{Handle, Proxy};
 use crate::workers::Workers;
 use crate::{config, healthcheck, idle, limits, logfmt, metrics};
@@ -969,13 +969,6 @@ async fn over_its_rate_an_address_is_refused_in_its_version_while_others_are_ser
 
 // Item 1: Prometheus metrics.
 
-/// The value of one series in the metrics text, 0 if absent.
-pub(crate) fn series(text: &str, name_and_labels: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// The metrics text once `done` holds of it, read again every 20 ms: a connection is counted
 /// as it ends, a moment after its client has the answer. Fails, with `what` and the last text,
 /// after [`PATIENCE`].
@@ -1608,4 +1601,19 @@ async fn a_proxy_v2_header_in_pieces_is_read_to_its_announced_end() {
         stream.write_all(&[&v2[cut..], &connect[..]].concat()).await.expect("send");
         assert_eq!(read_exactly(&mut stream, 5).await, V5_OK, "cut at {cut}");
     }
+}
+
+/// Each takeover is counted, and the first logged; one within the next ten seconds is counted
+/// only, so that a client flapping between two addresses cannot flood the log.
+#[test]
+fn the_first_takeover_is_logged_and_the_next_within_the_interval_only_counted() {
+    let (a, b) = ("127.0.0.1".parse().expect("an address"), "127.0.0.2".parse().expect("an address"));
+    let (logs, _in_force) = Captured::in_force();
+    let metrics = metrics::Metrics::default();
+    for ip in [a, b, a] {
+        metrics.client_id("roamer", ip);
+    }
+    assert_eq!(series(&metrics.encode(), "mqtt_proxy_client_id_takeovers_total"), 2.0);
+    let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8");
+    assert_eq!(text.matches("client id takeover").count(), 1, "{text}");
 }

@@ -1169,7 +1169,7 @@ async fn a_reset_before_the_tls_handshake_or_proxy_header_ends_is_a_close() {
     };
     let text =
         crate::tests_ops::metrics_when(&proxy.handle.metrics(), "both ended", |text| ends(text) >= 2.0).await;
-    assert_eq!(crate::tests_ops::series(&text, closed), 2.0, "{text}");
+    assert_eq!(crate::metrics::tests::series(&text, closed), 2.0, "{text}");
 }
 
 /// An ALPN protocol name is 1 to 255 bytes (RFC 7301 3.1); one outside that can match no

@@ -900,13 +900,13 @@ async fn a_websocket_client_that_closes_or_stalls_before_its_upgrade_is_not_refu
         format!(r#"mqtt_proxy_connections_ended_total{{how="{how}",why="{why}",code=""}}"#)
     };
     let text = crate::tests_ops::metrics_when(&handle.metrics(), "three counted", |text| {
-        crate::tests_ops::series(text, &ended("closed_before_connect", ""))
-            + crate::tests_ops::series(text, &ended("deadline", "handshake"))
+        crate::metrics::tests::series(text, &ended("closed_before_connect", ""))
+            + crate::metrics::tests::series(text, &ended("deadline", "handshake"))
             >= 3.0
     })
     .await;
-    assert_eq!(crate::tests_ops::series(&text, &ended("closed_before_connect", "")), 2.0, "{text}");
-    assert_eq!(crate::tests_ops::series(&text, &ended("deadline", "handshake")), 1.0, "{text}");
+    assert_eq!(crate::metrics::tests::series(&text, &ended("closed_before_connect", "")), 2.0, "{text}");
+    assert_eq!(crate::metrics::tests::series(&text, &ended("deadline", "handshake")), 1.0, "{text}");
     assert!(!text.contains(r#"why="websocket""#), "{text}");
 }
 
@@ -951,14 +951,14 @@ async fn a_reset_before_the_connect_is_a_close_and_a_refused_frame_a_refusal() {
     let text = crate::tests_ops::metrics_when(&handle.metrics(), "four counted", |text| {
         ["closed_before_connect", "failed"]
             .iter()
-            .map(|how| crate::tests_ops::series(text, &ended(how, "")))
+            .map(|how| crate::metrics::tests::series(text, &ended(how, "")))
             .sum::<f64>()
-            + crate::tests_ops::series(text, &ended("refused", "websocket"))
+            + crate::metrics::tests::series(text, &ended("refused", "websocket"))
             >= 4.0
     })
     .await;
-    assert_eq!(crate::tests_ops::series(&text, &ended("closed_before_connect", "")), 3.0, "{text}");
-    assert_eq!(crate::tests_ops::series(&text, &ended("refused", "websocket")), 1.0, "{text}");
+    assert_eq!(crate::metrics::tests::series(&text, &ended("closed_before_connect", "")), 3.0, "{text}");
+    assert_eq!(crate::metrics::tests::series(&text, &ended("refused", "websocket")), 1.0, "{text}");
     let text = String::from_utf8(logs.0.lock().expect("lock").clone()).expect("UTF-8 logs");
     assert!(!text.contains("end=error"), "{text}");
     let refused = text.lines().find(|line| line.contains("end=refused")).expect("logged");
