@@ -847,14 +847,13 @@ mod tests {
         }
     }
 
-    /// A client's DISCONNECT and FIN that wait together go to the broker as last bytes, which
-    /// the kernel holds for the FIN, so that one segment carries both.
-    #[tokio::test]
-    async fn last_bytes_read_with_the_end_of_file_known_are_written_to_wait_for_it() {
-        let (mut client, mut client_side, mut upstream, mut broker) = disconnect_sent().await;
+    /// A client's DISCONNECT and FIN, read through `read_as`, once both wait: pumped to the
+    /// broker as last bytes, which the kernel holds for the FIN, so that one segment carries both.
+    async fn last_bytes_are_written_to_wait_for_the_end<S: Source>(read_as: impl FnOnce(TcpStream) -> S) {
+        let (mut client, client_side, mut upstream, mut broker) = disconnect_sent().await;
         client.shutdown().await.expect("half-close");
         until_read_closed(&client_side).await;
-        let (mut pump, mut count) = (Pump::default(), 0);
+        let (mut pump, mut count, mut client_side) = (Pump::default(), 0, read_as(client_side));
         poll_fn(|cx| pump.poll(cx, &mut client_side, &mut upstream, true, &mut count, |_| {}))
             .await
             .expect("pumped to the end");
@@ -865,22 +864,17 @@ mod tests {
         assert_eq!((got.as_slice(), count), (&[0xe0, 0x00][..], 2), "the bytes, then the end");
     }
 
+    /// A socket's DISCONNECT and FIN that wait together go to the broker as last bytes.
+    #[tokio::test]
+    async fn last_bytes_read_with_the_end_of_file_known_are_written_to_wait_for_it() {
+        last_bytes_are_written_to_wait_for_the_end(|socket| socket).await;
+    }
+
     /// A plain client, as the relay reads it, knows its end of file from read-closed readiness
     /// too: its DISCONNECT and FIN that wait together go to the broker as last bytes.
     #[tokio::test]
     async fn a_plain_clients_last_bytes_are_written_to_wait_for_its_end_of_file() {
-        let (mut client, client_side, mut upstream, mut broker) = disconnect_sent().await;
-        client.shutdown().await.expect("half-close");
-        until_read_closed(&client_side).await;
-        let (mut pump, mut count, mut client_side) = (Pump::default(), 0, Client::Plain(client_side));
-        poll_fn(|cx| pump.poll(cx, &mut client_side, &mut upstream, true, &mut count, |_| {}))
-            .await
-            .expect("pumped to the end");
-        assert_eq!(upstream.before_end, [[0xe0, 0x00]], "written to wait for the end");
-        assert!(upstream.at_once.is_empty(), "nothing written to go out at once");
-        let mut got = Vec::new();
-        broker.read_to_end(&mut got).await.expect("read to the end");
-        assert_eq!(got, [0xe0, 0x00], "the bytes, then the end");
+        last_bytes_are_written_to_wait_for_the_end(Client::Plain).await;
     }
 
     /// A failed write of last bytes fails the direction with its error, the broker's reset,
