@@ -110,8 +110,7 @@ where
     let accepting = tokio_tungstenite::accept_hdr_async_with_config(&mut stream, check, Some(config));
     let e = match timeout(deadline, accepting).await {
         Ok(Ok(_)) => {
-            let metered =
-                Metered { inner: stream, left: Some(caps.before_connect), limit: caps.before_connect };
+            let metered = Metered::new(stream, caps.before_connect);
             return Ok(WsStream::new(
                 WebSocketStream::from_raw_socket(metered, Role::Server, Some(config)).await,
             ));
@@ -199,6 +198,13 @@ struct Metered<S> {
     /// What the client may still send before its CONNECT is whole; `None` once it is.
     left: Option<usize>,
     limit: usize,
+}
+
+impl<S> Metered<S> {
+    /// `inner`, of which the client may read `limit` bytes before its CONNECT is whole.
+    fn new(inner: S, limit: usize) -> Self {
+        Self { inner, left: Some(limit), limit }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
@@ -490,10 +496,6 @@ mod tests {
 
     use super::*;
 
-    fn metered<S>(inner: S, limit: usize) -> Metered<S> {
-        Metered { inner, left: Some(limit), limit }
-    }
-
     /// A stream that writes no more than one buffer at a time.
     struct Unvectored;
 
@@ -515,9 +517,9 @@ mod tests {
     /// below as they would without it, a TLS stream's buffered records among them.
     #[tokio::test]
     async fn metered_writes_flushes_and_shuts_down_its_stream_as_is() {
-        let mut stream = metered(BufWriter::new(Vec::new()), 0);
+        let mut stream = Metered::new(BufWriter::new(Vec::new()), 0);
         assert!(stream.is_write_vectored());
-        assert!(!metered(Unvectored, 0).is_write_vectored());
+        assert!(!Metered::new(Unvectored, 0).is_write_vectored());
         let written =
             stream.write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")]).await.expect("write");
         assert_eq!(written, 4);
@@ -532,7 +534,7 @@ mod tests {
     /// Past its limit a read fails with an error that says so, which the log line carries.
     #[tokio::test]
     async fn metered_reads_fail_past_the_limit_with_the_limit_named() {
-        let mut stream = metered(&b"abcdef"[..], 4);
+        let mut stream = Metered::new(&b"abcdef"[..], 4);
         let mut buf = [0; 16];
         assert_eq!(stream.read(&mut buf).await.expect("read"), 4);
         assert_eq!(&buf[..4], b"abcd");
@@ -557,7 +559,8 @@ mod tests {
     /// Both ends of a WebSocket over an in-memory pipe of `capacity` bytes each way.
     async fn pair(capacity: usize) -> (WsStream<DuplexStream>, WebSocketStream<DuplexStream>) {
         let (server, client) = tokio::io::duplex(capacity);
-        let server = WebSocketStream::from_raw_socket(metered(server, usize::MAX), Role::Server, None).await;
+        let server =
+            WebSocketStream::from_raw_socket(Metered::new(server, usize::MAX), Role::Server, None).await;
         (WsStream::new(server), WebSocketStream::from_raw_socket(client, Role::Client, None).await)
     }
 
