@@ -205,7 +205,8 @@ async fn check_once(addr: &str, first: &[u8], timeout_in: Duration) -> Result<()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::fmt;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
@@ -295,13 +296,23 @@ mod tests {
         (addr, seen)
     }
 
-    /// One route of `upstreams` whose first one is checked with `check`, fast.
-    fn config(upstreams: &[&str], check: &str) -> Arc<Config> {
+    /// A config of one route of `upstreams`, whose checks (`check`, TOML for
+    /// `[route.health_check]`) come every 50 ms.
+    pub(crate) fn checked_route(upstreams: &[impl fmt::Display], check: &str) -> Arc<Config> {
         let upstreams = upstreams.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
         let text = format!(
-            "[[route]]\nupstreams = [{upstreams}]\n[route.health_check]\ninterval_ms = 20\ntimeout_ms = 100\n{check}\n"
+            "[[route]]\nupstreams = [{upstreams}]\n[route.health_check]\ninterval_ms = 50\ntimeout_ms = 100\n{check}\n"
         );
         Arc::new(Config::parse(&text).expect("valid"))
+    }
+
+    /// Waits until `upstream` gets `verdict` from `health`.
+    pub(crate) async fn until_verdict(health: &Health, upstream: &Upstream, verdict: Verdict, what: &str) {
+        let started = Instant::now();
+        while health.verdict(upstream, Duration::from_secs(1)) != verdict {
+            assert!(started.elapsed() < PATIENCE, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits until `done` holds of what the broker was sent.
@@ -323,7 +334,7 @@ mod tests {
         let (addr, seen) = scripted(|n| n == 0).await;
         let health = Health::default();
         health.hold_down(&upstream(&addr));
-        let (_config, watched) = watch::channel(config(&[&addr], "fall = 100\nrise = 2"));
+        let (_config, watched) = watch::channel(checked_route(&[&addr], "fall = 100\nrise = 2"));
         supervise(watched, health.clone(), Arc::default());
         // The first check's outcome is taken before the next check connects.
         until_seen(&seen, "a second check", |seen| seen.len() >= 2).await;
@@ -335,7 +346,7 @@ mod tests {
     async fn one_failed_check_of_the_two_that_fall_asks_marks_nothing_down() {
         let (addr, seen) = scripted(|n| n != 0).await;
         let health = Health::default();
-        let (_config, watched) = watch::channel(config(&[&addr], "fall = 2\nrise = 100"));
+        let (_config, watched) = watch::channel(checked_route(&[&addr], "fall = 2\nrise = 100"));
         supervise(watched, health.clone(), Arc::default());
         until_seen(&seen, "a second check", |seen| seen.len() >= 2).await;
         assert_eq!(health.verdict(&upstream(&addr), Duration::from_secs(60)), Verdict::Try);
@@ -346,11 +357,11 @@ mod tests {
     #[tokio::test]
     async fn a_reload_that_changes_a_check_stops_the_old_one_and_starts_the_new() {
         let (addr, seen) = scripted(|_| true).await;
-        let (config_in_force, watched) = watch::channel(config(&[&addr], "client_id = \"check-a\""));
+        let (config_in_force, watched) = watch::channel(checked_route(&[&addr], "client_id = \"check-a\""));
         supervise(watched, Health::default(), Arc::default());
         let from = |id: &'static [u8]| move |first: &Vec<u8>| first.windows(id.len()).any(|w| w == id);
         until_seen(&seen, "the first check", |seen| seen.iter().any(from(b"check-a"))).await;
-        config_in_force.send_replace(config(&[&addr], "client_id = \"check-b\""));
+        config_in_force.send_replace(checked_route(&[&addr], "client_id = \"check-b\""));
         until_seen(&seen, "the new check", |seen| seen.iter().any(from(b"check-b"))).await;
         let since = seen.lock().expect("lock").iter().position(from(b"check-b")).expect("the new check");
         until_seen(&seen, "three more checks", |seen| seen.len() >= since + 4).await;
@@ -365,17 +376,14 @@ mod tests {
         let (addr, _seen) = scripted(|_| false).await;
         let (health, metrics) = (Health::default(), Arc::new(Metrics::default()));
         let other = "127.0.0.1:1";
-        let (config_in_force, watched) = watch::channel(config(&[&addr, other], "fall = 1"));
+        let (config_in_force, watched) = watch::channel(checked_route(&[&addr, other], "fall = 1"));
         supervise(watched, health.clone(), metrics.clone());
+        until_verdict(&health, &upstream(&addr), Verdict::Skip, "held down by the failing checks").await;
         let started = Instant::now();
-        while health.verdict(&upstream(&addr), Duration::from_secs(60)) != Verdict::Skip {
-            assert!(started.elapsed() < PATIENCE, "held down by the failing checks");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         metrics.health(other, true, false);
         let gauge = format!(r#"mqtt_proxy_upstream_up{{upstream="{other}"}}"#);
         assert!(metrics.encode().contains(&gauge));
-        config_in_force.send_replace(config(&[&addr], "fall = 1"));
+        config_in_force.send_replace(checked_route(&[&addr], "fall = 1"));
         // The reload is taken whole, its forgetting and its lifting, before the task waits again.
         while metrics.encode().contains(&gauge) {
             assert!(started.elapsed() < PATIENCE, "the reload taken");

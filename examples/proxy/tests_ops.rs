@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Limits};
 use crate::health::{Health, Verdict};
+use crate::healthcheck::tests::{checked_route, until_verdict};
 use crate::metrics::tests::{scrape, series};
 use crate::server::{Handle, Proxy};
 use crate::workers::Workers;
@@ -1220,28 +1221,11 @@ async fn switchable() -> (SocketAddr, Arc<AtomicBool>, JoinHandle<()>) {
     (addr, answering, task)
 }
 
-/// A config whose one route checks `addr` with `check` (TOML for `[route.health_check]`).
-fn checked_route(addr: SocketAddr, check: &str) -> Arc<Config> {
-    let text = format!(
-        "[[route]]\nupstreams = [\"{addr}\"]\n[route.health_check]\ninterval_ms = 50\ntimeout_ms = 100\n{check}\n"
-    );
-    Arc::new(Config::parse(&text).expect("valid"))
-}
-
-/// Waits until `upstream` gets `verdict` from `health`.
-async fn until_verdict(health: &Health, upstream: &config::Upstream, verdict: Verdict, what: &str) {
-    let started = Instant::now();
-    while health.verdict(upstream, Duration::from_secs(1)) != verdict {
-        assert!(started.elapsed() < PATIENCE, "{what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_health_checks_lift_their_own_hold_once_they_pass() {
     let (addr, answering, _broker) = switchable().await;
     let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
-    let (_config, watched) = watch::channel(checked_route(addr, "fall = 1\nrise = 2"));
+    let (_config, watched) = watch::channel(checked_route(&[addr], "fall = 1\nrise = 2"));
     let health = Health::default();
     healthcheck::supervise(watched, health.clone(), Arc::default());
     until_verdict(&health, &upstream, Verdict::Skip, "held down by the failing checks").await;
@@ -1259,7 +1243,7 @@ async fn a_health_check_that_fails_on_a_broker_already_marked_down_says_it_holds
     let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
     let health = Health::default();
     assert_eq!(health.mark_down(&upstream, Duration::from_secs(60), Instant::now()), Some(true));
-    let (_config, watched) = watch::channel(checked_route(addr, "fall = 1\nrise = 1"));
+    let (_config, watched) = watch::channel(checked_route(&[addr], "fall = 1\nrise = 1"));
     healthcheck::supervise(watched, health.clone(), Arc::default());
     let started = Instant::now();
     let text = loop {
@@ -1292,7 +1276,7 @@ async fn a_broker_that_refuses_the_checks_client_for_who_it_is_passes_the_check(
     ] {
         let broker = Scripted::start(Script::AnswerAndClose(refusal)).await;
         let upstream: config::Upstream = broker.addr.to_string().parse().expect("upstream");
-        let (_config, watched) = watch::channel(checked_route(broker.addr, "fall = 1\nrise = 1"));
+        let (_config, watched) = watch::channel(checked_route(&[broker.addr], "fall = 1\nrise = 1"));
         let health = Health::default();
         if passes {
             health.hold_down(&upstream);
@@ -1339,7 +1323,7 @@ async fn the_health_check_of_a_route_that_sends_proxy_headers_sends_one_too() {
 async fn a_reload_that_stops_the_health_checks_lifts_their_hold() {
     let (addr, _never_answering, _broker) = switchable().await;
     let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
-    let (config, watched) = watch::channel(checked_route(addr, "fall = 1"));
+    let (config, watched) = watch::channel(checked_route(&[addr], "fall = 1"));
     let health = Health::default();
     healthcheck::supervise(watched, health.clone(), Arc::default());
     until_verdict(&health, &upstream, Verdict::Skip, "held down by the failing checks").await;
@@ -1356,7 +1340,7 @@ async fn a_reload_that_stops_the_health_checks_lifts_their_hold() {
 async fn an_upstream_a_reload_drops_leaves_no_upstream_up_behind() {
     let (addr, _never_answering, _broker) = switchable().await;
     let upstream: config::Upstream = addr.to_string().parse().expect("upstream");
-    let (config, watched) = watch::channel(checked_route(addr, "fall = 1"));
+    let (config, watched) = watch::channel(checked_route(&[addr], "fall = 1"));
     let (health, metrics) = (Health::default(), Arc::new(metrics::Metrics::default()));
     healthcheck::supervise(watched, health.clone(), metrics.clone());
     until_verdict(&health, &upstream, Verdict::Skip, "held down by the failing checks").await;
