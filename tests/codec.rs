@@ -743,71 +743,6 @@ fn server_after(connect: Connect<'_>) -> ConnectCodec {
     codec
 }
 
-/// [MQTT-3.2.2-2] (3.1.1 [MQTT-3.2.2-1]) A server that accepts a Clean Start sets Session
-/// Present to 0: the `ConnectCodec` wrote a 1, which its own `ConnackCodec` refuses on the
-/// other side; it refuses to write it, in every form.
-#[test]
-fn mqtt_3_2_2_2_the_connect_codec_writes_no_session_present_after_a_clean_start() {
-    use tokio_util::codec::Encoder;
-    for protocol in [Protocol::V3_1_1, Protocol::V5] {
-        let mut connect = Connect::new(protocol, "c1");
-        connect.clean_start = true;
-        let mut resumed = ConnackPacket::new(protocol, ReasonCode::Success);
-        resumed.session_present = true;
-        let mut out = BytesMut::new();
-        let err = server_after(connect).encode(resumed, &mut out).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CodecError::Encode(mqtt_connect::EncodeError::Invalid(Error::SessionPresentAfterCleanStart))
-            ),
-            "{protocol}: {err}"
-        );
-        let mut bytes = BytesMut::new();
-        resumed.encode_to(&mut bytes).unwrap();
-        let Ok(mqtt_connect::Status::Complete { packet: owned, .. }) =
-            mqtt_connect::OwnedConnack::split_from(protocol, &mut bytes)
-        else {
-            panic!("a broker's CONNACK with Session Present decodes");
-        };
-        assert!(server_after(connect).encode(&owned, &mut out).is_err(), "{protocol}: forwarded");
-        assert!(out.is_empty(), "nothing written");
-        // Without a Clean Start, the session may be there.
-        connect.clean_start = false;
-        server_after(connect).encode(resumed, &mut out).unwrap();
-        assert!(!out.is_empty());
-    }
-}
-
-/// [MQTT-3.1.2-24] A server sends no packet over the Maximum Packet Size the client announced:
-/// the `ConnectCodec` wrote one, which its own `ConnackCodec` refuses on the other side.
-#[test]
-fn mqtt_3_1_2_24_the_connect_codec_writes_no_connack_over_the_clients_maximum_packet_size() {
-    use tokio_util::codec::Encoder;
-    let mut connect = Connect::new(Protocol::V5, "c1");
-    connect.properties.maximum_packet_size = Some(16);
-    let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
-    ack.properties.reason_string = Some("a reason string far over sixteen bytes");
-    let mut out = BytesMut::new();
-    let err = server_after(connect).encode(ack, &mut out).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CodecError::Encode(mqtt_connect::EncodeError::Invalid(Error::PacketTooLarge {
-                size: 46,
-                limit: 16
-            }))
-        ),
-        "{err}"
-    );
-    assert!(out.is_empty(), "nothing written");
-    // Sixteen bytes fit.
-    ack.properties.reason_string = Some("8 bytes.");
-    assert_eq!(ack.encoded_len().unwrap(), 16);
-    server_after(connect).encode(ack, &mut out).unwrap();
-    assert_eq!(out.len(), 16);
-}
-
 /// The CONNACK a `ConnectCodec` refuses to write after `connect`, in its three forms: the
 /// fault, the same for each, with nothing written.
 fn refused_in_every_form(connect: Connect<'_>, ack: ConnackPacket<'_>) -> Error {
@@ -836,6 +771,45 @@ fn refused_in_every_form(connect: Connect<'_>, ack: ConnackPacket<'_>) -> Error 
     }
     assert!(out.is_empty(), "nothing written");
     fault
+}
+
+/// [MQTT-3.2.2-2] (3.1.1 [MQTT-3.2.2-1]) A server that accepts a Clean Start sets Session
+/// Present to 0: the `ConnectCodec` wrote a 1, which its own `ConnackCodec` refuses on the
+/// other side; it refuses to write it, in every form.
+#[test]
+fn mqtt_3_2_2_2_the_connect_codec_writes_no_session_present_after_a_clean_start() {
+    use tokio_util::codec::Encoder;
+    for protocol in [Protocol::V3_1_1, Protocol::V5] {
+        let mut connect = Connect::new(protocol, "c1");
+        connect.clean_start = true;
+        let mut resumed = ConnackPacket::new(protocol, ReasonCode::Success);
+        resumed.session_present = true;
+        let fault = refused_in_every_form(connect, resumed);
+        assert_eq!(fault, Error::SessionPresentAfterCleanStart, "{protocol}");
+        // Without a Clean Start, the session may be there.
+        let mut out = BytesMut::new();
+        connect.clean_start = false;
+        server_after(connect).encode(resumed, &mut out).unwrap();
+        assert!(!out.is_empty());
+    }
+}
+
+/// [MQTT-3.1.2-24] A server sends no packet over the Maximum Packet Size the client announced:
+/// the `ConnectCodec` wrote one, which its own `ConnackCodec` refuses on the other side.
+#[test]
+fn mqtt_3_1_2_24_the_connect_codec_writes_no_connack_over_the_clients_maximum_packet_size() {
+    use tokio_util::codec::Encoder;
+    let mut connect = Connect::new(Protocol::V5, "c1");
+    connect.properties.maximum_packet_size = Some(16);
+    let mut ack = ConnackPacket::new(Protocol::V5, ReasonCode::Success);
+    ack.properties.reason_string = Some("a reason string far over sixteen bytes");
+    assert_eq!(refused_in_every_form(connect, ack), Error::PacketTooLarge { size: 46, limit: 16 });
+    // Sixteen bytes fit.
+    let mut out = BytesMut::new();
+    ack.properties.reason_string = Some("8 bytes.");
+    assert_eq!(ack.encoded_len().unwrap(), 16);
+    server_after(connect).encode(ack, &mut out).unwrap();
+    assert_eq!(out.len(), 16);
 }
 
 /// [MQTT-4.12.0-5] A server's successful CONNACK to a CONNECT that named an Authentication
